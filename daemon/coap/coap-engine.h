@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The CoAP request engine for one UDP socket: every exchange sent over that socket, by any
+ * client context, lives here. Bytes and a `now` go in; datagrams to send and events come out
+ * through CoapEngineEnv. Pure: libc only, no clock, no socket, no logging, no globals.
+ *
+ * Times are microseconds on a monotonic clock chosen by the caller.
+ *
+ * Re-entrancy: an event handler may call coap_engine_cancel(), coap_engine_cancel_owner() and
+ * coap_engine_submit() on the same engine; the engine finishes its own state change before it
+ * emits an event. It must not free the engine. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "coap-msg.h"
+
+/* A peer address. len 0 means "none": the socket is connected (send without address). */
+typedef struct CoapAddr {
+        socklen_t len;
+        struct sockaddr_storage ss;
+} CoapAddr;
+
+/* Zephyr's struct coap_transmission_parameters. */
+typedef struct CoapTxParams {
+        uint32_t ack_timeout_ms;     /* base ACK timeout, > 0 */
+        uint16_t ack_random_percent; /* >= 100; first timeout drawn from [ack, ack*pct/100) */
+        uint16_t backoff_percent;    /* >= 100; 200 doubles the timeout per retransmission */
+        uint8_t max_retransmission;  /* retransmissions after the first send */
+} CoapTxParams;
+
+#define COAP_TX_PARAMS_DEFAULT                                                                     \
+        ((CoapTxParams){                                                                           \
+                .ack_timeout_ms = 2000,                                                            \
+                .ack_random_percent = 150,                                                         \
+                .backoff_percent = 200,                                                            \
+                .max_retransmission = 4,                                                           \
+        })
+
+#define COAP_SEPARATE_TIMEOUT_USEC   (UINT64_C(6000) * 1000) /* wait for a separate response */
+#define COAP_EXCHANGE_LIFETIME_FACTOR 3                       /* hold = 3 x ack_timeout */
+
+typedef struct CoapRequestSpec {
+        uint64_t id;    /* chosen by the caller; unique within the engine */
+        uint64_t owner; /* grouping key (a client context) for *_owner() calls and Echo */
+        uint8_t method; /* COAP_CODE_GET .. COAP_CODE_IPATCH */
+        bool confirmable;
+        const char *path;       /* "a/b?q=1"; NULL or "" for the root */
+        int32_t content_format; /* < 0: none; only sent with a payload */
+        const uint8_t *payload; /* copied */
+        size_t payload_len;     /* > block size: Block1 upload */
+        const CoapOption *options; /* extra options, copied, any order; Observe=0 registers */
+        size_t n_options;
+        CoapTxParams params;
+        uint8_t block_szx;    /* preferred block size for Block1 and Block2, 0..6 */
+        const CoapAddr *dest; /* NULL or len 0: connected socket */
+} CoapRequestSpec;
+
+/* One callback of Zephyr's coap_client_response_cb_t, plus what the proxy needs. */
+typedef struct CoapEvent {
+        uint64_t id;
+        uint64_t owner;
+        int result; /* CoAP code byte (>= 0) or negative errno */
+        size_t offset;
+        const uint8_t *payload; /* NULL when none; valid during the callback only */
+        size_t payload_len;
+        bool last_block;     /* Zephyr's last_block: always true on errors */
+        bool final;          /* the engine has forgotten the request: no more events for id */
+        const CoapMsg *msg;  /* the response (options, type); NULL on errors */
+} CoapEvent;
+
+typedef struct CoapEngineEnv {
+        void *userdata;
+        /* Sends one datagram. Returns 0, -EAGAIN (try again later) or another negative errno. */
+        int (*send)(void *userdata, const CoapAddr *dest, const uint8_t *buf, size_t len);
+        void (*event)(void *userdata, const CoapEvent *ev);
+        uint64_t (*random_u64)(void *userdata); /* tokens, Request-Tags, first MID, jitter */
+} CoapEngineEnv;
+
+typedef struct CoapEngineStats {
+        uint64_t messages_sent; /* every datagram handed to send(), retransmissions included */
+        uint64_t messages_received;
+        uint64_t retransmissions;
+        uint64_t timeouts;
+        uint64_t malformed; /* datagrams that did not parse */
+        uint64_t unmatched; /* parsed but matched no exchange */
+} CoapEngineStats;
+
+typedef struct CoapEngine CoapEngine;
+
+int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret);
+/* Frees every exchange without emitting events. NULL-safe; returns NULL. */
+CoapEngine *coap_engine_free(CoapEngine *e);
+
+/* Copies the request and sends its first datagram. Returns 0; -EINVAL for a bad spec (method,
+ * path segment > 255, option > 1034 bytes, block_szx > 6, params out of range); -EEXIST when id
+ * is in use; -ENOMEM; or the send error of the first datagram (the request is then forgotten and
+ * no event is emitted, as in Zephyr). */
+int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
+/* Emits one final -ECANCELED event. -ENOENT when id is unknown. */
+int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);
+/* Cancels every request of owner (one -ECANCELED event each); returns how many. */
+size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
+/* Forgets every request of owner without events (the owner is gone). */
+void coap_engine_drop_owner(CoapEngine *e, uint64_t owner);
+/* Sends a GET with Observe=1 on the registration token (RFC 7641 §3.6). For CON the reply is
+ * the final event; for NON a final -ECANCELED follows the send. -ENOENT unknown id, -EINVAL not
+ * an observation. */
+int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now);
+
+/* One received datagram from src (len 0: connected socket). truncated: it was longer than buf
+ * (MSG_TRUNC). Malformed input is counted and dropped; a malformed CON gets an RST. */
+void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapAddr *src,
+                      bool truncated, uint64_t now);
+/* The socket failed (e.g. -ECONNREFUSED from ICMP, -EIO): every request gets a final error. */
+void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now);
+
+/* Runs retransmissions and timeouts due at now. */
+void coap_engine_tick(CoapEngine *e, uint64_t now);
+/* Earliest time coap_engine_tick() has work; UINT64_MAX when none. */
+uint64_t coap_engine_next_deadline(const CoapEngine *e);
+
+/* Requests not yet final. */
+size_t coap_engine_n_requests(const CoapEngine *e);
+size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner);
+const CoapEngineStats *coap_engine_get_stats(const CoapEngine *e);

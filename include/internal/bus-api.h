@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The D-Bus names shared by the daemon, the client library and the tests. The introspection
+ * XML in dbus/ is the contract; docs/dbus-api.md documents it. */
+
+#include <errno.h>
+
+#include <systemd/sd-bus.h>
+
+#define COAPCLIENTD_BUS_NAME        "org.coapclientd.CoapClient1"
+#define COAPCLIENTD_ROOT_PATH       "/org/coapclientd/CoapClient1"
+#define COAPCLIENTD_CLIENT_PREFIX   "/org/coapclientd/CoapClient1/client"
+#define COAPCLIENTD_MANAGER_IFACE   "org.coapclientd.CoapClient1.Manager"
+#define COAPCLIENTD_CLIENT_IFACE    "org.coapclientd.CoapClient1.Client"
+#define COAPCLIENTD_BUS_ADDRESS_ENV "COAPCLIENTD_BUS_ADDRESS"
+
+#define COAPCLIENTD_ERROR(name) "org.coapclientd.CoapClient1.Error." name
+
+#define COAPCLIENTD_ERROR_INVALID_ARGUMENT   COAPCLIENTD_ERROR("InvalidArgument")
+#define COAPCLIENTD_ERROR_INVALID_METHOD     COAPCLIENTD_ERROR("InvalidMethod")
+#define COAPCLIENTD_ERROR_INVALID_PATH       COAPCLIENTD_ERROR("InvalidPath")
+#define COAPCLIENTD_ERROR_INVALID_OPTION     COAPCLIENTD_ERROR("InvalidOption")
+#define COAPCLIENTD_ERROR_INVALID_ADDRESS    COAPCLIENTD_ERROR("InvalidAddress")
+#define COAPCLIENTD_ERROR_INVALID_PARAMETERS COAPCLIENTD_ERROR("InvalidParameters")
+#define COAPCLIENTD_ERROR_NOT_A_SOCKET       COAPCLIENTD_ERROR("NotASocket")
+#define COAPCLIENTD_ERROR_UNSUPPORTED_SOCKET COAPCLIENTD_ERROR("UnsupportedSocket")
+#define COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE  COAPCLIENTD_ERROR("PayloadTooLarge")
+#define COAPCLIENTD_ERROR_TOO_MANY_CLIENTS   COAPCLIENTD_ERROR("TooManyClients")
+#define COAPCLIENTD_ERROR_TOO_MANY_REQUESTS  COAPCLIENTD_ERROR("TooManyRequests")
+#define COAPCLIENTD_ERROR_LIMITS_EXCEEDED    COAPCLIENTD_ERROR("LimitsExceeded")
+#define COAPCLIENTD_ERROR_UNKNOWN_REQUEST    COAPCLIENTD_ERROR("UnknownRequest")
+#define COAPCLIENTD_ERROR_NOT_OBSERVING      COAPCLIENTD_ERROR("NotObserving")
+#define COAPCLIENTD_ERROR_SEND_FAILED        COAPCLIENTD_ERROR("SendFailed")
+
+/* Registers the name <-> errno map with sd-bus, so that sd_bus_error_get_errno() on either side
+ * gives the errno Zephyr's coap_client_req() would return. One copy per binary. */
+static inline int bus_api_register_errors(void) {
+        static const sd_bus_error_map map[] = {
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_ARGUMENT, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_METHOD, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_PATH, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_OPTION, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_ADDRESS, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_PARAMETERS, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_NOT_A_SOCKET, ENOTSOCK),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_UNSUPPORTED_SOCKET, ESOCKTNOSUPPORT),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE, EMSGSIZE),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_TOO_MANY_CLIENTS, ENOSPC),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_TOO_MANY_REQUESTS, EAGAIN),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_LIMITS_EXCEEDED, ENOBUFS),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_UNKNOWN_REQUEST, ENOENT),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_NOT_OBSERVING, EINVAL),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_SEND_FAILED, EIO),
+                SD_BUS_ERROR_MAP_END,
+        };
+        static int registered = 0;
+        int r;
+
+        if (registered)
+                return 0;
+        r = sd_bus_error_add_map(map);
+        if (r < 0)
+                return r;
+        registered = 1;
+        return 0;
+}
