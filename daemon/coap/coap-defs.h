@@ -5,12 +5,12 @@
 
 #include <stdint.h>
 
-#define COAP_VERSION         1
-#define COAP_HEADER_SIZE     4
-#define COAP_TOKEN_MAX       8
-#define COAP_PAYLOAD_MARKER  0xFF
-#define COAP_BLOCK_SZX_MAX   6 /* 1024 bytes; 7 is BERT, not valid over UDP */
-#define COAP_OBSERVE_MAX     0xFFFFFFu /* 24 bits */
+#define COAP_VERSION        1
+#define COAP_HEADER_SIZE    4
+#define COAP_TOKEN_MAX      8
+#define COAP_PAYLOAD_MARKER 0xFF
+#define COAP_BLOCK_SZX_MAX  6         /* 1024 bytes; 7 is BERT, not valid over UDP */
+#define COAP_OBSERVE_MAX    0xFFFFFFu /* 24 bits */
 
 typedef enum CoapType {
         COAP_TYPE_CON = 0,
@@ -22,7 +22,7 @@ typedef enum CoapType {
 /* Code byte = class << 5 | detail. */
 #define COAP_CODE(class, detail) ((uint8_t) (((class) << 5) | (detail)))
 #define COAP_CODE_CLASS(code)    ((uint8_t) ((code) >> 5))
-#define COAP_CODE_DETAIL(code)   ((uint8_t) ((code) & 0x1F))
+#define COAP_CODE_DETAIL(code)   ((uint8_t) (0x1F & (code)))
 
 enum {
         COAP_CODE_EMPTY = 0x00,
@@ -75,7 +75,7 @@ enum {
 };
 
 /* Option numbers with bit 0 set are critical (RFC 7252 §5.4.1). */
-#define COAP_OPTION_IS_CRITICAL(n) (((n) & 1) != 0)
+#define COAP_OPTION_IS_CRITICAL(n) ((1 & (n)) != 0)
 
 enum {
         COAP_CONTENT_FORMAT_TEXT_PLAIN = 0,

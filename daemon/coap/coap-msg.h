@@ -34,17 +34,18 @@ typedef struct CoapMsg {
 /* Why a datagram is not a CoAP message. Each malformation has its own value. */
 typedef enum CoapParseError {
         COAP_PARSE_OK = 0,
-        COAP_PARSE_TOO_SHORT,          /* fewer than 4 bytes */
-        COAP_PARSE_BAD_VERSION,        /* version field is not 1 */
-        COAP_PARSE_BAD_TOKEN_LENGTH,   /* TKL 9..15 */
-        COAP_PARSE_TRUNCATED_TOKEN,    /* datagram ends inside the token */
-        COAP_PARSE_BAD_OPTION_DELTA,   /* delta nibble 15 without being the payload marker */
-        COAP_PARSE_BAD_OPTION_LENGTH,  /* length nibble 15 */
-        COAP_PARSE_TRUNCATED_OPTION,   /* datagram ends inside an option header, extension or value */
-        COAP_PARSE_OPTION_OVERFLOW,    /* option number exceeds 65535 */
-        COAP_PARSE_EMPTY_PAYLOAD,      /* payload marker followed by no payload */
-        COAP_PARSE_BAD_EMPTY_MESSAGE,  /* code 0.00 with a token, options or payload */
-        COAP_PARSE_RESERVED_CODE,      /* code class 1, 6 or 7 (reserved) */
+        COAP_PARSE_TOO_SHORT,         /* fewer than 4 bytes */
+        COAP_PARSE_BAD_VERSION,       /* version field is not 1 */
+        COAP_PARSE_BAD_TOKEN_LENGTH,  /* TKL 9..15 */
+        COAP_PARSE_TRUNCATED_TOKEN,   /* datagram ends inside the token */
+        COAP_PARSE_BAD_OPTION_DELTA,  /* delta nibble 15 without being the payload marker */
+        COAP_PARSE_BAD_OPTION_LENGTH, /* length nibble 15 */
+        COAP_PARSE_TRUNCATED_OPTION,  /* ends inside an option header or value */
+        COAP_PARSE_OPTION_OVERFLOW,   /* option number exceeds 65535 */
+        COAP_PARSE_EMPTY_PAYLOAD,     /* payload marker followed by no payload */
+        COAP_PARSE_BAD_EMPTY_MESSAGE, /* code 0.00 with a token, options or payload */
+        COAP_PARSE_RESERVED_CODE,     /* code class 1, 6 or 7 (reserved) */
+        COAP_PARSE_OPTION_TOO_LONG,   /* option value over 65535 bytes (len is 16 bit) */
         _COAP_PARSE_ERROR_MAX,
 } CoapParseError;
 

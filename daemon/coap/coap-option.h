@@ -17,7 +17,8 @@ int coap_uint_decode(const uint8_t *value, size_t len, uint32_t *ret);
 
 /* Splits "a/b/c?x=1&y" into Uri-Path "a","b","c" and Uri-Query "x=1","y". A leading '/' is
  * skipped; "" and "/" give no option. Values point into path. Returns 0 and *ret_n, -EINVAL for
- * a segment longer than 255 bytes, -E2BIG when more than max options would be needed. */
+ * a segment longer than 255 bytes, -E2BIG when more than max options would be needed.
+ * Empty segments ("a//b", "a?&x") are skipped, as Zephyr's coap_packet_set_path() does. */
 int coap_path_to_options(const char *path, CoapOption *opts, size_t max, size_t *ret_n);
 
 /* Block1/Block2 option (RFC 7959 §2.2): NUM << 4 | M << 3 | SZX. */
