@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: MIT */
+#include "bus-client.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "client.h"
+#include "coap-option.h"
+#include "socket.h"
+#include "util/log.h"
+
+typedef struct RequestArgs {
+        int method; /* -1: not given */
+        bool confirmable;
+        const char *path;
+        int32_t content_format;
+        const uint8_t *payload;
+        size_t payload_len;
+        CoapOption options[REQUEST_OPTIONS_MAX + 1]; /* + Observe from "observe" */
+        size_t n_options;
+        bool observe;
+        CoapTxParams params;
+        uint8_t block_szx;
+} RequestArgs;
+
+/* Options the engine sets itself, from other request keys or its block-wise and Echo state.
+ * Block2 is allowed: the engine keeps it on the first message (Zephyr's early negotiation). */
+static bool option_is_engine_owned(uint16_t number) {
+        switch (number) {
+        case COAP_OPTION_URI_PATH:
+        case COAP_OPTION_URI_QUERY:
+        case COAP_OPTION_CONTENT_FORMAT:
+        case COAP_OPTION_BLOCK1:
+        case COAP_OPTION_SIZE1:
+        case COAP_OPTION_ECHO:
+        case COAP_OPTION_REQUEST_TAG:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int read_options(sd_bus_message *m, RequestArgs *a, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "(qay)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_STRUCT, "qay")) > 0) {
+                const void *value;
+                uint16_t number;
+                size_t len;
+
+                r = sd_bus_message_read(m, "q", &number);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_array(m, 'y', &value, &len);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+
+                if (a->n_options >= REQUEST_OPTIONS_MAX)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                                 "At most %d options per request.",
+                                                 REQUEST_OPTIONS_MAX);
+                if (number == 0 || option_is_engine_owned(number))
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                                 "Option %" PRIu16 " cannot be set in 'options'.",
+                                                 number);
+                if (len > REQUEST_OPTION_VALUE_MAX)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                                 "Option %" PRIu16 " value longer than %d bytes.",
+                                                 number, REQUEST_OPTION_VALUE_MAX);
+                a->options[a->n_options++] = (CoapOption){
+                        .number = number,
+                        .len = (uint16_t) len,
+                        .value = value,
+                };
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int invalid_parameter(sd_bus_error *error, const char *key, unsigned long v,
+                             unsigned long min, unsigned long max) {
+        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PARAMETERS,
+                                 "Request key '%s' is %lu, must be within %lu..%lu.", key, v, min,
+                                 max);
+}
+
+/* Reads the value of one a{sv} entry whose key is known to be valid. */
+static int read_request_key(sd_bus_message *m, Manager *manager, const char *key, RequestArgs *a,
+                            sd_bus_error *error) {
+        uint32_t u32;
+        uint16_t u16;
+        uint8_t u8;
+        int b, r;
+
+        if (strcmp(key, "method") == 0) {
+                r = sd_bus_message_read(m, "y", &u8);
+                a->method = u8;
+        } else if (strcmp(key, "confirmable") == 0) {
+                r = sd_bus_message_read(m, "b", &b);
+                a->confirmable = b;
+        } else if (strcmp(key, "path") == 0)
+                r = sd_bus_message_read(m, "s", &a->path);
+        else if (strcmp(key, "content-format") == 0) {
+                r = sd_bus_message_read(m, "q", &u16);
+                a->content_format = u16;
+        } else if (strcmp(key, "payload") == 0) {
+                const void *p;
+
+                r = sd_bus_message_read_array(m, 'y', &p, &a->payload_len);
+                a->payload = p;
+                if (r >= 0 && a->payload_len > manager->limits.max_payload_bytes)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE,
+                                                 "Payload of %zu bytes exceeds %" PRIu32 ".",
+                                                 a->payload_len, manager->limits.max_payload_bytes);
+        } else if (strcmp(key, "options") == 0)
+                r = read_options(m, a, error);
+        else if (strcmp(key, "observe") == 0) {
+                r = sd_bus_message_read(m, "b", &b);
+                a->observe = b;
+        } else if (strcmp(key, "ack-timeout") == 0) {
+                r = sd_bus_message_read(m, "u", &u32);
+                if (r >= 0 && (u32 < 100 || u32 > 600000))
+                        return invalid_parameter(error, key, u32, 100, 600000);
+                a->params.ack_timeout_ms = u32;
+        } else if (strcmp(key, "ack-random-percent") == 0) {
+                r = sd_bus_message_read(m, "q", &u16);
+                if (r >= 0 && (u16 < 100 || u16 > 1000))
+                        return invalid_parameter(error, key, u16, 100, 1000);
+                a->params.ack_random_percent = u16;
+        } else if (strcmp(key, "backoff-percent") == 0) {
+                r = sd_bus_message_read(m, "q", &u16);
+                if (r >= 0 && (u16 < 100 || u16 > 1000))
+                        return invalid_parameter(error, key, u16, 100, 1000);
+                a->params.backoff_percent = u16;
+        } else if (strcmp(key, "max-retransmission") == 0) {
+                r = sd_bus_message_read(m, "y", &u8);
+                if (r >= 0 && u8 > 20)
+                        return invalid_parameter(error, key, u8, 0, 20);
+                a->params.max_retransmission = u8;
+        } else {
+                int szx;
+
+                assert(strcmp(key, "block-size") == 0);
+                r = sd_bus_message_read(m, "q", &u16);
+                if (r < 0)
+                        return r;
+                szx = coap_size_to_szx(u16);
+                if (szx < 0)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PARAMETERS,
+                                                 "Request key 'block-size' is %" PRIu16
+                                                 ", must be a power of two within 16..1024.",
+                                                 u16);
+                a->block_szx = (uint8_t) szx;
+        }
+        return r;
+}
+
+static const struct {
+        const char *key;
+        const char *signature;
+} request_keys[] = {
+        {"method", "y"},          {"confirmable", "b"},        {"path", "s"},
+        {"content-format", "q"},  {"payload", "ay"},           {"options", "a(qay)"},
+        {"observe", "b"},         {"ack-timeout", "u"},        {"ack-random-percent", "q"},
+        {"backoff-percent", "q"}, {"max-retransmission", "y"}, {"block-size", "q"},
+};
+
+static int check_path(const char *path, sd_bus_error *error) {
+        _cleanup_free_ CoapOption *opts = NULL;
+        size_t len = strlen(path), n;
+        int r;
+
+        if (len > REQUEST_PATH_MAX)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PATH,
+                                         "Path longer than %d bytes.", REQUEST_PATH_MAX);
+        /* Every option needs at least one separator, so len + 1 options always suffice. */
+        opts = calloc(len + 1, sizeof(CoapOption));
+        if (!opts)
+                return -ENOMEM;
+        r = coap_path_to_options(path, opts, len + 1, &n);
+        if (r < 0)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PATH,
+                                         "Path has a segment longer than 255 bytes.");
+        return 0;
+}
+
+static int request_args_parse(sd_bus_message *m, Manager *manager, RequestArgs *a,
+                              sd_bus_error *error) {
+        uint32_t seen = 0;
+        int r;
+
+        *a = (RequestArgs){
+                .method = -1,
+                .confirmable = true,
+                .path = "",
+                .content_format = -1,
+                .params = manager->default_tx_params,
+                .block_szx = manager->default_block_szx,
+        };
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+                const char *key;
+                size_t i;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                for (i = 0; i < ELEMENTSOF(request_keys); i++)
+                        if (strcmp(key, request_keys[i].key) == 0)
+                                break;
+                if (i == ELEMENTSOF(request_keys))
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                                 "Unknown request key '%s'.", key);
+                if (seen & (UINT32_C(1) << i))
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                                 "Request key '%s' given twice.", key);
+                seen |= UINT32_C(1) << i;
+
+                r = bus_message_enter_variant_of(m, key, request_keys[i].signature, error);
+                if (r < 0)
+                        return r;
+                r = read_request_key(m, manager, key, a, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        if (a->method < 0)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_METHOD,
+                                        "Request key 'method' is required.");
+        if (a->method < COAP_CODE_GET || a->method > COAP_CODE_IPATCH)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_METHOD,
+                                         "Method %d is not a CoAP request method (1..7).",
+                                         a->method);
+        r = check_path(a->path, error);
+        if (r < 0)
+                return r;
+
+        if (a->observe) {
+                bool found = false;
+
+                for (size_t i = 0; i < a->n_options; i++)
+                        found = found || a->options[i].number == COAP_OPTION_OBSERVE;
+                if (!found)
+                        a->options[a->n_options++] = (CoapOption){
+                                .number = COAP_OPTION_OBSERVE,
+                        };
+        }
+        return 0;
+}
+
+static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        Manager *m = c->manager;
+        const char *destination;
+        RequestArgs a;
+        CoapAddr dest;
+        uint64_t id;
+        Socket *s;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "hs", &fd, &destination);
+        if (r < 0)
+                return r;
+        r = request_args_parse(msg, m, &a, error);
+        if (r < 0)
+                return r;
+
+        r = client_can_submit(c);
+        if (r == -EAGAIN)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
+                                         "A client may have at most %" PRIu32
+                                         " requests in flight.",
+                                         m->limits.max_requests_per_client);
+        if (r == -ENOBUFS)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "The daemon serves at most %" PRIu32
+                                         " requests in flight.",
+                                         m->limits.max_requests);
+        if (r < 0)
+                return r;
+
+        r = socket_acquire(m, fd, &s);
+        if (r == -ENOTSOCK)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_NOT_A_SOCKET,
+                                        "The file descriptor is not a socket.");
+        if (r == -ESOCKTNOSUPPORT)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_UNSUPPORTED_SOCKET,
+                                        "Only AF_INET and AF_INET6 datagram sockets are "
+                                        "supported.");
+        if (r < 0)
+                return r;
+
+        r = parse_destination(destination, s->family, &dest);
+        if (r < 0)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
+                                         "Invalid destination '%s' for this %s socket.",
+                                         destination, s->family == AF_INET6 ? "IPv6" : "IPv4");
+        if (dest.len == 0 && !socket_is_connected(s))
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
+                                        "The socket is not connected: a destination is required.");
+
+        r = client_submit(c, s,
+                          &(CoapRequestSpec){
+                                  .method = (uint8_t) a.method,
+                                  .confirmable = a.confirmable,
+                                  .path = a.path,
+                                  .content_format = a.content_format,
+                                  .payload = a.payload,
+                                  .payload_len = a.payload_len,
+                                  .options = a.options,
+                                  .n_options = a.n_options,
+                                  .params = a.params,
+                                  .block_szx = a.block_szx,
+                                  .dest = &dest,
+                          },
+                          &id);
+        if (r == -EINVAL)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                        "The CoAP engine rejected the request.");
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "Failed to send the request: %m");
+
+        return sd_bus_reply_method_return(msg, "t", id);
+}
+
+static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(msg, "t", &id);
+        if (r < 0)
+                return r;
+        r = client_cancel(c, id);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_UNKNOWN_REQUEST,
+                                         "No request %" PRIu64 " in flight on this client.", id);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_cancel_all(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        (void) error;
+        client_cancel_all(userdata);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_deregister_observe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(msg, "t", &id);
+        if (r < 0)
+                return r;
+        r = client_deregister_observe(c, id);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_UNKNOWN_REQUEST,
+                                         "No request %" PRIu64 " in flight on this client.", id);
+        if (r == -EINVAL)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_NOT_OBSERVING,
+                                         "Request %" PRIu64 " is not an observation.", id);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "Failed to send the deregistration: %m");
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_close(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        Caller *caller = c->caller;
+        int r;
+
+        (void) error;
+        /* As Zephyr's cancel: every request gets its final -ECANCELED before the reply. */
+        client_cancel_all(c);
+        r = sd_bus_reply_method_return(msg, NULL);
+        client_free(c);
+        caller_gc(caller);
+        return r;
+}
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *userdata,
+                               sd_bus_error *error) {
+        Client *c = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) error;
+        return sd_bus_message_append(reply, "s",
+                                     strcmp(property, "Name") == 0 ? c->name : c->caller->name);
+}
+
+static int property_get_counter(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        Client *c = userdata;
+        uint64_t v;
+
+        (void) bus, (void) path, (void) interface, (void) error;
+        if (strcmp(property, "RequestsInFlight") == 0)
+                return sd_bus_message_append(reply, "u", c->n_requests);
+        if (strcmp(property, "RequestsCompleted") == 0)
+                v = c->requests_completed;
+        else if (strcmp(property, "RequestsFailed") == 0)
+                v = c->requests_failed;
+        else
+                v = c->responses_delivered;
+        return sd_bus_message_append(reply, "t", v);
+}
+
+static const sd_bus_vtable client_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Request", SD_BUS_ARGS("h", socket, "s", destination, "a{sv}", request),
+                SD_BUS_RESULT("t", request_id), method_request, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_ARGS("t", request_id), SD_BUS_NO_RESULT,
+                                method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CancelAll", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel_all,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeregisterObserve", SD_BUS_ARGS("t", request_id), SD_BUS_NO_RESULT,
+                                method_deregister_observe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Close", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_close,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("Response",
+                                SD_BUS_ARGS("t", request_id, "i", result, "t", offset, "ay",
+                                            payload, "b", last_block, "b", final, "a{sv}", details),
+                                0),
+        SD_BUS_PROPERTY("Name", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Owner", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RequestsInFlight", "u", property_get_counter, 0, 0),
+        SD_BUS_PROPERTY("RequestsCompleted", "t", property_get_counter, 0, 0),
+        SD_BUS_PROPERTY("RequestsFailed", "t", property_get_counter, 0, 0),
+        SD_BUS_PROPERTY("ResponsesDelivered", "t", property_get_counter, 0, 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* PREFIX/ID with ID in plain decimal, no leading zero. */
+static int client_path_parse(const char *path, uint64_t *ret) {
+        const char *p;
+        uint64_t id = 0;
+
+        if (strncmp(path, COAPCLIENTD_CLIENT_PREFIX "/", strlen(COAPCLIENTD_CLIENT_PREFIX "/")) !=
+            0)
+                return -EINVAL;
+        p = path + strlen(COAPCLIENTD_CLIENT_PREFIX "/");
+        if (*p < '1' || *p > '9')
+                return -EINVAL;
+        for (; *p; p++) {
+                if (*p < '0' || *p > '9' || id > (UINT64_MAX - 9) / 10)
+                        return -EINVAL;
+                id = id * 10 + (uint64_t) (*p - '0');
+        }
+        *ret = id;
+        return 0;
+}
+
+static const char *current_sender(sd_bus *bus) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+
+        return m ? sd_bus_message_get_sender(m) : NULL;
+}
+
+/* Another caller must not even learn that the object exists: it gets UnknownObject. */
+static int client_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                              void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *sender = current_sender(bus);
+        uint64_t id;
+        Client *c;
+
+        (void) interface, (void) error;
+        if (!sender || client_path_parse(path, &id) < 0)
+                return 0;
+        c = hashmap_get(m->clients, &id);
+        if (!c || strcmp(c->caller->name, sender) != 0)
+                return 0;
+        *found = c;
+        return 1;
+}
+
+static int client_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                                  sd_bus_error *error) {
+        Caller *caller = manager_find_caller(userdata, current_sender(bus));
+        char **l;
+        size_t i = 0;
+        Client *c;
+
+        (void) path, (void) error;
+        l = calloc((caller ? caller->n_clients : 0) + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        if (caller)
+                LIST_FOREACH(clients, c, caller->clients) {
+                        l[i] = strdup(c->path);
+                        if (!l[i]) {
+                                while (i > 0)
+                                        free(l[--i]);
+                                free(l);
+                                return -ENOMEM;
+                        }
+                        i++;
+                }
+        *nodes = l;
+        return 0;
+}
+
+int bus_client_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, &m->client_slot, COAPCLIENTD_CLIENT_PREFIX,
+                                       COAPCLIENTD_CLIENT_IFACE, client_vtable, client_object_find,
+                                       m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the Client objects: %m");
+        r = sd_bus_add_node_enumerator(m->bus, &m->enumerator_slot, COAPCLIENTD_CLIENT_PREFIX,
+                                       client_node_enumerator, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the Client enumerator: %m");
+        return 0;
+}
+
+static int append_detail_uint(sd_bus_message *s, const CoapMsg *msg, uint16_t number,
+                              const char *key, char type) {
+        uint32_t v;
+
+        if (coap_msg_get_uint_option(msg, number, &v) < 0)
+                return 0;
+        if (type == 'q') {
+                if (v > UINT16_MAX)
+                        return 0;
+                return sd_bus_message_append(s, "{sv}", key, "q", (uint16_t) v);
+        }
+        return sd_bus_message_append(s, "{sv}", key, "u", v);
+}
+
+static int append_details(sd_bus_message *s, const CoapEvent *ev) {
+        const CoapMsg *msg = ev->msg;
+        CoapOption etag;
+        int r;
+
+        r = sd_bus_message_open_container(s, SD_BUS_TYPE_ARRAY, "{sv}");
+        if (r < 0)
+                return r;
+        if (ev->silent) {
+                /* Zephyr makes no callback here; the library only forgets the request. */
+                r = sd_bus_message_append(s, "{sv}", "silent", "b", 1);
+                if (r < 0)
+                        return r;
+        }
+        if (msg) {
+                r = append_detail_uint(s, msg, COAP_OPTION_CONTENT_FORMAT, "content-format", 'q');
+                if (r < 0)
+                        return r;
+                r = append_detail_uint(s, msg, COAP_OPTION_OBSERVE, "observe", 'u');
+                if (r < 0)
+                        return r;
+                r = append_detail_uint(s, msg, COAP_OPTION_SIZE2, "size2", 'u');
+                if (r < 0)
+                        return r;
+                if (coap_msg_find_option(msg, COAP_OPTION_ETAG, &etag)) {
+                        r = sd_bus_message_open_container(s, SD_BUS_TYPE_DICT_ENTRY, "sv");
+                        if (r >= 0)
+                                r = sd_bus_message_append(s, "s", "etag");
+                        if (r >= 0)
+                                r = sd_bus_message_open_container(s, SD_BUS_TYPE_VARIANT, "ay");
+                        if (r >= 0)
+                                r = sd_bus_message_append_array(s, 'y', etag.value, etag.len);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(s);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(s);
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_append(s, "{sv}", "type", "y", msg->type);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(s);
+}
+
+int bus_client_send_response(Client *c, const CoapEvent *ev) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+        Manager *m = c->manager;
+        int r;
+
+        r = sd_bus_message_new_signal(m->bus, &s, c->path, COAPCLIENTD_CLIENT_IFACE, "Response");
+        if (r < 0)
+                goto fail;
+        /* Unicast: only the owner receives its responses. */
+        r = sd_bus_message_set_destination(s, c->caller->name);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_message_append(s, "tit", ev->id, (int32_t) ev->result, (uint64_t) ev->offset);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_message_append_array(s, 'y', ev->payload, ev->payload ? ev->payload_len : 0);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_message_append(s, "bb", (int) ev->last_block, (int) ev->final);
+        if (r < 0)
+                goto fail;
+        r = append_details(s, ev);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_send(m->bus, s, NULL);
+        if (r < 0)
+                goto fail;
+        manager_check_bus_queue(m);
+        return 0;
+fail:
+        return log_warning_errno(
+                r, "Client %" PRIu64 ": failed to send Response for request %" PRIu64 ": %m", c->id,
+                ev->id);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#include "bus-util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/bus-api.h"
+
+static int parse_port(const char *s, uint16_t *ret) {
+        unsigned long v = 0;
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (unsigned long) (s[i] - '0');
+        if (v < 1 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static int parse_scope(const char *s, uint32_t *ret) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n >= IF_NAMESIZE)
+                return -EINVAL;
+        if (strspn(s, "0123456789") == n) {
+                unsigned long v = strtoul(s, NULL, 10);
+
+                if (v == 0 || v > UINT32_MAX)
+                        return -EINVAL;
+                *ret = (uint32_t) v;
+                return 0;
+        }
+        *ret = if_nametoindex(s);
+        return *ret == 0 ? -EINVAL : 0;
+}
+
+int parse_destination(const char *s, int socket_family, CoapAddr *ret) {
+        char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+        const char *port_str;
+        CoapAddr a = {};
+        uint16_t port;
+
+        if (s[0] == '\0') {
+                *ret = a;
+                return 0;
+        }
+
+        if (s[0] == '[') {
+                const char *end = strchr(s, ']');
+                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+                uint32_t scope = 0;
+                char *pct;
+
+                if (!end || end[1] != ':' || (size_t) (end - s - 1) >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, s + 1, (size_t) (end - s - 1));
+                host[end - s - 1] = '\0';
+                port_str = end + 2;
+                pct = strchr(host, '%');
+                if (pct) {
+                        *pct = '\0';
+                        if (parse_scope(pct + 1, &scope) < 0)
+                                return -EINVAL;
+                }
+                if (socket_family != AF_INET6 || inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1 ||
+                    parse_port(port_str, &port) < 0)
+                        return -EINVAL;
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_port = htons(port);
+                sin6->sin6_scope_id = scope;
+                a.len = sizeof(struct sockaddr_in6);
+        } else {
+                const char *colon = strrchr(s, ':');
+                struct in_addr in;
+
+                if (!colon || (size_t) (colon - s) >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, s, (size_t) (colon - s));
+                host[colon - s] = '\0';
+                port_str = colon + 1;
+                if (inet_pton(AF_INET, host, &in) != 1 || parse_port(port_str, &port) < 0)
+                        return -EINVAL;
+                if (socket_family == AF_INET6) {
+                        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+
+                        sin6->sin6_family = AF_INET6;
+                        sin6->sin6_port = htons(port);
+                        sin6->sin6_addr.s6_addr[10] = 0xff;
+                        sin6->sin6_addr.s6_addr[11] = 0xff;
+                        memcpy(&sin6->sin6_addr.s6_addr[12], &in, 4);
+                        a.len = sizeof(struct sockaddr_in6);
+                } else {
+                        struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
+
+                        sin->sin_family = AF_INET;
+                        sin->sin_port = htons(port);
+                        sin->sin_addr = in;
+                        a.len = sizeof(struct sockaddr_in);
+                }
+        }
+        *ret = a;
+        return 0;
+}
+
+int bus_message_enter_variant_of(sd_bus_message *m, const char *key, const char *signature,
+                                 sd_bus_error *error) {
+        const char *contents;
+        char type;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return r;
+        if (type != SD_BUS_TYPE_VARIANT || !contents || strcmp(contents, signature) != 0)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                         "Request key '%s' must be of type '%s', got '%s'.", key,
+                                         signature, contents ?: "");
+        return sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, signature);
+}

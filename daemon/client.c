@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+#include "client.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-client.h"
+#include "socket.h"
+#include "util/log.h"
+
+int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
+        _cleanup_(client_freep) Client *c = NULL;
+        int r;
+
+        if (caller->n_clients >= m->limits.max_clients_per_caller)
+                return -ENOSPC;
+        if (hashmap_size(m->clients) >= m->limits.max_clients)
+                return -ENOBUFS;
+
+        c = calloc(1, sizeof(Client));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->id = ++m->last_client_id;
+        c->name = strdup(name);
+        if (!c->name)
+                return -ENOMEM;
+        if (asprintf(&c->path, COAPCLIENTD_CLIENT_PREFIX "/%" PRIu64, c->id) < 0) {
+                c->path = NULL;
+                return -ENOMEM;
+        }
+        r = hashmap_put(m->clients, &c->id, c);
+        if (r < 0)
+                return r;
+        c->caller = caller;
+        LIST_PREPEND(clients, caller->clients, c);
+        caller->n_clients++;
+
+        log_debug("Client %" PRIu64 " (%s) created for %s", c->id, c->name, caller->name);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static Request *request_free(Request *r) {
+        Client *c;
+
+        if (!r)
+                return NULL;
+        c = r->client;
+        hashmap_remove(c->manager->requests, &r->id);
+        LIST_REMOVE(requests, c->requests, r);
+        c->n_requests--;
+        socket_unref(r->socket);
+        free(r);
+        return NULL;
+}
+
+/* Makes the engine of s forget the client's requests there, without events, and frees them. */
+static void client_forget_socket(Client *c, Socket *s) {
+        Request *r, *n;
+
+        socket_drop_owner(s, c->id);
+        LIST_FOREACH_SAFE(requests, r, n, c->requests)
+                if (r->socket == s)
+                        request_free(r);
+}
+
+Client *client_free(Client *c) {
+        Manager *m;
+
+        if (!c)
+                return NULL;
+        m = c->manager;
+        while (c->requests)
+                client_forget_socket(c, c->requests->socket);
+        if (c->caller) {
+                LIST_REMOVE(clients, c->caller->clients, c);
+                c->caller->n_clients--;
+        }
+        if (hashmap_get(m->clients, &c->id) == c) {
+                hashmap_remove(m->clients, &c->id);
+                log_debug("Client %" PRIu64 " freed", c->id);
+        }
+        free(c->name);
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+int client_can_submit(Client *c) {
+        Manager *m = c->manager;
+
+        if (c->n_requests >= m->limits.max_requests_per_client)
+                return -EAGAIN;
+        if (hashmap_size(m->requests) >= m->limits.max_requests)
+                return -ENOBUFS;
+        return 0;
+}
+
+int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id) {
+        Manager *m = c->manager;
+        Request *r;
+        int k;
+
+        assert(client_can_submit(c) == 0);
+        r = calloc(1, sizeof(Request));
+        if (!r)
+                return -ENOMEM;
+        r->id = ++m->last_request_id;
+        r->client = c;
+        r->socket = s;
+        k = hashmap_put(m->requests, &r->id, r);
+        if (k < 0) {
+                free(r);
+                return k;
+        }
+        LIST_PREPEND(requests, c->requests, r);
+        c->n_requests++;
+        socket_ref(s);
+
+        /* Registered first, so that any event the engine emits finds it. */
+        spec->id = r->id;
+        spec->owner = c->id;
+        k = socket_submit(s, spec);
+        if (k < 0) {
+                /* The engine forgot the request and emitted nothing. */
+                request_free(hashmap_get(m->requests, &spec->id));
+                return k;
+        }
+        log_debug("Client %" PRIu64 ": request %" PRIu64 " submitted (method %u, %zu bytes)", c->id,
+                  spec->id, spec->method, spec->payload_len);
+        *ret_id = spec->id;
+        return 0;
+}
+
+static Request *client_find_request(Client *c, uint64_t id) {
+        Request *r = hashmap_get(c->manager->requests, &id);
+
+        return r && r->client == c ? r : NULL;
+}
+
+int client_cancel(Client *c, uint64_t id) {
+        Request *r = client_find_request(c, id);
+
+        if (!r)
+                return -ENOENT;
+        return socket_cancel(r->socket, id);
+}
+
+void client_cancel_all(Client *c) {
+        while (c->requests) {
+                Socket *s = c->requests->socket;
+
+                /* One final -ECANCELED event per request frees it; whatever the engine still
+                 * holds afterwards is dropped, so that this loop always ends. Sockets are only
+                 * collected from a defer source, so s outlives its last request here. */
+                socket_cancel_owner(s, c->id);
+                client_forget_socket(c, s);
+        }
+}
+
+int client_deregister_observe(Client *c, uint64_t id) {
+        Request *r = client_find_request(c, id);
+
+        if (!r)
+                return -ENOENT;
+        return socket_deregister_observe(r->socket, id);
+}
+
+void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev) {
+        assert(r->client == c);
+
+        log_debug("Client %" PRIu64 ": request %" PRIu64 " result %d offset %zu, %zu bytes%s%s",
+                  c->id, ev->id, ev->result, ev->offset, ev->payload_len,
+                  ev->last_block ? ", last block" : "", ev->final ? ", final" : "");
+        if (bus_client_send_response(c, ev) >= 0)
+                c->responses_delivered++;
+        if (ev->final) {
+                if (ev->result >= 0)
+                        c->requests_completed++;
+                else
+                        c->requests_failed++;
+                request_free(r);
+        }
+}

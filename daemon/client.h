@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A client context (one coap_client_init() of a caller) and its requests in flight. */
+
+#include <stdint.h>
+
+#include "coap-engine.h"
+#include "manager.h"
+
+struct Request {
+        uint64_t id; /* daemon-wide, also the engine's request id */
+        Client *client;
+        Socket *socket; /* holds one reference */
+        LIST_FIELDS(Request, requests);
+};
+
+struct Client {
+        Manager *manager;
+        uint64_t id; /* the engine's owner key */
+        char *name;
+        char *path;
+        Caller *caller;
+        LIST_FIELDS(Client, clients);
+
+        Request *requests; /* LIST */
+        uint32_t n_requests;
+
+        uint64_t requests_completed; /* final event with a CoAP code */
+        uint64_t requests_failed;    /* final event with an errno */
+        uint64_t responses_delivered;
+};
+
+#define CLIENT_NAME_MAX 255
+
+/* -ENOSPC: caller has too many clients; -ENOBUFS: daemon-wide limit. */
+int client_new(Manager *m, Caller *caller, const char *name, Client **ret);
+/* Drops the client's requests without events and frees it; does not free its caller. */
+Client *client_free(Client *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
+
+/* 0, or -EAGAIN when the client has its maximum of requests in flight (Zephyr's "no free
+ * slot"), -ENOBUFS at the daemon-wide limit. */
+int client_can_submit(Client *c);
+/* Submits spec on socket s (after client_can_submit() said yes); fills in id and owner.
+ * Returns coap_engine_submit()'s errors. */
+int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id);
+/* -ENOENT when id is not one of this client's requests in flight. */
+int client_cancel(Client *c, uint64_t id);
+void client_cancel_all(Client *c);
+/* -ENOENT unknown, -EINVAL not an observation. */
+int client_deregister_observe(Client *c, uint64_t id);
+
+/* An engine event for one of this client's requests (called by the socket). */
+void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+#include "manager.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-client.h"
+#include "bus-manager.h"
+#include "client.h"
+#include "coap-option.h"
+#include "config.h"
+#include "internal/bus-api.h"
+#include "socket.h"
+#include "util/log.h"
+
+static uint64_t socket_key_hash(const void *key) {
+        return hash_bytes(key, sizeof(SocketKey));
+}
+
+static bool socket_key_equal(const void *a, const void *b) {
+        return memcmp(a, b, sizeof(SocketKey)) == 0;
+}
+
+static const HashOps socket_key_hash_ops = {.hash = socket_key_hash, .equal = socket_key_equal};
+
+static int manager_on_gc(sd_event_source *source, void *userdata) {
+        Manager *m = userdata;
+
+        (void) source;
+        while (m->gc_queue) {
+                Socket *s = m->gc_queue;
+
+                LIST_REMOVE(gc_queue, m->gc_queue, s);
+                s->in_gc_queue = false;
+                if (s->n_refs == 0)
+                        socket_free(s);
+        }
+        return 0;
+}
+
+void manager_queue_socket_gc(Manager *m, Socket *s) {
+        int r;
+
+        if (s->in_gc_queue)
+                return;
+        LIST_PREPEND(gc_queue, m->gc_queue, s);
+        s->in_gc_queue = true;
+        if (!m->gc_source) /* shutting down: manager_free() frees every socket */
+                return;
+        r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
+}
+
+void manager_config_from_config(const Config *c, ManagerConfig *ret) {
+        int szx = coap_size_to_szx(c->block_size);
+
+        *ret = (ManagerConfig){
+                .limits =
+                        {
+                                .max_clients_per_caller = c->max_clients_per_caller,
+                                .max_clients = c->max_clients,
+                                .max_requests_per_client = c->max_requests_per_client,
+                                .max_requests = c->max_requests,
+                                .max_payload_bytes =
+                                        (uint32_t) MIN(c->max_payload_bytes, UINT32_MAX),
+                                .bus_queue_warn = LIMITS_DEFAULT.bus_queue_warn,
+                        },
+                .tx_params =
+                        {
+                                .ack_timeout_ms = c->ack_timeout_ms,
+                                .ack_random_percent = c->ack_random_percent,
+                                .backoff_percent = c->backoff_percent,
+                                .max_retransmission = c->max_retransmit,
+                        },
+                /* The parser only accepts powers of two within 16..1024. */
+                .block_szx = szx >= 0 ? (uint8_t) szx : COAP_BLOCK_SZX_MAX,
+        };
+}
+
+int manager_new(const ManagerConfig *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->limits = config->limits;
+        m->default_tx_params = config->tx_params;
+        m->default_block_szx = config->block_szx;
+
+        r = hashmap_new(&string_hash_ops, &m->callers);
+        if (r < 0)
+                return r;
+        r = hashmap_new(&uint64_hash_ops, &m->clients);
+        if (r < 0)
+                return r;
+        r = hashmap_new(&uint64_hash_ops, &m->requests);
+        if (r < 0)
+                return r;
+        r = hashmap_new(&socket_key_hash_ops, &m->sockets);
+        if (r < 0)
+                return r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+
+        /* SIGTERM and SIGINT end the loop with exit code 0 (a NULL handler exits with userdata). */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return r;
+
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable watchdog, ignoring: %m");
+
+        r = sd_event_add_defer(m->event, &m->gc_source, manager_on_gc, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+        /* Collect after everything else of an iteration. */
+        r = sd_event_source_set_priority(m->gc_source, SD_EVENT_PRIORITY_IDLE);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        Caller *c;
+        Socket *s;
+
+        if (!m)
+                return NULL;
+
+        m->gc_source = sd_event_source_disable_unref(m->gc_source);
+        while ((c = hashmap_first(m->callers)))
+                caller_free(c);
+        while ((s = hashmap_first(m->sockets)))
+                socket_free(s);
+
+        sd_bus_slot_unref(m->manager_slot);
+        sd_bus_slot_unref(m->client_slot);
+        sd_bus_slot_unref(m->enumerator_slot);
+        sd_bus_flush_close_unref(m->bus);
+
+        sd_event_unref(m->event);
+
+        hashmap_free(m->callers);
+        hashmap_free(m->clients);
+        hashmap_free(m->requests);
+        hashmap_free(m->sockets);
+        free(m);
+        return NULL;
+}
+
+static int manager_open_bus(const char *address, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!address)
+                return sd_bus_open_system_with_description(ret, "coapclientd");
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_description(bus, "coapclientd");
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int manager_connect_bus(Manager *m, const char *address) {
+        int r;
+
+        r = bus_api_register_errors();
+        if (r < 0)
+                return log_error_errno(r, "Failed to register D-Bus error names: %m");
+
+        r = manager_open_bus(address, &m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to %s: %m",
+                                       address ?: "the system bus");
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* Losing the bus ends the loop (with a failure exit code). */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set exit on disconnect: %m");
+
+        r = bus_manager_register(m);
+        if (r < 0)
+                return r;
+        r = bus_client_register(m);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_request_name(m->bus, COAPCLIENTD_BUS_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Bus name %s is already taken by another process.",
+                                       COAPCLIENTD_BUS_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Failed to request bus name %s: %m",
+                                       COAPCLIENTD_BUS_NAME);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        return sd_event_loop(m->event);
+}
+
+uint64_t manager_now(Manager *m) {
+        uint64_t now = 0;
+
+        /* The time of the current loop iteration; fails only if the clock is unsupported. */
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                log_error("Failed to read CLOCK_MONOTONIC");
+        return now;
+}
+
+Caller *manager_find_caller(Manager *m, const char *name) {
+        return name ? hashmap_get(m->callers, name) : NULL;
+}
+
+static int caller_on_vanish(sd_bus_track *track, void *userdata) {
+        Caller *c = userdata;
+
+        (void) track;
+        log_debug("Caller %s left: freeing its %" PRIu32 " clients", c->name, c->n_clients);
+        caller_free(c);
+        return 0;
+}
+
+int manager_get_caller(Manager *m, const char *name, Caller **ret) {
+        Caller *c;
+        int r;
+
+        c = manager_find_caller(m, name);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+
+        c = calloc(1, sizeof(Caller));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->name = strdup(name);
+        if (!c->name) {
+                free(c);
+                return -ENOMEM;
+        }
+        r = hashmap_put(m->callers, c->name, c);
+        if (r < 0) {
+                free(c->name);
+                free(c);
+                return r;
+        }
+        r = sd_bus_track_new(m->bus, &c->track, caller_on_vanish, c);
+        if (r >= 0)
+                r = sd_bus_track_add_name(c->track, name);
+        if (r < 0) {
+                caller_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+Caller *caller_free(Caller *c) {
+        if (!c)
+                return NULL;
+        while (c->clients)
+                client_free(c->clients);
+        hashmap_remove(c->manager->callers, c->name);
+        sd_bus_track_unref(c->track);
+        free(c->name);
+        free(c);
+        return NULL;
+}
+
+void caller_gc(Caller *c) {
+        if (c && c->n_clients == 0)
+                caller_free(c);
+}
+
+void manager_get_stats(Manager *m, CoapEngineStats *ret) {
+        CoapEngineStats st = m->freed_stats;
+        HashmapIter it = {};
+        void *v;
+
+        while (hashmap_iterate(m->sockets, &it, &v)) {
+                const CoapEngineStats *e = coap_engine_get_stats(((Socket *) v)->engine);
+
+                st.messages_sent += e->messages_sent;
+                st.messages_received += e->messages_received;
+                st.retransmissions += e->retransmissions;
+                st.timeouts += e->timeouts;
+                st.malformed += e->malformed;
+                st.unmatched += e->unmatched;
+        }
+        *ret = st;
+}
+
+void manager_check_bus_queue(Manager *m) {
+        uint64_t n;
+
+        if (sd_bus_get_n_queued_write(m->bus, &n) < 0)
+                return;
+        if (!m->bus_queue_warned && n > m->limits.bus_queue_warn) {
+                log_warning("%" PRIu64 " messages queued for the bus: a receiver is not reading "
+                            "its signals",
+                            n);
+                m->bus_queue_warned = true;
+        } else if (m->bus_queue_warned && n <= m->limits.bus_queue_warn / 2)
+                m->bus_queue_warned = false;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The Manager owns the event loop, the bus connection, every caller, client, request and
+ * socket, and the limits. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "coap-engine.h"
+#include "internal/macro.h"
+#include "util/hashmap.h"
+#include "util/list.h"
+
+typedef struct Manager Manager;
+typedef struct Caller Caller;
+typedef struct Client Client;
+typedef struct Request Request;
+typedef struct Socket Socket;
+
+/* Everything a caller can make the daemon allocate is bounded here: compile-time defaults,
+ * overridden by the configuration file. */
+typedef struct Limits {
+        uint32_t max_clients_per_caller;
+        uint32_t max_clients;
+        uint32_t max_requests_per_client;
+        uint32_t max_requests;
+        uint32_t max_payload_bytes;
+        uint64_t bus_queue_warn; /* queued outgoing bus messages above which we warn */
+} Limits;
+
+#define LIMITS_DEFAULT                                \
+        ((Limits){                                    \
+                .max_clients_per_caller = 256,        \
+                .max_clients = 16384,                 \
+                .max_requests_per_client = 64,        \
+                .max_requests = 65536,                \
+                .max_payload_bytes = 4 * 1024 * 1024, \
+                .bus_queue_warn = 4096,               \
+        })
+
+/* What the configuration file sets: the limits, and the transmission parameters and block
+ * size of requests that do not bring their own. */
+typedef struct ManagerConfig {
+        Limits limits;
+        CoapTxParams tx_params;
+        uint8_t block_szx;
+} ManagerConfig;
+
+#define MANAGER_CONFIG_DEFAULT                       \
+        ((ManagerConfig){                            \
+                .limits = LIMITS_DEFAULT,            \
+                .tx_params = COAP_TX_PARAMS_DEFAULT, \
+                .block_szx = COAP_BLOCK_SZX_MAX,     \
+        })
+
+typedef struct Config Config;
+/* From a loaded configuration file (daemon/config.h). */
+void manager_config_from_config(const Config *c, ManagerConfig *ret);
+
+#define MANAGER_RX_BUFFER_SIZE (64 * 1024)
+
+/* One D-Bus peer (unique name) that owns at least one client. */
+struct Caller {
+        Manager *manager;
+        char *name;
+        sd_bus_track *track;
+        Client *clients; /* LIST */
+        uint32_t n_clients;
+};
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot;
+
+        Limits limits;
+        CoapTxParams default_tx_params;
+        uint8_t default_block_szx;
+
+        Hashmap *callers;  /* unique name -> Caller */
+        Hashmap *clients;  /* id -> Client */
+        Hashmap *requests; /* id -> Request */
+        Hashmap *sockets;  /* SocketKey -> Socket */
+
+        /* Sockets without requests are freed from this defer source, never from inside a call
+         * stack that may still hold them (e.g. their own engine's event callback). */
+        Socket *gc_queue; /* LIST */
+        sd_event_source *gc_source;
+
+        uint64_t last_client_id;
+        uint64_t last_request_id;
+
+        CoapEngineStats freed_stats; /* of engines already freed */
+        bool bus_queue_warned;
+
+        uint8_t rx_buffer[MANAGER_RX_BUFFER_SIZE]; /* shared by every socket: one reader at a time
+                                                    */
+};
+
+int manager_new(const ManagerConfig *config, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Connects to address (NULL: the system bus), publishes the objects and takes the bus name. */
+int manager_connect_bus(Manager *m, const char *address);
+int manager_run(Manager *m);
+
+uint64_t manager_now(Manager *m);
+
+/* Finds or creates the Caller for a unique name, tracking it on the bus. */
+int manager_get_caller(Manager *m, const char *name, Caller **ret);
+Caller *manager_find_caller(Manager *m, const char *name);
+/* Frees every client of the caller (their requests dropped without events) and the caller. */
+Caller *caller_free(Caller *c);
+/* Frees the caller if it has no client left. */
+void caller_gc(Caller *c);
+
+void manager_queue_socket_gc(Manager *m, Socket *s);
+
+/* Sum over live engines and freed ones. */
+void manager_get_stats(Manager *m, CoapEngineStats *ret);
+/* Warns (once per crossing) when our outgoing bus queue grows past the limit. */
+void manager_check_bus_queue(Manager *m);

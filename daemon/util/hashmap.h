@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A small chained hash table. Keys are pointers into the values (the value owns its key), so
+ * the table allocates only its entries. Values are not freed by the table. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct HashOps {
+        uint64_t (*hash)(const void *key);
+        bool (*equal)(const void *a, const void *b);
+} HashOps;
+
+extern const HashOps uint64_hash_ops; /* key: const uint64_t * */
+extern const HashOps string_hash_ops; /* key: const char * */
+
+/* For keys that are plain structs without padding: hashed and compared bytewise. */
+uint64_t hash_bytes(const void *p, size_t n);
+
+typedef struct Hashmap Hashmap;
+
+int hashmap_new(const HashOps *ops, Hashmap **ret);
+Hashmap *hashmap_free(Hashmap *h);
+
+/* 0, -EEXIST when the key is present, -ENOMEM. */
+int hashmap_put(Hashmap *h, const void *key, void *value);
+void *hashmap_get(const Hashmap *h, const void *key);
+/* Returns the removed value, or NULL. */
+void *hashmap_remove(Hashmap *h, const void *key);
+size_t hashmap_size(const Hashmap *h);
+/* Any one value (NULL when empty): lets callers drain the table by freeing values that remove
+ * themselves. */
+void *hashmap_first(const Hashmap *h);
+
+/* Iteration: HashmapIter i = {}; while (hashmap_iterate(h, &i, &v)) ...; the table must not
+ * change meanwhile. */
+typedef struct HashmapIter {
+        size_t bucket;
+        const void *entry; /* next entry in the current chain */
+} HashmapIter;
+
+bool hashmap_iterate(const Hashmap *h, HashmapIter *it, void **ret_value);
