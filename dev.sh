@@ -100,6 +100,9 @@ cmd_test() {
     log "build: gcc"
     if setup build -Dwerror=true && ninja -C build >/dev/null; then
         SETUP_SUFFIX= run_suite gcc build
+        check_step "unit: systemd-analyze verify + security <= 1.5" tools/check-unit.sh build
+        check_step "debian packages: build, lintian, install smoke" \
+            bash -c 'tools/build-deb.sh build-deb && tools/package-smoke.sh build-deb'
     else
         FAILED=$((FAILED + 1)); echo "FAILED [build] gcc" >&2
     fi

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The daemon's configuration: /etc/coapclientd/coapclientd.conf plus the drop-ins (*.conf) in
+ * /etc/coapclientd/coapclientd.conf.d/, applied in name order (later wins), in the systemd style
+ * of "[Section]" headers and "Key=Value" lines. Pure: libc only.
+ *
+ * An empty value ("Key=") resets the key to its default. Unknown sections and keys, bad values
+ * and values out of range are errors, so a typo cannot silently leave a limit at its default.
+ * Every loader applies a file completely or not at all: on error *c is unchanged. */
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Config {
+        /* [Limits] */
+        uint32_t max_clients_per_caller;  /* client contexts one bus peer may hold */
+        uint32_t max_clients;             /* client contexts of all peers */
+        uint32_t max_requests_per_client; /* requests in flight per client context */
+        uint32_t max_requests;            /* requests in flight of all peers */
+        uint64_t max_payload_bytes;       /* request payload and reassembled response body */
+
+        /* [Defaults]: transmission parameters for requests that do not bring their own
+         * (the fields of CoapTxParams in coap/coap-engine.h), and the preferred block size. */
+        uint32_t ack_timeout_ms;
+        uint16_t ack_random_percent;
+        uint16_t backoff_percent;
+        uint8_t max_retransmit;
+        uint16_t block_size; /* 16, 32, ..., 1024: block SZX is log2(block_size) - 4 */
+} Config;
+
+#define CONFIG_MESSAGE_MAX 256
+
+/* Where and why loading failed. line is 0 when the error is not about one line (e.g. the file
+ * cannot be read). */
+typedef struct ConfigError {
+        char file[PATH_MAX];
+        unsigned line;
+        char message[CONFIG_MESSAGE_MAX];
+} ConfigError;
+
+void config_init_defaults(Config *c);
+
+/* Parses one file's contents, size bytes (NUL bytes inside are an error). filename is only used
+ * in ret_error. Returns 0 or -EINVAL. ret_error may be NULL. */
+int config_parse_buffer(Config *c, const char *filename, const char *buf, size_t size,
+                        ConfigError *ret_error);
+
+/* Reads and applies one file. A missing file is -ENOENT (ret_error filled in); a file that
+ * cannot be read gives its errno; a bad one -EINVAL. */
+int config_load_file(Config *c, const char *path, ConfigError *ret_error);
+
+/* The daemon's loader: main_path (a missing file is fine) and then every "*.conf" regular file
+ * in dropin_dir (a missing directory is fine), in strcmp() order of their names. Either path may
+ * be NULL to skip it. On error *c is unchanged. */
+int config_load(Config *c, const char *main_path, const char *dropin_dir, ConfigError *ret_error);
