@@ -1,1 +1,1328 @@
 /* SPDX-License-Identifier: MIT */
+#include "coap-engine.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coap-engine-heap.h"
+#include "coap-engine-map.h"
+#include "coap-option.h"
+
+#define USEC_PER_MSEC      UINT64_C(1000)
+#define EAGAIN_RETRY_USEC  (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
+#define ECHO_RETRIES_MAX   4u                   /* 4.01+Echo resends per request */
+#define ECHO_LEN_MAX       40                   /* RFC 9175 §2.2.1 */
+#define ETAG_LEN_MAX       8
+#define OPTION_LEN_MAX     1034
+#define TOKEN_TRIES        16
+#define CONTENT_FORMAT_MAX 0xFFFF
+#define BLOCK_NUM_LIMIT    (UINT32_C(1) << 20)
+#define N_EXTRA_OPTIONS    7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
+
+#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
+
+typedef struct ListNode {
+        struct ListNode *prev, *next;
+} ListNode;
+
+typedef struct List {
+        ListNode *head, *tail;
+} List;
+
+static void list_append(List *l, ListNode *n) {
+        n->prev = l->tail;
+        n->next = NULL;
+        if (l->tail)
+                l->tail->next = n;
+        else
+                l->head = n;
+        l->tail = n;
+}
+
+static void list_remove(List *l, ListNode *n) {
+        if (n->prev)
+                n->prev->next = n->next;
+        else
+                l->head = n->next;
+        if (n->next)
+                n->next->prev = n->prev;
+        else
+                l->tail = n->prev;
+        n->prev = n->next = NULL;
+}
+
+/* A client context's share of the engine: its live requests and the Echo value to add to its
+ * next request. */
+typedef struct Owner {
+        uint64_t key;
+        List live;
+        size_t n_live;
+        uint8_t *echo;
+        size_t echo_len;
+} Owner;
+
+typedef enum Wait {
+        WAIT_NONE,     /* observing: nothing outstanding, no timer */
+        WAIT_ACK,      /* CON sent: retransmitting */
+        WAIT_RESPONSE, /* NON sent: the first timeout bounds the wait */
+        WAIT_SEPARATE, /* empty ACK received: waiting for the separate response */
+        WAIT_HOLD,     /* finished: kept for the exchange lifetime to re-ACK duplicates */
+} Wait;
+
+typedef enum Resend {
+        RESEND_NONE,
+        RESEND_FIRST,      /* the first send of this message hit -EAGAIN */
+        RESEND_RETRANSMIT, /* a retransmission hit -EAGAIN */
+} Resend;
+
+enum {
+        OBSERVE_APP = -1,  /* the application's Observe option, if any */
+        OBSERVE_NONE = -2, /* no Observe option */
+};
+
+/* How to build the current message from the request. */
+typedef struct Plan {
+        bool cont_token; /* the observe continuation token instead of the request token */
+        bool first;      /* the first message: keeps an application Block2 (early negotiation) */
+        int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
+        bool block2;
+        CoapBlock b2;
+        const uint8_t *echo; /* only while building */
+        size_t echo_len;
+} Plan;
+
+typedef struct Exchange {
+        uint64_t id;
+        uint64_t owner;
+        uint64_t seq; /* submission order: *_owner() and fail_all() skip newer ones */
+        Owner *owner_ref;
+        ListNode all_node, live_node, owner_node;
+        CoapTimer timer;
+        CoapAddr dest;
+        CoapTxParams params;
+        uint8_t method;
+        bool confirmable;
+        int32_t content_format;
+        uint8_t block_szx;
+
+        /* The request: options (values in blob) and payload (in blob). */
+        uint8_t *blob;
+        CoapOption *opts;
+        size_t n_opts;
+        const uint8_t *payload;
+        size_t payload_len;
+
+        /* The current message, reused byte for byte on retransmission. */
+        uint64_t token;
+        uint64_t cont_token;
+        bool has_cont;
+        uint16_t mid;
+        bool has_mid; /* mid is in the engine's MID table */
+        int32_t last_response_mid;
+        Plan plan;
+        uint8_t *msg;
+        size_t msg_len;
+
+        Wait wait;
+        Resend resend;
+        uint64_t timeout;
+        uint8_t retries;
+
+        unsigned busy; /* events being emitted for it */
+        bool dead;     /* detached from the engine: free when not busy */
+        bool live;     /* not final yet */
+        unsigned echo_retries;
+
+        bool observe; /* registered and not ended */
+        bool was_observe;
+        bool have_seq;
+        uint32_t obs_seq;
+        uint64_t obs_usec;
+
+        bool b1; /* Block1 upload */
+        uint8_t b1_szx;
+        size_t b1_offset, b1_len;
+        uint64_t request_tag;
+
+        bool b2; /* Block2 download in progress */
+        uint8_t b2_szx;
+        size_t b2_offset;
+        uint8_t etag[ETAG_LEN_MAX];
+        uint8_t etag_len; /* 0: none */
+} Exchange;
+
+struct CoapEngine {
+        CoapEngineEnv env;
+        CoapEngineStats stats;
+        uint16_t next_mid;
+        uint64_t next_seq;
+        CoapHeap timers;
+        CoapMap by_id, by_token, by_mid, owners;
+        List all, live;
+        size_t n_all, n_live;
+};
+
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t engine_random(CoapEngine *e) {
+        return e->env.random_u64(e->env.userdata);
+}
+
+static int engine_send(CoapEngine *e, const CoapAddr *dest, const uint8_t *buf, size_t len) {
+        int r = e->env.send(e->env.userdata, dest, buf, len);
+
+        if (r < 0)
+                return r;
+        e->stats.messages_sent++;
+        return 0;
+}
+
+static int engine_send_empty(CoapEngine *e, CoapType type, uint16_t mid, const CoapAddr *dest) {
+        uint8_t buf[COAP_HEADER_SIZE];
+        CoapBuilder b;
+        size_t len;
+        int r;
+
+        coap_builder_init(&b, buf, sizeof(buf), type, COAP_CODE_EMPTY, mid, NULL, 0);
+        r = coap_builder_finish(&b, &len);
+        if (r < 0)
+                return r;
+        return engine_send(e, dest, buf, len);
+}
+
+static bool addr_equal(const CoapAddr *a, const CoapAddr *b) {
+        if (a->ss.ss_family != b->ss.ss_family)
+                return false;
+        if (a->ss.ss_family == AF_INET) {
+                const struct sockaddr_in *x = (const void *) &a->ss, *y = (const void *) &b->ss;
+
+                return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        }
+        if (a->ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *x = (const void *) &a->ss, *y = (const void *) &b->ss;
+
+                return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+                       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+        }
+        return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* RFC 7252 §5.3.2: a response comes from where the request went (when both are known). */
+static bool exchange_source_ok(const Exchange *x, const CoapAddr *src) {
+        return x->dest.len == 0 || src->len == 0 || addr_equal(&x->dest, src);
+}
+
+static uint64_t token_key(const CoapMsg *m) {
+        uint64_t k;
+
+        memcpy(&k, m->token, sizeof(k));
+        return k;
+}
+
+static int engine_new_token(CoapEngine *e, uint64_t *ret) {
+        for (unsigned i = 0; i < TOKEN_TRIES; i++) {
+                uint64_t t = engine_random(e);
+
+                if (!coap_map_get(&e->by_token, t)) {
+                        *ret = t;
+                        return 0;
+                }
+        }
+        return -EBUSY;
+}
+
+static uint64_t engine_first_timeout(CoapEngine *e, const CoapTxParams *p) {
+        uint64_t ack = p->ack_timeout_ms * USEC_PER_MSEC;
+        uint64_t range = ack * p->ack_random_percent / 100 - ack;
+
+        return range > 0 ? ack + engine_random(e) % range : ack;
+}
+
+static void owner_maybe_free(CoapEngine *e, Owner *o) {
+        if (o->n_live > 0 || o->echo)
+                return;
+        coap_map_remove(&e->owners, o->key, o);
+        free(o);
+}
+
+static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
+        uint8_t *copy = malloc(len);
+
+        /* Without memory the next request goes without Echo; the server asks again. */
+        if (!copy)
+                return;
+        memcpy(copy, value, len);
+        free(o->echo);
+        o->echo = copy;
+        o->echo_len = len;
+}
+
+static void exchange_free(Exchange *x) {
+        free(x->msg);
+        free(x->opts);
+        free(x->blob);
+        free(x);
+}
+
+/* The request is final: no more lookups by id, owner or MID. */
+static void exchange_unlink_live(CoapEngine *e, Exchange *x) {
+        Owner *o = x->owner_ref;
+
+        if (!x->live)
+                return;
+        x->live = false;
+        coap_map_remove(&e->by_id, x->id, x);
+        list_remove(&e->live, &x->live_node);
+        e->n_live--;
+        list_remove(&o->live, &x->owner_node);
+        o->n_live--;
+        x->owner_ref = NULL;
+        owner_maybe_free(e, o);
+        if (x->has_mid) {
+                coap_map_remove(&e->by_mid, x->mid, x);
+                x->has_mid = false;
+        }
+}
+
+static void exchange_drop_cont(CoapEngine *e, Exchange *x) {
+        if (!x->has_cont)
+                return;
+        coap_map_remove(&e->by_token, x->cont_token, x);
+        x->has_cont = false;
+}
+
+/* Takes x out of the engine entirely; the caller frees it unless it is busy. */
+static void exchange_detach(CoapEngine *e, Exchange *x) {
+        exchange_unlink_live(e, x);
+        if (x->dead)
+                return;
+        x->dead = true;
+        coap_timer_stop(&e->timers, &x->timer);
+        coap_map_remove(&e->by_token, x->token, x);
+        exchange_drop_cont(e, x);
+        list_remove(&e->all, &x->all_node);
+        e->n_all--;
+}
+
+static void exchange_destroy(CoapEngine *e, Exchange *x) {
+        exchange_detach(e, x);
+        if (x->busy == 0)
+                exchange_free(x);
+}
+
+/* Final, but kept for the exchange lifetime so that duplicates of a separate response are
+ * ACKed again instead of being RST or re-delivered. Only the tokens and the address stay. */
+static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
+        exchange_unlink_live(e, x);
+        x->wait = WAIT_HOLD;
+        x->resend = RESEND_NONE;
+        free(x->msg);
+        free(x->opts);
+        free(x->blob);
+        x->msg = x->blob = NULL;
+        x->opts = NULL;
+        x->payload = NULL;
+        coap_timer_set(&e->timers, &x->timer,
+                       sat_add(now, (uint64_t) COAP_EXCHANGE_LIFETIME_FACTOR *
+                                            x->params.ack_timeout_ms * USEC_PER_MSEC));
+}
+
+/* Emits ev for x. Returns whether x is still alive (the handler may have cancelled it). */
+static bool exchange_emit(CoapEngine *e, Exchange *x, const CoapEvent *ev) {
+        x->busy++;
+        e->env.event(e->env.userdata, ev);
+        x->busy--;
+        if (!x->dead)
+                return true;
+        if (x->busy == 0)
+                exchange_free(x);
+        return false;
+}
+
+/* The state change is complete before the handler runs, so it may submit or cancel freely. */
+static void exchange_final(CoapEngine *e, Exchange *x, CoapEvent *ev, bool hold, uint64_t now) {
+        ev->final = true;
+        if (hold)
+                exchange_hold(e, x, now);
+        else
+                exchange_detach(e, x);
+        (void) exchange_emit(e, x, ev);
+}
+
+static CoapEvent exchange_event(const Exchange *x, int result) {
+        return (CoapEvent){
+                .id = x->id,
+                .owner = x->owner,
+                .result = result,
+                .last_block = true,
+        };
+}
+
+static CoapEvent response_event(const Exchange *x, const CoapMsg *m, size_t offset,
+                                bool last_block) {
+        return (CoapEvent){
+                .id = x->id,
+                .owner = x->owner,
+                .result = m->code,
+                .offset = offset,
+                .payload = m->payload,
+                .payload_len = m->payload_len,
+                .last_block = last_block,
+                .msg = m,
+        };
+}
+
+static void exchange_fail(CoapEngine *e, Exchange *x, int error, uint64_t now) {
+        CoapEvent ev = exchange_event(x, error);
+
+        exchange_final(e, x, &ev, false, now);
+}
+
+/* A separate (CON/NON) final response to a CON request may be retransmitted by the server. */
+static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m, size_t offset,
+                                   uint64_t now) {
+        CoapEvent ev = response_event(x, m, offset, true);
+
+        exchange_final(e, x, &ev, x->confirmable && m->type != COAP_TYPE_ACK, now);
+}
+
+/* Encodes the message that plan describes, with a new MID, into x->msg. */
+static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
+        uint8_t obs[4], cf[4], size1[4], b1[3], b2[3], token[COAP_TOKEN_MAX], tag[8];
+        const uint8_t *payload = x->payload;
+        size_t payload_len = x->payload_len, n = 0, len, size;
+        CoapOption *opts;
+        CoapBuilder b;
+        uint8_t *buf;
+        uint16_t mid;
+        int r;
+
+        opts = calloc(x->n_opts + N_EXTRA_OPTIONS, sizeof(CoapOption));
+        if (!opts)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < x->n_opts; i++) {
+                uint16_t num = x->opts[i].number;
+
+                if (num == COAP_OPTION_OBSERVE && plan->observe != OBSERVE_APP)
+                        continue;
+                if (num == COAP_OPTION_BLOCK2 && (!plan->first || plan->block2))
+                        continue;
+                if (num == COAP_OPTION_BLOCK1 && x->b1)
+                        continue;
+                opts[n++] = x->opts[i];
+        }
+        if (plan->observe >= 0)
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_OBSERVE,
+                        .len = (uint16_t) coap_uint_encode((uint32_t) plan->observe, obs),
+                        .value = obs,
+                };
+        if (x->b1) {
+                size_t bsize = coap_szx_to_size(x->b1_szx);
+                CoapBlock blk = {
+                        .num = (uint32_t) (x->b1_offset / bsize),
+                        .more = x->b1_offset + bsize < x->payload_len,
+                        .szx = x->b1_szx,
+                };
+
+                if (x->b1_offset / bsize >= BLOCK_NUM_LIMIT) {
+                        free(opts);
+                        return -EFBIG;
+                }
+                r = coap_block_encode(&blk, b1);
+                if (r < 0) {
+                        free(opts);
+                        return r;
+                }
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_BLOCK1, .len = (uint16_t) r, .value = b1};
+                memcpy(tag, &x->request_tag, sizeof(tag));
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_REQUEST_TAG, .len = sizeof(tag), .value = tag};
+                if (blk.num == 0)
+                        opts[n++] = (CoapOption){
+                                .number = COAP_OPTION_SIZE1,
+                                .len = (uint16_t) coap_uint_encode((uint32_t) x->payload_len,
+                                                                   size1),
+                                .value = size1,
+                        };
+                payload = x->payload + x->b1_offset;
+                payload_len = blk.more ? bsize : x->payload_len - x->b1_offset;
+        }
+        if (plan->block2) {
+                r = coap_block_encode(&plan->b2, b2);
+                if (r < 0) {
+                        free(opts);
+                        return r;
+                }
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_BLOCK2, .len = (uint16_t) r, .value = b2};
+        }
+        if (payload_len > 0 && x->content_format >= 0)
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_CONTENT_FORMAT,
+                        .len = (uint16_t) coap_uint_encode((uint32_t) x->content_format, cf),
+                        .value = cf,
+                };
+        if (plan->echo)
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_ECHO,
+                        .len = (uint16_t) plan->echo_len,
+                        .value = plan->echo,
+                };
+        coap_options_sort(opts, n);
+
+        size = coap_msg_encoded_size(COAP_TOKEN_MAX, opts, n, payload_len);
+        buf = malloc(size);
+        if (!buf) {
+                free(opts);
+                return -ENOMEM;
+        }
+        memcpy(token, plan->cont_token ? &x->cont_token : &x->token, sizeof(token));
+        mid = e->next_mid++;
+        coap_builder_init(&b, buf, size, x->confirmable ? COAP_TYPE_CON : COAP_TYPE_NON, x->method,
+                          mid, token, COAP_TOKEN_MAX);
+        (void) coap_builder_add_options(&b, opts, n);
+        (void) coap_builder_set_payload(&b, payload, payload_len);
+        r = coap_builder_finish(&b, &len);
+        free(opts);
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+
+        free(x->msg);
+        x->msg = buf;
+        x->msg_len = len;
+        if (x->has_mid)
+                coap_map_remove(&e->by_mid, x->mid, x);
+        x->mid = mid;
+        if (x->live) {
+                coap_map_put(&e->by_mid, mid, x);
+                x->has_mid = true;
+        }
+        x->b1_len = payload_len;
+        x->plan = *plan;
+        x->plan.echo = NULL;
+        x->plan.echo_len = 0;
+        return 0;
+}
+
+/* Starts the retransmission state of a freshly built message (RFC 7252 §4.2, §4.3). */
+static void exchange_arm(CoapEngine *e, Exchange *x) {
+        x->timeout = engine_first_timeout(e, &x->params);
+        x->retries = x->confirmable ? x->params.max_retransmission : 0;
+        x->wait = x->confirmable ? WAIT_ACK : WAIT_RESPONSE;
+        x->resend = RESEND_NONE;
+}
+
+/* Sends a freshly built follow-up message. A full socket buffer is retried soon. */
+static int exchange_transmit(CoapEngine *e, Exchange *x, uint64_t now) {
+        int r;
+
+        exchange_arm(e, x);
+        r = engine_send(e, &x->dest, x->msg, x->msg_len);
+        if (r == -EAGAIN) {
+                x->resend = RESEND_FIRST;
+                coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        return 0;
+}
+
+/* Builds and sends the next message of x; on failure x gets its final event. */
+static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, uint64_t now) {
+        int r = exchange_build(e, x, plan);
+
+        if (r >= 0)
+                r = exchange_transmit(e, x, now);
+        if (r < 0)
+                exchange_fail(e, x, r, now);
+}
+
+static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
+        CoapEvent ev;
+        int r;
+
+        if (x->wait == WAIT_HOLD) {
+                exchange_destroy(e, x);
+                return;
+        }
+        if (x->resend != RESEND_NONE || (x->wait == WAIT_ACK && x->retries > 0)) {
+                r = engine_send(e, &x->dest, x->msg, x->msg_len);
+                if (r == -EAGAIN) {
+                        if (x->resend == RESEND_NONE)
+                                x->resend = RESEND_RETRANSMIT;
+                        coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                        return;
+                }
+                if (r < 0) {
+                        exchange_fail(e, x, r, now);
+                        return;
+                }
+                if (x->resend != RESEND_FIRST) {
+                        e->stats.retransmissions++;
+                        x->retries--;
+                        x->timeout = x->timeout > UINT64_MAX / UINT16_MAX
+                                             ? UINT64_MAX
+                                             : x->timeout * x->params.backoff_percent / 100;
+                }
+                x->resend = RESEND_NONE;
+                coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+                return;
+        }
+
+        e->stats.timeouts++;
+        ev = exchange_event(x, -ETIMEDOUT);
+        /* Zephyr forgets a NON request silently when its first timeout expires. */
+        ev.silent = x->wait == WAIT_RESPONSE;
+        exchange_final(e, x, &ev, false, now);
+}
+
+int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret) {
+        CoapEngine *e;
+
+        (void) now;
+        if (!env || !env->send || !env->event || !env->random_u64 || !ret)
+                return -EINVAL;
+        e = calloc(1, sizeof(CoapEngine));
+        if (!e)
+                return -ENOMEM;
+        e->env = *env;
+        e->next_mid = (uint16_t) engine_random(e);
+        *ret = e;
+        return 0;
+}
+
+CoapEngine *coap_engine_free(CoapEngine *e) {
+        if (!e)
+                return NULL;
+        while (e->all.head)
+                exchange_destroy(e, container_of(e->all.head, Exchange, all_node));
+        for (size_t i = 0; e->owners.slots && i <= e->owners.mask; i++) {
+                Owner *o = e->owners.slots[i].value;
+
+                if (o) {
+                        free(o->echo);
+                        free(o);
+                }
+        }
+        coap_map_done(&e->by_id);
+        coap_map_done(&e->by_token);
+        coap_map_done(&e->by_mid);
+        coap_map_done(&e->owners);
+        coap_heap_done(&e->timers);
+        free(e);
+        return NULL;
+}
+
+static int spec_validate(const CoapRequestSpec *spec) {
+        if (spec->method < COAP_CODE_GET || spec->method > COAP_CODE_IPATCH)
+                return -EINVAL;
+        if (spec->block_szx > COAP_BLOCK_SZX_MAX)
+                return -EINVAL;
+        if (spec->params.ack_timeout_ms == 0 || spec->params.ack_random_percent < 100 ||
+            spec->params.backoff_percent < 100)
+                return -EINVAL;
+        if (spec->content_format > CONTENT_FORMAT_MAX)
+                return -EINVAL;
+        if (spec->payload_len > 0 && !spec->payload)
+                return -EINVAL;
+        if (spec->n_options > 0 && !spec->options)
+                return -EINVAL;
+        for (size_t i = 0; i < spec->n_options; i++)
+                if (spec->options[i].len > OPTION_LEN_MAX ||
+                    (spec->options[i].len > 0 && !spec->options[i].value))
+                        return -EINVAL;
+        if (spec->dest && spec->dest->len > sizeof(spec->dest->ss))
+                return -EINVAL;
+        if (spec->payload_len / coap_szx_to_size(spec->block_szx) >= BLOCK_NUM_LIMIT)
+                return -EINVAL;
+        return 0;
+}
+
+/* Copies path, options and payload into one allocation. */
+static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
+        const char *path = spec->path ? spec->path : "";
+        size_t max = 1, n_path, total = spec->payload_len;
+        CoapOption *opts;
+        uint8_t *p;
+        int r;
+
+        for (const char *c = path; *c; c++)
+                if (*c == '/' || *c == '?' || *c == '&')
+                        max++;
+        if (max > SIZE_MAX / sizeof(CoapOption) - spec->n_options)
+                return -EINVAL;
+        opts = calloc(max + spec->n_options, sizeof(CoapOption));
+        if (!opts)
+                return -ENOMEM;
+        r = coap_path_to_options(path, opts, max, &n_path);
+        if (r < 0) {
+                free(opts);
+                return r == -E2BIG ? -EINVAL : r;
+        }
+        if (spec->n_options > 0)
+                memcpy(opts + n_path, spec->options, spec->n_options * sizeof(CoapOption));
+        x->n_opts = n_path + spec->n_options;
+        for (size_t i = 0; i < x->n_opts; i++)
+                total += opts[i].len;
+
+        x->blob = malloc(total > 0 ? total : 1);
+        if (!x->blob) {
+                free(opts);
+                return -ENOMEM;
+        }
+        p = x->blob;
+        for (size_t i = 0; i < x->n_opts; i++) {
+                if (opts[i].len > 0)
+                        memcpy(p, opts[i].value, opts[i].len);
+                opts[i].value = p;
+                p += opts[i].len;
+        }
+        if (spec->payload_len > 0)
+                memcpy(p, spec->payload, spec->payload_len);
+        x->payload = p;
+        x->payload_len = spec->payload_len;
+        x->opts = opts;
+        return 0;
+}
+
+/* RFC 7641 §3.1: a GET (or FETCH, RFC 8132) with Observe = 0 registers. */
+static bool spec_is_observe(const CoapRequestSpec *spec) {
+        if (spec->method != COAP_CODE_GET && spec->method != COAP_CODE_FETCH)
+                return false;
+        for (size_t i = 0; i < spec->n_options; i++) {
+                uint32_t v;
+
+                if (spec->options[i].number == COAP_OPTION_OBSERVE &&
+                    coap_uint_decode(spec->options[i].value, spec->options[i].len, &v) >= 0 &&
+                    v == COAP_OBSERVE_REGISTER)
+                        return true;
+        }
+        return false;
+}
+
+static int engine_reserve(CoapEngine *e) {
+        int r;
+
+        r = coap_map_reserve(&e->by_id, e->n_live + 1);
+        if (r < 0)
+                return r;
+        r = coap_map_reserve(&e->by_token, 2 * (e->n_all + 1));
+        if (r < 0)
+                return r;
+        r = coap_map_reserve(&e->by_mid, e->n_all + 1);
+        if (r < 0)
+                return r;
+        r = coap_map_reserve(&e->owners, e->owners.n + 1);
+        if (r < 0)
+                return r;
+        return coap_heap_reserve(&e->timers, e->n_all + 1);
+}
+
+static int engine_get_owner(CoapEngine *e, uint64_t key, Owner **ret) {
+        Owner *o = coap_map_get(&e->owners, key);
+
+        if (!o) {
+                o = calloc(1, sizeof(Owner));
+                if (!o)
+                        return -ENOMEM;
+                o->key = key;
+                coap_map_put(&e->owners, key, o);
+        }
+        *ret = o;
+        return 0;
+}
+
+int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now) {
+        Exchange *x;
+        Owner *o;
+        Plan plan = {.first = true, .observe = OBSERVE_APP};
+        int r;
+
+        if (!e || !spec)
+                return -EINVAL;
+        r = spec_validate(spec);
+        if (r < 0)
+                return r;
+        if (coap_map_get(&e->by_id, spec->id))
+                return -EEXIST;
+        r = engine_reserve(e);
+        if (r < 0)
+                return r;
+
+        x = calloc(1, sizeof(Exchange));
+        if (!x)
+                return -ENOMEM;
+        x->id = spec->id;
+        x->owner = spec->owner;
+        x->timer.idx = COAP_TIMER_IDLE;
+        if (spec->dest)
+                x->dest = *spec->dest;
+        x->params = spec->params;
+        x->method = spec->method;
+        x->confirmable = spec->confirmable;
+        x->content_format = spec->content_format;
+        x->block_szx = spec->block_szx;
+        x->last_response_mid = -1;
+        x->observe = spec_is_observe(spec);
+
+        r = exchange_set_request(x, spec);
+        if (r < 0)
+                goto fail;
+        r = engine_new_token(e, &x->token);
+        if (r < 0)
+                goto fail;
+        if (x->payload_len > coap_szx_to_size(x->block_szx)) {
+                x->b1 = true;
+                x->b1_szx = x->block_szx;
+                x->request_tag = engine_random(e);
+        }
+        r = engine_get_owner(e, spec->owner, &o);
+        if (r < 0)
+                goto fail;
+        plan.echo = o->echo;
+        plan.echo_len = o->echo_len;
+        r = exchange_build(e, x, &plan);
+        if (r >= 0) {
+                exchange_arm(e, x);
+                r = engine_send(e, &x->dest, x->msg, x->msg_len);
+        }
+        if (r < 0) {
+                owner_maybe_free(e, o);
+                goto fail;
+        }
+
+        /* An Echo value goes out once (RFC 9175 §2.4). */
+        free(o->echo);
+        o->echo = NULL;
+        o->echo_len = 0;
+
+        x->live = true;
+        x->seq = e->next_seq++;
+        x->owner_ref = o;
+        coap_map_put(&e->by_id, x->id, x);
+        coap_map_put(&e->by_token, x->token, x);
+        coap_map_put(&e->by_mid, x->mid, x);
+        x->has_mid = true;
+        list_append(&e->all, &x->all_node);
+        list_append(&e->live, &x->live_node);
+        list_append(&o->live, &x->owner_node);
+        e->n_all++;
+        e->n_live++;
+        o->n_live++;
+        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        return 0;
+
+fail:
+        exchange_free(x);
+        return r;
+}
+
+int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now) {
+        Exchange *x = coap_map_get(&e->by_id, id);
+
+        if (!x)
+                return -ENOENT;
+        exchange_fail(e, x, -ECANCELED, now);
+        return 0;
+}
+
+size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
+        uint64_t start = e->next_seq;
+        size_t n = 0;
+
+        /* Handlers may cancel or submit: look the owner up again each round and stop at requests
+         * submitted meanwhile (they are appended behind the older ones). */
+        for (;;) {
+                Owner *o = coap_map_get(&e->owners, owner);
+                Exchange *x;
+
+                if (!o || !o->live.head)
+                        break;
+                x = container_of(o->live.head, Exchange, owner_node);
+                if (x->seq >= start)
+                        break;
+                exchange_fail(e, x, -ECANCELED, now);
+                n++;
+        }
+        return n;
+}
+
+void coap_engine_drop_owner(CoapEngine *e, uint64_t owner) {
+        Owner *o;
+
+        while ((o = coap_map_get(&e->owners, owner)) && o->live.head)
+                exchange_destroy(e, container_of(o->live.head, Exchange, owner_node));
+        if (o) {
+                free(o->echo);
+                o->echo = NULL;
+                owner_maybe_free(e, o);
+        }
+}
+
+void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now) {
+        uint64_t start = e->next_seq;
+
+        if (error >= 0)
+                error = -EIO;
+        /* The socket is gone: held exchanges have nothing left to answer. */
+        for (ListNode *n = e->all.head, *next; n; n = next) {
+                Exchange *x = container_of(n, Exchange, all_node);
+
+                next = n->next;
+                if (x->wait == WAIT_HOLD)
+                        exchange_destroy(e, x);
+        }
+        while (e->live.head) {
+                Exchange *x = container_of(e->live.head, Exchange, live_node);
+
+                if (x->seq >= start)
+                        break;
+                exchange_fail(e, x, error, now);
+        }
+}
+
+int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
+        Exchange *x = coap_map_get(&e->by_id, id);
+        Plan plan = {.observe = COAP_OBSERVE_DEREGISTER};
+        int r;
+
+        if (!x)
+                return -ENOENT;
+        if (!x->observe)
+                return -EINVAL;
+        if (x->busy > 0)
+                return -EBUSY;
+
+        exchange_drop_cont(e, x);
+        x->b2 = false;
+        x->observe = false;
+        x->was_observe = true;
+        r = exchange_build(e, x, &plan);
+        if (r >= 0) {
+                exchange_arm(e, x);
+                r = engine_send(e, &x->dest, x->msg, x->msg_len);
+        }
+        if (r < 0) {
+                exchange_fail(e, x, r, now);
+                return r;
+        }
+        if (!x->confirmable) {
+                exchange_fail(e, x, -ECANCELED, now);
+                return 0;
+        }
+        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        return 0;
+}
+
+static int msg_get_block(const CoapMsg *m, uint16_t number, CoapBlock *ret) {
+        CoapOption o;
+
+        if (!coap_msg_find_option(m, number, &o))
+                return -ENOENT;
+        return coap_block_decode(o.value, o.len, ret);
+}
+
+/* An ETag of invalid length counts as absent (RFC 7252 §5.10.6: 1..8 bytes). */
+static uint8_t msg_get_etag(const CoapMsg *m, const uint8_t **ret) {
+        CoapOption o;
+
+        if (!coap_msg_find_option(m, COAP_OPTION_ETAG, &o) || o.len == 0 || o.len > ETAG_LEN_MAX)
+                return 0;
+        *ret = o.value;
+        return (uint8_t) o.len;
+}
+
+/* Block2 (RFC 7959 §2.4): one token for the whole body, a new MID per block. */
+static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, const CoapBlock *blk,
+                               uint64_t now) {
+        size_t bsize = coap_szx_to_size(blk->szx), offset;
+        const uint8_t *etag = NULL;
+        uint8_t etag_len = msg_get_etag(m, &etag);
+        bool stream = x->observe;
+        CoapEvent ev;
+        Plan plan;
+        int r;
+
+        if (x->b1 && blk->more) {
+                /* The rest of a body after an upload (RFC 7959 §3.3) is not supported. */
+                exchange_fail(e, x, -ENOTSUP, now);
+                return;
+        }
+        if (!x->b2) {
+                if (blk->num != 0) {
+                        exchange_fail(e, x, -EBADMSG, now);
+                        return;
+                }
+                x->b2 = true;
+                x->b2_offset = 0;
+                x->b2_szx = blk->szx < x->block_szx ? blk->szx : x->block_szx;
+                x->etag_len = etag_len;
+                if (etag_len > 0)
+                        memcpy(x->etag, etag, etag_len);
+        } else {
+                if ((uint64_t) blk->num * bsize != x->b2_offset || etag_len != x->etag_len ||
+                    (etag_len > 0 && memcmp(etag, x->etag, etag_len) != 0)) {
+                        exchange_fail(e, x, -EBADMSG, now);
+                        return;
+                }
+                if (blk->szx < x->b2_szx)
+                        x->b2_szx = blk->szx;
+        }
+        if ((blk->more && m->payload_len != bsize) || m->payload_len > bsize) {
+                exchange_fail(e, x, -EBADMSG, now);
+                return;
+        }
+
+        offset = x->b2_offset;
+        if (!blk->more) {
+                x->b2 = false;
+                if (!stream) {
+                        exchange_respond_final(e, x, m, x->b1 ? x->payload_len : offset, now);
+                        return;
+                }
+                exchange_drop_cont(e, x);
+                ev = response_event(x, m, offset, true);
+                (void) exchange_emit(e, x, &ev);
+                return;
+        }
+
+        x->b2_offset += m->payload_len;
+        ev = response_event(x, m, offset, false);
+        if (!exchange_emit(e, x, &ev))
+                return;
+
+        /* A notification's remaining blocks go on their own token, so that a new notification
+         * on the registration token can be told apart from them (RFC 7641 §3.4 + RFC 7959). */
+        if (stream && !x->has_cont) {
+                r = engine_new_token(e, &x->cont_token);
+                if (r < 0) {
+                        exchange_fail(e, x, r, now);
+                        return;
+                }
+                coap_map_put(&e->by_token, x->cont_token, x);
+                x->has_cont = true;
+        }
+        plan = (Plan){
+                .cont_token = stream,
+                .observe = OBSERVE_NONE,
+                .block2 = true,
+                .b2 = {.num = (uint32_t) (x->b2_offset / coap_szx_to_size(x->b2_szx)),
+                       .szx = x->b2_szx},
+        };
+        if (x->b2_offset / coap_szx_to_size(x->b2_szx) >= BLOCK_NUM_LIMIT) {
+                exchange_fail(e, x, -EFBIG, now);
+                return;
+        }
+        exchange_continue(e, x, &plan, now);
+}
+
+/* Block1 (RFC 7959 §2.5): answers to the blocks before the last one. Returns true when handled. */
+static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uint64_t now) {
+        CoapBlock blk;
+        bool has_blk = msg_get_block(m, COAP_OPTION_BLOCK1, &blk) >= 0;
+        size_t sent;
+        CoapEvent ev;
+        Plan plan;
+
+        /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size. */
+        if (m->code == COAP_CODE_REQUEST_ENTITY_TOO_LARGE && has_blk && x->payload_len > 0 &&
+            (x->b1 ? blk.szx < x->b1_szx : x->payload_len > coap_szx_to_size(blk.szx))) {
+                if (!x->b1) {
+                        x->b1 = true;
+                        x->request_tag = engine_random(e);
+                }
+                x->b1_szx = blk.szx;
+                x->b1_offset = 0;
+                plan = x->plan;
+                exchange_continue(e, x, &plan, now);
+                return true;
+        }
+        if (!x->b1 || x->b1_offset + x->b1_len >= x->payload_len)
+                return false;
+
+        sent = x->b1_offset + x->b1_len;
+        if (COAP_CODE_CLASS(m->code) != 2) {
+                exchange_respond_final(e, x, m, sent, now);
+                return true;
+        }
+        if (has_blk && blk.szx < x->b1_szx)
+                x->b1_szx = blk.szx;
+        ev = response_event(x, m, sent, false);
+        if (!exchange_emit(e, x, &ev))
+                return true;
+        x->b1_offset = sent;
+        plan = x->plan;
+        exchange_continue(e, x, &plan, now);
+        return true;
+}
+
+/* A matched response to the outstanding message of a live exchange. */
+static void exchange_on_response(CoapEngine *e, Exchange *x, const CoapMsg *m, bool truncated,
+                                 uint64_t now) {
+        CoapBlock blk;
+        CoapEvent ev;
+        Plan plan;
+        int r;
+
+        coap_timer_stop(&e->timers, &x->timer);
+        x->wait = WAIT_NONE;
+        x->resend = RESEND_NONE;
+        if (x->observe && COAP_CODE_CLASS(m->code) != 2) {
+                x->observe = false;
+                x->was_observe = true;
+        }
+
+        if (exchange_on_block1(e, x, m, now))
+                return;
+
+        r = msg_get_block(m, COAP_OPTION_BLOCK2, &blk);
+        if (truncated) {
+                /* Too big for the receive buffer: ask for it block-wise, once. */
+                if (r == -ENOENT && COAP_CODE_CLASS(m->code) == 2 && !x->plan.block2 && !x->b1 &&
+                    !x->observe) {
+                        plan = x->plan;
+                        plan.first = false;
+                        plan.block2 = true;
+                        plan.b2 = (CoapBlock){.szx = x->block_szx};
+                        exchange_continue(e, x, &plan, now);
+                        return;
+                }
+                exchange_fail(e, x, -EMSGSIZE, now);
+                return;
+        }
+        if (r != -ENOENT) {
+                if (r < 0)
+                        exchange_fail(e, x, r, now);
+                else
+                        exchange_on_block2(e, x, m, &blk, now);
+                return;
+        }
+        if (x->b2 && COAP_CODE_CLASS(m->code) == 2) {
+                /* A success without Block2 in the middle of a body. */
+                exchange_fail(e, x, -EBADMSG, now);
+                return;
+        }
+        if (x->observe) {
+                exchange_drop_cont(e, x);
+                ev = response_event(x, m, 0, true);
+                (void) exchange_emit(e, x, &ev);
+                return;
+        }
+        exchange_respond_final(e, x, m, x->b1 ? x->payload_len : 0, now);
+}
+
+/* A response on the registration token of a live observation (RFC 7641 §3.2-§3.4). */
+static void exchange_on_notification(CoapEngine *e, Exchange *x, const CoapMsg *m, bool truncated,
+                                     uint64_t now) {
+        uint32_t seq;
+
+        if (COAP_CODE_CLASS(m->code) != 2 ||
+            coap_msg_get_uint_option(m, COAP_OPTION_OBSERVE, &seq) < 0) {
+                /* The server ended the observation: this response is the last. */
+                exchange_drop_cont(e, x);
+                x->b2 = false;
+                x->observe = false;
+                x->was_observe = true;
+                exchange_on_response(e, x, m, truncated, now);
+                return;
+        }
+        if (x->have_seq && seq != x->obs_seq &&
+            !coap_observe_is_fresher(x->obs_seq, x->obs_usec, seq, now))
+                return;
+        x->have_seq = true;
+        x->obs_seq = seq;
+        x->obs_usec = now;
+        /* A new notification supersedes the retrieval of the previous one's blocks. */
+        exchange_drop_cont(e, x);
+        x->b2 = false;
+        exchange_on_response(e, x, m, truncated, now);
+}
+
+/* RFC 9175 §2.4 item 3: 4.01 + Echo: send the request again at once, with the Echo value. */
+static bool exchange_on_echo(CoapEngine *e, Exchange *x, const CoapMsg *m, uint64_t now) {
+        CoapOption echo;
+        Plan plan;
+
+        if (!coap_msg_find_option(m, COAP_OPTION_ECHO, &echo) || echo.len == 0 ||
+            echo.len > ECHO_LEN_MAX)
+                return false;
+        if (m->code != COAP_CODE_UNAUTHORIZED || x->echo_retries >= ECHO_RETRIES_MAX) {
+                owner_set_echo(x->owner_ref, echo.value, echo.len);
+                return false;
+        }
+        x->echo_retries++;
+        coap_timer_stop(&e->timers, &x->timer);
+        plan = x->plan;
+        plan.echo = echo.value;
+        plan.echo_len = echo.len;
+        exchange_continue(e, x, &plan, now);
+        return true;
+}
+
+static Exchange *engine_find_by_mid(CoapEngine *e, uint16_t mid, const CoapAddr *src) {
+        size_t pos = 0;
+        Exchange *x;
+
+        while ((x = coap_map_next(&e->by_mid, mid, &pos)))
+                if (exchange_source_ok(x, src))
+                        return x;
+        return NULL;
+}
+
+static void engine_unmatched(CoapEngine *e, const CoapMsg *m, const CoapAddr *src) {
+        e->stats.unmatched++;
+        /* RFC 7252 §4.2/§4.3: reject what we cannot process; never RST an ACK (§4.2). */
+        if (m->type == COAP_TYPE_CON || m->type == COAP_TYPE_NON)
+                (void) engine_send_empty(e, COAP_TYPE_RST, m->mid, src);
+}
+
+static void engine_on_response(CoapEngine *e, const CoapMsg *m, const CoapAddr *src, bool truncated,
+                               uint64_t now) {
+        Exchange *x = NULL;
+        bool is_cont = false;
+        int r;
+
+        if (m->token_len == COAP_TOKEN_MAX) {
+                uint64_t key = token_key(m);
+
+                x = coap_map_get(&e->by_token, key);
+                is_cont = x && x->has_cont && x->cont_token == key;
+        }
+        if (x && !exchange_source_ok(x, src))
+                x = NULL;
+        /* A piggybacked response answers exactly the outstanding message (RFC 7252 §5.3.2). */
+        if (x && m->type == COAP_TYPE_ACK &&
+            (x->wait != WAIT_ACK || x->resend == RESEND_FIRST || !x->has_mid || x->mid != m->mid ||
+             x->plan.cont_token != is_cont))
+                x = NULL;
+        if (!x) {
+                engine_unmatched(e, m, src);
+                return;
+        }
+
+        if (x->wait == WAIT_HOLD) {
+                /* Nothing is delivered any more. A former observation rejects new notifications
+                 * (RFC 7641 §3.6); anything else that is confirmable is ACKed, duplicates too. */
+                if (x->was_observe && m->type != COAP_TYPE_ACK && x->last_response_mid != m->mid)
+                        (void) engine_send_empty(e, COAP_TYPE_RST, m->mid,
+                                                 src->len > 0 ? src : &x->dest);
+                else if (m->type == COAP_TYPE_CON)
+                        (void) engine_send_empty(e, COAP_TYPE_ACK, m->mid,
+                                                 src->len > 0 ? src : &x->dest);
+                return;
+        }
+
+        if (m->type == COAP_TYPE_CON) {
+                r = engine_send_empty(e, COAP_TYPE_ACK, m->mid, src->len > 0 ? src : &x->dest);
+                if (r < 0 && r != -EAGAIN) {
+                        exchange_fail(e, x, r, now);
+                        return;
+                }
+        }
+        /* Duplicates are dropped after they were ACKed again (RFC 7252 §4.5). */
+        if (m->type != COAP_TYPE_ACK) {
+                if (x->last_response_mid == m->mid)
+                        return;
+                x->last_response_mid = m->mid;
+        }
+        if (exchange_on_echo(e, x, m, now))
+                return;
+        if (x->observe && !is_cont)
+                exchange_on_notification(e, x, m, truncated, now);
+        else
+                exchange_on_response(e, x, m, truncated, now);
+}
+
+void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapAddr *src,
+                      bool truncated, uint64_t now) {
+        static const CoapAddr no_addr = {};
+        Exchange *x;
+        CoapMsg m;
+
+        if (!src)
+                src = &no_addr;
+        e->stats.messages_received++;
+        if (len == 0)
+                return;
+        if (coap_msg_parse(buf, len, &m, NULL) < 0) {
+                e->stats.malformed++;
+                /* A CON whose header parses gets an RST; a cut-off datagram was not the peer's
+                 * fault. */
+                if (!truncated && len >= COAP_HEADER_SIZE && (buf[0] >> 6) == COAP_VERSION &&
+                    ((buf[0] >> 4) & 3) == COAP_TYPE_CON)
+                        (void) engine_send_empty(e, COAP_TYPE_RST,
+                                                 (uint16_t) (buf[2] << 8 | buf[3]), src);
+                return;
+        }
+
+        if (m.type == COAP_TYPE_RST) {
+                x = engine_find_by_mid(e, m.mid, src);
+                if (!x) {
+                        e->stats.unmatched++;
+                        return;
+                }
+                exchange_fail(e, x, -ECONNRESET, now);
+                return;
+        }
+        if (m.code == COAP_CODE_EMPTY && m.type == COAP_TYPE_ACK) {
+                x = engine_find_by_mid(e, m.mid, src);
+                if (!x) {
+                        e->stats.unmatched++;
+                        return;
+                }
+                if (x->wait != WAIT_ACK || x->resend == RESEND_FIRST)
+                        return;
+                /* RFC 7252 §5.2.2: the response will come separately. */
+                x->wait = WAIT_SEPARATE;
+                x->resend = RESEND_NONE;
+                x->retries = 0;
+                coap_timer_set(&e->timers, &x->timer, sat_add(now, COAP_SEPARATE_TIMEOUT_USEC));
+                return;
+        }
+        if (COAP_CODE_CLASS(m.code) == 0) {
+                /* A ping (empty CON) or a request: we serve nothing. */
+                engine_unmatched(e, &m, src);
+                return;
+        }
+        engine_on_response(e, &m, src, truncated, now);
+}
+
+void coap_engine_tick(CoapEngine *e, uint64_t now) {
+        CoapTimer *t;
+
+        /* Everything re-armed here or submitted by handlers lies after now, so this ends. */
+        while ((t = coap_heap_peek(&e->timers)) && t->deadline <= now)
+                exchange_expire(e, container_of(t, Exchange, timer), now);
+}
+
+uint64_t coap_engine_next_deadline(const CoapEngine *e) {
+        CoapTimer *t = coap_heap_peek(&e->timers);
+
+        return t ? t->deadline : UINT64_MAX;
+}
+
+size_t coap_engine_n_requests(const CoapEngine *e) {
+        return e->n_live;
+}
+
+size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner) {
+        const Owner *o = coap_map_get(&e->owners, owner);
+
+        return o ? o->n_live : 0;
+}
+
+const CoapEngineStats *coap_engine_get_stats(const CoapEngine *e) {
+        return &e->stats;
+}

@@ -32,15 +32,15 @@ typedef struct CoapTxParams {
         uint8_t max_retransmission;  /* retransmissions after the first send */
 } CoapTxParams;
 
-#define COAP_TX_PARAMS_DEFAULT                                                                     \
-        ((CoapTxParams){                                                                           \
-                .ack_timeout_ms = 2000,                                                            \
-                .ack_random_percent = 150,                                                         \
-                .backoff_percent = 200,                                                            \
-                .max_retransmission = 4,                                                           \
+#define COAP_TX_PARAMS_DEFAULT             \
+        ((CoapTxParams){                   \
+                .ack_timeout_ms = 2000,    \
+                .ack_random_percent = 150, \
+                .backoff_percent = 200,    \
+                .max_retransmission = 4,   \
         })
 
-#define COAP_SEPARATE_TIMEOUT_USEC   (UINT64_C(6000) * 1000) /* wait for a separate response */
+#define COAP_SEPARATE_TIMEOUT_USEC    (UINT64_C(6000) * 1000) /* wait for a separate response */
 #define COAP_EXCHANGE_LIFETIME_FACTOR 3                       /* hold = 3 x ack_timeout */
 
 typedef struct CoapRequestSpec {
@@ -48,10 +48,10 @@ typedef struct CoapRequestSpec {
         uint64_t owner; /* grouping key (a client context) for *_owner() calls and Echo */
         uint8_t method; /* COAP_CODE_GET .. COAP_CODE_IPATCH */
         bool confirmable;
-        const char *path;       /* "a/b?q=1"; NULL or "" for the root */
-        int32_t content_format; /* < 0: none; only sent with a payload */
-        const uint8_t *payload; /* copied */
-        size_t payload_len;     /* > block size: Block1 upload */
+        const char *path;          /* "a/b?q=1"; NULL or "" for the root */
+        int32_t content_format;    /* < 0: none; only sent with a payload */
+        const uint8_t *payload;    /* copied */
+        size_t payload_len;        /* > block size: Block1 upload */
         const CoapOption *options; /* extra options, copied, any order; Observe=0 registers */
         size_t n_options;
         CoapTxParams params;
@@ -67,9 +67,12 @@ typedef struct CoapEvent {
         size_t offset;
         const uint8_t *payload; /* NULL when none; valid during the callback only */
         size_t payload_len;
-        bool last_block;     /* Zephyr's last_block: always true on errors */
-        bool final;          /* the engine has forgotten the request: no more events for id */
-        const CoapMsg *msg;  /* the response (options, type); NULL on errors */
+        bool last_block;    /* Zephyr's last_block: always true on errors */
+        bool final;         /* the engine has forgotten the request: no more events for id */
+        const CoapMsg *msg; /* the response (options, type); NULL on errors */
+        bool silent;        /* final only: Zephyr makes no callback here (a NON request that got no
+                             * response by its first timeout, result -ETIMEDOUT): forget the request,
+                             * tell the application nothing */
 } CoapEvent;
 
 typedef struct CoapEngineEnv {
@@ -108,7 +111,8 @@ size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner);
 /* Sends a GET with Observe=1 on the registration token (RFC 7641 §3.6). For CON the reply is
  * the final event; for NON a final -ECANCELED follows the send. -ENOENT unknown id, -EINVAL not
- * an observation. */
+ * an observation, -EBUSY from inside this request's own event handler. A send error ends the
+ * request with a final event carrying it and is returned. */
 int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now);
 
 /* One received datagram from src (len 0: connected socket). truncated: it was longer than buf

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* An open-addressing hash multimap from uint64_t keys to non-NULL pointers, for the engine's
+ * lookups by id, token, message ID and owner. Linear probing with backward-shift deletion, load
+ * at most 1/2. Pure: libc only. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct CoapMapSlot {
+        uint64_t key;
+        void *value; /* NULL: empty slot */
+} CoapMapSlot;
+
+typedef struct CoapMap {
+        CoapMapSlot *slots;
+        size_t mask; /* number of slots - 1 */
+        size_t n;
+} CoapMap;
+
+void coap_map_done(CoapMap *m);
+/* Makes room for n entries, so that coap_map_put() cannot fail. 0 or -ENOMEM. */
+int coap_map_reserve(CoapMap *m, size_t n);
+/* Adds an entry (keys may repeat). Needs reserved room. */
+void coap_map_put(CoapMap *m, uint64_t key, void *value);
+/* The values stored under key, one per call: start with *pos = 0; NULL when there are no more. */
+void *coap_map_next(const CoapMap *m, uint64_t key, size_t *pos);
+/* The first value stored under key, or NULL. */
+void *coap_map_get(const CoapMap *m, uint64_t key);
+/* Removes the entry (key, value); no-op when absent. */
+void coap_map_remove(CoapMap *m, uint64_t key, const void *value);
