@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* State shared by the public API (client.c) and the bus loop (loop.c). Everything here is
+ * guarded by lib.lock; user callbacks always run without it. */
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+#include "coapclient/coap_client.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+typedef struct coap_client_private Client;
+typedef struct Request Request;
+typedef struct Delivery Delivery;
+
+/* One coap_client_init(): the daemon-side object and the pending requests. */
+struct coap_client_private {
+        unsigned n_ref;
+        struct coap_client *owner; /* NULL once deinitialised */
+        char *name;
+        char *path;          /* daemon object; NULL: create it on the next request */
+        char *daemon;        /* unique bus name of the daemon that holds path */
+        uint16_t block_size; /* bytes; 0: the daemon's default */
+        unsigned n_running;  /* callbacks of this client running right now */
+        Request *requests;   /* pending (not yet finally reported), newest first */
+        Client *clients_prev, *clients_next;
+};
+
+/* One coap_client_req() until its final callback. */
+struct Request {
+        unsigned n_ref;
+        Client *client; /* holds a reference */
+        uint64_t id;
+        char *daemon; /* unique bus name of the daemon running it */
+
+        /* Copies for Zephyr's cancel matching. */
+        enum coap_method method;
+        char *path;
+        coap_client_response_cb_t cb;
+        void *user_data;
+        bool observe;
+
+        bool linked;          /* in client->requests: pending, matchable */
+        bool final_queued;    /* the last callback is queued: nothing more is queued */
+        bool cancelled;       /* -ECANCELED was reported or suppressed: drop queued callbacks */
+        bool in_callback;     /* its callback runs in cb_thread */
+        bool deferred_cancel; /* report -ECANCELED in cb_thread once the callback returns */
+        pthread_t cb_thread;
+        Delivery *spare; /* preallocated for the final error, so reporting cannot fail */
+        Request *requests_prev, *requests_next;
+        Request *report_next; /* chain of -ECANCELED callbacks to make, see client.c */
+};
+
+/* One callback waiting to be made. */
+struct Delivery {
+        Request *request;        /* holds a reference */
+        sd_bus_message *message; /* holds payload; NULL for local errors */
+        int result;
+        uint64_t offset;
+        const uint8_t *payload;
+        size_t len;
+        bool last_block;
+        bool final;
+        bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
+        struct coap_client_response_info info;
+        Delivery *next;
+};
+
+typedef struct Lib {
+        pthread_mutex_t lock;
+        pthread_cond_t callbacks_done; /* signalled when a callback returns */
+
+        bool external; /* coap_client_loop_external(): no thread */
+        int epoll_fd;  /* wake_fd + the bus fd; what coap_client_get_fd() returns */
+        int wake_fd;   /* eventfd: work was queued behind the loop's back */
+        bool thread_started, thread_stop;
+        pthread_t thread;
+
+        sd_bus *bus;
+        int bus_fd; /* registered in epoll_fd, -1: none */
+        sd_bus_slot *owner_slot, *response_slot;
+
+        unsigned n_clients;
+        Client *clients;
+        Delivery *queue_head, *queue_tail;
+
+        struct coap_transmission_parameters defaults;
+} Lib;
+
+extern Lib lib;
+
+#define LIB_LOCK()   assert_se_zero(pthread_mutex_lock(&lib.lock))
+#define LIB_UNLOCK() assert_se_zero(pthread_mutex_unlock(&lib.lock))
+#define assert_se_zero(expr)      \
+        do {                      \
+                int _r_ = (expr); \
+                assert(_r_ == 0); \
+                (void) _r_;       \
+        } while (0)
+
+Client *client_ref(Client *c);
+Client *client_unref(Client *c);
+Request *request_ref(Request *r);
+Request *request_unref(Request *r);
+void request_unlink(Request *r);
+
+/* Creates the epoll fd and the eventfd once. */
+int lib_setup_fds_locked(void);
+/* Starts the library thread once (not in external mode). */
+int lib_start_thread_locked(void);
+/* Makes the loop look at the bus and the queue again. */
+void lib_wake_locked(void);
+/* Opens the shared connection if it is not open. */
+int lib_open_bus_locked(void);
+/* Closes the shared connection (last client gone). */
+void lib_close_bus_locked(void);
+/* The connection broke: every pending request gets -ECONNABORTED, the connection is closed. */
+void lib_bus_broken_locked(void);
+/* Reads the bus and makes every queued callback; returns locked. */
+void lib_process_locked(void);
+/* Relative timeout for the external loop. */
+uint64_t lib_timeout_locked(void);
+
+/* Queues the final error callback of r (once). */
+void lib_queue_error_locked(Request *r, int error);
+/* Makes the -ECANCELED callback of r now, from the calling thread: drops and retakes the
+ * lock. */
+void lib_report_cancel_locked(Request *r);
+
+/* The delivery whose callback runs in this thread, for coap_client_get_response_info(). */
+extern _Thread_local const Delivery *lib_current_delivery;
+/* The client whose callback runs in this thread, so coap_client_deinit() does not wait for
+ * itself. */
+extern _Thread_local const Client *lib_current_client;
+
+/* Maps a failed bus call to the errno coap_client_req() documents. */
+int lib_bus_error_to_errno(const sd_bus_error *e, int r);

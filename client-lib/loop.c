@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: MIT */
+
+/* The process-wide half of the library: one bus connection shared by every client, the loop
+ * that reads it (a thread of ours, or the application's loop through coap_client_process()),
+ * and the queue of callbacks. Bus handlers only queue; callbacks run with the lock dropped, so
+ * that they may call the API again (Zephyr's deadlock fix #112081). */
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+
+#include "client-private.h"
+#include "internal/bus-api.h"
+#include "internal/macro.h"
+
+#define OWNER_MATCH                                                                              \
+        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"              \
+        "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" COAPCLIENTD_BUS_NAME \
+        "'"
+#define RESPONSE_MATCH "type='signal',interface='" COAPCLIENTD_CLIENT_IFACE "',member='Response'"
+
+Lib lib = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .callbacks_done = PTHREAD_COND_INITIALIZER,
+        .epoll_fd = -EBADF,
+        .wake_fd = -EBADF,
+        .bus_fd = -EBADF,
+        .defaults =
+                {
+                        .ack_timeout = 2000,
+                        .ack_random_percent = 150,
+                        .coap_backoff_percent = 200,
+                        .max_retransmission = 4,
+                },
+};
+
+_Thread_local const Delivery *lib_current_delivery = NULL;
+_Thread_local const Client *lib_current_client = NULL;
+
+Client *client_ref(Client *c) {
+        c->n_ref++;
+        return c;
+}
+
+Client *client_unref(Client *c) {
+        if (!c)
+                return NULL;
+        assert(c->n_ref > 0);
+        if (--c->n_ref > 0)
+                return NULL;
+        assert(!c->requests);
+        free(c->name);
+        free(c->path);
+        free(c->daemon);
+        free(c);
+        return NULL;
+}
+
+Request *request_ref(Request *r) {
+        r->n_ref++;
+        return r;
+}
+
+Request *request_unref(Request *r) {
+        if (!r)
+                return NULL;
+        assert(r->n_ref > 0);
+        if (--r->n_ref > 0)
+                return NULL;
+        assert(!r->linked);
+        client_unref(r->client);
+        free(r->spare);
+        free(r->daemon);
+        free(r->path);
+        free(r);
+        return NULL;
+}
+
+void request_unlink(Request *r) {
+        Client *c = r->client;
+
+        if (!r->linked)
+                return;
+        if (r->requests_prev)
+                r->requests_prev->requests_next = r->requests_next;
+        else
+                c->requests = r->requests_next;
+        if (r->requests_next)
+                r->requests_next->requests_prev = r->requests_prev;
+        r->requests_prev = r->requests_next = NULL;
+        r->linked = false;
+        request_unref(r); /* the list's reference */
+}
+
+static Delivery *delivery_free(Delivery *d) {
+        if (!d)
+                return NULL;
+        request_unref(d->request);
+        sd_bus_message_unref(d->message);
+        free(d);
+        return NULL;
+}
+
+static void queue_push_locked(Delivery *d) {
+        d->next = NULL;
+        if (lib.queue_tail)
+                lib.queue_tail->next = d;
+        else
+                lib.queue_head = d;
+        lib.queue_tail = d;
+}
+
+static Delivery *queue_pop_locked(void) {
+        Delivery *d = lib.queue_head;
+
+        if (!d)
+                return NULL;
+        lib.queue_head = d->next;
+        if (!lib.queue_head)
+                lib.queue_tail = NULL;
+        return d;
+}
+
+void lib_wake_locked(void) {
+        if (lib.wake_fd >= 0)
+                (void) eventfd_write(lib.wake_fd, 1);
+}
+
+/* Makes one callback of r (d NULL: -ECANCELED) with the lock dropped, then the -ECANCELED
+ * that another thread deferred meanwhile. The caller holds a reference on r. */
+static void callback_locked(Request *r, const Delivery *d) {
+        const Delivery *saved_delivery = lib_current_delivery;
+        const Client *saved_client = lib_current_client;
+        Client *c = r->client;
+
+        r->in_callback = true;
+        r->cb_thread = pthread_self();
+        c->n_running++;
+        LIB_UNLOCK();
+
+        if (r->cb) {
+                lib_current_delivery = d && d->result >= 0 ? d : NULL;
+                lib_current_client = c;
+                if (d)
+                        r->cb((int16_t) d->result, (size_t) d->offset, d->payload, d->len,
+                              d->last_block, r->user_data);
+                else
+                        r->cb(-ECANCELED, 0, NULL, 0, true, r->user_data);
+                lib_current_delivery = saved_delivery;
+                lib_current_client = saved_client;
+        }
+
+        LIB_LOCK();
+        r->in_callback = false;
+        c->n_running--;
+        if (r->deferred_cancel) {
+                r->deferred_cancel = false;
+                callback_locked(r, NULL);
+        }
+        assert_se_zero(pthread_cond_broadcast(&lib.callbacks_done));
+}
+
+void lib_report_cancel_locked(Request *r) {
+        callback_locked(r, NULL);
+}
+
+static void deliver_queue_locked(void) {
+        Delivery *d;
+
+        while ((d = queue_pop_locked())) {
+                Request *r = d->request;
+
+                if (!r->cancelled) {
+                        /* After the last callback the request is no longer ongoing: the callback
+                         * may start the next one, and cancelling cannot reach it any more. */
+                        if (d->final)
+                                request_unlink(r);
+                        if (!d->silent)
+                                callback_locked(r, d);
+                }
+                delivery_free(d);
+        }
+}
+
+void lib_queue_error_locked(Request *r, int error) {
+        Delivery *d;
+
+        if (r->final_queued || r->cancelled)
+                return;
+        /* Preallocated by the request, so that reporting a failure cannot fail. */
+        d = TAKE_PTR(r->spare);
+        assert(d);
+        *d = (Delivery){
+                .request = request_ref(r),
+                .result = error,
+                .last_block = true,
+                .final = true,
+        };
+        r->final_queued = true;
+        queue_push_locked(d);
+        lib_wake_locked();
+}
+
+/* The daemon with unique name daemon (NULL: any) is gone: its client objects with it. */
+static void lib_daemon_gone_locked(const char *daemon) {
+        for (Client *c = lib.clients; c; c = c->clients_next) {
+                if (!daemon || (c->daemon && strcmp(c->daemon, daemon) == 0)) {
+                        c->path = (free(c->path), NULL);
+                        c->daemon = (free(c->daemon), NULL);
+                }
+                for (Request *r = c->requests; r; r = r->requests_next)
+                        if (!daemon || strcmp(r->daemon, daemon) == 0)
+                                lib_queue_error_locked(r, -ECONNABORTED);
+        }
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const char *name, *old_owner, *new_owner;
+
+        (void) userdata;
+        (void) ret_error;
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (strcmp(name, COAPCLIENTD_BUS_NAME) != 0 || old_owner[0] == '\0')
+                return 0;
+        lib_daemon_gone_locked(old_owner);
+        return 0;
+}
+
+static Client *client_find_by_path_locked(const char *path) {
+        for (Client *c = lib.clients; c; c = c->clients_next)
+                if (c->path && strcmp(c->path, path) == 0)
+                        return c;
+        return NULL;
+}
+
+static int read_variant_etag(sd_bus_message *m, struct coap_client_response_info *info) {
+        const void *p;
+        size_t n;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "ay");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_array(m, 'y', &p, &n);
+        if (r < 0)
+                return r;
+        info->etag_len = (uint8_t) MIN(n, sizeof(info->etag));
+        memcpy(info->etag, p, info->etag_len);
+        return sd_bus_message_exit_container(m);
+}
+
+/* The response's details a{sv}; unknown keys are skipped, so the daemon may add more. */
+static int read_details(sd_bus_message *m, Delivery *d) {
+        struct coap_client_response_info *info = &d->info;
+        int silent, r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "content-format") == 0) {
+                        r = sd_bus_message_read(m, "v", "q", &info->content_format);
+                        info->has_content_format = r >= 0;
+                } else if (strcmp(key, "observe") == 0) {
+                        r = sd_bus_message_read(m, "v", "u", &info->observe);
+                        info->has_observe = r >= 0;
+                } else if (strcmp(key, "size2") == 0) {
+                        r = sd_bus_message_read(m, "v", "u", &info->size2);
+                        info->has_size2 = r >= 0;
+                } else if (strcmp(key, "etag") == 0)
+                        r = read_variant_etag(m, info);
+                else if (strcmp(key, "silent") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &silent);
+                        d->silent = r >= 0 && silent;
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int on_response(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const char *path = sd_bus_message_get_path(m), *sender = sd_bus_message_get_sender(m);
+        int last_block, final;
+        uint64_t id, offset;
+        const void *payload;
+        Request *r = NULL;
+        int32_t result;
+        Delivery *d;
+        Client *c;
+        size_t len;
+
+        (void) userdata;
+        (void) ret_error;
+        if (!path || !sender)
+                return 0;
+        c = client_find_by_path_locked(path);
+        if (!c)
+                return 0;
+        if (sd_bus_message_read(m, "tit", &id, &result, &offset) < 0 ||
+            sd_bus_message_read_array(m, 'y', &payload, &len) < 0 ||
+            sd_bus_message_read(m, "bb", &last_block, &final) < 0)
+                return 0;
+        for (r = c->requests; r; r = r->requests_next)
+                if (r->id == id)
+                        break;
+        /* Only the daemon that runs the request may report on it. */
+        if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, sender) != 0)
+                return 0;
+
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+                lib_queue_error_locked(r, -ENOMEM);
+                return 0;
+        }
+        *d = (Delivery){
+                .request = request_ref(r),
+                .message = sd_bus_message_ref(m),
+                .result = result >= INT16_MIN && result <= UINT8_MAX ? result : -EBADMSG,
+                .offset = offset,
+                .payload = len > 0 ? payload : NULL,
+                .len = len,
+                .last_block = last_block || result < 0,
+                .final = final,
+        };
+        /* Details are extras on top of Zephyr's callback: a bad one does not lose the block. */
+        (void) read_details(m, d);
+        if (final)
+                r->final_queued = true;
+        queue_push_locked(d);
+        return 0;
+}
+
+int lib_setup_fds_locked(void) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        _cleanup_close_ int epoll_fd = -EBADF, wake_fd = -EBADF;
+
+        if (lib.epoll_fd >= 0)
+                return 0;
+        epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd < 0)
+                return -errno;
+        wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake_fd < 0)
+                return -errno;
+        ev.data.fd = wake_fd;
+        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) < 0)
+                return -errno;
+        lib.epoll_fd = TAKE_FD(epoll_fd);
+        lib.wake_fd = TAKE_FD(wake_fd);
+        return 0;
+}
+
+static void lib_update_epoll_locked(void) {
+        struct epoll_event ev = {};
+        int fd, events;
+
+        if (!lib.bus || lib.epoll_fd < 0)
+                return;
+        fd = sd_bus_get_fd(lib.bus);
+        events = sd_bus_get_events(lib.bus);
+        if (fd < 0 || events < 0)
+                return;
+        ev.events = (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0);
+        ev.data.fd = fd;
+        if (fd == lib.bus_fd && epoll_ctl(lib.epoll_fd, EPOLL_CTL_MOD, fd, &ev) >= 0)
+                return;
+        if (epoll_ctl(lib.epoll_fd, EPOLL_CTL_ADD, fd, &ev) >= 0)
+                lib.bus_fd = fd;
+}
+
+uint64_t lib_timeout_locked(void) {
+        struct timespec ts;
+        uint64_t t, now;
+
+        if (lib.queue_head)
+                return 0;
+        if (!lib.bus)
+                return UINT64_MAX;
+        lib_update_epoll_locked();
+        if (sd_bus_get_timeout(lib.bus, &t) <= 0 || t == UINT64_MAX)
+                return UINT64_MAX;
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0;
+        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        return t > now ? t - now : 0;
+}
+
+void lib_process_locked(void) {
+        eventfd_t v;
+
+        if (lib.wake_fd >= 0)
+                (void) eventfd_read(lib.wake_fd, &v);
+        while (lib.bus) {
+                int r;
+
+                r = sd_bus_process(lib.bus, NULL);
+                if (r < 0 || sd_bus_is_open(lib.bus) <= 0) {
+                        lib_bus_broken_locked();
+                        r = 0;
+                }
+                deliver_queue_locked();
+                if (r == 0)
+                        break;
+        }
+        deliver_queue_locked();
+        lib_update_epoll_locked();
+}
+
+static void *lib_thread(void *userdata) {
+        (void) userdata;
+
+        LIB_LOCK();
+        while (!lib.thread_stop) {
+                struct epoll_event events[4];
+                uint64_t t;
+                int ms;
+
+                lib_process_locked();
+                t = lib_timeout_locked();
+                ms = t == UINT64_MAX ? -1 : (int) MIN((t + 999) / 1000, (uint64_t) INT_MAX);
+                LIB_UNLOCK();
+                (void) epoll_wait(lib.epoll_fd, events, ELEMENTSOF(events), ms);
+                LIB_LOCK();
+        }
+        LIB_UNLOCK();
+        return NULL;
+}
+
+int lib_start_thread_locked(void) {
+        sigset_t all, saved;
+        int r;
+
+        if (lib.thread_started)
+                return 0;
+        r = lib_setup_fds_locked();
+        if (r < 0)
+                return r;
+        /* Signals stay with the application's threads. */
+        assert_se_zero(sigfillset(&all));
+        assert_se_zero(pthread_sigmask(SIG_BLOCK, &all, &saved));
+        r = pthread_create(&lib.thread, NULL, lib_thread, NULL);
+        assert_se_zero(pthread_sigmask(SIG_SETMASK, &saved, NULL));
+        if (r != 0)
+                return -r;
+        lib.thread_started = true;
+        return 0;
+}
+
+int lib_open_bus_locked(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL, *response_slot = NULL;
+        const char *address;
+        int r;
+
+        if (lib.bus)
+                return 0;
+        r = bus_api_register_errors();
+        if (r < 0)
+                return r;
+
+        address = secure_getenv(COAPCLIENTD_BUS_ADDRESS_ENV);
+        if (address && address[0] != '\0') {
+                r = sd_bus_new(&bus);
+                if (r < 0)
+                        return r;
+                r = sd_bus_set_address(bus, address);
+                if (r < 0)
+                        return r;
+                r = sd_bus_set_bus_client(bus, true);
+                if (r < 0)
+                        return r;
+                r = sd_bus_negotiate_fds(bus, true);
+                if (r < 0)
+                        return r;
+                r = sd_bus_start(bus);
+        } else
+                r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_add_match(bus, &owner_slot, OWNER_MATCH, on_name_owner_changed, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_match(bus, &response_slot, RESPONSE_MATCH, on_response, NULL);
+        if (r < 0)
+                return r;
+
+        lib.owner_slot = TAKE_PTR(owner_slot);
+        lib.response_slot = TAKE_PTR(response_slot);
+        lib.bus = TAKE_PTR(bus);
+        lib_wake_locked();
+        return 0;
+}
+
+void lib_close_bus_locked(void) {
+        if (!lib.bus)
+                return;
+        if (lib.bus_fd >= 0) {
+                (void) epoll_ctl(lib.epoll_fd, EPOLL_CTL_DEL, lib.bus_fd, NULL);
+                lib.bus_fd = -EBADF;
+        }
+        lib.owner_slot = sd_bus_slot_unref(lib.owner_slot);
+        lib.response_slot = sd_bus_slot_unref(lib.response_slot);
+        lib.bus = sd_bus_flush_close_unref(lib.bus);
+}
+
+void lib_bus_broken_locked(void) {
+        lib_daemon_gone_locked(NULL);
+        lib_close_bus_locked();
+}
+
+int lib_bus_error_to_errno(const sd_bus_error *e, int r) {
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return -ECONNREFUSED;
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY))
+                return -ECONNABORTED;
+        if (sd_bus_error_is_set(e)) {
+                r = sd_bus_error_get_errno(e);
+                return r > 0 ? -r : -EIO;
+        }
+        if (r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN)
+                return -ECONNABORTED;
+        return r < 0 ? r : -EIO;
+}
+
+/* At exit: stop the thread and close the connection. Clients the application never released
+ * stay reachable from lib.clients. */
+__attribute__((destructor)) static void lib_shutdown(void) {
+        bool join;
+        Delivery *d;
+
+        LIB_LOCK();
+        join = lib.thread_started && !pthread_equal(lib.thread, pthread_self());
+        lib.thread_stop = true;
+        lib_wake_locked();
+        LIB_UNLOCK();
+        if (lib.thread_started && !join)
+                return;
+        if (join)
+                assert_se_zero(pthread_join(lib.thread, NULL));
+
+        LIB_LOCK();
+        lib.thread_started = false;
+        while ((d = queue_pop_locked()))
+                delivery_free(d);
+        lib_close_bus_locked();
+        lib.epoll_fd = safe_close(lib.epoll_fd);
+        lib.wake_fd = safe_close(lib.wake_fd);
+        LIB_UNLOCK();
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+#include "ctl-util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        c = (char) tolower((unsigned char) c);
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return -EINVAL;
+}
+
+/* Decodes %XX, except the separators the path syntax gives meaning to. */
+static char *percent_decode(const char *s, size_t n) {
+        char *out = malloc(n + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                int hi, lo;
+
+                if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
+                    (lo = hex_value(s[i + 2])) >= 0) {
+                        char c = (char) (hi << 4 | lo);
+
+                        if (c != '/' && c != '?' && c != '&' && c != '\0') {
+                                *o++ = c;
+                                i += 2;
+                                continue;
+                        }
+                }
+                *o++ = s[i];
+        }
+        *o = '\0';
+        return out;
+}
+
+int ctl_uri_parse(const char *s, CtlUri *ret) {
+        const char *host, *host_end, *p;
+        unsigned long port = CTL_DEFAULT_PORT;
+        CtlUri u = {};
+
+        if (strncasecmp(s, "coap://", 7) != 0)
+                return strstr(s, "://") ? -EPROTONOSUPPORT : -EINVAL;
+        host = s + 7;
+        if (*host == '[') {
+                host++;
+                host_end = strchr(host, ']');
+                if (!host_end)
+                        return -EINVAL;
+                p = host_end + 1;
+        } else {
+                host_end = host + strcspn(host, ":/?#");
+                p = host_end;
+        }
+        if (host_end == host)
+                return -EINVAL;
+        if (*p == ':') {
+                char *end;
+
+                p++;
+                if (!isdigit((unsigned char) *p))
+                        return -EINVAL;
+                port = strtoul(p, &end, 10);
+                if (port == 0 || port > UINT16_MAX)
+                        return -EINVAL;
+                p = end;
+        }
+        if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+                return -EINVAL;
+
+        u.host = percent_decode(host, (size_t) (host_end - host));
+        if (*p == '/' || *p == '?') {
+                size_t n = strcspn(p, "#");
+
+                if (*p == '?') {
+                        /* "coap://h?q": the root with a query. */
+                        char *q = percent_decode(p, n);
+
+                        u.path = q ? malloc(strlen(q) + 2) : NULL;
+                        if (u.path) {
+                                u.path[0] = '/';
+                                strcpy(u.path + 1, q);
+                        }
+                        free(q);
+                } else
+                        u.path = percent_decode(p, n);
+        } else
+                u.path = strdup("/");
+        if (!u.host || !u.path) {
+                ctl_uri_done(&u);
+                return -ENOMEM;
+        }
+        u.port = (uint16_t) port;
+        *ret = u;
+        return 0;
+}
+
+void ctl_uri_done(CtlUri *u) {
+        free(u->host);
+        free(u->path);
+        *u = (CtlUri){};
+}
+
+struct coap_client_option ctl_option_uint(uint16_t code, uint32_t v) {
+        struct coap_client_option o = {.code = code};
+        uint8_t be[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16), (uint8_t) (v >> 8), (uint8_t) v};
+        size_t skip = 0;
+
+        while (skip < 4 && be[skip] == 0)
+                skip++;
+        o.len = (uint8_t) (4 - skip);
+        memcpy(o.value, be + skip, o.len);
+        return o;
+}
+
+int ctl_option_parse(const char *s, struct coap_client_option *ret) {
+        struct coap_client_option o = {};
+        const char *value;
+        unsigned long number;
+        char *end;
+
+        if (!isdigit((unsigned char) *s))
+                return -EINVAL;
+        number = strtoul(s, &end, 10);
+        if (*end != ':' || number == 0 || number > UINT16_MAX)
+                return -EINVAL;
+        value = end + 1;
+        o.code = (uint16_t) number;
+
+        if (value[0] == '#') {
+                unsigned long long v;
+
+                if (!isdigit((unsigned char) value[1]))
+                        return -EINVAL;
+                errno = 0;
+                v = strtoull(value + 1, &end, 10);
+                if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+                        return -EINVAL;
+                o = ctl_option_uint(o.code, (uint32_t) v);
+        } else if (strncasecmp(value, "0x", 2) == 0) {
+                size_t n = strlen(value + 2);
+
+                if (n % 2 != 0 || n / 2 > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
+                for (size_t i = 0; i < n / 2; i++) {
+                        int hi = hex_value(value[2 + 2 * i]), lo = hex_value(value[3 + 2 * i]);
+
+                        if (hi < 0 || lo < 0)
+                                return -EINVAL;
+                        o.value[i] = (uint8_t) (hi << 4 | lo);
+                }
+                o.len = (uint8_t) (n / 2);
+        } else {
+                size_t n = strlen(value);
+
+                if (n > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EMSGSIZE;
+                memcpy(o.value, value, n);
+                o.len = (uint8_t) n;
+        }
+        *ret = o;
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        const char *media_type;
+        uint16_t format;
+} formats[] = {
+        {"text", "text/plain", COAP_CONTENT_FORMAT_TEXT_PLAIN},
+        {"link", "application/link-format", COAP_CONTENT_FORMAT_APP_LINK_FORMAT},
+        {"xml", "application/xml", COAP_CONTENT_FORMAT_APP_XML},
+        {"octet", "application/octet-stream", COAP_CONTENT_FORMAT_APP_OCTET_STREAM},
+        {"exi", "application/exi", COAP_CONTENT_FORMAT_APP_EXI},
+        {"json", "application/json", COAP_CONTENT_FORMAT_APP_JSON},
+        {"cbor", "application/cbor", COAP_CONTENT_FORMAT_APP_CBOR},
+};
+
+int ctl_content_format_parse(const char *s, uint16_t *ret) {
+        if (isdigit((unsigned char) *s)) {
+                char *end;
+                unsigned long v = strtoul(s, &end, 10);
+
+                if (*end != '\0' || v > UINT16_MAX)
+                        return -EINVAL;
+                *ret = (uint16_t) v;
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+                if (strcasecmp(s, formats[i].name) == 0 ||
+                    strcasecmp(s, formats[i].media_type) == 0) {
+                        *ret = formats[i].format;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+const char *ctl_content_format_name(uint16_t format) {
+        for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+                if (formats[i].format == format)
+                        return formats[i].media_type;
+        return NULL;
+}
+
+const char *ctl_code_name(int code) {
+        switch (code) {
+        case COAP_RESPONSE_CODE_OK:
+                return "OK";
+        case COAP_RESPONSE_CODE_CREATED:
+                return "Created";
+        case COAP_RESPONSE_CODE_DELETED:
+                return "Deleted";
+        case COAP_RESPONSE_CODE_VALID:
+                return "Valid";
+        case COAP_RESPONSE_CODE_CHANGED:
+                return "Changed";
+        case COAP_RESPONSE_CODE_CONTENT:
+                return "Content";
+        case COAP_RESPONSE_CODE_CONTINUE:
+                return "Continue";
+        case COAP_RESPONSE_CODE_BAD_REQUEST:
+                return "Bad Request";
+        case COAP_RESPONSE_CODE_UNAUTHORIZED:
+                return "Unauthorized";
+        case COAP_RESPONSE_CODE_BAD_OPTION:
+                return "Bad Option";
+        case COAP_RESPONSE_CODE_FORBIDDEN:
+                return "Forbidden";
+        case COAP_RESPONSE_CODE_NOT_FOUND:
+                return "Not Found";
+        case COAP_RESPONSE_CODE_NOT_ALLOWED:
+                return "Method Not Allowed";
+        case COAP_RESPONSE_CODE_NOT_ACCEPTABLE:
+                return "Not Acceptable";
+        case COAP_RESPONSE_CODE_INCOMPLETE:
+                return "Request Entity Incomplete";
+        case COAP_RESPONSE_CODE_CONFLICT:
+                return "Conflict";
+        case COAP_RESPONSE_CODE_PRECONDITION_FAILED:
+                return "Precondition Failed";
+        case COAP_RESPONSE_CODE_REQUEST_TOO_LARGE:
+                return "Request Entity Too Large";
+        case COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT:
+                return "Unsupported Content-Format";
+        case COAP_RESPONSE_CODE_UNPROCESSABLE_ENTITY:
+                return "Unprocessable Entity";
+        case COAP_RESPONSE_CODE_TOO_MANY_REQUESTS:
+                return "Too Many Requests";
+        case COAP_RESPONSE_CODE_INTERNAL_ERROR:
+                return "Internal Server Error";
+        case COAP_RESPONSE_CODE_NOT_IMPLEMENTED:
+                return "Not Implemented";
+        case COAP_RESPONSE_CODE_BAD_GATEWAY:
+                return "Bad Gateway";
+        case COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE:
+                return "Service Unavailable";
+        case COAP_RESPONSE_CODE_GATEWAY_TIMEOUT:
+                return "Gateway Timeout";
+        case COAP_RESPONSE_CODE_PROXYING_NOT_SUPPORTED:
+                return "Proxying Not Supported";
+        default:
+                return NULL;
+        }
+}
+
+int ctl_exit_code(int code) {
+        if (code < 0)
+                return CTL_EXIT_TRANSPORT;
+        switch (COAP_RESPONSE_CODE_CLASS(code)) {
+        case 2:
+                return CTL_EXIT_SUCCESS;
+        case 4:
+                return CTL_EXIT_CLIENT_ERROR;
+        case 5:
+                return CTL_EXIT_SERVER_ERROR;
+        default:
+                return CTL_EXIT_TRANSPORT;
+        }
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+
+/* The daemon goes away: pending requests get -ECONNABORTED at once; once a new coapclientd
+ * owns the bus name, the same client works again. Runs with TEST_NO_DAEMON=1: the test
+ * starts and kills the daemons itself. */
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "check-main.h"
+#include "client-test-util.h"
+#include "coapclient/coap_client.h"
+#include "internal/bus-api.h"
+
+/* Waits until the bus name has an owner (or none), from NameOwnerChanged: no polling. */
+static void wait_for_name(bool owned) {
+        uint64_t deadline = now_usec() + 20 * 1000000u;
+        sd_bus *bus = NULL;
+        sd_bus_slot *slot = NULL;
+
+        ck_assert_int_ge(sd_bus_new(&bus), 0);
+        ck_assert_int_ge(sd_bus_set_address(bus, getenv(COAPCLIENTD_BUS_ADDRESS_ENV)), 0);
+        ck_assert_int_ge(sd_bus_set_bus_client(bus, true), 0);
+        ck_assert_int_ge(sd_bus_start(bus), 0);
+        ck_assert_int_ge(sd_bus_match_signal(bus, &slot, "org.freedesktop.DBus",
+                                             "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                             "NameOwnerChanged", NULL, NULL),
+                         0);
+        for (;;) {
+                sd_bus_message *reply = NULL;
+                int has;
+
+                ck_assert_int_ge(sd_bus_call_method(bus, "org.freedesktop.DBus",
+                                                    "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                                    "NameHasOwner", NULL, &reply, "s",
+                                                    COAPCLIENTD_BUS_NAME),
+                                 0);
+                ck_assert_int_ge(sd_bus_message_read(reply, "b", &has), 0);
+                sd_bus_message_unref(reply);
+                if (!!has == owned)
+                        break;
+                ck_assert_uint_lt(now_usec(), deadline);
+                /* Ask again after every message, NameOwnerChanged in particular. */
+                if (sd_bus_process(bus, NULL) > 0)
+                        continue;
+                ck_assert_int_ge(sd_bus_wait(bus, deadline - now_usec()), 0);
+        }
+        sd_bus_slot_unref(slot);
+        sd_bus_flush_close_unref(bus);
+}
+
+static pid_t start_daemon(void) {
+        char arg[1024], log[1024];
+        pid_t pid;
+
+        snprintf(arg, sizeof(arg), "--bus-address=%s", getenv(COAPCLIENTD_BUS_ADDRESS_ENV));
+        snprintf(log, sizeof(log), "%s/daemon-%d.log", getenv("TEST_TMPDIR") ?: "/tmp",
+                 (int) getpid());
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+                if (fd >= 0) {
+                        dup2(fd, STDOUT_FILENO);
+                        dup2(fd, STDERR_FILENO);
+                }
+                execl(getenv("COAPCLIENTD_BIN"), "coapclientd", arg, (char *) NULL);
+                _exit(127);
+        }
+        wait_for_name(true);
+        return pid;
+}
+
+static int stop_daemon(pid_t pid, int sig) {
+        int status;
+
+        ck_assert_int_eq(kill(pid, sig), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        return status;
+}
+
+START_TEST(test_no_daemon) {
+        struct coap_client client = {};
+
+        ck_assert_int_eq(coap_client_init(&client, NULL), -ECONNREFUSED);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+}
+END_TEST
+
+START_TEST(test_daemon_restart) {
+        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client a = {}, b = {};
+        struct coap_client_request req;
+        Recorder rec_a, rec_obs, rec_b;
+        unsigned n_obs;
+        uint64_t t0;
+        pid_t pid;
+        int sock, status;
+
+        recorder_init(&rec_a);
+        recorder_init(&rec_obs);
+        recorder_init(&rec_b);
+        sock = peer_socket(/* connected= */ true);
+        ck_assert_int_ge(sock, 0);
+        pid = start_daemon();
+        ck_assert_int_eq(coap_client_init(&a, "a"), 0);
+        ck_assert_int_eq(coap_client_init(&b, "b"), 0);
+
+        /* A separate response 10 s away, and an observation: both pending. */
+        req = make_request(COAP_METHOD_GET, "async?10", &rec_a);
+        ck_assert_int_eq(coap_client_req(&a, sock, NULL, &req, NULL), 0);
+        req = make_request(COAP_METHOD_GET, "time", &rec_obs);
+        req.options = &observe;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&a, sock, NULL, &req, NULL), 0);
+        ck_assert(recorder_wait_last(&rec_obs, 1, 10));
+
+        /* A crash. */
+        n_obs = recorder_n_last(&rec_obs);
+        t0 = now_usec();
+        status = stop_daemon(pid, SIGKILL);
+        ck_assert(WIFSIGNALED(status));
+        ck_assert(recorder_wait_last(&rec_a, 1, 5));
+        ck_assert(recorder_wait_last(&rec_obs, n_obs + 1, 5));
+        ck_assert_uint_lt(now_usec() - t0, 2 * 1000000u);
+        ck_assert_int_eq(rec_a.code, -ECONNABORTED);
+        ck_assert_int_eq(rec_obs.code, -ECONNABORTED);
+        ck_assert_uint_eq(rec_a.n_calls, 1);
+        ck_assert(!coap_client_has_ongoing_exchange(&a));
+
+        /* Nobody there: a request fails at once. */
+        req = make_request(COAP_METHOD_GET, "time", &rec_b);
+        ck_assert_int_eq(coap_client_req(&b, sock, NULL, &req, NULL), -ECONNREFUSED);
+
+        /* A new daemon: both clients work again, their objects made anew. */
+        pid = start_daemon();
+        ck_assert_int_eq(do_request(&b, sock, &req, &rec_b), COAP_RESPONSE_CODE_CONTENT);
+        req = make_request(COAP_METHOD_GET, "time", &rec_a);
+        ck_assert_int_eq(do_request(&a, sock, &req, &rec_a), COAP_RESPONSE_CODE_CONTENT);
+
+        coap_client_deinit(&a);
+        coap_client_deinit(&b);
+        status = stop_daemon(pid, SIGTERM);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        recorder_done(&rec_a);
+        recorder_done(&rec_obs);
+        recorder_done(&rec_b);
+        close(sock);
+}
+END_TEST
+
+static Suite *restart_suite(void) {
+        Suite *s = suite_create("client-restart");
+        TCase *tc = tcase_create("restart");
+
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_no_daemon);
+        tcase_add_test(tc, test_daemon_restart);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+DEFINE_CHECK_MAIN(restart_suite)
