@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_     __attribute__((unused))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _pure_       __attribute__((pure))
-#define _likely_(x)  __builtin_expect(!!(x), 1)
-#define _unlikely_(x) __builtin_expect(!!(x), 0)
+#define _pure_         __attribute__((pure))
+#define _likely_(x)    __builtin_expect(!!(x), 1)
+#define _unlikely_(x)  __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -25,25 +25,25 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Returns the pointer and leaves NULL behind: hands ownership out of a _cleanup_ variable. */
-#define TAKE_PTR(p)                                                                                \
-        ({                                                                                         \
-                __typeof__(p) _p_ = (p);                                                           \
-                (p) = NULL;                                                                        \
-                _p_;                                                                               \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _p_ = (p); \
+                (p) = NULL;              \
+                _p_;                     \
         })
 
-#define TAKE_FD(fd)                                                                                \
-        ({                                                                                         \
-                int _fd_ = (fd);                                                                   \
-                (fd) = -EBADF;                                                                     \
-                _fd_;                                                                              \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 /* Gives T##p(T **p) that calls f(*p) and ignores NULL: for _cleanup_(T##p). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(T, f)                                                          \
-        static inline void f##p(T *p) {                                                            \
-                if (*p)                                                                            \
-                        f(*p);                                                                     \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(T, f) \
+        static inline void f##p(T *p) {   \
+                if (*p)                   \
+                        f(*p);            \
         }
 
 static inline void freep(void *p) {
