@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: MIT
+"""Turns bench/run.sh's raw readings (PLACEMENT FIGURE IMPL VALUE per line) into the printed
+table (medians, [min..max], ratios to libcoap and to raw UDP, targets) and the JSON file.
+
+usage: report.py RAW.tsv OUT.json "PLACEMENTS" REPS HAVE_SHARED HAVE_CLIENT
+"""
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+raw_path, out_path, placements, reps, have_shared, have_client = sys.argv[1:7]
+placements = placements.split()
+IMPLS = ("udp", "libcoap", "coapclientd")
+
+runs = {}
+for line in open(raw_path):
+    p, fig, impl, val = line.rstrip("\n").split("\t")
+    runs.setdefault(p, {}).setdefault(fig, {}).setdefault(impl, []).append(float(val))
+
+
+def stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": values}
+
+
+figures = {p: {f: {i: stats(v) for i, v in by_impl.items()} for f, by_impl in by_fig.items()}
+           for p, by_fig in runs.items()}
+
+
+def med(p, fig, impl):
+    s = figures.get(p, {}).get(fig, {}).get(impl)
+    return s["median"] if s else None
+
+
+# Figures the baselines do not measure directly, derived from their sequential rate: the mean
+# round trip (1 / rate) stands in for latency, and 1 KiB x sequential rate is the block-wise
+# floor (one 1 KiB block per round trip).
+for p in figures:
+    for impl in ("udp", "libcoap"):
+        rate = med(p, "rps_w1", impl)
+        if rate:
+            for fig in ("lat_p50_us", "lat_p99_us"):
+                figures[p].setdefault(fig, {})[impl] = {"median": 1e6 / rate, "derived": True}
+    rate = med(p, "rps_w1", "udp")
+    if rate:
+        for fig in ("get_mbps", "put_mbps"):
+            figures[p].setdefault(fig, {})["udp"] = {"median": rate * 1024 / 1e6,
+                                                     "derived": True}
+
+# Client-side CPU per request: the whole libcoap client, against the application with the
+# library's thread plus dbus-daemon plus coapclientd.
+for p in figures:
+    for w in ("w1", "w32"):
+        parts = [med(p, f"{k}_{w}", "coapclientd") for k in ("app_us", "bus_us", "cpu_us")]
+        row = figures[p].setdefault(f"client_us_{w}", {})
+        if None not in parts:
+            row["coapclientd"] = {"median": sum(parts), "derived": True}
+        if med(p, f"app_us_{w}", "libcoap") is not None:
+            row["libcoap"] = figures[p][f"app_us_{w}"]["libcoap"]
+
+ROWS = [
+    ("rps_w1", "sequential CON GET, req/s"),
+    ("rps_w32", "32 in flight, req/s"),
+    ("get_mbps", "1 MiB block-wise GET, MB/s"),
+    ("put_mbps", "1 MiB block-wise PUT, MB/s"),
+    ("lat_p50_us", "latency p50 (sequential), us"),
+    ("lat_p99_us", "latency p99 (sequential), us"),
+    ("app_us_w1", "app CPU per request (seq), us"),
+    ("bus_us_w1", "dbus-daemon CPU per request (seq), us"),
+    ("cpu_us_w1", "coapclientd CPU per request (seq), us"),
+    ("client_us_w1", "client-side CPU per request (seq), us"),
+    ("app_us_w32", "app CPU per request (32), us"),
+    ("bus_us_w32", "dbus-daemon CPU per request (32), us"),
+    ("cpu_us_w32", "coapclientd CPU per request (32), us"),
+    ("client_us_w32", "client-side CPU per request (32), us"),
+    ("rss_idle_kib", "daemon RSS idle, KiB"),
+    ("rss_ctx_1000", "RSS per idle context (1,000), B"),
+    ("rss_ctx_10000", "RSS per idle context (10,000), B"),
+    ("rss_inflight", "RSS per request in flight, B"),
+    ("cpu_us_ctx_10", "daemon CPU/req, 10 contexts, us"),
+    ("cpu_us_ctx_1000", "daemon CPU/req, 1,000 contexts, us"),
+    ("cpu_us_ctx_10000", "daemon CPU/req, 10,000 contexts, us"),
+]
+
+
+def fmt(s):
+    if not s:
+        return "-"
+    m = s["median"]
+    text = f"{m:,.0f}" if abs(m) >= 100 else f"{m:.2f}"
+    if s.get("derived"):
+        return text + "*"
+    if len(s.get("runs", [])) > 1:
+        lo, hi = s["min"], s["max"]
+        text += f" [{lo:,.0f}..{hi:,.0f}]" if abs(m) >= 100 else f" [{lo:.1f}..{hi:.1f}]"
+    return text
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "-"
+
+
+print()
+print(f"coapclientd benchmark: medians of {reps} runs [min..max]; host {platform.node()}, "
+      f"{os.cpu_count()} CPUs")
+print("split = peer CPU 0, client side (bench program, dbus-daemon, coapclientd) CPU 1; "
+      "same = all on CPU 0;\nfree = peer CPU 0, bench program CPU 1, dbus-daemon and coapclientd "
+      "unpinned (the baselines as split)")
+if have_shared != "1":
+    print("../shared/bench is absent: no udp (1) and libcoap (2) columns")
+if have_client != "1":
+    print("coapclientd / libcoapclient not built: no coapclientd (3) column")
+header = (f"{'figure':<38} {'place':<5} {'(1) udp':>26} {'(2) libcoap':>26} "
+          f"{'(3) coapclientd':>26} {'3/2':>5} {'3/1':>5}")
+print(header)
+print("-" * len(header))
+for p in placements:
+    for fig, label in ROWS:
+        row = figures.get(p, {}).get(fig)
+        if not row:
+            continue
+        c = [row.get(i) for i in IMPLS]
+        m = [s["median"] if s else None for s in c]
+        print(f"{label:<38} {p:<5} {fmt(c[0]):>26} {fmt(c[1]):>26} {fmt(c[2]):>26} "
+              f"{ratio(m[2], m[1]):>5} {ratio(m[2], m[0]):>5}")
+for p in placements:
+    for w, label in (("rps_w1", "sequential"), ("rps_w32", "32 in flight")):
+        floor, ours = med(p, w, "dbus"), med(p, w, "coapclientd")
+        if floor:
+            print(f"D-Bus floor ({p}, {label}): {floor:,.0f} call+reply+signal/s through "
+                  f"dbus-daemon; coapclientd reaches {ratio(ours, floor)} of it")
+print("* derived: baseline latency = 1/sequential rate; block-wise floor = 1 KiB x sequential UDP "
+      "rate; client-side CPU = app + dbus-daemon + coapclientd (medians)")
+
+TARGETS = [
+    ("32 in flight >= 0.5x libcoap", "rps_w32", "ratio", 0.5),
+    ("sequential >= 0.3x libcoap", "rps_w1", "ratio", 0.3),
+    ("1 MiB GET >= 0.8x libcoap MB/s", "get_mbps", "ratio", 0.8),
+    ("1 MiB PUT >= 0.8x libcoap MB/s", "put_mbps", "ratio", 0.8),
+    ("daemon RSS idle < 4 MiB", "rss_idle_kib", "below", 4096),
+    ("< 1 KiB per idle context (1,000)", "rss_ctx_1000", "below", 1024),
+    ("< 1 KiB per idle context (10,000)", "rss_ctx_10000", "below", 1024),
+    ("< 4 KiB per request in flight", "rss_inflight", "below", 4096),
+]
+targets = []
+print()
+print("targets")
+for name, fig, kind, limit in TARGETS:
+    for p in placements:
+        value = med(p, fig, "coapclientd")
+        if value is None:
+            continue
+        if kind == "ratio":
+            base = med(p, fig, "libcoap")
+            if not base:
+                continue
+            value = value / base
+            met = value >= limit
+        else:
+            met = value < limit
+        targets.append({"target": name, "placement": p, "value": value, "met": met})
+        print(f"  {'met    ' if met else 'NOT MET'}  {name:<36} {p:<5} {value:,.2f}")
+
+with open(out_path, "w") as f:
+    json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+               "cpus": os.cpu_count(), "reps": int(reps), "placements": placements,
+               "placement_note": "split: peer CPU 0, client side CPU 1; same: all on CPU 0; "
+                                 "free: peer CPU 0, app CPU 1, dbus-daemon and coapclientd "
+                                 "unpinned",
+               "figures": figures, "targets": targets}, f, indent=1, sort_keys=True)
+    f.write("\n")
+print(f"\nwritten: {out_path}")
