@@ -129,8 +129,13 @@ cmd_test() {
     fi
 
     if [ -f build/build.ninja ]; then
+        # The real daemon under valgrind behind the bus suites: any error or leak fails the test.
+        COAPCLIENTD_WRAPPER="valgrind --error-exitcode=99 --leak-check=full -q
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
+            SETUP_SUFFIX= run_suite "daemon under valgrind" build --suite integration \
+            --suite client --suite faults
         SETUP_SUFFIX=-valgrind run_suite valgrind build --setup valgrind --suite coap \
-            --suite engine --suite fuzz --suite dtls --suite config
+            --suite engine --suite fuzz --suite dtls --suite config --suite daemon
     fi
 
     echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"

@@ -201,7 +201,14 @@ START_TEST(test_caller_vanishes) {
                          0);
         ck_assert_int_eq(test_bus_collect(b, id, 5 * USEC_PER_SEC, &resp, &n), 0);
         test_responses_free(resp, n);
-        read_counters(b, &base);
+        /* The daemon frees an idle socket one loop step after its last request: wait for it. */
+        deadline = test_now_usec() + 5 * USEC_PER_SEC;
+        for (;;) {
+                read_counters(b, &base);
+                if ((base.sockets == 0 && base.inflight == 0) || test_now_usec() >= deadline)
+                        break;
+                (void) test_bus_run(b, 20 * USEC_PER_MSEC);
+        }
 
         ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
