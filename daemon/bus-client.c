@@ -7,25 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-credentials.h"
 #include "bus-util.h"
 #include "client.h"
 #include "coap-option.h"
 #include "socket.h"
 #include "util/log.h"
-
-typedef struct RequestArgs {
-        int method; /* -1: not given */
-        bool confirmable;
-        const char *path;
-        int32_t content_format;
-        const uint8_t *payload;
-        size_t payload_len;
-        CoapOption options[REQUEST_OPTIONS_MAX + 1]; /* + Observe from "observe" */
-        size_t n_options;
-        bool observe;
-        CoapTxParams params;
-        uint8_t block_szx;
-} RequestArgs;
 
 /* Options the engine sets itself, from other request keys or its block-wise and Echo state.
  * Block2 is allowed: the engine keeps it on the first message (Zephyr's early negotiation). */
@@ -96,8 +83,8 @@ static int invalid_parameter(sd_bus_error *error, const char *key, unsigned long
 }
 
 /* Reads the value of one a{sv} entry whose key is known to be valid. */
-static int read_request_key(sd_bus_message *m, Manager *manager, const char *key, RequestArgs *a,
-                            sd_bus_error *error) {
+static int read_request_key(sd_bus_message *m, const ManagerConfig *config, const char *key,
+                            RequestArgs *a, sd_bus_error *error) {
         uint32_t u32;
         uint16_t u16;
         uint8_t u8;
@@ -119,10 +106,10 @@ static int read_request_key(sd_bus_message *m, Manager *manager, const char *key
 
                 r = sd_bus_message_read_array(m, 'y', &p, &a->payload_len);
                 a->payload = p;
-                if (r >= 0 && a->payload_len > manager->limits.max_payload_bytes)
+                if (r >= 0 && a->payload_len > config->limits.max_payload_bytes)
                         return sd_bus_error_setf(error, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE,
                                                  "Payload of %zu bytes exceeds %" PRIu32 ".",
-                                                 a->payload_len, manager->limits.max_payload_bytes);
+                                                 a->payload_len, config->limits.max_payload_bytes);
         } else if (strcmp(key, "options") == 0)
                 r = read_options(m, a, error);
         else if (strcmp(key, "observe") == 0) {
@@ -195,8 +182,8 @@ static int check_path(const char *path, sd_bus_error *error) {
         return 0;
 }
 
-static int request_args_parse(sd_bus_message *m, Manager *manager, RequestArgs *a,
-                              sd_bus_error *error) {
+int request_args_parse(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a,
+                       sd_bus_error *error) {
         uint32_t seen = 0;
         int r;
 
@@ -205,8 +192,8 @@ static int request_args_parse(sd_bus_message *m, Manager *manager, RequestArgs *
                 .confirmable = true,
                 .path = "",
                 .content_format = -1,
-                .params = manager->default_tx_params,
-                .block_szx = manager->default_block_szx,
+                .params = config->tx_params,
+                .block_szx = config->block_szx,
         };
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
@@ -233,7 +220,7 @@ static int request_args_parse(sd_bus_message *m, Manager *manager, RequestArgs *
                 r = bus_message_enter_variant_of(m, key, request_keys[i].signature, error);
                 if (r < 0)
                         return r;
-                r = read_request_key(m, manager, key, a, error);
+                r = read_request_key(m, config, key, a, error);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);
@@ -273,10 +260,29 @@ static int request_args_parse(sd_bus_message *m, Manager *manager, RequestArgs *
         return 0;
 }
 
+uint8_t request_fit_block_szx(const RequestArgs *a, size_t max_message) {
+        /* Header, token, payload marker and the options the engine adds (Block1/2, Size1,
+         * Content-Format, Request-Tag, Echo, Observe), generously. */
+        size_t overhead = 96 + strlen(a->path) + 3;
+        uint8_t szx = a->block_szx;
+
+        /* Each path segment and query argument is an option: up to 3 header bytes. */
+        for (const char *p = a->path; *p; p++)
+                if (*p == '/' || *p == '?' || *p == '&')
+                        overhead += 3;
+        for (size_t i = 0; i < a->n_options; i++)
+                overhead += a->options[i].len + 5;
+        while (szx > 0 &&
+               (max_message < overhead || coap_szx_to_size(szx) > max_message - overhead))
+                szx--;
+        return szx;
+}
+
 static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Client *c = userdata;
         Manager *m = c->manager;
         const char *destination;
+        _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
         RequestArgs a;
         CoapAddr dest;
         uint64_t id;
@@ -286,7 +292,13 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = sd_bus_message_read(msg, "hs", &fd, &destination);
         if (r < 0)
                 return r;
-        r = request_args_parse(msg, m, &a, error);
+        r = request_args_parse(msg,
+                               &(ManagerConfig){
+                                       .limits = m->limits,
+                                       .tx_params = m->default_tx_params,
+                                       .block_szx = m->default_block_szx,
+                               },
+                               &a, error);
         if (r < 0)
                 return r;
 
@@ -324,7 +336,21 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
                                         "The socket is not connected: a destination is required.");
 
-        r = client_submit(c, s,
+        r = client_get_peer(c, s, &dest, &peer);
+        if (r == -EALREADY)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_SOCKET_IN_USE,
+                                         "The socket carries %s to this peer already.",
+                                         c->creds ? "plain CoAP or DTLS with other credentials"
+                                                  : "DTLS");
+        if (r == -ENOBUFS)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "A client keeps at most %d DTLS sessions.",
+                                         CLIENT_SESSIONS_MAX);
+        if (r < 0)
+                return r;
+        a.block_szx = request_fit_block_szx(&a, socket_peer_max_message(peer));
+
+        r = client_submit(c, s, peer,
                           &(CoapRequestSpec){
                                   .method = (uint8_t) a.method,
                                   .confirmable = a.confirmable,
@@ -409,6 +435,32 @@ static int method_close(sd_bus_message *msg, void *userdata, sd_bus_error *error
         return r;
 }
 
+static int method_set_credentials(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        PeerCredentials *creds = NULL;
+        int r;
+
+        r = bus_credentials_parse(msg, &creds, error);
+        if (r < 0)
+                return r;
+        client_set_credentials(userdata, creds);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_clear_credentials(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        (void) error;
+        client_set_credentials(userdata, NULL);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_get_secure(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *userdata,
+                               sd_bus_error *error) {
+        Client *c = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "b", c->creds != NULL);
+}
+
 static int property_get_string(sd_bus *bus, const char *path, const char *interface,
                                const char *property, sd_bus_message *reply, void *userdata,
                                sd_bus_error *error) {
@@ -450,6 +502,11 @@ static const sd_bus_vtable client_vtable[] = {
                                 method_deregister_observe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Close", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_close,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetCredentials", SD_BUS_ARGS("a{sv}", credentials, "h", secret),
+                                SD_BUS_NO_RESULT, method_set_credentials,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ClearCredentials", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_clear_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Response",
                                 SD_BUS_ARGS("t", request_id, "i", result, "t", offset, "ay",
                                             payload, "b", last_block, "b", final, "a{sv}", details),
@@ -460,6 +517,7 @@ static const sd_bus_vtable client_vtable[] = {
         SD_BUS_PROPERTY("RequestsCompleted", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("RequestsFailed", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("ResponsesDelivered", "t", property_get_counter, 0, 0),
+        SD_BUS_PROPERTY("Secure", "b", property_get_secure, 0, 0),
         SD_BUS_VTABLE_END,
 };
 

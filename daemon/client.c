@@ -54,6 +54,7 @@ static Request *request_free(Request *r) {
         hashmap_remove(c->manager->requests, &r->id);
         LIST_REMOVE(requests, c->requests, r);
         c->n_requests--;
+        socket_peer_unref(r->peer);
         socket_unref(r->socket);
         free(r);
         return NULL;
@@ -81,6 +82,7 @@ Client *client_free(Client *c) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;
         }
+        client_set_credentials(c, NULL);
         if (hashmap_get(m->clients, &c->id) == c) {
                 hashmap_remove(m->clients, &c->id);
                 log_debug("Client %" PRIu64 " freed", c->id);
@@ -101,7 +103,41 @@ int client_can_submit(Client *c) {
         return 0;
 }
 
-int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id) {
+void client_set_credentials(Client *c, PeerCredentials *creds) {
+        while (c->n_sessions > 0)
+                socket_peer_unref(c->sessions[--c->n_sessions]);
+        peer_credentials_free(c->creds);
+        c->creds = creds;
+        if (creds)
+                log_debug("Client %" PRIu64 ": %s credentials set", c->id, creds->type);
+}
+
+int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret) {
+        SocketPeer *p;
+        size_t i;
+        int r;
+
+        r = socket_get_peer(s, dest, c->creds, &p);
+        if (r < 0)
+                return r;
+        if (p->dtls) {
+                for (i = 0; i < c->n_sessions; i++)
+                        if (c->sessions[i] == p)
+                                break;
+                if (i == c->n_sessions) {
+                        if (c->n_sessions >= CLIENT_SESSIONS_MAX) {
+                                socket_peer_unref(p);
+                                return -ENOBUFS;
+                        }
+                        socket_peer_ref(p);
+                        c->sessions[c->n_sessions++] = p;
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, uint64_t *ret_id) {
         Manager *m = c->manager;
         Request *r;
         int k;
@@ -113,6 +149,7 @@ int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id)
         r->id = ++m->last_request_id;
         r->client = c;
         r->socket = s;
+        r->peer = p;
         k = hashmap_put(m->requests, &r->id, r);
         if (k < 0) {
                 free(r);
@@ -121,6 +158,7 @@ int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id)
         LIST_PREPEND(requests, c->requests, r);
         c->n_requests++;
         socket_ref(s);
+        socket_peer_ref(p);
 
         /* Registered first, so that any event the engine emits finds it. */
         spec->id = r->id;

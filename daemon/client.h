@@ -11,9 +11,13 @@
 struct Request {
         uint64_t id; /* daemon-wide, also the engine's request id */
         Client *client;
-        Socket *socket; /* holds one reference */
+        Socket *socket;   /* holds one reference */
+        SocketPeer *peer; /* holds one reference */
         LIST_FIELDS(Request, requests);
 };
+
+/* DTLS sessions a client keeps for its later requests (one per socket and peer). */
+#define CLIENT_SESSIONS_MAX 16
 
 struct Client {
         Manager *manager;
@@ -25,6 +29,12 @@ struct Client {
 
         Request *requests; /* LIST */
         uint32_t n_requests;
+
+        /* SetCredentials: requests run DTLS with these, over sessions kept in sessions[] (one
+         * reference each) until the credentials change or the client goes. */
+        PeerCredentials *creds;
+        SocketPeer *sessions[CLIENT_SESSIONS_MAX];
+        size_t n_sessions;
 
         uint64_t requests_completed; /* final event with a CoAP code */
         uint64_t requests_failed;    /* final event with an errno */
@@ -42,9 +52,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
 /* 0, or -EAGAIN when the client has its maximum of requests in flight (Zephyr's "no free
  * slot"), -ENOBUFS at the daemon-wide limit. */
 int client_can_submit(Client *c);
-/* Submits spec on socket s (after client_can_submit() said yes); fills in id and owner.
- * Returns coap_engine_submit()'s errors. */
-int client_submit(Client *c, Socket *s, CoapRequestSpec *spec, uint64_t *ret_id);
+/* Replaces the client's credentials (NULL: plain CoAP from now on) and releases the sessions
+ * it kept; requests in flight finish on theirs. Takes creds. */
+void client_set_credentials(Client *c, PeerCredentials *creds);
+/* The peer of s for the client's next request to dest: plain, or a DTLS session with its
+ * credentials (kept by the client from then on). -EALREADY: the pair is in use by plain CoAP or
+ * other credentials; -ENOBUFS: the client keeps CLIENT_SESSIONS_MAX sessions already. The peer
+ * comes with a reference for the caller. */
+int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret);
+/* Submits spec to peer p of socket s (after client_can_submit() said yes); fills in id and
+ * owner. Returns coap_engine_submit()'s errors. */
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, uint64_t *ret_id);
 /* -ENOENT when id is not one of this client's requests in flight. */
 int client_cancel(Client *c, uint64_t id);
 void client_cancel_all(Client *c);

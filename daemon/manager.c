@@ -35,8 +35,7 @@ static int manager_on_gc(sd_event_source *source, void *userdata) {
 
                 LIST_REMOVE(gc_queue, m->gc_queue, s);
                 s->in_gc_queue = false;
-                if (s->n_refs == 0)
-                        socket_free(s);
+                (void) socket_collect(s);
         }
         return 0;
 }

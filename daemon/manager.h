@@ -20,6 +20,8 @@ typedef struct Caller Caller;
 typedef struct Client Client;
 typedef struct Request Request;
 typedef struct Socket Socket;
+typedef struct SocketPeer SocketPeer;
+typedef struct PeerCredentials PeerCredentials;
 
 /* Everything a caller can make the daemon allocate is bounded here: compile-time defaults,
  * overridden by the configuration file. */

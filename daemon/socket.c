@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,9 +21,239 @@
  * so the rest is read on the next iteration. */
 #define SOCKET_READ_BURST 256
 
+/* CoAP datagrams held per secure peer while its handshake runs (retransmissions of a queued
+ * datagram are not queued again). */
+#define PEER_QUEUE_MAX_DATAGRAMS 128
+#define PEER_QUEUE_MAX_BYTES     (256 * 1024)
+
+struct SocketDatagram {
+        SocketDatagram *next;
+        size_t len;
+        uint8_t data[];
+};
+
+PeerCredentials *peer_credentials_free(PeerCredentials *c) {
+        if (!c)
+                return NULL;
+        dtls_credentials_unref(c->dtls);
+        free(c);
+        return NULL;
+}
+
+static uint64_t peer_key_hash(const void *key) {
+        return hash_bytes(key, sizeof(PeerKey));
+}
+
+static bool peer_key_equal(const void *a, const void *b) {
+        return memcmp(a, b, sizeof(PeerKey)) == 0;
+}
+
+static const HashOps peer_key_hash_ops = {.hash = peer_key_hash, .equal = peer_key_equal};
+
+/* All zero on a connected socket: every datagram goes to, and comes from, its one peer. */
+static PeerKey socket_peer_key(const Socket *s, const CoapAddr *a) {
+        PeerKey k = {};
+
+        if (s->connected || !a || a->len == 0)
+                return k;
+        k.family = a->ss.ss_family;
+        if (a->ss.ss_family == AF_INET) {
+                const struct sockaddr_in *sin = (const struct sockaddr_in *) &a->ss;
+
+                k.port = sin->sin_port;
+                memcpy(k.addr, &sin->sin_addr, sizeof sin->sin_addr);
+        } else if (a->ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &a->ss;
+
+                k.port = sin6->sin6_port;
+                k.scope = sin6->sin6_scope_id;
+                memcpy(k.addr, &sin6->sin6_addr, sizeof sin6->sin6_addr);
+        }
+        return k;
+}
+
+static SocketPeer *socket_find_peer(const Socket *s, const CoapAddr *a) {
+        PeerKey k = socket_peer_key(s, a);
+
+        return hashmap_get(s->peers, &k);
+}
+
+static void peer_drop_queue(SocketPeer *p) {
+        while (p->queue) {
+                SocketDatagram *d = p->queue;
+
+                p->queue = d->next;
+                free(d);
+        }
+        p->queue_tail = NULL;
+        p->n_queued = p->queued_bytes = 0;
+}
+
+static void peer_free(SocketPeer *p) {
+        Socket *s = p->socket;
+
+        if (hashmap_get(s->peers, &p->key) == p)
+                hashmap_remove(s->peers, &p->key);
+        if (p->dtls) {
+                LIST_REMOVE(secure, s->secure, p);
+                /* close_notify for an established session; the callbacks only touch p. */
+                (void) dtls_close(p->dtls);
+                dtls_free(p->dtls);
+                log_debug("Socket fd %d: DTLS session closed", s->fd);
+        }
+        peer_drop_queue(p);
+        free(p);
+}
+
+static ssize_t socket_raw_send(Socket *s, const CoapAddr *dest, const uint8_t *buf, size_t len) {
+        if (dest && dest->len > 0)
+                return sendto(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                              (const struct sockaddr *) &dest->ss, dest->len);
+        return send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int peer_push(void *userdata, const uint8_t *buf, size_t len) {
+        SocketPeer *p = userdata;
+
+        if (socket_raw_send(p->socket, &p->addr, buf, len) < 0)
+                return log_debug_errno(errno, "Failed to send %zu byte DTLS datagram on fd %d: %m",
+                                       len, p->socket->fd);
+        return 0;
+}
+
+static void peer_deliver(void *userdata, const uint8_t *buf, size_t len) {
+        SocketPeer *p = userdata;
+        Socket *s = p->socket;
+
+        log_debug("Received %zu byte DTLS record on fd %d", len, s->fd);
+        coap_engine_feed(s->engine, buf, len, &p->addr, false, manager_now(s->manager));
+}
+
+static void peer_flush(SocketPeer *p) {
+        while (p->queue) {
+                SocketDatagram *d = p->queue;
+                int r;
+
+                p->queue = d->next;
+                r = dtls_send(p->dtls, d->data, d->len);
+                if (r < 0)
+                        /* Lost like any datagram: the engine retransmits or times out. */
+                        log_debug_errno(r, "Failed to send a queued datagram on fd %d: %m",
+                                        p->socket->fd);
+                free(d);
+        }
+        p->queue_tail = NULL;
+        p->n_queued = p->queued_bytes = 0;
+}
+
+static void peer_state_changed(void *userdata, DtlsState state, int error) {
+        SocketPeer *p = userdata;
+        Socket *s = p->socket;
+
+        switch (state) {
+        case DTLS_STATE_ESTABLISHED: {
+                _cleanup_free_ char *desc = NULL;
+
+                if (log_get_max_level() >= LOG_DEBUG)
+                        (void) dtls_describe(p->dtls, &desc);
+                log_debug("Socket fd %d: DTLS session %s %s, flushing %zu datagrams", s->fd,
+                          dtls_is_resumed(p->dtls) ? "resumed" : "established",
+                          desc ?: "(unknown parameters)", p->n_queued);
+                peer_flush(p);
+                break;
+        }
+        case DTLS_STATE_FAILED:
+        case DTLS_STATE_CLOSED:
+                peer_drop_queue(p);
+                if (error < 0) {
+                        log_debug_errno(error, "Socket fd %d: DTLS session %s: %m", s->fd,
+                                        dtls_state_to_string(state));
+                        /* Reported to the requests from the loop, never from inside a send. */
+                        p->pending_error = error;
+                        s->has_pending_error = true;
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+static int peer_enqueue(SocketPeer *p, const uint8_t *buf, size_t len) {
+        SocketDatagram *d;
+
+        /* The engine retransmits byte for byte: one copy is enough. */
+        for (d = p->queue; d; d = d->next)
+                if (d->len == len && memcmp(d->data, buf, len) == 0)
+                        return 0;
+        if (p->n_queued >= PEER_QUEUE_MAX_DATAGRAMS || p->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
+                return -ENOBUFS;
+        d = malloc(sizeof(SocketDatagram) + len);
+        if (!d)
+                return -ENOMEM;
+        d->next = NULL;
+        d->len = len;
+        memcpy(d->data, buf, len);
+        if (p->queue_tail)
+                p->queue_tail->next = d;
+        else
+                p->queue = d;
+        p->queue_tail = d;
+        p->n_queued++;
+        p->queued_bytes += len;
+        return 0;
+}
+
+static int peer_send(SocketPeer *p, const uint8_t *buf, size_t len) {
+        int r;
+
+        switch (dtls_get_state(p->dtls)) {
+        case DTLS_STATE_ESTABLISHED:
+                return dtls_send(p->dtls, buf, len);
+        case DTLS_STATE_HANDSHAKING:
+                return peer_enqueue(p, buf, len);
+        default:
+                r = peer_enqueue(p, buf, len);
+                if (r < 0)
+                        return r;
+                log_debug("Socket fd %d: starting a DTLS handshake", p->socket->fd);
+                r = dtls_start(p->dtls, manager_now(p->socket->manager));
+                if (r < 0)
+                        peer_drop_queue(p);
+                return r;
+        }
+}
+
+/* Reports session failures to the requests of their peers: every one ends with the error. */
+static void socket_settle(Socket *s) {
+        SocketPeer *p;
+
+        if (!s->has_pending_error)
+                return;
+        s->has_pending_error = false;
+        /* Event handlers free requests but never peers (peers are collected from a defer source),
+         * so the list stays intact. */
+        LIST_FOREACH(secure, p, s->secure) {
+                int error = p->pending_error;
+
+                if (error == 0)
+                        continue;
+                p->pending_error = 0;
+                if (p->addr.len == 0)
+                        coap_engine_fail_all(s->engine, error, manager_now(s->manager));
+                else
+                        coap_engine_fail_dest(s->engine, &p->addr, error, manager_now(s->manager));
+        }
+}
+
 static void socket_rearm(Socket *s) {
         uint64_t deadline = coap_engine_next_deadline(s->engine);
+        SocketPeer *p;
         int r;
+
+        LIST_FOREACH(secure, p, s->secure)
+                deadline = MIN(deadline, dtls_next_timeout(p->dtls));
+        if (s->has_pending_error)
+                deadline = manager_now(s->manager);
 
         if (deadline == UINT64_MAX) {
                 r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
@@ -38,16 +270,13 @@ static void socket_rearm(Socket *s) {
 
 static int socket_send(void *userdata, const CoapAddr *dest, const uint8_t *buf, size_t len) {
         Socket *s = userdata;
-        ssize_t n;
+        SocketPeer *p = s->secure ? socket_find_peer(s, dest) : NULL;
+        int r;
 
-        if (dest && dest->len > 0)
-                n = sendto(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                           (const struct sockaddr *) &dest->ss, dest->len);
-        else
-                n = send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-                int r = -errno; /* EWOULDBLOCK is EAGAIN on Linux */
-
+        if (p && p->dtls)
+                return peer_send(p, buf, len);
+        if (socket_raw_send(s, dest, buf, len) < 0) {
+                r = -errno; /* EWOULDBLOCK is EAGAIN on Linux */
                 return log_debug_errno(r, "Failed to send %zu byte datagram on fd %d: %m", len,
                                        s->fd);
         }
@@ -57,10 +286,21 @@ static int socket_send(void *userdata, const CoapAddr *dest, const uint8_t *buf,
 static void socket_event(void *userdata, const CoapEvent *ev) {
         Socket *s = userdata;
         Request *r = hashmap_get(s->manager->requests, &ev->id);
+        SocketPeer *p;
 
         if (!r || r->socket != s || r->client->id != ev->owner) {
                 log_debug("Dropping event for unknown request %" PRIu64, ev->id);
                 return;
+        }
+        p = r->peer;
+        if (ev->final && ev->result == -ETIMEDOUT && !ev->silent && p->dtls &&
+            dtls_get_state(p->dtls) == DTLS_STATE_ESTABLISHED) {
+                /* Not even an ACK after every retransmission: the peer may have lost the session
+                 * (a restart) and drops records it cannot decrypt silently. The next datagram to
+                 * it starts a new handshake. */
+                log_debug("Socket fd %d: request %" PRIu64 " timed out, resetting its DTLS session",
+                          s->fd, ev->id);
+                (void) dtls_close(p->dtls);
         }
         client_dispatch_event(r->client, r, ev);
 }
@@ -68,6 +308,20 @@ static void socket_event(void *userdata, const CoapEvent *ev) {
 static uint64_t socket_random(void *userdata) {
         (void) userdata;
         return random_u64();
+}
+
+/* One datagram from src: through the DTLS session of a secure peer, else to the engine. */
+static void socket_dispatch(Socket *s, const uint8_t *buf, size_t n, const CoapAddr *src) {
+        size_t len = MIN(n, MANAGER_RX_BUFFER_SIZE);
+        SocketPeer *p = s->secure ? socket_find_peer(s, src) : NULL;
+
+        if (p && p->dtls) {
+                /* A truncated record cannot be authenticated; DTLS drops bad records quietly. */
+                if (n <= len)
+                        (void) dtls_feed(p->dtls, buf, len, manager_now(s->manager));
+                return;
+        }
+        coap_engine_feed(s->engine, buf, len, src, n > len, manager_now(s->manager));
 }
 
 static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -118,20 +372,26 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                 }
                 src.len = mh.msg_namelen;
                 log_debug("Received %zd byte datagram on fd %d", n, s->fd);
-                coap_engine_feed(s->engine, m->rx_buffer, MIN((size_t) n, sizeof m->rx_buffer),
-                                 &src, (size_t) n > sizeof m->rx_buffer, manager_now(m));
+                socket_dispatch(s, m->rx_buffer, (size_t) n, &src);
         }
+        socket_settle(s);
         socket_rearm(s);
         return 0;
 }
 
 static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Socket *s = userdata;
+        uint64_t now = manager_now(s->manager);
+        SocketPeer *p;
 
         (void) source, (void) usec;
         /* The loop's time, not the scheduled one: every engine call of an iteration sees the same
          * clock, which never goes backwards. */
-        coap_engine_tick(s->engine, manager_now(s->manager));
+        LIST_FOREACH(secure, p, s->secure)
+                if (dtls_next_timeout(p->dtls) <= now)
+                        (void) dtls_on_timeout(p->dtls, now);
+        socket_settle(s);
+        coap_engine_tick(s->engine, now);
         socket_rearm(s);
         return 0;
 }
@@ -185,6 +445,10 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (s->fd < 0)
                 return -errno;
 
+        r = hashmap_new(&peer_key_hash_ops, &s->peers);
+        if (r < 0)
+                return r;
+
         r = coap_engine_new(&(const CoapEngineEnv){.userdata = s,
                                                    .send = socket_send,
                                                    .event = socket_event,
@@ -216,6 +480,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
 }
 
 Socket *socket_free(Socket *s) {
+        SocketPeer *p;
         Manager *m;
 
         if (!s)
@@ -235,6 +500,10 @@ Socket *socket_free(Socket *s) {
                 hashmap_remove(m->sockets, &s->key);
         if (s->in_gc_queue)
                 LIST_REMOVE(gc_queue, m->gc_queue, s);
+        /* Sessions say close_notify while the fd is still open. */
+        while ((p = hashmap_first(s->peers)))
+                peer_free(p);
+        hashmap_free(s->peers);
         sd_event_source_disable_unref(s->io_source);
         sd_event_source_disable_unref(s->timer_source);
         coap_engine_free(s->engine);
@@ -260,6 +529,121 @@ void socket_unref(Socket *s) {
         assert(s->n_refs > 0);
         if (--s->n_refs == 0)
                 manager_queue_socket_gc(s->manager, s);
+}
+
+bool socket_collect(Socket *s) {
+        SocketPeer *p, *n;
+
+        LIST_FOREACH_SAFE(secure, p, n, s->secure)
+                if (p->n_refs == 0)
+                        peer_free(p);
+        if (s->n_refs > 0)
+                return false;
+        socket_free(s);
+        return true;
+}
+
+static bool peer_matches(const SocketPeer *p, const PeerCredentials *creds) {
+        if (!creds)
+                return !p->dtls;
+        return p->dtls && memcmp(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE) == 0;
+}
+
+static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
+                    const PeerCredentials *creds, SocketPeer **ret) {
+        SocketPeer *p;
+        int r;
+
+        p = calloc(1, sizeof(SocketPeer));
+        if (!p)
+                return -ENOMEM;
+        p->socket = s;
+        p->key = *key;
+        /* On a connected socket DTLS runs to the connected peer, whatever the destination. */
+        if (!s->connected && dest)
+                p->addr = *dest;
+        if (creds) {
+                r = dtls_new(creds->dtls,
+                             &(const DtlsIo){.userdata = p,
+                                             .push = peer_push,
+                                             .deliver = peer_deliver,
+                                             .state_changed = peer_state_changed},
+                             &p->dtls);
+                if (r >= 0)
+                        r = dtls_set_timeouts(
+                                p->dtls,
+                                MIN(DTLS_DEFAULT_RETRANSMIT_USEC, creds->handshake_timeout_usec),
+                                creds->handshake_timeout_usec);
+                if (r < 0) {
+                        dtls_free(p->dtls);
+                        free(p);
+                        return r;
+                }
+                memcpy(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
+        }
+        r = hashmap_put(s->peers, &p->key, p);
+        if (r < 0) {
+                dtls_free(p->dtls);
+                free(p);
+                return r;
+        }
+        if (p->dtls) {
+                LIST_PREPEND(secure, s->secure, p);
+                log_debug("Socket fd %d: new DTLS peer (%s)", s->fd, creds->type);
+        }
+        *ret = p;
+        return 0;
+}
+
+int socket_get_peer(Socket *s, const CoapAddr *dest, const PeerCredentials *creds,
+                    SocketPeer **ret) {
+        SocketPeer *p;
+        PeerKey key;
+        int r;
+
+        /* Peer keys depend on it, so it is only looked at again once no peer is left. */
+        if (hashmap_size(s->peers) == 0)
+                s->connected = socket_is_connected(s);
+        key = socket_peer_key(s, dest);
+        p = hashmap_get(s->peers, &key);
+        if (p && !peer_matches(p, creds)) {
+                if (p->n_refs > 0)
+                        return -EALREADY;
+                /* Unused and not inside any of its callbacks (we serve a method call). */
+                peer_free(p);
+                p = NULL;
+        }
+        if (!p) {
+                r = peer_new(s, &key, dest, creds, &p);
+                if (r < 0)
+                        return r;
+        }
+        socket_peer_ref(p);
+        *ret = p;
+        return 0;
+}
+
+size_t socket_peer_max_message(SocketPeer *p) {
+        return p->dtls ? dtls_get_max_payload(p->dtls) : SIZE_MAX;
+}
+
+void socket_peer_ref(SocketPeer *p) {
+        if (p->n_refs++ == 0)
+                socket_ref(p->socket);
+}
+
+void socket_peer_unref(SocketPeer *p) {
+        Socket *s = p->socket;
+
+        assert(p->n_refs > 0);
+        if (--p->n_refs > 0)
+                return;
+        if (!p->dtls)
+                peer_free(p);
+        else
+                /* Not from here: this may run inside one of the session's own callbacks. */
+                manager_queue_socket_gc(s->manager, s);
+        socket_unref(s);
 }
 
 int socket_submit(Socket *s, const CoapRequestSpec *spec) {

@@ -3,7 +3,12 @@
 
 /* A socket handed over by callers: our duplicate of the fd, its io and timer sources and the
  * one CoapEngine running every exchange on it. Shared by all requests that carry the same
- * socket (same inode), whoever sent them. */
+ * socket (same inode), whoever sent them.
+ *
+ * Each peer the socket talks to has a SocketPeer: plain CoAP, or a DTLS session that every
+ * request to that peer with the same credentials shares. The engine never knows: its datagrams
+ * to a secure peer go through the session (queued while it handshakes), and what the session
+ * decrypts is fed to the engine as if it came from the socket. */
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -11,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "coap-engine.h"
+#include "dtls.h"
 #include "manager.h"
 
 typedef struct SocketKey {
@@ -18,16 +24,62 @@ typedef struct SocketKey {
         uint64_t ino;
 } SocketKey;
 
+/* A peer of one socket: its address, or all zero on a connected socket (whose only peer is the
+ * one it is connected to). No padding: hashed and compared bytewise. */
+typedef struct PeerKey {
+        uint16_t family;
+        uint16_t port; /* network byte order */
+        uint32_t scope;
+        uint8_t addr[16];
+} PeerKey;
+
+#define PEER_FINGERPRINT_SIZE 32
+
+/* What a client brings for DTLS (SetCredentials). Two objects with the same fingerprint were
+ * made from the same inputs, so their sessions are interchangeable. */
+struct PeerCredentials {
+        DtlsCredentials *dtls;
+        uint8_t fingerprint[PEER_FINGERPRINT_SIZE]; /* SHA-256 over every input, secrets included */
+        uint64_t handshake_timeout_usec;
+        const char *type; /* "psk", "x509", "rpk": static */
+};
+
+PeerCredentials *peer_credentials_free(PeerCredentials *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PeerCredentials *, peer_credentials_free);
+
+typedef struct SocketDatagram SocketDatagram;
+
+struct SocketPeer {
+        Socket *socket;
+        PeerKey key;
+        CoapAddr addr;   /* the engine's destination: len 0 on a connected socket */
+        unsigned n_refs; /* requests in flight and clients keeping the session */
+
+        /* DTLS only (dtls != NULL). */
+        Dtls *dtls;
+        uint8_t fingerprint[PEER_FINGERPRINT_SIZE];
+        SocketDatagram *queue; /* LIST, oldest first: CoAP datagrams waiting for the handshake */
+        SocketDatagram *queue_tail;
+        size_t n_queued, queued_bytes;
+        int pending_error; /* a session failure not yet reported to the requests */
+        LIST_FIELDS(SocketPeer, secure);
+};
+
 struct Socket {
         Manager *manager;
         SocketKey key;
         int fd;
         int family;
+        bool connected; /* fixed while the socket has peers: see socket_get_peer() */
         sd_event_source *io_source, *timer_source;
         CoapEngine *engine;
-        unsigned n_refs; /* requests in flight */
+        unsigned n_refs; /* requests in flight, and peers with references */
         bool in_gc_queue;
         LIST_FIELDS(Socket, gc_queue);
+
+        Hashmap *peers;         /* PeerKey -> SocketPeer */
+        SocketPeer *secure;     /* LIST of the peers with DTLS */
+        bool has_pending_error; /* some secure peer has pending_error set */
 };
 
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
@@ -43,6 +95,25 @@ bool socket_is_connected(Socket *s);
 void socket_ref(Socket *s);
 /* The last reference queues the socket for collection. */
 void socket_unref(Socket *s);
+/* From the collection: frees the peers without references (closing their sessions), then the
+ * socket if it has no reference left. Returns whether the socket was freed. */
+bool socket_collect(Socket *s);
+
+/* The peer of s for requests to dest (len 0: the connected peer) with creds (NULL: plain CoAP),
+ * made if needed, with a reference for the caller. A (socket, peer) pair carries either plain
+ * CoAP or DTLS with one set of credentials: -EALREADY when it is in use otherwise. On a
+ * connected socket every destination is the connected peer, and DTLS runs to it. */
+int socket_get_peer(Socket *s, const CoapAddr *dest, const PeerCredentials *creds,
+                    SocketPeer **ret);
+/* The largest CoAP message a secure peer takes in one record (SIZE_MAX for plain peers). */
+size_t socket_peer_max_message(SocketPeer *p);
+void socket_peer_ref(SocketPeer *p);
+/* The last reference queues the peer for collection: its session is closed then. */
+void socket_peer_unref(SocketPeer *p);
+static inline void socket_peer_unrefp(SocketPeer **p) {
+        if (*p)
+                socket_peer_unref(*p);
+}
 
 /* Wrappers around the engine calls that re-arm the timer afterwards. */
 int socket_submit(Socket *s, const CoapRequestSpec *spec);

@@ -893,6 +893,32 @@ void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now) {
         }
 }
 
+void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint64_t now) {
+        uint64_t start = e->next_seq;
+
+        if (error >= 0)
+                error = -EIO;
+        /* Handlers may cancel or submit: rescan from the head after every event and stop at
+         * requests submitted meanwhile (they are appended behind the older ones). */
+        for (;;) {
+                Exchange *x = NULL;
+
+                for (ListNode *n = e->live.head; n; n = n->next) {
+                        Exchange *y = container_of(n, Exchange, live_node);
+
+                        if (y->seq >= start)
+                                break;
+                        if (y->dest.len > 0 && addr_equal(&y->dest, dest)) {
+                                x = y;
+                                break;
+                        }
+                }
+                if (!x)
+                        break;
+                exchange_fail(e, x, error, now);
+        }
+}
+
 int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
         Exchange *x = coap_map_get(&e->by_id, id);
         Plan plan = {.observe = COAP_OBSERVE_DEREGISTER};

@@ -121,6 +121,10 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
                       bool truncated, uint64_t now);
 /* The socket failed (e.g. -ECONNREFUSED from ICMP, -EIO): every request gets a final error. */
 void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now);
+/* The path to one peer failed (e.g. its DTLS handshake): every request sent to dest (len > 0)
+ * gets a final error; requests to other peers and held exchanges are untouched. On a connected
+ * socket, whose only peer is its own, use coap_engine_fail_all(). */
+void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint64_t now);
 
 /* Runs retransmissions and timeouts due at now. */
 void coap_engine_tick(CoapEngine *e, uint64_t now);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Owners, fail_all, and re-entrant calls from event handlers. */
+/* Owners, fail_all, fail_dest, and re-entrant calls from event handlers. */
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "check-main.h"
@@ -102,6 +104,65 @@ START_TEST(test_fail_all) {
         ck_assert_uint_eq(fake_n_final(f, 3), 1);
         ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
         ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
+static CoapAddr addr4(uint16_t port) {
+        CoapAddr a = {.len = sizeof(struct sockaddr_in)};
+        struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
+
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return a;
+}
+
+static void submit_to(FakeEnv *f, uint64_t id, const CoapAddr *dest) {
+        CoapRequestSpec spec = fake_spec(id, "r");
+
+        spec.owner = 7;
+        spec.dest = dest;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+}
+
+static void hook_submit_to_a(FakeEnv *f, const CoapEvent *ev) {
+        CoapAddr a = addr4(1000);
+
+        /* A request to the failed peer from inside the handler is new: it is not failed. */
+        if (ev->id == 1)
+                submit_to(f, 10, &a);
+}
+
+START_TEST(test_fail_dest) {
+        FakeEnv *f = fake_env_new(1);
+        CoapAddr a = addr4(1000), b = addr4(2000);
+
+        submit_to(f, 1, &a);
+        submit_to(f, 2, &b);
+        submit_to(f, 3, &a);
+        submit_to(f, 4, NULL);
+        f->hook = hook_submit_to_a;
+        coap_engine_fail_dest(f->engine, &a, -EACCES, f->now);
+        f->hook = NULL;
+        ck_assert_uint_eq(f->n_events, 2);
+        ck_assert_uint_eq(f->events[0].ev.id, 1);
+        ck_assert_uint_eq(f->events[1].ev.id, 3);
+        for (size_t i = 0; i < 2; i++) {
+                ck_assert_int_eq(f->events[i].ev.result, -EACCES);
+                ck_assert(f->events[i].ev.final && f->events[i].ev.last_block);
+        }
+        /* b, the connected-socket request and the one submitted meanwhile are still live. */
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 3);
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 2, f->now), 0);
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 4, f->now), 0);
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 10, f->now), 0);
+        /* A non-negative error becomes -EIO; nothing left to fail is harmless. */
+        submit_to(f, 5, &b);
+        coap_engine_fail_dest(f->engine, &b, 0, f->now);
+        ck_assert_int_eq(f->events[f->n_events - 1].ev.result, -EIO);
+        coap_engine_fail_dest(f->engine, &b, -EIO, f->now);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
         fake_env_free(f);
 }
 END_TEST
@@ -246,6 +307,7 @@ static Suite *engine_api_suite(void) {
         tcase_add_test(tc, test_cancel_owner_reentrant_submit);
         tcase_add_test(tc, test_drop_owner);
         tcase_add_test(tc, test_fail_all);
+        tcase_add_test(tc, test_fail_dest);
         tcase_add_test(tc, test_cancel_from_own_block_event);
         tcase_add_test(tc, test_drop_owner_from_event);
         tcase_add_test(tc, test_reentrant_final_event);
