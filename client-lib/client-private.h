@@ -19,16 +19,28 @@ typedef struct coap_client_private Client;
 typedef struct Request Request;
 typedef struct Delivery Delivery;
 
+/* coap_client_set_tls(): what to send as SetCredentials(), again when the daemon-side object
+ * is created anew. Tags, not credentials: they are looked up at each sending. */
+typedef struct ClientTls {
+        int *sec_tags; /* without duplicates */
+        size_t n_sec_tags;
+        char *hostname;
+        int flags;
+        uint32_t handshake_timeout_ms; /* 0: the daemon's default */
+} ClientTls;
+
 /* One coap_client_init(): the daemon-side object and the pending requests. */
 struct coap_client_private {
         unsigned n_ref;
         struct coap_client *owner; /* NULL once deinitialised */
         char *name;
-        char *path;          /* daemon object; NULL: create it on the next request */
-        char *daemon;        /* unique bus name of the daemon that holds path */
-        uint16_t block_size; /* bytes; 0: the daemon's default */
-        unsigned n_running;  /* callbacks of this client running right now */
-        Request *requests;   /* pending (not yet finally reported), newest first */
+        char *path;                    /* daemon object; NULL: create it on the next request */
+        char *daemon;                  /* unique bus name of the daemon that holds path */
+        uint16_t block_size;           /* bytes; 0: the daemon's default */
+        ClientTls *tls;                /* NULL: plain CoAP */
+        uint32_t handshake_timeout_ms; /* for the next ClientTls; 0: the daemon's default */
+        unsigned n_running;            /* callbacks of this client running right now */
+        Request *requests;             /* pending (not yet finally reported), newest first */
         Client *clients_prev, *clients_next;
 };
 
@@ -141,3 +153,11 @@ extern _Thread_local const Client *lib_current_client;
 
 /* Maps a failed bus call to the errno coap_client_req() documents. */
 int lib_bus_error_to_errno(const sd_bus_error *e, int r);
+
+/* tls.c: t with its own copies of sec_tags and hostname. */
+int client_tls_new(const int *sec_tags, size_t n, const char *hostname, int flags, ClientTls **ret);
+ClientTls *client_tls_free(ClientTls *t);
+/* -ENOENT: a tag without credentials; -EINVAL: an incomplete set. */
+int client_tls_check_locked(const ClientTls *t);
+/* Appends SetCredentials()' arguments: the a{sv} and the sealed memfd with the secret. */
+int client_tls_append_locked(sd_bus_message *m, const ClientTls *t);

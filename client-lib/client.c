@@ -28,6 +28,58 @@ static Client *client_find_locked(const struct coap_client *client) {
         return NULL;
 }
 
+/* Fire and forget: a method of the client's object without a reply. Like every call on the
+ * object, addressed to the daemon that made it, never to a successor. */
+static void client_call_async_locked(Client *c, const char *method, const char *types,
+                                     uint64_t id) {
+        if (!lib.bus || !c->path)
+                return;
+        if (types)
+                (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path,
+                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, types,
+                                                id);
+        else
+                (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path,
+                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, NULL);
+        lib_wake_locked();
+}
+
+/* SetCredentials() on c's object, addressed to the daemon that made it, so that a successor
+ * cannot take them for an object of its own at the same path. -ESTALE: the object is gone. */
+static int client_call_tls_locked(Client *c, const ClientTls *t) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(lib.bus, &m, c->daemon, c->path,
+                                           COAPCLIENTD_CLIENT_IFACE, "SetCredentials");
+        if (r < 0)
+                return r;
+        r = client_tls_append_locked(m, t);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(lib.bus, m, 0, &error, NULL);
+        lib_wake_locked();
+        if (r >= 0)
+                return 0;
+        if (sd_bus_is_open(lib.bus) <= 0) {
+                lib_bus_broken_locked();
+                return -ESTALE;
+        }
+        if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT,
+                                   SD_BUS_ERROR_UNKNOWN_INTERFACE, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return -ESTALE;
+        if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                return -EOPNOTSUPP;
+        return lib_bus_error_to_errno(&error, r);
+}
+
+static void client_forget_remote_locked(Client *c) {
+        c->path = (free(c->path), NULL);
+        c->daemon = (free(c->daemon), NULL);
+}
+
 static int client_create_remote_locked(Client *c) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -59,22 +111,18 @@ static int client_create_remote_locked(Client *c) {
         free(c->daemon);
         c->path = p;
         c->daemon = d;
-        return 0;
-}
 
-/* Fire and forget: a method of the client's object without a reply. */
-static void client_call_async_locked(Client *c, const char *method, const char *types,
-                                     uint64_t id) {
-        if (!lib.bus || !c->path)
-                return;
-        if (types)
-                (void) sd_bus_call_method_async(lib.bus, NULL, COAPCLIENTD_BUS_NAME, c->path,
-                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, types,
-                                                id);
-        else
-                (void) sd_bus_call_method_async(lib.bus, NULL, COAPCLIENTD_BUS_NAME, c->path,
-                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, NULL);
-        lib_wake_locked();
+        if (c->tls) {
+                r = client_call_tls_locked(c, c->tls);
+                if (r < 0) {
+                        /* Never keep an object without the credentials: its requests would go
+                         * out in clear. */
+                        client_call_async_locked(c, "Close", NULL, 0);
+                        client_forget_remote_locked(c);
+                        return r == -ESTALE ? -ECONNABORTED : r;
+                }
+        }
+        return 0;
 }
 
 static int client_init_locked(struct coap_client *client, const char *info) {
@@ -413,13 +461,13 @@ static int append_request(sd_bus_message *m, const Client *c, const struct coap_
 static int client_call_request_locked(Client *c, int sock, const char *destination,
                                       const struct coap_client_request *req,
                                       const struct coap_transmission_parameters *p,
-                                      sd_bus_error *error, uint64_t *ret_id,
-                                      const char **ret_daemon, sd_bus_message **ret_reply) {
+                                      sd_bus_error *error, uint64_t *ret_id) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        const char *sender;
         int r;
 
-        r = sd_bus_message_new_method_call(lib.bus, &m, COAPCLIENTD_BUS_NAME, c->path,
+        /* To the daemon that made the object: a successor must not run it on an object of its
+         * own at the same path (maybe another client's, without its credentials). */
+        r = sd_bus_message_new_method_call(lib.bus, &m, c->daemon, c->path,
                                            COAPCLIENTD_CLIENT_IFACE, "Request");
         if (r < 0)
                 return r;
@@ -433,15 +481,7 @@ static int client_call_request_locked(Client *c, int sock, const char *destinati
         lib_wake_locked();
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "t", ret_id);
-        if (r < 0)
-                return r;
-        sender = sd_bus_message_get_sender(reply);
-        if (!sender)
-                return -EPROTO;
-        *ret_daemon = sender;
-        *ret_reply = TAKE_PTR(reply);
-        return 0;
+        return sd_bus_message_read(reply, "t", ret_id);
 }
 
 static int request_new(Client *c, const struct coap_client_request *req, Request **ret) {
@@ -471,8 +511,6 @@ static int request_new(Client *c, const struct coap_client_request *req, Request
 static int client_req_locked(Client *c, int sock, const char *destination,
                              const struct coap_client_request *req,
                              const struct coap_transmission_parameters *p) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *daemon = NULL;
         uint64_t id = 0;
         Request *r;
         int k;
@@ -492,24 +530,16 @@ static int client_req_locked(Client *c, int sock, const char *destination,
                 if (k < 0)
                         break;
 
-                reply = sd_bus_message_unref(reply);
-                k = client_call_request_locked(c, sock, destination, req, p, &error, &id, &daemon,
-                                               &reply);
-                if (k >= 0 && strcmp(daemon, c->daemon) == 0)
+                k = client_call_request_locked(c, sock, destination, req, p, &error, &id);
+                if (k >= 0)
                         break;
-                if (k >= 0) {
-                        /* Taken by a new daemon on a path we got from the old one. */
-                        client_call_async_locked(c, "Cancel", "t", id);
-                        c->path = (free(c->path), NULL);
-                        c->daemon = (free(c->daemon), NULL);
-                        k = -ECONNABORTED;
-                } else if (sd_bus_is_open(lib.bus) <= 0)
+                if (sd_bus_is_open(lib.bus) <= 0)
                         lib_bus_broken_locked();
-                else if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT,
-                                                SD_BUS_ERROR_UNKNOWN_INTERFACE,
-                                                SD_BUS_ERROR_UNKNOWN_METHOD)) {
-                        c->path = (free(c->path), NULL);
-                        c->daemon = (free(c->daemon), NULL);
+                else if (sd_bus_error_has_names(
+                                 &error, SD_BUS_ERROR_UNKNOWN_OBJECT,
+                                 SD_BUS_ERROR_UNKNOWN_INTERFACE, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                 SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+                        client_forget_remote_locked(c);
                 } else {
                         k = lib_bus_error_to_errno(&error, k);
                         break;
@@ -525,7 +555,7 @@ static int client_req_locked(Client *c, int sock, const char *destination,
         }
 
         r->id = id;
-        r->daemon = strdup(daemon);
+        r->daemon = strdup(c->daemon);
         if (!r->daemon) {
                 client_call_async_locked(c, "Cancel", "t", id);
                 request_unref(r);
@@ -626,9 +656,8 @@ _public_ int coap_client_deregister_observe(struct coap_client *client,
                 if (!q->observe || q->final_queued || !request_matches(q, req) || !c->daemon ||
                     strcmp(q->daemon, c->daemon) != 0)
                         continue;
-                k = sd_bus_call_method(lib.bus, COAPCLIENTD_BUS_NAME, c->path,
-                                       COAPCLIENTD_CLIENT_IFACE, "DeregisterObserve", &error, NULL,
-                                       "t", q->id);
+                k = sd_bus_call_method(lib.bus, c->daemon, c->path, COAPCLIENTD_CLIENT_IFACE,
+                                       "DeregisterObserve", &error, NULL, "t", q->id);
                 if (k < 0 && r == 0)
                         r = lib_bus_error_to_errno(&error, k);
         }
@@ -671,6 +700,122 @@ _public_ int coap_client_set_block_size(struct coap_client *client,
         else
                 r = -EINVAL;
         LIB_UNLOCK();
+        return r;
+}
+
+static int client_set_tls_locked(Client *c, ClientTls *t) {
+        int r;
+
+        r = client_tls_check_locked(t);
+        if (r < 0)
+                return r;
+        /* A second attempt after finding the object stale (the daemon restarted). */
+        for (unsigned attempt = 0;; attempt++) {
+                r = lib_open_bus_locked();
+                if (r < 0)
+                        return r;
+                if (!c->path) {
+                        /* Creating the object sends c->tls. */
+                        ClientTls *old = c->tls;
+
+                        c->tls = t;
+                        r = client_create_remote_locked(c);
+                        c->tls = old;
+                } else
+                        r = client_call_tls_locked(c, t);
+                if (r == -ESTALE && attempt == 0) {
+                        client_forget_remote_locked(c);
+                        continue;
+                }
+                return r == -ESTALE ? -ECONNABORTED : r;
+        }
+}
+
+/* Back to plain CoAP. */
+static int client_clear_tls_locked(Client *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (c->tls && c->path && lib.bus) {
+                r = sd_bus_call_method(lib.bus, c->daemon, c->path, COAPCLIENTD_CLIENT_IFACE,
+                                       "ClearCredentials", &error, NULL, NULL);
+                lib_wake_locked();
+                /* A stale object goes away anyway; the next one gets no credentials. */
+                if (r < 0 && !sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT,
+                                                     SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                                     SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        return lib_bus_error_to_errno(&error, r);
+        }
+        c->tls = client_tls_free(c->tls);
+        return 0;
+}
+
+_public_ int coap_client_set_tls(struct coap_client *client, const int *sec_tags, size_t n,
+                                 const char *hostname, int flags) {
+        ClientTls *t = NULL;
+        Client *c;
+        int r;
+
+        if (!client || (n > 0 && !sec_tags) || n > 16 || (flags & ~COAP_CLIENT_TLS_INSECURE) ||
+            (hostname && hostname[0] == '\0'))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (sec_tags[i] < 0)
+                        return -EINVAL;
+        if (n > 0 || flags != 0) {
+                r = client_tls_new(sec_tags, n, hostname, flags, &t);
+                if (r < 0)
+                        return r;
+        }
+
+        LIB_LOCK();
+        c = client_find_locked(client);
+        if (!c)
+                r = -EINVAL;
+        else if (!t)
+                r = client_clear_tls_locked(c);
+        else {
+                t->handshake_timeout_ms = c->handshake_timeout_ms;
+                r = client_set_tls_locked(c, t);
+                if (r >= 0) {
+                        client_tls_free(c->tls);
+                        c->tls = TAKE_PTR(t);
+                }
+        }
+        LIB_UNLOCK();
+        client_tls_free(t);
+        return r;
+}
+
+_public_ int coap_client_set_tls_handshake_timeout(struct coap_client *client,
+                                                   uint32_t timeout_ms) {
+        ClientTls *t = NULL;
+        Client *c;
+        int r = 0;
+
+        if (timeout_ms != 0 && (timeout_ms < 100 || timeout_ms > 600000))
+                return -EINVAL;
+        LIB_LOCK();
+        c = client_find_locked(client);
+        if (!c)
+                r = -EINVAL;
+        else if (c->tls) {
+                /* In force at once: the credentials again, with the new timeout. */
+                r = client_tls_new(c->tls->sec_tags, c->tls->n_sec_tags, c->tls->hostname,
+                                   c->tls->flags, &t);
+                if (r >= 0) {
+                        t->handshake_timeout_ms = timeout_ms;
+                        r = client_set_tls_locked(c, t);
+                }
+                if (r >= 0) {
+                        client_tls_free(c->tls);
+                        c->tls = TAKE_PTR(t);
+                }
+        }
+        if (r >= 0)
+                c->handshake_timeout_ms = timeout_ms;
+        LIB_UNLOCK();
+        client_tls_free(t);
         return r;
 }
 

@@ -55,6 +55,7 @@ Client *client_unref(Client *c) {
         if (--c->n_ref > 0)
                 return NULL;
         assert(!c->requests);
+        client_tls_free(c->tls);
         free(c->name);
         free(c->path);
         free(c->daemon);

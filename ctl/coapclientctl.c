@@ -42,12 +42,22 @@ typedef struct Args {
         unsigned count;       /* observe: notifications before stopping, 0: no limit */
         bool verbose;
         int family;
+
+        /* coaps:// */
+        const char *psk_identity;
+        bool has_psk;
+        uint8_t psk[64]; /* from --psk-key, wiped from argv */
+        size_t psk_len;
+        const char *psk_key_file;
+        const char *ca, *cert, *key, *rpk, *rpk_server, *server_name;
+        bool insecure;
 } Args;
 
 /* What the callback reports to the loop. */
 typedef struct Run {
         const Args *args;
         struct coap_client *client;
+        bool secure; /* coaps:// */
         FILE *out;
         bool progress; /* stderr is a terminal */
         bool done;     /* the request is over */
@@ -81,7 +91,8 @@ static void help(void) {
                "  observe URI   GET with Observe and print every notification\n"
                "\n"
                "URI: coap://HOST[:PORT][/PATH][?QUERY], HOST an IPv4 address, an IPv6 address\n"
-               "in brackets or a host name; PORT defaults to 5683.\n"
+               "in brackets or a host name; PORT defaults to 5683. coaps:// runs DTLS 1.2\n"
+               "(default port 5684) with the credentials below.\n"
                "\n"
                "Options:\n"
                "  -n --non                   send a non-confirmable request\n"
@@ -103,9 +114,23 @@ static void help(void) {
                "  -h --help                  show this help\n"
                "     --version               show the version\n"
                "\n"
+               "DTLS (coaps://), one of: a pre-shared key, X.509 certificates, raw public keys:\n"
+               "     --psk-identity=ID       PSK identity\n"
+               "     --psk-key=KEY           PSK as text or 0xHEX (visible to other users\n"
+               "                             while starting: prefer --psk-key-file)\n"
+               "     --psk-key-file=FILE     read the PSK (text or 0xHEX) from FILE\n"
+               "     --ca=FILE               CA certificate(s) to verify the server with (PEM\n"
+               "                             or DER; default: the system's trust store)\n"
+               "     --cert=FILE --key=FILE  client certificate and its private key\n"
+               "     --server-name=NAME      name the server certificate must match (default:\n"
+               "                             the URI's host)\n"
+               "     --rpk=KEYFILE           raw public keys: our private key\n"
+               "     --rpk-server=PUBFILE    the server's public key (PEM or DER)\n"
+               "     --insecure              do not verify the server (testing only)\n"
+               "\n"
                "Exit status: 0 success (2.xx), 1 usage error, 2 CoAP client error (4.xx),\n"
                "3 CoAP server error (5.xx), 4 transport error (timeout, reset, refused,\n"
-               "coapclientd unreachable).\n"
+               "failed DTLS handshake, coapclientd unreachable).\n"
                "\n"
                "The bus is the system bus, or $COAPCLIENTD_BUS_ADDRESS when set.\n");
 }
@@ -142,9 +167,51 @@ static int add_option(Args *a, struct coap_client_option o) {
         return 0;
 }
 
+/* The DTLS options make one of three modes, and only with coaps:// (checked with the URI). */
+static int check_tls_args(const Args *a) {
+        bool psk = a->psk_identity || a->has_psk || a->psk_key_file,
+             x509 = a->ca || a->cert || a->key || a->server_name, rpk = a->rpk || a->rpk_server;
+
+        if (a->has_psk && a->psk_key_file)
+                return usage_error("%s", "--psk-key and --psk-key-file exclude each other.");
+        if (psk && (!a->psk_identity || (!a->has_psk && !a->psk_key_file)))
+                return usage_error("%s", "A PSK needs --psk-identity and --psk-key or "
+                                         "--psk-key-file.");
+        if (psk + x509 + rpk > 1)
+                return usage_error("%s", "Choose one of a PSK, X.509 (--ca, --cert, --key, "
+                                         "--server-name) and raw public keys (--rpk).");
+        if (!a->cert != !a->key)
+                return usage_error("%s", "--cert and --key go together.");
+        if (a->rpk_server && !a->rpk)
+                return usage_error("%s", "--rpk-server needs --rpk with our own key.");
+        if (a->rpk && !a->rpk_server && !a->insecure)
+                return usage_error("%s", "--rpk needs --rpk-server with the server's public key "
+                                         "(or --insecure).");
+        return 0;
+}
+
+static bool has_tls_args(const Args *a) {
+        return a->psk_identity || a->has_psk || a->psk_key_file || a->ca || a->cert || a->key ||
+               a->server_name || a->rpk || a->rpk_server || a->insecure;
+}
+
 /* Returns 0, or minus the exit code. */
 static int parse_args(int argc, char *argv[], Args *a) {
-        enum { ARG_ACK_TIMEOUT = 0x100, ARG_RETRANSMIT, ARG_VERSION };
+        enum {
+                ARG_ACK_TIMEOUT = 0x100,
+                ARG_RETRANSMIT,
+                ARG_VERSION,
+                ARG_PSK_IDENTITY,
+                ARG_PSK_KEY,
+                ARG_PSK_KEY_FILE,
+                ARG_CA,
+                ARG_CERT,
+                ARG_KEY,
+                ARG_RPK,
+                ARG_RPK_SERVER,
+                ARG_SERVER_NAME,
+                ARG_INSECURE,
+        };
         static const struct option long_options[] = {
                 {"non", no_argument, NULL, 'n'},
                 {"content-format", required_argument, NULL, 'c'},
@@ -161,6 +228,16 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
+                {"psk-identity", required_argument, NULL, ARG_PSK_IDENTITY},
+                {"psk-key", required_argument, NULL, ARG_PSK_KEY},
+                {"psk-key-file", required_argument, NULL, ARG_PSK_KEY_FILE},
+                {"ca", required_argument, NULL, ARG_CA},
+                {"cert", required_argument, NULL, ARG_CERT},
+                {"key", required_argument, NULL, ARG_KEY},
+                {"rpk", required_argument, NULL, ARG_RPK},
+                {"rpk-server", required_argument, NULL, ARG_RPK_SERVER},
+                {"server-name", required_argument, NULL, ARG_SERVER_NAME},
+                {"insecure", no_argument, NULL, ARG_INSECURE},
                 {},
         };
         static const struct {
@@ -265,6 +342,44 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case ARG_VERSION:
                         printf("coapclientctl %s\n", PACKAGE_VERSION);
                         return 1;
+                case ARG_PSK_IDENTITY:
+                        if (optarg[0] == '\0')
+                                return usage_error("%s", "Empty PSK identity.");
+                        a->psk_identity = optarg;
+                        break;
+                case ARG_PSK_KEY:
+                        if (ctl_psk_parse(optarg, a->psk, sizeof(a->psk), &a->psk_len) < 0)
+                                return usage_error("%s", "Bad PSK (1..64 bytes, text or 0xHEX).");
+                        a->has_psk = true;
+                        /* Out of /proc/PID/cmdline. */
+                        memset(optarg, 'x', strlen(optarg));
+                        break;
+                case ARG_PSK_KEY_FILE:
+                        a->psk_key_file = optarg;
+                        break;
+                case ARG_CA:
+                        a->ca = optarg;
+                        break;
+                case ARG_CERT:
+                        a->cert = optarg;
+                        break;
+                case ARG_KEY:
+                        a->key = optarg;
+                        break;
+                case ARG_RPK:
+                        a->rpk = optarg;
+                        break;
+                case ARG_RPK_SERVER:
+                        a->rpk_server = optarg;
+                        break;
+                case ARG_SERVER_NAME:
+                        if (optarg[0] == '\0')
+                                return usage_error("%s", "Empty server name.");
+                        a->server_name = optarg;
+                        break;
+                case ARG_INSECURE:
+                        a->insecure = true;
+                        break;
                 default:
                         return -CTL_EXIT_USAGE;
                 }
@@ -286,6 +401,9 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 return usage_error("%s", "--payload and --payload-file exclude each other.");
         if (a->count > 0 && !a->observe)
                 return usage_error("%s", "--count only applies to observe.");
+        r = check_tls_args(a);
+        if (r < 0)
+                return r;
         if (a->observe)
                 r = add_option(a, (struct coap_client_option){.code = COAP_OPTION_OBSERVE});
         else
@@ -325,6 +443,15 @@ static int read_all(int fd, uint8_t **ret, size_t *ret_len) {
         *ret = buf;
         *ret_len = len;
         return 0;
+}
+
+static int read_file(const char *path, uint8_t **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return read_all(fd, ret, ret_len);
 }
 
 static int load_payload(const Args *a, uint8_t **ret, size_t *ret_len) {
@@ -439,10 +566,14 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
 
         run->code = code;
         if (code < 0) {
+                const char *hint = run->secure ? ctl_tls_error_hint(code) : NULL;
+
                 /* A non-confirmable deregistration ends with -ECANCELED. */
-                if (!(run->stopping && code == -ECANCELED))
+                if (!(run->stopping && code == -ECANCELED)) {
                         fprintf(stderr, "coapclientctl: Request failed: %s\n", strerror(-code));
-                else
+                        if (hint)
+                                fprintf(stderr, "coapclientctl: %s\n", hint);
+                } else
                         run->code = COAP_RESPONSE_CODE_CONTENT;
                 run->done = true;
                 return;
@@ -497,6 +628,123 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
          * server did not take, or ended. */
         if (!coap_client_has_ongoing_exchange(run->client))
                 run->done = true;
+}
+
+/* Adds the contents of path as a credential of tag; key material is wiped afterwards. */
+static int add_file_credential(int tag, enum coap_client_tls_credential_type type,
+                               const char *path) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        r = read_file(path, &buf, &len);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot read '%s': %s\n", path, strerror(-r));
+                return -CTL_EXIT_USAGE;
+        }
+        r = len > 0 ? coap_client_tls_credential_add(tag, type, buf, len) : -EINVAL;
+        explicit_bzero(buf, len);
+        free(buf);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot use '%s': %s\n", path, strerror(-r));
+                return -CTL_EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* The PSK of --psk-key-file: text or 0xHEX as for --psk-key, one trailing newline ignored. */
+static int load_psk_file(Args *a) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        r = read_file(a->psk_key_file, &buf, &len);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot read '%s': %s\n", a->psk_key_file,
+                        strerror(-r));
+                return -CTL_EXIT_USAGE;
+        }
+        if (len > 0 && buf[len - 1] == '\n')
+                len--;
+        if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        r = -EINVAL;
+        if (len < 2 * sizeof(a->psk) + 3 && !memchr(buf, '\0', len)) {
+                char text[2 * sizeof(a->psk) + 3];
+
+                memcpy(text, buf, len);
+                text[len] = '\0';
+                r = ctl_psk_parse(text, a->psk, sizeof(a->psk), &a->psk_len);
+                explicit_bzero(text, sizeof(text));
+        }
+        explicit_bzero(buf, len);
+        free(buf);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Bad PSK in '%s' (1..64 bytes, text or 0xHEX).\n",
+                        a->psk_key_file);
+                return -CTL_EXIT_USAGE;
+        }
+        a->has_psk = true;
+        return 0;
+}
+
+/* Registers the credentials of the command line under one tag and gives them to the client.
+ * Returns 0 or minus the exit code. */
+static int setup_tls(Args *a, const CtlUri *uri, struct coap_client *client) {
+        static const int tags[] = {1};
+        const char *hostname = NULL;
+        bool any = true;
+        int r = 0;
+
+        if (a->psk_key_file) {
+                r = load_psk_file(a);
+                if (r < 0)
+                        return r;
+        }
+        if (a->has_psk) {
+                r = coap_client_tls_credential_add(tags[0], COAP_CLIENT_TLS_CREDENTIAL_PSK_ID,
+                                                   a->psk_identity, strlen(a->psk_identity));
+                if (r >= 0)
+                        r = coap_client_tls_credential_add(tags[0], COAP_CLIENT_TLS_CREDENTIAL_PSK,
+                                                           a->psk, a->psk_len);
+                explicit_bzero(a->psk, sizeof(a->psk));
+                if (r < 0) {
+                        fprintf(stderr, "coapclientctl: Bad PSK identity: %s\n", strerror(-r));
+                        return -CTL_EXIT_USAGE;
+                }
+        } else if (a->rpk) {
+                r = add_file_credential(tags[0], COAP_CLIENT_TLS_CREDENTIAL_PRIVATE_KEY, a->rpk);
+                if (r >= 0 && a->rpk_server)
+                        r = add_file_credential(tags[0], COAP_CLIENT_TLS_CREDENTIAL_RAW_PUBLIC_KEY,
+                                                a->rpk_server);
+        } else {
+                hostname = a->server_name ?: uri->host;
+                if (a->ca)
+                        r = add_file_credential(tags[0], COAP_CLIENT_TLS_CREDENTIAL_CA_CERTIFICATE,
+                                                a->ca);
+                if (r >= 0 && a->cert)
+                        r = add_file_credential(
+                                tags[0], COAP_CLIENT_TLS_CREDENTIAL_SERVER_CERTIFICATE, a->cert);
+                if (r >= 0 && a->key)
+                        r = add_file_credential(tags[0], COAP_CLIENT_TLS_CREDENTIAL_PRIVATE_KEY,
+                                                a->key);
+                any = a->ca || a->cert;
+        }
+        if (r < 0)
+                return r;
+
+        r = coap_client_set_tls(client, any ? tags : NULL, any ? 1 : 0, hostname,
+                                a->insecure ? COAP_CLIENT_TLS_INSECURE : 0);
+        if (r == -EINVAL || r == -ENOENT) {
+                fprintf(stderr, "coapclientctl: coapclientd did not accept the credentials "
+                                "(a certificate or key it cannot load?).\n");
+                return -CTL_EXIT_USAGE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot set up DTLS: %s\n", strerror(-r));
+                return -CTL_EXIT_TRANSPORT;
+        }
+        return 0;
 }
 
 static int setup_signals(void) {
@@ -557,7 +805,7 @@ static int run_loop(Run *run, int sig_fd) {
         return ctl_exit_code(run->code);
 }
 
-static int run(const Args *a) {
+static int run(Args *a) {
         _cleanup_free_ uint8_t *payload = NULL;
         _cleanup_close_ int sock = -EBADF, sig_fd = -EBADF;
         struct coap_transmission_parameters params;
@@ -571,9 +819,19 @@ static int run(const Args *a) {
 
         r = ctl_uri_parse(a->uri, &uri);
         if (r == -EPROTONOSUPPORT)
-                return -usage_error("Unsupported URI scheme in '%s' (only coap://).", a->uri);
+                return -usage_error("Unsupported URI scheme in '%s' (coap:// or coaps://).",
+                                    a->uri);
         if (r < 0)
                 return -usage_error("Bad URI '%s'.", a->uri);
+        if (!uri.secure && has_tls_args(a))
+                return -usage_error("%s", "The DTLS options need a coaps:// URI.");
+        if (uri.secure && !has_tls_args(a))
+                return -usage_error("%s", "coaps:// needs credentials: --psk-identity with "
+                                          "--psk-key or --psk-key-file, --ca, --cert with --key, "
+                                          "or --rpk.");
+        if (a->insecure)
+                fprintf(stderr, "coapclientctl: Warning: --insecure: the server is not verified, "
+                                "anyone on the path can read and change this exchange.\n");
         r = load_payload(a, &payload, &payload_len);
         if (r < 0) {
                 fprintf(stderr, "coapclientctl: Cannot read the payload: %s\n", strerror(-r));
@@ -603,6 +861,8 @@ static int run(const Args *a) {
                         r = CTL_EXIT_TRANSPORT;
                 }
         }
+        if (r == 0 && uri.secure)
+                r = -setup_tls(a, &uri, &client);
         if (r == 0 && a->block_szx >= 0)
                 (void) coap_client_set_block_size(&client, (enum coap_block_size) a->block_szx);
 
@@ -610,6 +870,7 @@ static int run(const Args *a) {
                 state = (Run){
                         .args = a,
                         .client = &client,
+                        .secure = uri.secure,
                         .out = out,
                         .progress = isatty(STDERR_FILENO),
                         .start_usec = now_usec(),
@@ -659,5 +920,7 @@ int main(int argc, char *argv[]) {
                 return CTL_EXIT_SUCCESS;
         if (r < 0)
                 return -r;
-        return run(&args);
+        r = run(&args);
+        explicit_bzero(args.psk, sizeof(args.psk));
+        return r;
 }

@@ -46,9 +46,14 @@ int ctl_uri_parse(const char *s, CtlUri *ret) {
         unsigned long port = CTL_DEFAULT_PORT;
         CtlUri u = {};
 
-        if (strncasecmp(s, "coap://", 7) != 0)
+        if (strncasecmp(s, "coaps://", 8) == 0) {
+                u.secure = true;
+                port = CTL_DEFAULT_SECURE_PORT;
+                host = s + 8;
+        } else if (strncasecmp(s, "coap://", 7) == 0)
+                host = s + 7;
+        else
                 return strstr(s, "://") ? -EPROTONOSUPPORT : -EINVAL;
-        host = s + 7;
         if (*host == '[') {
                 host++;
                 host_end = strchr(host, ']');
@@ -167,6 +172,51 @@ int ctl_option_parse(const char *s, struct coap_client_option *ret) {
         }
         *ret = o;
         return 0;
+}
+
+int ctl_psk_parse(const char *s, uint8_t *buf, size_t size, size_t *ret_len) {
+        size_t n;
+
+        if (strncasecmp(s, "0x", 2) != 0) {
+                n = strlen(s);
+                if (n == 0 || n > size)
+                        return -EINVAL;
+                memcpy(buf, s, n);
+                *ret_len = n;
+                return 0;
+        }
+        s += 2;
+        n = strlen(s);
+        if (n == 0 || n % 2 != 0 || n / 2 > size)
+                return -EINVAL;
+        for (size_t i = 0; i < n / 2; i++) {
+                int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                buf[i] = (uint8_t) (hi << 4 | lo);
+        }
+        *ret_len = n / 2;
+        return 0;
+}
+
+const char *ctl_tls_error_hint(int error) {
+        switch (error) {
+        case -EACCES:
+                return "DTLS authentication failed: the server's certificate or key was not "
+                       "accepted (see --ca, --server-name, --rpk-server), or the server rejected "
+                       "ours.";
+        case -ECONNREFUSED:
+                return "The server refused the DTLS handshake (no common cipher suite, or an "
+                       "unknown PSK identity).";
+        case -ETIMEDOUT:
+                return "No response over DTLS: the server is unreachable, or the handshake did "
+                       "not complete (as with a wrong PSK key).";
+        case -ECONNRESET:
+                return "The server reset or closed the DTLS session.";
+        default:
+                return NULL;
+        }
 }
 
 static const struct {

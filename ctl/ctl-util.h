@@ -9,16 +9,18 @@
 
 #include "coapclient/coap_client.h"
 
-#define CTL_DEFAULT_PORT 5683
+#define CTL_DEFAULT_PORT        5683
+#define CTL_DEFAULT_SECURE_PORT 5684
 
 typedef struct CtlUri {
-        char *host; /* without brackets; an IPv6 zone as "%name" */
+        bool secure; /* coaps:// */
+        char *host;  /* without brackets; an IPv6 zone as "%name" */
         uint16_t port;
         char *path; /* "/a/b?x=1", percent-decoded; "/" for the root */
 } CtlUri;
 
-/* Parses coap://host[:port][/path][?query]. -EINVAL malformed, -EPROTONOSUPPORT another
- * scheme (coaps:// included). */
+/* Parses coap://host[:port][/path][?query] and the same with coaps:// (DTLS, port 5684 by
+ * default). -EINVAL malformed, -EPROTONOSUPPORT another scheme. */
 int ctl_uri_parse(const char *s, CtlUri *ret);
 void ctl_uri_done(CtlUri *u);
 
@@ -33,6 +35,13 @@ const char *ctl_content_format_name(uint16_t format);
 
 /* "Content" for 2.05 and so on; NULL when unknown. */
 const char *ctl_code_name(int code);
+
+/* A PSK as text, or as bytes in 0xHEX; at most size bytes. -EINVAL: empty, bad hex or too
+ * long. */
+int ctl_psk_parse(const char *s, uint8_t *buf, size_t size, size_t *ret_len);
+
+/* What a request error means over coaps://, beyond strerror(); NULL: nothing to add. */
+const char *ctl_tls_error_hint(int error);
 
 /* 0 for 2.xx, 2 for 4.xx, 3 for 5.xx, 4 for anything else and for errors. */
 int ctl_exit_code(int code);

@@ -20,7 +20,9 @@
  *  - The default block size is 1024 bytes (Zephyr: CONFIG_COAP_CLIENT_BLOCK_SIZE, 256);
  *    coap_client_set_block_size() changes it per client.
  *  - Requests of one client may use different sockets at the same time; there is no
- *    -EALREADY.
+ *    -EALREADY, except where a socket's DTLS session does not fit (coap_client_req()).
+ *  - DTLS: credentials are registered as with Zephyr's tls_credential_add() and attached to a
+ *    client, not a socket, with coap_client_set_tls(); see "DTLS (coaps)" below.
  *  - If coapclientd goes away (stopped, restarted, crashed) or the bus connection breaks, every
  *    pending request gets one callback with -ECONNABORTED. The next coap_client_req()
  *    reconnects (and D-Bus activation may start the service again).
@@ -205,7 +207,9 @@ struct coap_client_option {
  *        -ECANCELED (cancelled, see coap_client_cancel_requests()), -ECONNREFUSED or another
  *        socket error seen by coapclientd, -EBADMSG (the server broke the block-wise
  *        transfer), -ECONNABORTED (Linux: coapclientd went away or the bus connection broke),
- *        -ENOMEM (Linux: the library could not queue a response).
+ *        -ENOMEM (Linux: the library could not queue a response); with DTLS also -EACCES,
+ *        -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET and -EPROTO for a failed handshake or session
+ *        (see coap_client_set_tls()).
  * @param offset Where payload starts within the whole body of a block-wise response; 0
  *        otherwise. For a block-wise upload the offset is that of the acknowledged block.
  * @param payload The payload of this block, NULL when there is none. Valid only during the
@@ -312,8 +316,11 @@ void coap_client_deinit(struct coap_client *client);
  *         method); -EAGAIN (the client has too many requests in flight); -ENOTSUP (addr is
  *         neither AF_INET nor AF_INET6); -ENOTSOCK or -ESOCKTNOSUPPORT (sock is not a UDP
  *         socket); -EMSGSIZE (payload larger than coapclientd accepts); -ENOBUFS (a limit of
- *         coapclientd was hit); -ECONNREFUSED (coapclientd is not running); or the negative
- *         errno of the first send, e.g. -ENETUNREACH.
+ *         coapclientd was hit); -ECONNREFUSED (coapclientd is not running); -EALREADY (DTLS:
+ *         the socket carries a DTLS session to this server made with other credentials or
+ *         without TLS set on client, or plain requests are in flight on it); the errors of
+ *         coap_client_set_tls() when the credentials had to be sent again after coapclientd
+ *         restarted; or the negative errno of the first send, e.g. -ENETUNREACH.
  */
 #define coap_client_req(client, sock, addr, req, params_or_retries) \
         _Generic((params_or_retries),                                                              \
@@ -462,6 +469,153 @@ uint64_t coap_client_get_timeout_usec(void);
  * @return 0; -ENXIO when not in external-loop mode.
  */
 int coap_client_process(void);
+
+/* ---- DTLS (coaps) -------------------------------------------------------------------------
+ *
+ * Linux: DTLS runs in coapclientd, not on the socket. Zephyr creates a DTLS socket
+ * (socket(AF_INET, SOCK_DGRAM, IPPROTO_DTLS_1_2)), registers credentials with
+ * tls_credential_add() and attaches them with setsockopt(SOL_TLS, TLS_SEC_TAG_LIST) and
+ * setsockopt(SOL_TLS, TLS_HOSTNAME). Linux has no DTLS socket type, so here:
+ *
+ *   Zephyr                                          libcoapclient
+ *   tls_credential_add(tag, type, buf, len)         coap_client_tls_credential_add(tag, type,
+ *                                                   buf, len): the same arguments
+ *   tls_credential_delete(tag, type)                coap_client_tls_credential_delete(tag, type)
+ *   socket(..., IPPROTO_DTLS_1_2)                   socket(..., SOCK_DGRAM, 0), connect()ed to
+ *                                                   the server (port 5684 for coaps)
+ *   setsockopt(SOL_TLS, TLS_SEC_TAG_LIST, tags)  \  coap_client_set_tls(client, tags, n,
+ *   setsockopt(SOL_TLS, TLS_HOSTNAME, name)      /  hostname, flags), once per client
+ *   setsockopt(SOL_TLS, TLS_PEER_VERIFY, NONE)      flags COAP_CLIENT_TLS_INSECURE
+ *   setsockopt(SOL_TLS, TLS_DTLS_HANDSHAKE_         coap_client_set_tls_handshake_timeout()
+ *              TIMEOUT_MAX, ms)
+ *
+ * Every request of a client with TLS set runs over DTLS 1.2 (one session per socket and
+ * server, kept by coapclientd while the client keeps its credentials); plain coap:// needs
+ * another client or coap_client_set_tls(client, NULL, 0, NULL, 0), and another socket.
+ * Handshake failures come to the response callback as errors: -EACCES (the server's
+ * certificate or key was not accepted, or the server rejected ours), -ECONNREFUSED (the server
+ * refused the handshake, e.g. no common cipher suite or an unknown PSK identity), -ETIMEDOUT
+ * (no handshake within the handshake timeout; a wrong PSK key ends here too, since DTLS drops
+ * what it cannot decrypt without an alert), -ECONNRESET (the server closed the session),
+ * -EPROTO (any other DTLS failure). Some servers (libcoap) drop a new handshake from a source
+ * port whose old session they still hold, e.g. after a failed handshake or a restart of
+ * coapclientd: a new socket gets through at once.
+ *
+ * Secrets (the PSK and the private key) reach coapclientd only through a sealed memfd, never in
+ * a D-Bus message.
+ */
+
+/** Types of credentials: Zephyr's enum tls_credential_type (<zephyr/net/tls_credentials.h>),
+ * with the same values, plus the server's raw public key. */
+enum coap_client_tls_credential_type {
+        /** Unused, as in Zephyr. */
+        COAP_CLIENT_TLS_CREDENTIAL_NONE = 0,
+        /** A CA certificate (PEM or DER) that the server's chain must lead to. Several tags
+         * with one CA each trust several CAs. */
+        COAP_CLIENT_TLS_CREDENTIAL_CA_CERTIFICATE = 1,
+        /** Our own certificate (PEM or DER; PEM may hold a chain), sent when the server asks
+         * for a client certificate. Zephyr calls it SERVER_CERTIFICATE (newer: PUBLIC_CERTIFICATE)
+         * whichever side uses it. Needs a PRIVATE_KEY under the same tag list. */
+        COAP_CLIENT_TLS_CREDENTIAL_SERVER_CERTIFICATE = 2,
+        /** Our private key (PEM or DER, unencrypted): of the SERVER_CERTIFICATE, or without a
+         * certificate our raw public key pair (RFC 7250). */
+        COAP_CLIENT_TLS_CREDENTIAL_PRIVATE_KEY = 3,
+        /** A pre-shared key: raw key bytes (1 to 64). */
+        COAP_CLIENT_TLS_CREDENTIAL_PSK = 4,
+        /** The identity of the PSK (text; a trailing NUL is ignored). */
+        COAP_CLIENT_TLS_CREDENTIAL_PSK_ID = 5,
+        /** Linux only: the server's raw public key (RFC 7250), its SubjectPublicKeyInfo as PEM
+         * ("PUBLIC KEY") or DER, compared byte for byte with the key the server presents. */
+        COAP_CLIENT_TLS_CREDENTIAL_RAW_PUBLIC_KEY = 6,
+};
+
+/** Zephyr's newer name of SERVER_CERTIFICATE. */
+#define COAP_CLIENT_TLS_CREDENTIAL_PUBLIC_CERTIFICATE COAP_CLIENT_TLS_CREDENTIAL_SERVER_CERTIFICATE
+
+/**
+ * Registers a credential under sec_tag in the process-wide store, as Zephyr's
+ * tls_credential_add(). Unlike Zephyr the buffer is copied: the caller may wipe it at once. PEM
+ * data may include the trailing NUL that Zephyr's mbedTLS wants; text before "-----BEGIN" is
+ * ignored. Copies are wiped (explicit_bzero()) when deleted and when the process exits.
+ *
+ * @param sec_tag The tag, >= 0.
+ * @param type The kind of credential.
+ * @param cred The data; see enum coap_client_tls_credential_type.
+ * @param credlen Its length, 1 byte to 1 MiB.
+ * @return 0; -EINVAL (sec_tag < 0, unknown type, cred NULL, bad length); -EEXIST (sec_tag
+ *         already has a credential of this type, as in Zephyr); -ENOMEM.
+ */
+int coap_client_tls_credential_add(int sec_tag, enum coap_client_tls_credential_type type,
+                                   const void *cred, size_t credlen);
+
+/**
+ * Removes and wipes a credential, as Zephyr's tls_credential_delete(). Clients that use the
+ * tag keep the credentials coapclientd already has; they are looked up again only when
+ * coap_client_set_tls() runs or coapclientd restarts.
+ *
+ * @return 0; -ENOENT when sec_tag has no credential of this type; -EINVAL.
+ */
+int coap_client_tls_credential_delete(int sec_tag, enum coap_client_tls_credential_type type);
+
+/** Flags of coap_client_set_tls(). */
+enum coap_client_tls_flags {
+        /** Do not verify the server (its certificate chain and name, or its raw public key).
+         * For tests only: anyone on the path can then read and change the traffic. Zephyr:
+         * TLS_PEER_VERIFY set to TLS_PEER_VERIFY_NONE. */
+        COAP_CLIENT_TLS_INSECURE = 1 << 0,
+};
+
+/**
+ * Linux only. Makes every request of client run over DTLS with the credentials registered
+ * under sec_tags: the equivalent of Zephyr's TLS_SEC_TAG_LIST and TLS_HOSTNAME socket options.
+ * The credentials are looked up now and sent to coapclientd (again, automatically, when
+ * coapclientd restarts). Calling it again replaces the credentials; sessions already
+ * established stay until they end.
+ *
+ * The mode follows from the credentials found under all of sec_tags:
+ *  - PSK and PSK_ID: pre-shared key;
+ *  - RAW_PUBLIC_KEY, or a PRIVATE_KEY without SERVER_CERTIFICATE and CA_CERTIFICATE: raw
+ *    public keys, our key pair from PRIVATE_KEY; without RAW_PUBLIC_KEY only with
+ *    COAP_CLIENT_TLS_INSECURE;
+ *  - otherwise X.509: the server's chain is verified against every CA_CERTIFICATE (none: the
+ *    system's trust store), and hostname against its certificate; SERVER_CERTIFICATE with
+ *    PRIVATE_KEY is our client certificate.
+ * Where a type occurs under several tags, the first tag in sec_tags wins (CA certificates
+ * excepted: all count).
+ *
+ * @param client An initialised client.
+ * With n 0 and flags 0 the client goes back to plain CoAP (Linux: Zephyr needs a new socket).
+ *
+ * @param sec_tags Tags registered with coap_client_tls_credential_add(); may be NULL when n is
+ *        0: then X.509 without verification (flags COAP_CLIENT_TLS_INSECURE), or plain CoAP
+ *        (flags 0).
+ * @param n Number of tags, at most 16.
+ * @param hostname The server's name (DNS name or IP address) its certificate must match, also
+ *        sent as SNI when it is a DNS name; NULL: only the chain is verified. Unused with PSK
+ *        and raw public keys.
+ * @param flags Zero or more of enum coap_client_tls_flags.
+ * @return 0; -EINVAL (client not initialised, bad arguments, or an incomplete set: PSK without
+ *         PSK_ID or the reverse, a SERVER_CERTIFICATE without PRIVATE_KEY, raw public keys
+ *         without RAW_PUBLIC_KEY or COAP_CLIENT_TLS_INSECURE); -ENOENT (a tag has no
+ *         credentials); -ENOMEM; -EOPNOTSUPP (coapclientd has no DTLS); or the error of
+ *         coapclientd, e.g. -EINVAL for a certificate or key it cannot load, a PSK longer than
+ *         64 bytes or a PSK_ID longer than 256. When coapclientd restarts, the next
+ * coap_client_req() sends the credentials again and fails with this function's errors if they are
+ * gone or broken meanwhile; requests never run in clear on a client with TLS set.
+ */
+int coap_client_set_tls(struct coap_client *client, const int *sec_tags, size_t n,
+                        const char *hostname, int flags);
+
+/**
+ * Linux only. How long a DTLS handshake of client may take in all, retransmissions included,
+ * before its requests fail with -ETIMEDOUT; Zephyr's TLS_DTLS_HANDSHAKE_TIMEOUT_MAX socket
+ * option. Takes effect at once when TLS is set, otherwise with the next coap_client_set_tls().
+ *
+ * @param timeout_ms 100 to 600000; 0: coapclientd's default (30 s).
+ * @return 0; -EINVAL (client not initialised, timeout out of range); the errors of
+ *         coap_client_set_tls() when TLS is set.
+ */
+int coap_client_set_tls_handshake_timeout(struct coap_client *client, uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }

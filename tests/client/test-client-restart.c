@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 
 /* The daemon goes away: pending requests get -ECONNABORTED at once; once a new coapclientd
- * owns the bus name, the same client works again. Runs with TEST_NO_DAEMON=1: the test
- * starts and kills the daemons itself. */
+ * owns the bus name, the same client works again, DTLS credentials included. Runs with
+ * TEST_NO_DAEMON=1: the test starts and kills the daemons itself. */
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +162,66 @@ START_TEST(test_daemon_restart) {
 }
 END_TEST
 
+/* The credentials go to the new daemon's object too: the DTLS port answers nothing else. */
+START_TEST(test_tls_restart) {
+        static const char id[] = "CoAP", key[] = "secretPSK";
+        const int tags[] = {1};
+        struct sockaddr_in peer;
+        struct coap_client client = {};
+        struct coap_client_request req;
+        Recorder rec;
+        pid_t pid;
+        int sock, status;
+
+        recorder_init(&rec);
+        ck_assert_int_eq(peer_address(&peer), 0);
+        peer.sin_port = htons((uint16_t) (ntohs(peer.sin_port) + 1));
+        sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(sock, 0);
+        ck_assert_int_eq(connect(sock, (struct sockaddr *) &peer, sizeof(peer)), 0);
+        ck_assert_int_eq(coap_client_tls_credential_add(1, COAP_CLIENT_TLS_CREDENTIAL_PSK_ID, id,
+                                                        strlen(id)),
+                         0);
+        ck_assert_int_eq(
+                coap_client_tls_credential_add(1, COAP_CLIENT_TLS_CREDENTIAL_PSK, key, strlen(key)),
+                0);
+
+        pid = start_daemon();
+        ck_assert_int_eq(coap_client_init(&client, "tls"), 0);
+        ck_assert_int_eq(coap_client_set_tls(&client, tags, 1, NULL, 0), 0);
+        req = make_request(COAP_METHOD_GET, "time", &rec);
+        ck_assert_int_eq(do_request(&client, sock, &req, &rec), COAP_RESPONSE_CODE_CONTENT);
+        status = stop_daemon(pid, SIGKILL);
+        ck_assert(WIFSIGNALED(status));
+
+        /* A new socket: the server still holds the old session for the old port, and libcoap
+         * drops a new ClientHello on it (epoch 0) until that session times out. */
+        close(sock);
+        sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(sock, 0);
+        ck_assert_int_eq(connect(sock, (struct sockaddr *) &peer, sizeof(peer)), 0);
+        pid = start_daemon();
+        ck_assert_int_eq(do_request(&client, sock, &req, &rec), COAP_RESPONSE_CODE_CONTENT);
+
+        /* Gone from the store meanwhile: no request runs without them. */
+        status = stop_daemon(pid, SIGKILL);
+        ck_assert(WIFSIGNALED(status));
+        pid = start_daemon();
+        ck_assert_int_eq(coap_client_tls_credential_delete(1, COAP_CLIENT_TLS_CREDENTIAL_PSK), 0);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        ck_assert_int_eq(coap_client_tls_credential_delete(1, COAP_CLIENT_TLS_CREDENTIAL_PSK_ID),
+                         0);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -ENOENT);
+
+        coap_client_deinit(&client);
+        status = stop_daemon(pid, SIGTERM);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        recorder_done(&rec);
+        close(sock);
+}
+END_TEST
+
 static Suite *restart_suite(void) {
         Suite *s = suite_create("client-restart");
         TCase *tc = tcase_create("restart");
@@ -166,6 +229,7 @@ static Suite *restart_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_no_daemon);
         tcase_add_test(tc, test_daemon_restart);
+        tcase_add_test(tc, test_tls_restart);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -92,7 +92,7 @@ check "coapclientd unreachable exits 4" 4 env COAPCLIENTD_BUS_ADDRESS=unix:path=
     "$CTL" get "$URI/time"
 check "usage: no URI" 1 "$CTL" get
 check "usage: unknown command" 1 "$CTL" fetch "$URI/time"
-check "usage: coaps" 1 "$CTL" get "coaps://127.0.0.1/time"
+check "usage: coaps without credentials" 1 "$CTL" get "coaps://127.0.0.1/time"
 check "usage: bad block size" 1 "$CTL" get "$URI/time" -b 100
 check "usage: bad option" 1 "$CTL" get "$URI/time" -O "x:1"
 check "--help" 0 "$CTL" --help

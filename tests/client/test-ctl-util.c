@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
-/* coapclientctl's parsers: URIs, option values, content formats, exit codes. */
+/* coapclientctl's parsers: URIs, option values, content formats, exit codes, PSKs. */
 
 #include <check.h>
 #include <errno.h>
@@ -31,7 +31,21 @@ START_TEST(test_uri) {
         /* Escapes are decoded, except the separators of the path syntax. */
         check_uri("coap://h/a%20b/c%2Fd", "h", 5683, "/a b/c%2Fd");
 
-        ck_assert_int_eq(ctl_uri_parse("coaps://h/", &u), -EPROTONOSUPPORT);
+        ck_assert_int_eq(ctl_uri_parse("coaps://h/x", &u), 0);
+        ck_assert(u.secure);
+        ck_assert_uint_eq(u.port, 5684);
+        ck_assert_str_eq(u.path, "/x");
+        ctl_uri_done(&u);
+        ck_assert_int_eq(ctl_uri_parse("COAPS://[::1]:6000", &u), 0);
+        ck_assert(u.secure);
+        ck_assert_str_eq(u.host, "::1");
+        ck_assert_uint_eq(u.port, 6000);
+        ctl_uri_done(&u);
+        ck_assert_int_eq(ctl_uri_parse("coap://h/", &u), 0);
+        ck_assert(!u.secure);
+        ctl_uri_done(&u);
+        ck_assert_int_eq(ctl_uri_parse("coaps+tcp://h/", &u), -EPROTONOSUPPORT);
+        ck_assert_int_eq(ctl_uri_parse("coaps://", &u), -EINVAL);
         ck_assert_int_eq(ctl_uri_parse("http://h/", &u), -EPROTONOSUPPORT);
         ck_assert_int_eq(ctl_uri_parse("h/x", &u), -EINVAL);
         ck_assert_int_eq(ctl_uri_parse("coap://", &u), -EINVAL);
@@ -99,6 +113,29 @@ START_TEST(test_formats_and_codes) {
 }
 END_TEST
 
+START_TEST(test_psk) {
+        uint8_t buf[64];
+        size_t len;
+
+        ck_assert_int_eq(ctl_psk_parse("secretPSK", buf, sizeof(buf), &len), 0);
+        ck_assert_uint_eq(len, 9);
+        ck_assert_int_eq(memcmp(buf, "secretPSK", 9), 0);
+        ck_assert_int_eq(ctl_psk_parse("0x00fF10", buf, sizeof(buf), &len), 0);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_int_eq(memcmp(buf, "\x00\xff\x10", 3), 0);
+        ck_assert_int_eq(ctl_psk_parse("", buf, sizeof(buf), &len), -EINVAL);
+        ck_assert_int_eq(ctl_psk_parse("0x", buf, sizeof(buf), &len), -EINVAL);
+        ck_assert_int_eq(ctl_psk_parse("0xabc", buf, sizeof(buf), &len), -EINVAL);
+        ck_assert_int_eq(ctl_psk_parse("0xzz", buf, sizeof(buf), &len), -EINVAL);
+        ck_assert_int_eq(ctl_psk_parse("12345", buf, 4, &len), -EINVAL);
+        ck_assert_int_eq(ctl_psk_parse("0x0102030405", buf, 4, &len), -EINVAL);
+
+        ck_assert_ptr_nonnull(strstr(ctl_tls_error_hint(-EACCES), "--ca"));
+        ck_assert_ptr_nonnull(ctl_tls_error_hint(-ETIMEDOUT));
+        ck_assert_ptr_null(ctl_tls_error_hint(-ENOMEM));
+}
+END_TEST
+
 static Suite *ctl_util_suite(void) {
         Suite *s = suite_create("ctl-util");
         TCase *tc = tcase_create("parse");
@@ -106,6 +143,7 @@ static Suite *ctl_util_suite(void) {
         tcase_add_test(tc, test_uri);
         tcase_add_test(tc, test_option);
         tcase_add_test(tc, test_formats_and_codes);
+        tcase_add_test(tc, test_psk);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# coapclientctl over coaps:// (run by tls-env.sh inside test-env.sh): PSK, X.509 and raw public
+# keys against coap-server-gnutls, a 1 MiB block-wise body both ways, the failures and their
+# exit codes, and the usage errors of the DTLS options. TAP output.
+set -u
+CTL=${COAPCLIENTCTL:?}
+PSK_URI="coaps://$COAP_PEER_HOST:$((COAP_PEER_PORT + 1))"
+X509_URI="coaps://127.0.0.1:$COAPS_X509_PORT"
+RPK_URI="coaps://127.0.0.1:$COAPS_RPK_PORT"
+PSK=(--psk-identity CoAP --psk-key secretPSK)
+P=$TLS_PKI_DIR
+T=$TEST_TMPDIR
+n=0 failed=0
+
+check() { # description expected-exit command...
+    local desc=$1 want=$2 rc
+    shift 2
+    n=$((n + 1))
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then
+        echo "ok $n - $desc"
+    else
+        echo "not ok $n - $desc (exit $rc, expected $want)"
+        sed 's/^/# /' "$T/err"
+        failed=$((failed + 1))
+    fi
+}
+
+check_grep() { # description file extended-regex
+    n=$((n + 1))
+    if grep -qE -- "$3" "$2"; then
+        echo "ok $n - $1"
+    else
+        echo "not ok $n - $1: $(head -c 300 "$2")"
+        failed=$((failed + 1))
+    fi
+}
+
+TIME='^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}$'
+
+check "PSK get /time" 0 "$CTL" get "$PSK_URI/time" "${PSK[@]}"
+check_grep "PSK /time body" "$T/out" "$TIME"
+printf '0x%s\n' "$(printf secretPSK | od -An -tx1 | tr -d ' \n')" >"$T/psk.hex"
+check "PSK from a file in hex" 0 "$CTL" get "$PSK_URI/time" --psk-identity CoAP \
+    --psk-key-file "$T/psk.hex"
+check_grep "PSK file /time body" "$T/out" "$TIME"
+
+# 1 MiB block-wise both ways over DTLS, byte-exact, through files.
+head -c 1048576 /dev/urandom >"$T/big.in"
+check "1 MiB block-wise put over coaps" 0 "$CTL" put "$PSK_URI/example_data" "${PSK[@]}" \
+    -f "$T/big.in" -c octet
+check "1 MiB block-wise get over coaps" 0 "$CTL" get "$PSK_URI/example_data" "${PSK[@]}" \
+    -o "$T/big.out"
+n=$((n + 1))
+if cmp -s "$T/big.in" "$T/big.out"; then echo "ok $n - 1 MiB body identical"; else
+    echo "not ok $n - 1 MiB body differs ($(stat -c %s "$T/big.out") bytes)"
+    failed=$((failed + 1))
+fi
+
+check "observe over coaps" 0 "$CTL" observe "$PSK_URI/time" "${PSK[@]}" --count 2
+check "wrong PSK key exits 4" 4 "$CTL" get "$PSK_URI/time" --psk-identity CoAP \
+    --psk-key wrongPSK --timeout 3
+
+check "X.509 get /time" 0 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" --cert "$P/client.pem" \
+    --key "$P/client.key"
+check_grep "X.509 /time body" "$T/out" "$TIME"
+check "X.509 with a DER CA and a server name" 0 "$CTL" get "$X509_URI/time" --ca "$P/ca.der" \
+    --cert "$P/client.pem" --key "$P/client.key" --server-name localhost
+check "wrong CA exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
+    --cert "$P/client.pem" --key "$P/client.key"
+check_grep "wrong CA is explained" "$T/err" "DTLS authentication failed: the server's certificate"
+check "wrong server name exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" \
+    --cert "$P/client.pem" --key "$P/client.key" --server-name example.com
+check "no client certificate exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem"
+check "X.509 --insecure" 0 "$CTL" get "$X509_URI/time" --cert "$P/client.pem" \
+    --key "$P/client.key" --insecure
+check_grep "--insecure warns" "$T/err" "Warning: --insecure"
+
+check "RPK get /time" 0 "$CTL" get "$RPK_URI/time" --rpk "$P/rpk-client.key" \
+    --rpk-server "$P/rpk-server.pub"
+check_grep "RPK /time body" "$T/out" "$TIME"
+check "RPK, another server key, exits 4" 4 "$CTL" get "$RPK_URI/time" \
+    --rpk "$P/rpk-client.key" --rpk-server "$P/rpk-other.pub"
+check "RPK --insecure" 0 "$CTL" get "$RPK_URI/time" --rpk "$P/rpk-client.key" --insecure
+
+check "a key coapclientd cannot load exits 1" 1 "$CTL" get "$X509_URI/time" \
+    --cert "$P/client.pem" --key "$P/ca.pem"
+check "usage: coaps without credentials" 1 "$CTL" get "$PSK_URI/time"
+check "usage: DTLS options with coap://" 1 "$CTL" get "coap://127.0.0.1/time" "${PSK[@]}"
+check "usage: PSK without a key" 1 "$CTL" get "$PSK_URI/time" --psk-identity CoAP
+check "usage: bad hex PSK" 1 "$CTL" get "$PSK_URI/time" --psk-identity CoAP --psk-key 0xzz
+check "usage: PSK and X.509" 1 "$CTL" get "$PSK_URI/time" "${PSK[@]}" --ca "$P/ca.pem"
+check "usage: --cert without --key" 1 "$CTL" get "$X509_URI/time" --cert "$P/client.pem"
+check "usage: --rpk without the server key" 1 "$CTL" get "$RPK_URI/time" \
+    --rpk "$P/rpk-client.key"
+check "usage: missing CA file" 1 "$CTL" get "$X509_URI/time" --ca "$T/nonexistent.pem"
+check "--help documents DTLS" 0 "$CTL" --help
+check_grep "help lists --psk-identity" "$T/out" "--psk-identity"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
