@@ -397,7 +397,7 @@ static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdat
 }
 
 static int socket_check_type(int fd, SocketKey *ret_key, int *ret_family) {
-        int family, type;
+        int family, type, protocol;
         socklen_t len;
         struct stat st;
 
@@ -411,7 +411,12 @@ static int socket_check_type(int fd, SocketKey *ret_key, int *ret_family) {
         len = sizeof type;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
                 return -errno;
-        if ((family != AF_INET && family != AF_INET6) || type != SOCK_DGRAM)
+        len = sizeof protocol;
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+                return -errno;
+        /* UDP only: UDP-Lite and ICMP ping sockets are SOCK_DGRAM too. */
+        if ((family != AF_INET && family != AF_INET6) || type != SOCK_DGRAM ||
+            protocol != IPPROTO_UDP)
                 return -ESOCKTNOSUPPORT;
         *ret_key = (SocketKey){.dev = (uint64_t) st.st_dev, .ino = (uint64_t) st.st_ino};
         *ret_family = family;

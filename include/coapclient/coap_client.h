@@ -211,7 +211,8 @@ struct coap_client_option {
  *        -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET and -EPROTO for a failed handshake or session
  *        (see coap_client_set_tls()).
  * @param offset Where payload starts within the whole body of a block-wise response; 0
- *        otherwise. For a block-wise upload the offset is that of the acknowledged block.
+ *        otherwise. For a block-wise upload it is the number of bytes sent so far, this
+ *        block included (as in Zephyr).
  * @param payload The payload of this block, NULL when there is none. Valid only during the
  *        callback.
  * @param len Length of payload.

@@ -2,9 +2,16 @@
 #include "bus-helper.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal/bus-api.h"
 #include "net-helper.h"
@@ -563,4 +570,175 @@ int test_bus_introspect(TestBus *b, const char *path, char **ret_xml, sd_bus_err
                 return r;
         *ret_xml = strdup(xml);
         return *ret_xml ? 0 : -ENOMEM;
+}
+
+#define PRIVATE_DAEMON_START_USEC (30 * USEC_PER_SEC) /* valgrind starts slowly */
+
+/* Reads one line (the bus address dbus-daemon prints) within the start timeout. */
+static int read_line(int fd, char *buf, size_t size) {
+        uint64_t deadline = test_now_usec() + PRIVATE_DAEMON_START_USEC;
+        size_t n = 0;
+
+        while (n + 1 < size) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                uint64_t now = test_now_usec();
+                ssize_t k;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                if (poll(&p, 1, (int) ((deadline - now) / USEC_PER_MSEC) + 1) < 0)
+                        return -errno;
+                k = read(fd, buf + n, 1);
+                if (k < 0 && errno != EINTR && errno != EAGAIN)
+                        return -errno;
+                if (k == 0)
+                        return -EPIPE;
+                if (k > 0 && buf[n++] == '\n') {
+                        buf[n - 1] = '\0';
+                        return 0;
+                }
+        }
+        return -ENOBUFS;
+}
+
+static int write_config(const char *config, char *path, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = strlen(config);
+
+        snprintf(path, size, "/tmp/coapclientd-test-conf.XXXXXX");
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, config, len) != (ssize_t) len)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
+}
+
+static int await_bus_name(const char *address, pid_t pid) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        uint64_t deadline = test_now_usec() + PRIVATE_DAEMON_START_USEC;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        while (sd_bus_get_name_creds(bus, COAPCLIENTD_BUS_NAME, 0, NULL) < 0) {
+                if (kill(pid, 0) < 0 || waitpid(pid, NULL, WNOHANG) == pid)
+                        return -ESRCH;
+                if (test_now_usec() >= deadline)
+                        return -ETIMEDOUT;
+                (void) usleep(20 * 1000);
+        }
+        return 0;
+}
+
+/* In a forked child: stdout and stderr to a log in $TEST_TMPDIR (kept when a test fails). */
+static void redirect_output(const char *name) {
+        const char *tmpdir = getenv("TEST_TMPDIR");
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", tmpdir ?: "/tmp", name);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        (void) dup2(fd, STDOUT_FILENO);
+        (void) dup2(fd, STDERR_FILENO);
+}
+
+int test_private_daemon_start(const char *config, TestPrivateDaemon *ret) {
+        const char *bus_conf = getenv("TEST_BUS_CONF"), *bin = getenv("COAPCLIENTD_BIN");
+        char address[512], pid_str[32];
+        TestPrivateDaemon d = {.bus_pid = -1, .pid = -1};
+        int p[2], r;
+
+        if (!bus_conf || !bin)
+                return -ENXIO;
+        r = write_config(config, d.config_path, sizeof(d.config_path));
+        if (r < 0)
+                return r;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        d.bus_pid = fork();
+        if (d.bus_pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return -errno;
+        }
+        if (d.bus_pid == 0) {
+                char conf_arg[4096], print_arg[64];
+                int fd = dup(p[1]); /* without O_CLOEXEC */
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                redirect_output("private-bus.log");
+                snprintf(conf_arg, sizeof(conf_arg), "--config-file=%s", bus_conf);
+                snprintf(print_arg, sizeof(print_arg), "--print-address=%d", fd);
+                execlp("dbus-daemon", "dbus-daemon", "--nofork", conf_arg, print_arg, NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        r = read_line(p[0], address, sizeof(address));
+        close(p[0]);
+        if (r < 0) {
+                (void) test_private_daemon_stop(&d);
+                return r;
+        }
+
+        d.pid = fork();
+        if (d.pid < 0) {
+                r = -errno;
+                (void) test_private_daemon_stop(&d);
+                return r;
+        }
+        if (d.pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                redirect_output("private-daemon.log");
+                /* Through the shell for $COAPCLIENTD_WRAPPER (e.g. valgrind), as test-env.sh. */
+                execl("/bin/sh", "sh", "-c",
+                      "exec ${COAPCLIENTD_WRAPPER:-} \"$0\" --bus-address=\"$1\" "
+                      "--config=\"$2\" --log-level=debug",
+                      bin, address, d.config_path, NULL);
+                _exit(127);
+        }
+        r = await_bus_name(address, d.pid);
+        if (r < 0) {
+                (void) test_private_daemon_stop(&d);
+                return r;
+        }
+        snprintf(pid_str, sizeof(pid_str), "%d", (int) d.pid);
+        if (setenv(COAPCLIENTD_BUS_ADDRESS_ENV, address, 1) < 0 ||
+            setenv("COAPCLIENTD_PID", pid_str, 1) < 0) {
+                r = -errno;
+                (void) test_private_daemon_stop(&d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+static int stop_child(pid_t pid) {
+        int status;
+
+        if (pid <= 0)
+                return 0;
+        (void) kill(pid, SIGTERM);
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_private_daemon_stop(TestPrivateDaemon *d) {
+        int r = stop_child(d->pid);
+
+        (void) stop_child(d->bus_pid);
+        if (d->config_path[0])
+                (void) unlink(d->config_path);
+        *d = (TestPrivateDaemon){.bus_pid = -1, .pid = -1};
+        return r;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-bus.h>
 
@@ -124,3 +125,18 @@ int test_bus_get_client_string(TestBus *b, const char *client, const char *prope
 int test_bus_introspect(TestBus *b, const char *path, char **ret_xml, sd_bus_error *error);
 
 void test_strv_free(char **l);
+
+/* A coapclientd of its own, on a dbus-daemon of its own ($TEST_BUS_CONF), reading only the
+ * configuration config (file contents): for limits the shared daemon of test-env.sh cannot have.
+ * Exports COAPCLIENTD_BUS_ADDRESS and COAPCLIENTD_PID, so that test_bus_new() and the daemon
+ * probes of net-helper.h use it from then on. Both processes die with the calling process. */
+typedef struct TestPrivateDaemon {
+        pid_t bus_pid;
+        pid_t pid;
+        char config_path[64];
+} TestPrivateDaemon;
+
+int test_private_daemon_start(const char *config, TestPrivateDaemon *ret);
+/* SIGTERM to both; returns the daemon's exit code (0 expected: sanitizer builds report leaks
+ * through it), 128 + signal if a signal killed it, or a negative errno. */
+int test_private_daemon_stop(TestPrivateDaemon *d);
