@@ -243,7 +243,8 @@ bool fault_pid_alive(pid_t pid) {
 }
 
 bool fault_sanitized(void) {
-        const char *e = getenv("FAULTS_SANITIZED");
+        const char *e = getenv("FAULTS_SANITIZED"), *w = getenv("COAPCLIENTD_WRAPPER");
 
-        return e && strcmp(e, "1") == 0;
+        /* A daemon under valgrind keeps freed blocks in its own free queue too. */
+        return (e && strcmp(e, "1") == 0) || (w && strstr(w, "valgrind"));
 }

@@ -33,7 +33,8 @@ long fault_rss_kib(pid_t pid);
 /* Open fds of pid, or -errno. */
 int fault_fd_count(pid_t pid);
 bool fault_pid_alive(pid_t pid);
-/* A sanitizer build ($FAULTS_SANITIZED=1): freed memory stays in quarantine, RSS bounds grow. */
+/* A sanitizer build ($FAULTS_SANITIZED=1) or a daemon under valgrind: freed memory stays in
+ * quarantine, RSS bounds grow. */
 bool fault_sanitized(void);
 
 uint64_t fault_now_usec(void);
