@@ -302,6 +302,9 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
 
+        if (c->caller->stalled)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                        "The caller is not reading its Response signals.");
         r = client_can_submit(c);
         if (r == -EAGAIN)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
@@ -666,6 +669,8 @@ static int append_details(sd_bus_message *s, const CoapEvent *ev) {
         return sd_bus_message_close_container(s);
 }
 
+#define RESPONSE_SIGNAL_OVERHEAD 200
+
 int bus_client_send_response(Client *c, const CoapEvent *ev) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         Manager *m = c->manager;
@@ -693,6 +698,10 @@ int bus_client_send_response(Client *c, const CoapEvent *ev) {
         r = sd_bus_send(m->bus, s, NULL);
         if (r < 0)
                 goto fail;
+        /* Roughly its size on the wire: payload, the two names and the fixed fields. */
+        caller_account_signal(c->caller, (ev->payload ? ev->payload_len : 0) + strlen(c->path) +
+                                                 strlen(c->caller->name) +
+                                                 RESPONSE_SIGNAL_OVERHEAD);
         manager_check_bus_queue(m);
         return 0;
 fail:

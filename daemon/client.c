@@ -169,6 +169,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
                 request_free(hashmap_get(m->requests, &spec->id));
                 return k;
         }
+        if (c->caller && c->caller->paused)
+                socket_pause_owner(s, c->id);
         log_debug("Client %" PRIu64 ": request %" PRIu64 " submitted (method %u, %zu bytes)", c->id,
                   spec->id, spec->method, spec->payload_len);
         *ret_id = spec->id;
@@ -209,12 +211,81 @@ int client_deregister_observe(Client *c, uint64_t id) {
         return socket_deregister_observe(r->socket, id);
 }
 
+void client_pause(Client *c) {
+        Request *r;
+
+        LIST_FOREACH(requests, r, c->requests)
+                socket_pause_owner(r->socket, c->id);
+}
+
+void client_resume(Client *c) {
+        Request *r, *q;
+        bool again = true;
+
+        /* Once per socket. A resumed download that fails is freed by its final event, maybe
+         * with the next element of the list: start over after each socket. */
+        c->resume_pass++;
+        while (again) {
+                again = false;
+                LIST_FOREACH(requests, r, c->requests) {
+                        Socket *s = r->socket;
+
+                        if (r->resume_pass == c->resume_pass)
+                                continue;
+                        LIST_FOREACH(requests, q, c->requests)
+                                if (q->socket == s)
+                                        q->resume_pass = c->resume_pass;
+                        socket_resume_owner(s, c->id);
+                        if (c->caller && c->caller->paused)
+                                return;
+                        again = true;
+                        break;
+                }
+        }
+}
+
+static void client_send_error(Client *c, uint64_t id, int error) {
+        CoapEvent ev = {
+                .id = id,
+                .owner = c->id,
+                .result = error,
+                .last_block = true,
+                .final = true,
+        };
+
+        if (bus_client_send_response(c, &ev) >= 0)
+                c->responses_delivered++;
+}
+
+void client_fail_all(Client *c, int error) {
+        while (c->requests) {
+                Socket *s = c->requests->socket;
+                Request *r;
+
+                LIST_FOREACH(requests, r, c->requests)
+                        if (r->socket == s) {
+                                client_send_error(c, r->id, error);
+                                c->requests_failed++;
+                        }
+                client_forget_socket(c, s);
+        }
+}
+
 void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev) {
         assert(r->client == c);
 
         log_debug("Client %" PRIu64 ": request %" PRIu64 " result %d offset %zu, %zu bytes%s%s",
                   c->id, ev->id, ev->result, ev->offset, ev->payload_len,
                   ev->last_block ? ", last block" : "", ev->final ? ", final" : "");
+        if (c->caller && c->caller->stalled) {
+                /* Its signals are dropped until it catches up; the end of a request is not. */
+                if (ev->final) {
+                        client_send_error(c, ev->id, -ENOBUFS);
+                        c->requests_failed++;
+                        request_free(r);
+                }
+                return;
+        }
         if (bus_client_send_response(c, ev) >= 0)
                 c->responses_delivered++;
         if (ev->final) {

@@ -11,8 +11,9 @@
 struct Request {
         uint64_t id; /* daemon-wide, also the engine's request id */
         Client *client;
-        Socket *socket;   /* holds one reference */
-        SocketPeer *peer; /* holds one reference */
+        Socket *socket;       /* holds one reference */
+        SocketPeer *peer;     /* holds one reference */
+        unsigned resume_pass; /* the last client_resume() that resumed its socket */
         LIST_FIELDS(Request, requests);
 };
 
@@ -29,6 +30,7 @@ struct Client {
 
         Request *requests; /* LIST */
         uint32_t n_requests;
+        unsigned resume_pass;
 
         /* SetCredentials: requests run DTLS with these, over sessions kept in sessions[] (one
          * reference each) until the credentials change or the client goes. */
@@ -68,6 +70,12 @@ int client_cancel(Client *c, uint64_t id);
 void client_cancel_all(Client *c);
 /* -ENOENT unknown, -EINVAL not an observation. */
 int client_deregister_observe(Client *c, uint64_t id);
+
+/* Flow control (Caller): holds or resumes the client's downloads on every socket. */
+void client_pause(Client *c);
+void client_resume(Client *c);
+/* Ends every request with a final event carrying error (a negative errno), sent as a signal. */
+void client_fail_all(Client *c, int error);
 
 /* An engine event for one of this client's requests (called by the socket). */
 void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);

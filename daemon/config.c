@@ -53,6 +53,9 @@ static const ConfigItem config_items[] = {
              COUNT_MAX),
         ITEM("Limits", "MaxRequests", CONFIG_TYPE_COUNT, max_requests, 1, COUNT_MAX),
         ITEM("Limits", "MaxPayloadBytes", CONFIG_TYPE_SIZE, max_payload_bytes, 1, PAYLOAD_MAX),
+        /* Twice this must stay well below dbus-daemon's max_incoming_bytes (127M). */
+        ITEM("Limits", "MaxQueuedBytesPerCaller", CONFIG_TYPE_SIZE, max_queued_bytes_per_caller,
+             UINT64_C(64) << 10, UINT64_C(32) << 20),
         ITEM("Defaults", "AckTimeoutSec", CONFIG_TYPE_TIME_MS, ack_timeout_ms, 1, ACK_TIMEOUT_MAX),
         /* Bounded so that the longest retransmission schedule stays far from overflowing. */
         ITEM("Defaults", "AckRandomPercent", CONFIG_TYPE_COUNT, ack_random_percent, 100, 1000),
@@ -69,6 +72,7 @@ void config_init_defaults(Config *c) {
                 .max_requests_per_client = 64,
                 .max_requests = 65536,
                 .max_payload_bytes = UINT64_C(4) << 20,
+                .max_queued_bytes_per_caller = UINT64_C(1) << 20,
                 .ack_timeout_ms = 2000,
                 .ack_random_percent = 150,
                 .backoff_percent = 200,

@@ -15,11 +15,12 @@
 
 typedef struct Config {
         /* [Limits] */
-        uint32_t max_clients_per_caller;  /* client contexts one bus peer may hold */
-        uint32_t max_clients;             /* client contexts of all peers */
-        uint32_t max_requests_per_client; /* requests in flight per client context */
-        uint32_t max_requests;            /* requests in flight of all peers */
-        uint64_t max_payload_bytes;       /* request payload and reassembled response body */
+        uint32_t max_clients_per_caller;      /* client contexts one bus peer may hold */
+        uint32_t max_clients;                 /* client contexts of all peers */
+        uint32_t max_requests_per_client;     /* requests in flight per client context */
+        uint32_t max_requests;                /* requests in flight of all peers */
+        uint64_t max_payload_bytes;           /* request payload and reassembled response body */
+        uint64_t max_queued_bytes_per_caller; /* unread Response signal bytes of one peer */
 
         /* [Defaults]: transmission parameters for requests that do not bring their own
          * (the fields of CoapTxParams in coap/coap-engine.h), and the preferred block size. */

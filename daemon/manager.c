@@ -66,6 +66,7 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret) {
                                 .max_requests = c->max_requests,
                                 .max_payload_bytes =
                                         (uint32_t) MIN(c->max_payload_bytes, UINT32_MAX),
+                                .max_queued_bytes_per_caller = c->max_queued_bytes_per_caller,
                                 .bus_queue_warn = LIMITS_DEFAULT.bus_queue_warn,
                         },
                 .tx_params =
@@ -302,6 +303,8 @@ Caller *caller_free(Caller *c) {
         while (c->clients)
                 client_free(c->clients);
         hashmap_remove(c->manager->callers, c->name);
+        sd_bus_slot_unref(c->probe_slot);
+        sd_event_source_disable_unref(c->stall_source);
         sd_bus_track_unref(c->track);
         free(c->name);
         free(c);
@@ -311,6 +314,135 @@ Caller *caller_free(Caller *c) {
 void caller_gc(Caller *c) {
         if (c && c->n_clients == 0)
                 caller_free(c);
+}
+
+static void caller_set_paused(Caller *c, bool paused) {
+        Client *cl;
+
+        if (c->paused == paused)
+                return;
+        c->paused = paused;
+        log_debug("Caller %s: downloads %s (%" PRIu64 " bytes unread)", c->name,
+                  paused ? "paused" : "resumed", c->sent_bytes - c->acked_bytes);
+        LIST_FOREACH(clients, cl, c->clients) {
+                if (paused)
+                        client_pause(cl);
+                else
+                        client_resume(cl);
+                /* A resumed download that fails sends a signal, which may pause again. */
+                if (c->paused != paused)
+                        return;
+        }
+}
+
+/* Its requests end from a defer source: an engine may be emitting one of their events now. */
+static int caller_on_stall(sd_event_source *source, void *userdata) {
+        Caller *c = userdata;
+        Client *cl;
+
+        (void) source;
+        LIST_FOREACH(clients, cl, c->clients)
+                client_fail_all(cl, -ENOBUFS);
+        c->paused = false; /* nothing left to hold */
+        return 0;
+}
+
+static void caller_stall(Caller *c) {
+        int r;
+
+        if (c->stalled)
+                return;
+        c->stalled = true;
+        log_warning("Caller %s is not reading its signals (%" PRIu64
+                    " bytes unread): ending its requests with ENOBUFS",
+                    c->name, c->sent_bytes - c->acked_bytes);
+        if (!c->stall_source)
+                r = sd_event_add_defer(c->manager->event, &c->stall_source, caller_on_stall, c);
+        else
+                r = sd_event_source_set_enabled(c->stall_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "Failed to schedule ending the requests of %s: %m", c->name);
+}
+
+static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
+
+/* Pings after every sixteenth of the budget, and at once while the caller is held back. */
+static void caller_maybe_probe(Caller *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        uint64_t interval = c->manager->limits.max_queued_bytes_per_caller / 16;
+        int r;
+
+        if (c->unprobed || c->probe_slot)
+                return;
+        if (c->sent_bytes - c->probe_mark < interval &&
+            !((c->paused || c->stalled) && c->sent_bytes > c->acked_bytes))
+                return;
+        r = sd_bus_message_new_method_call(c->manager->bus, &m, c->name, "/",
+                                           "org.freedesktop.DBus.Peer", "Ping");
+        if (r >= 0)
+                r = sd_bus_message_set_auto_start(m, false);
+        if (r >= 0)
+                r = sd_bus_call_async(c->manager->bus, &c->probe_slot, m, caller_on_probe_reply, c,
+                                      CALLER_PROBE_TIMEOUT_USEC);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to ping caller %s, ignoring: %m", c->name);
+                return;
+        }
+        c->probe_mark = c->sent_bytes;
+}
+
+static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Caller *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *sender = sd_bus_message_get_sender(reply);
+
+        (void) ret_error;
+        c->probe_slot = sd_bus_slot_unref(c->probe_slot);
+        if (e && !(sender && strcmp(sender, c->name) == 0)) {
+                /* From the bus or our own sd-bus, not from the caller: nothing was read. */
+                if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
+                    sd_bus_error_has_name(e, SD_BUS_ERROR_TIMEOUT)) {
+                        caller_stall(c);
+                        caller_maybe_probe(c);
+                } else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+                           sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+                           sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED))
+                        log_debug("Caller %s is leaving", c->name); /* the track frees it */
+                else {
+                        log_warning("Cannot ping caller %s (%s): its signals go without flow "
+                                    "control",
+                                    c->name, e->name);
+                        c->unprobed = true;
+                        c->stalled = false;
+                        caller_set_paused(c, false);
+                }
+                return 0;
+        }
+
+        /* Any answer from the caller itself comes after it read everything sent before. */
+        c->acked_bytes = c->probe_mark;
+        if (c->sent_bytes - c->acked_bytes <= c->manager->limits.max_queued_bytes_per_caller / 2) {
+                if (c->stalled)
+                        log_info("Caller %s reads its signals again", c->name);
+                c->stalled = false;
+                caller_set_paused(c, false);
+        }
+        caller_maybe_probe(c);
+        return 0;
+}
+
+void caller_account_signal(Caller *c, size_t size) {
+        uint64_t budget = c->manager->limits.max_queued_bytes_per_caller, unread;
+
+        c->sent_bytes += size;
+        if (c->unprobed)
+                return;
+        unread = c->sent_bytes - c->acked_bytes;
+        if (!c->stalled && unread > 2 * budget)
+                caller_stall(c);
+        else if (!c->stalled && unread > budget)
+                caller_set_paused(c, true);
+        caller_maybe_probe(c);
 }
 
 void manager_get_stats(Manager *m, CoapEngineStats *ret) {

@@ -31,17 +31,21 @@ typedef struct Limits {
         uint32_t max_requests_per_client;
         uint32_t max_requests;
         uint32_t max_payload_bytes;
+        /* Response signal bytes a caller may leave unread before its downloads pause; at twice
+         * this its requests end with -ENOBUFS (docs/dbus-api.md, "Flow control"). */
+        uint64_t max_queued_bytes_per_caller;
         uint64_t bus_queue_warn; /* queued outgoing bus messages above which we warn */
 } Limits;
 
-#define LIMITS_DEFAULT                                \
-        ((Limits){                                    \
-                .max_clients_per_caller = 256,        \
-                .max_clients = 16384,                 \
-                .max_requests_per_client = 64,        \
-                .max_requests = 65536,                \
-                .max_payload_bytes = 4 * 1024 * 1024, \
-                .bus_queue_warn = 4096,               \
+#define LIMITS_DEFAULT                                      \
+        ((Limits){                                          \
+                .max_clients_per_caller = 256,              \
+                .max_clients = 16384,                       \
+                .max_requests_per_client = 64,              \
+                .max_requests = 65536,                      \
+                .max_payload_bytes = 4 * 1024 * 1024,       \
+                .max_queued_bytes_per_caller = 1024 * 1024, \
+                .bus_queue_warn = 4096,                     \
         })
 
 /* What the configuration file sets: the limits, and the transmission parameters and block
@@ -65,6 +69,9 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret);
 
 #define MANAGER_RX_BUFFER_SIZE (64 * 1024)
 
+/* A caller's pending Peer.Ping times out after this: it is then treated as stalled. */
+#define CALLER_PROBE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
 /* One D-Bus peer (unique name) that owns at least one client. */
 struct Caller {
         Manager *manager;
@@ -72,6 +79,17 @@ struct Caller {
         sd_bus_track *track;
         Client *clients; /* LIST */
         uint32_t n_clients;
+
+        /* Flow control of its Response signals. A Peer.Ping is answered only after the caller
+         * has read every message we sent before it, so its reply acknowledges them. */
+        uint64_t sent_bytes;           /* of the signals sent to it */
+        uint64_t acked_bytes;          /* of those it has read */
+        uint64_t probe_mark;           /* sent_bytes when the last Ping was sent */
+        sd_bus_slot *probe_slot;       /* the pending Ping */
+        bool paused;                   /* its downloads hold before their next block */
+        bool stalled;                  /* its requests were ended: no signals until it catches up */
+        bool unprobed;                 /* it cannot be pinged (bus policy): no flow control */
+        sd_event_source *stall_source; /* ends its requests outside any engine call */
 };
 
 struct Manager {
@@ -120,6 +138,9 @@ Caller *manager_find_caller(Manager *m, const char *name);
 Caller *caller_free(Caller *c);
 /* Frees the caller if it has no client left. */
 void caller_gc(Caller *c);
+/* Accounts a signal of size bytes sent to the caller: pings it every so often, pauses or stalls
+ * it when it falls behind. Safe from an engine event handler. */
+void caller_account_signal(Caller *c, size_t size);
 
 void manager_queue_socket_gc(Manager *m, Socket *s);
 

@@ -680,6 +680,16 @@ void socket_drop_owner(Socket *s, uint64_t owner) {
         socket_rearm(s);
 }
 
+void socket_pause_owner(Socket *s, uint64_t owner) {
+        /* Held downloads have no timer: nothing to re-arm. */
+        (void) coap_engine_pause_owner(s->engine, owner);
+}
+
+void socket_resume_owner(Socket *s, uint64_t owner) {
+        coap_engine_resume_owner(s->engine, owner, manager_now(s->manager));
+        socket_rearm(s);
+}
+
 int socket_deregister_observe(Socket *s, uint64_t id) {
         int r = coap_engine_deregister_observe(s->engine, id, manager_now(s->manager));
 

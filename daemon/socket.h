@@ -120,4 +120,7 @@ int socket_submit(Socket *s, const CoapRequestSpec *spec);
 int socket_cancel(Socket *s, uint64_t id);
 size_t socket_cancel_owner(Socket *s, uint64_t owner);
 void socket_drop_owner(Socket *s, uint64_t owner);
+/* Flow control of the owner's downloads (coap_engine_pause_owner/resume_owner). */
+void socket_pause_owner(Socket *s, uint64_t owner);
+void socket_resume_owner(Socket *s, uint64_t owner);
 int socket_deregister_observe(Socket *s, uint64_t id);

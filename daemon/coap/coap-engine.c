@@ -54,14 +54,15 @@ static void list_remove(List *l, ListNode *n) {
         n->prev = n->next = NULL;
 }
 
-/* A client context's share of the engine: its live requests and the Echo value to add to its
- * next request. */
+/* A client context's share of the engine: its live requests, the Echo value to add to its
+ * next request, and whether its downloads are paused (while it has live requests only). */
 typedef struct Owner {
         uint64_t key;
         List live;
         size_t n_live;
         uint8_t *echo;
         size_t echo_len;
+        bool paused;
 } Owner;
 
 typedef enum Wait {
@@ -147,7 +148,9 @@ typedef struct Exchange {
         size_t b1_offset, b1_len;
         uint64_t request_tag;
 
-        bool b2; /* Block2 download in progress */
+        bool b2;   /* Block2 download in progress */
+        bool held; /* paused before asking for the next block, no message outstanding */
+        Plan held_plan;
         uint8_t b2_szx;
         size_t b2_offset;
         uint8_t etag[ETAG_LEN_MAX];
@@ -244,7 +247,10 @@ static uint64_t engine_first_timeout(CoapEngine *e, const CoapTxParams *p) {
 }
 
 static void owner_maybe_free(CoapEngine *e, Owner *o) {
-        if (o->n_live > 0 || o->echo)
+        if (o->n_live > 0)
+                return;
+        o->paused = false;
+        if (o->echo)
                 return;
         coap_map_remove(&e->owners, o->key, o);
         free(o);
@@ -871,6 +877,45 @@ void coap_engine_drop_owner(CoapEngine *e, uint64_t owner) {
         }
 }
 
+size_t coap_engine_pause_owner(CoapEngine *e, uint64_t owner) {
+        Owner *o = coap_map_get(&e->owners, owner);
+
+        if (!o || o->n_live == 0)
+                return 0;
+        o->paused = true;
+        return o->n_live;
+}
+
+void coap_engine_resume_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
+        uint64_t start = e->next_seq;
+
+        /* Each round looks the owner up again: a failed send ends its request with an event
+         * whose handler may cancel, submit or pause again. */
+        for (;;) {
+                Owner *o = coap_map_get(&e->owners, owner);
+                Exchange *x = NULL;
+
+                if (!o)
+                        return;
+                o->paused = false;
+                for (ListNode *n = o->live.head; n; n = n->next) {
+                        Exchange *y = container_of(n, Exchange, owner_node);
+
+                        if (y->held && y->seq < start) {
+                                x = y;
+                                break;
+                        }
+                }
+                if (!x)
+                        return;
+                x->held = false;
+                exchange_continue(e, x, &x->held_plan, now);
+                o = coap_map_get(&e->owners, owner);
+                if (o && o->paused)
+                        return;
+        }
+}
+
 void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now) {
         uint64_t start = e->next_seq;
 
@@ -933,6 +978,7 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
 
         exchange_drop_cont(e, x);
         x->b2 = false;
+        x->held = false;
         x->observe = false;
         x->was_observe = true;
         r = exchange_build(e, x, &plan);
@@ -1049,6 +1095,12 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
         };
         if (x->b2_offset / coap_szx_to_size(x->b2_szx) >= BLOCK_NUM_LIMIT) {
                 exchange_fail(e, x, -EFBIG, now);
+                return;
+        }
+        if (x->owner_ref->paused) {
+                /* No timer: coap_engine_resume_owner() sends the request for the next block. */
+                x->held = true;
+                x->held_plan = plan;
                 return;
         }
         exchange_continue(e, x, &plan, now);
@@ -1173,6 +1225,7 @@ static void exchange_on_notification(CoapEngine *e, Exchange *x, const CoapMsg *
         /* A new notification supersedes the retrieval of the previous one's blocks. */
         exchange_drop_cont(e, x);
         x->b2 = false;
+        x->held = false;
         exchange_on_response(e, x, m, truncated, now);
 }
 
@@ -1263,6 +1316,9 @@ static void engine_on_response(CoapEngine *e, const CoapMsg *m, const CoapAddr *
                         return;
                 x->last_response_mid = m->mid;
         }
+        /* A held download asked for nothing: only a new notification may come. */
+        if (x->held && (!x->observe || is_cont))
+                return;
         if (exchange_on_echo(e, x, m, now))
                 return;
         if (x->observe && !is_cont)

@@ -109,6 +109,16 @@ int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);
 size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
 /* Forgets every request of owner without events (the owner is gone). */
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner);
+/* Flow control for an owner whose events are not consumed fast enough: while paused, each of
+ * its Block2 downloads (notifications' blocks too) stops after emitting a block instead of asking
+ * for the next one, with no message outstanding and no timer. Only the owner's live requests are
+ * affected (a request submitted while it has some is paused too); the state ends with its last
+ * live request. Returns the number of live requests, 0 when there is none (nothing to pause).
+ * Safe from an event handler: the download of the event being emitted holds. */
+size_t coap_engine_pause_owner(CoapEngine *e, uint64_t owner);
+/* Ends the pause: every held download asks for its next block now. A send error ends that
+ * request with a final event (whose handler may pause again, which stops the resumption). */
+void coap_engine_resume_owner(CoapEngine *e, uint64_t owner, uint64_t now);
 /* Sends a GET with Observe=1 on the registration token (RFC 7641 §3.6). For CON the reply is
  * the final event; for NON a final -ECANCELED follows the send. -ENOENT unknown id, -EINVAL not
  * an observation, -EBUSY from inside this request's own event handler. A send error ends the

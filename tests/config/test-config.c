@@ -20,6 +20,7 @@ static void assert_config_eq(const Config *a, const Config *b) {
         ck_assert_uint_eq(a->max_requests_per_client, b->max_requests_per_client);
         ck_assert_uint_eq(a->max_requests, b->max_requests);
         ck_assert_uint_eq(a->max_payload_bytes, b->max_payload_bytes);
+        ck_assert_uint_eq(a->max_queued_bytes_per_caller, b->max_queued_bytes_per_caller);
         ck_assert_uint_eq(a->ack_timeout_ms, b->ack_timeout_ms);
         ck_assert_uint_eq(a->ack_random_percent, b->ack_random_percent);
         ck_assert_uint_eq(a->backoff_percent, b->backoff_percent);
@@ -444,7 +445,7 @@ START_TEST(test_sample_file) {
                 strcat(text, is_key ? line + 1 : line);
         }
         ck_assert_int_eq(fclose(f), 0);
-        ck_assert_uint_eq(keys, 10);
+        ck_assert_uint_eq(keys, 11);
         ck_assert_int_eq(parse(&c, text, NULL), 0);
         assert_config_eq(&c, &d);
 }
