@@ -305,7 +305,7 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (c->caller->stalled)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
                                         "The caller is not reading its Response signals.");
-        r = client_can_submit(c);
+        r = client_can_submit(c, a.payload_len);
         if (r == -EAGAIN)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
                                          "A client may have at most %" PRIu32
@@ -314,8 +314,8 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r == -ENOBUFS)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
                                          "The daemon serves at most %" PRIu32
-                                         " requests in flight.",
-                                         m->limits.max_requests);
+                                         " requests and %" PRIu64 " payload bytes in flight.",
+                                         m->limits.max_requests, m->limits.max_payload_bytes_total);
         if (r < 0)
                 return r;
 

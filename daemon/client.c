@@ -54,6 +54,7 @@ static Request *request_free(Request *r) {
         hashmap_remove(c->manager->requests, &r->id);
         LIST_REMOVE(requests, c->requests, r);
         c->n_requests--;
+        c->manager->payload_bytes -= r->payload_len;
         socket_peer_unref(r->peer);
         socket_unref(r->socket);
         free(r);
@@ -93,12 +94,13 @@ Client *client_free(Client *c) {
         return NULL;
 }
 
-int client_can_submit(Client *c) {
+int client_can_submit(Client *c, size_t payload_len) {
         Manager *m = c->manager;
 
         if (c->n_requests >= m->limits.max_requests_per_client)
                 return -EAGAIN;
-        if (hashmap_size(m->requests) >= m->limits.max_requests)
+        if (hashmap_size(m->requests) >= m->limits.max_requests ||
+            payload_len > m->limits.max_payload_bytes_total - m->payload_bytes)
                 return -ENOBUFS;
         return 0;
 }
@@ -142,7 +144,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
         Request *r;
         int k;
 
-        assert(client_can_submit(c) == 0);
+        assert(client_can_submit(c, spec->payload_len) == 0);
         r = calloc(1, sizeof(Request));
         if (!r)
                 return -ENOMEM;
@@ -150,6 +152,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
         r->client = c;
         r->socket = s;
         r->peer = p;
+        r->payload_len = spec->payload_len;
         k = hashmap_put(m->requests, &r->id, r);
         if (k < 0) {
                 free(r);
@@ -157,6 +160,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
         }
         LIST_PREPEND(requests, c->requests, r);
         c->n_requests++;
+        m->payload_bytes += r->payload_len;
         socket_ref(s);
         socket_peer_ref(p);
 

@@ -14,6 +14,7 @@ struct Request {
         Socket *socket;       /* holds one reference */
         SocketPeer *peer;     /* holds one reference */
         unsigned resume_pass; /* the last client_resume() that resumed its socket */
+        size_t payload_len;   /* counted in Manager.payload_bytes: the engine holds a copy */
         LIST_FIELDS(Request, requests);
 };
 
@@ -52,8 +53,8 @@ Client *client_free(Client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
 
 /* 0, or -EAGAIN when the client has its maximum of requests in flight (Zephyr's "no free
- * slot"), -ENOBUFS at the daemon-wide limit. */
-int client_can_submit(Client *c);
+ * slot"), -ENOBUFS at a daemon-wide limit (requests, or payload bytes held for them). */
+int client_can_submit(Client *c, size_t payload_len);
 /* Replaces the client's credentials (NULL: plain CoAP from now on) and releases the sessions
  * it kept; requests in flight finish on theirs. Takes creds. */
 void client_set_credentials(Client *c, PeerCredentials *creds);

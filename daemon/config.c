@@ -53,6 +53,8 @@ static const ConfigItem config_items[] = {
              COUNT_MAX),
         ITEM("Limits", "MaxRequests", CONFIG_TYPE_COUNT, max_requests, 1, COUNT_MAX),
         ITEM("Limits", "MaxPayloadBytes", CONFIG_TYPE_SIZE, max_payload_bytes, 1, PAYLOAD_MAX),
+        ITEM("Limits", "MaxPayloadBytesTotal", CONFIG_TYPE_SIZE, max_payload_bytes_total, 1,
+             UINT64_MAX / 2),
         /* Twice this must stay well below dbus-daemon's max_incoming_bytes (127M). */
         ITEM("Limits", "MaxQueuedBytesPerCaller", CONFIG_TYPE_SIZE, max_queued_bytes_per_caller,
              UINT64_C(64) << 10, UINT64_C(32) << 20),
@@ -67,12 +69,13 @@ static const ConfigItem config_items[] = {
 
 void config_init_defaults(Config *c) {
         *c = (Config){
-                .max_clients_per_caller = 256,
-                .max_clients = 16384,
-                .max_requests_per_client = 64,
-                .max_requests = 65536,
-                .max_payload_bytes = UINT64_C(4) << 20,
-                .max_queued_bytes_per_caller = UINT64_C(1) << 20,
+                .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,
+                .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,
+                .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,
+                .max_requests = CONFIG_DEFAULT_MAX_REQUESTS,
+                .max_payload_bytes = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES,
+                .max_payload_bytes_total = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_TOTAL,
+                .max_queued_bytes_per_caller = CONFIG_DEFAULT_MAX_QUEUED_BYTES_PER_CALLER,
                 .ack_timeout_ms = 2000,
                 .ack_random_percent = 150,
                 .backoff_percent = 200,

@@ -13,13 +13,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Defaults sized for an embedded device: together they bound what all callers can make the
+ * daemon hold to about 16 MiB (payload copies 8 MiB, request and client state, unread signals of
+ * a few stalled callers). docs/dbus-api.md, "Limits and bad input", explains each. */
+#define CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER      32
+#define CONFIG_DEFAULT_MAX_CLIENTS                 1024
+#define CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT     32
+#define CONFIG_DEFAULT_MAX_REQUESTS                2048
+#define CONFIG_DEFAULT_MAX_PAYLOAD_BYTES           (UINT64_C(1) << 20)
+#define CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_TOTAL     (UINT64_C(8) << 20)
+#define CONFIG_DEFAULT_MAX_QUEUED_BYTES_PER_CALLER (UINT64_C(1) << 20)
+
 typedef struct Config {
         /* [Limits] */
         uint32_t max_clients_per_caller;      /* client contexts one bus peer may hold */
         uint32_t max_clients;                 /* client contexts of all peers */
         uint32_t max_requests_per_client;     /* requests in flight per client context */
         uint32_t max_requests;                /* requests in flight of all peers */
-        uint64_t max_payload_bytes;           /* request payload and reassembled response body */
+        uint64_t max_payload_bytes;           /* request payload of one request */
+        uint64_t max_payload_bytes_total;     /* request payloads of all requests in flight */
         uint64_t max_queued_bytes_per_caller; /* unread Response signal bytes of one peer */
 
         /* [Defaults]: transmission parameters for requests that do not bring their own

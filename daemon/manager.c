@@ -66,6 +66,7 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret) {
                                 .max_requests = c->max_requests,
                                 .max_payload_bytes =
                                         (uint32_t) MIN(c->max_payload_bytes, UINT32_MAX),
+                                .max_payload_bytes_total = c->max_payload_bytes_total,
                                 .max_queued_bytes_per_caller = c->max_queued_bytes_per_caller,
                                 .bus_queue_warn = LIMITS_DEFAULT.bus_queue_warn,
                         },

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "coap-engine.h"
+#include "config.h"
 #include "internal/macro.h"
 #include "util/hashmap.h"
 #include "util/list.h"
@@ -31,21 +32,23 @@ typedef struct Limits {
         uint32_t max_requests_per_client;
         uint32_t max_requests;
         uint32_t max_payload_bytes;
+        uint64_t max_payload_bytes_total;
         /* Response signal bytes a caller may leave unread before its downloads pause; at twice
          * this its requests end with -ENOBUFS (docs/dbus-api.md, "Flow control"). */
         uint64_t max_queued_bytes_per_caller;
         uint64_t bus_queue_warn; /* queued outgoing bus messages above which we warn */
 } Limits;
 
-#define LIMITS_DEFAULT                                      \
-        ((Limits){                                          \
-                .max_clients_per_caller = 256,              \
-                .max_clients = 16384,                       \
-                .max_requests_per_client = 64,              \
-                .max_requests = 65536,                      \
-                .max_payload_bytes = 4 * 1024 * 1024,       \
-                .max_queued_bytes_per_caller = 1024 * 1024, \
-                .bus_queue_warn = 4096,                     \
+#define LIMITS_DEFAULT                                                                     \
+        ((Limits){                                                                         \
+                .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,           \
+                .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,                                 \
+                .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,         \
+                .max_requests = CONFIG_DEFAULT_MAX_REQUESTS,                               \
+                .max_payload_bytes = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES,                     \
+                .max_payload_bytes_total = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_TOTAL,         \
+                .max_queued_bytes_per_caller = CONFIG_DEFAULT_MAX_QUEUED_BYTES_PER_CALLER, \
+                .bus_queue_warn = 4096,                                                    \
         })
 
 /* What the configuration file sets: the limits, and the transmission parameters and block
@@ -101,10 +104,11 @@ struct Manager {
         CoapTxParams default_tx_params;
         uint8_t default_block_szx;
 
-        Hashmap *callers;  /* unique name -> Caller */
-        Hashmap *clients;  /* id -> Client */
-        Hashmap *requests; /* id -> Request */
-        Hashmap *sockets;  /* SocketKey -> Socket */
+        Hashmap *callers;       /* unique name -> Caller */
+        Hashmap *clients;       /* id -> Client */
+        Hashmap *requests;      /* id -> Request */
+        Hashmap *sockets;       /* SocketKey -> Socket */
+        uint64_t payload_bytes; /* of all requests in flight: bounded by max_payload_bytes_total */
 
         /* Sockets without requests are freed from this defer source, never from inside a call
          * stack that may still hold them (e.g. their own engine's event callback). */

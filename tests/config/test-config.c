@@ -20,6 +20,7 @@ static void assert_config_eq(const Config *a, const Config *b) {
         ck_assert_uint_eq(a->max_requests_per_client, b->max_requests_per_client);
         ck_assert_uint_eq(a->max_requests, b->max_requests);
         ck_assert_uint_eq(a->max_payload_bytes, b->max_payload_bytes);
+        ck_assert_uint_eq(a->max_payload_bytes_total, b->max_payload_bytes_total);
         ck_assert_uint_eq(a->max_queued_bytes_per_caller, b->max_queued_bytes_per_caller);
         ck_assert_uint_eq(a->ack_timeout_ms, b->ack_timeout_ms);
         ck_assert_uint_eq(a->ack_random_percent, b->ack_random_percent);
@@ -59,11 +60,12 @@ START_TEST(test_defaults) {
         Config c;
 
         config_init_defaults(&c);
-        ck_assert_uint_eq(c.max_clients_per_caller, 256);
-        ck_assert_uint_eq(c.max_clients, 16384);
-        ck_assert_uint_eq(c.max_requests_per_client, 64);
-        ck_assert_uint_eq(c.max_requests, 65536);
-        ck_assert_uint_eq(c.max_payload_bytes, 4 * 1024 * 1024);
+        ck_assert_uint_eq(c.max_clients_per_caller, 32);
+        ck_assert_uint_eq(c.max_clients, 1024);
+        ck_assert_uint_eq(c.max_requests_per_client, 32);
+        ck_assert_uint_eq(c.max_requests, 2048);
+        ck_assert_uint_eq(c.max_payload_bytes, 1024 * 1024);
+        ck_assert_uint_eq(c.max_payload_bytes_total, 8 * 1024 * 1024);
         ck_assert_uint_eq(c.ack_timeout_ms, 2000);
         ck_assert_uint_eq(c.ack_random_percent, 150);
         ck_assert_uint_eq(c.backoff_percent, 200);
@@ -82,6 +84,7 @@ START_TEST(test_all_keys) {
                                    "MaxRequestsPerClient=3\n"
                                    "MaxRequests=1000\n"
                                    "MaxPayloadBytes=64K\n"
+                                   "MaxPayloadBytesTotal=2M\n"
                                    "[Defaults]\n"
                                    "AckTimeoutSec=500ms\n"
                                    "AckRandomPercent=100\n"
@@ -97,6 +100,7 @@ START_TEST(test_all_keys) {
         ck_assert_uint_eq(c.max_requests_per_client, 3);
         ck_assert_uint_eq(c.max_requests, 1000);
         ck_assert_uint_eq(c.max_payload_bytes, 65536);
+        ck_assert_uint_eq(c.max_payload_bytes_total, 2 * 1024 * 1024);
         ck_assert_uint_eq(c.ack_timeout_ms, 500);
         ck_assert_uint_eq(c.ack_random_percent, 100);
         ck_assert_uint_eq(c.backoff_percent, 300);
@@ -209,7 +213,7 @@ START_TEST(test_reset_and_later_wins) {
                                NULL),
                          0);
         ck_assert_uint_eq(c.max_clients, 7);
-        ck_assert_uint_eq(c.max_requests, 65536);
+        ck_assert_uint_eq(c.max_requests, 2048);
 
         /* A reset restores the built-in default, not the value before this file. */
         c.ack_timeout_ms = 100;
@@ -260,7 +264,7 @@ START_TEST(test_nul_byte) {
         ck_assert_int_eq(config_parse_buffer(&c, "nul.conf", text, sizeof(text) - 1, &e), -EINVAL);
         ck_assert_str_eq(e.file, "nul.conf");
         ck_assert_str_eq(e.message, "File contains a NUL byte");
-        ck_assert_uint_eq(c.max_clients, 16384);
+        ck_assert_uint_eq(c.max_clients, 1024);
 }
 END_TEST
 
@@ -376,7 +380,7 @@ START_TEST(test_load_dropins) {
         config_init_defaults(&c);
         ck_assert_int_eq(config_load(&c, main_path, dir, &e), 0);
         ck_assert_uint_eq(c.max_clients, 30);
-        ck_assert_uint_eq(c.max_requests, 65536);
+        ck_assert_uint_eq(c.max_requests, 2048);
         ck_assert_uint_eq(c.max_retransmit, 2);
 
         /* Drop-ins apply even without the main file. */
@@ -445,7 +449,7 @@ START_TEST(test_sample_file) {
                 strcat(text, is_key ? line + 1 : line);
         }
         ck_assert_int_eq(fclose(f), 0);
-        ck_assert_uint_eq(keys, 11);
+        ck_assert_uint_eq(keys, 12);
         ck_assert_int_eq(parse(&c, text, NULL), 0);
         assert_config_eq(&c, &d);
 }

@@ -501,7 +501,7 @@ START_TEST(test_payload_default_limit) {
         ck_assert_ptr_nonnull(payload);
         ck_assert_int_ge(sd_bus_message_append(m, "{sv}", "method", "y", 3), 0);
         append_bytes(m, "payload", payload, len);
-        decode_fails(m, &default_config, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE, EMSGSIZE, "4194304");
+        decode_fails(m, &default_config, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE, EMSGSIZE, "1048576");
 }
 END_TEST
 
