@@ -268,7 +268,8 @@ START_TEST(test_psk_server_restart) {
 
         ck_assert_int_eq(test_dtls_server_spawn(args, 0, &port, &pid), 0);
         ctx_open(&c, (uint16_t) (port + 1));
-        set_psk(&c, TEST_PSK_KEY, 0);
+        /* A short handshake timeout: a handshake the new server ignores fails soon (below). */
+        set_psk(&c, TEST_PSK_KEY, 3000);
         ck_assert_int_eq(get(&c, "time", NULL), 0x45);
 
         /* The new server knows nothing of our session and drops its records silently. */
@@ -283,8 +284,19 @@ START_TEST(test_psk_server_restart) {
                                              5 * USEC_PER_SEC, &result, NULL),
                          0);
         ck_assert_int_eq(result, -ETIMEDOUT);
-        /* That timeout reset the session: the next request handshakes again. */
-        ck_assert_int_eq(get(&c, "time", NULL), 0x45);
+        /* That timeout reset the session: the next request handshakes again. libcoap's server
+         * may still hold half a session for our address, built from our stale records, and then
+         * ignore one new handshake from it; that one fails after the handshake timeout, and the
+         * request after it handshakes afresh, as an application retrying would. */
+        for (unsigned attempt = 1;; attempt++) {
+                result = get(&c, "time", NULL);
+                if (result == 0x45) {
+                        diag("server restart: recovered on attempt %u", attempt);
+                        break;
+                }
+                ck_assert_int_eq(result, -ETIMEDOUT);
+                ck_assert_uint_lt(attempt, 3);
+        }
         ctx_close(&c);
         test_child_stop(pid);
 }
