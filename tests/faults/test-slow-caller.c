@@ -148,6 +148,8 @@ START_TEST(test_slow_caller) {
 
         t_base = get_body(b, client, fd, body);
         ck_assert_int_gt(t_base, 0);
+        /* The daemon frees an idle socket one loop step after its last request: wait for it. */
+        ck_assert_uint_eq(test_bus_await_manager_u32(b, "Sockets", 0, 5 * USEC_PER_SEC), 0);
         rss0 = fault_rss_kib(test_daemon_pid());
         fds0 = test_daemon_fd_count();
 
