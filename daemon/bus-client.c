@@ -153,10 +153,7 @@ static int read_request_key(sd_bus_message *m, const ManagerConfig *config, cons
         return r;
 }
 
-static const struct {
-        const char *key;
-        const char *signature;
-} request_keys[] = {
+static const BusDictKey request_keys[] = {
         {"method", "y"},          {"confirmable", "b"},        {"path", "s"},
         {"content-format", "q"},  {"payload", "ay"},           {"options", "a(qay)"},
         {"observe", "b"},         {"ack-timeout", "u"},        {"ack-random-percent", "q"},
@@ -200,27 +197,13 @@ int request_args_parse(sd_bus_message *m, const ManagerConfig *config, RequestAr
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
-                const char *key;
-                size_t i;
+                int i;
 
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                for (i = 0; i < ELEMENTSOF(request_keys); i++)
-                        if (strcmp(key, request_keys[i].key) == 0)
-                                break;
-                if (i == ELEMENTSOF(request_keys))
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                                 "Unknown request key '%s'.", key);
-                if (seen & (UINT32_C(1) << i))
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                                 "Request key '%s' given twice.", key);
-                seen |= UINT32_C(1) << i;
-
-                r = bus_message_enter_variant_of(m, key, request_keys[i].signature, error);
-                if (r < 0)
-                        return r;
-                r = read_request_key(m, config, key, a, error);
+                i = bus_dict_entry_read_key(m, request_keys, ELEMENTSOF(request_keys), &seen,
+                                            COAPCLIENTD_ERROR_INVALID_ARGUMENT, "request", error);
+                if (i < 0)
+                        return i;
+                r = read_request_key(m, config, request_keys[i].key, a, error);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);

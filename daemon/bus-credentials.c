@@ -10,6 +10,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "bus-util.h"
 #include "internal/bus-api.h"
 
 #define CREDENTIALS_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
@@ -87,22 +88,6 @@ static int read_secret(int fd, Secret *ret, sd_bus_error *error) {
         return 0;
 }
 
-static int enter_variant(sd_bus_message *m, const char *key, const char *signature,
-                         sd_bus_error *error) {
-        const char *contents;
-        char type;
-        int r;
-
-        r = sd_bus_message_peek_type(m, &type, &contents);
-        if (r < 0)
-                return r;
-        if (type != SD_BUS_TYPE_VARIANT || !contents || strcmp(contents, signature) != 0)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_CREDENTIALS,
-                                         "Credentials key '%s' must be of type '%s', got '%s'.",
-                                         key, signature, contents ?: "");
-        return sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, signature);
-}
-
 static int read_blob(sd_bus_message *m, const char *key, Blob *ret, sd_bus_error *error) {
         const void *p;
         size_t len;
@@ -136,7 +121,9 @@ static int read_identity(sd_bus_message *m, CredentialsArgs *a, sd_bus_error *er
                         return r;
                 r = sd_bus_message_read_array(m, 'y', &p, &len);
         } else {
-                r = enter_variant(m, "psk-identity", "s", error);
+                r = bus_message_enter_variant_of(m, "psk-identity", "s",
+                                                 COAPCLIENTD_ERROR_INVALID_CREDENTIALS,
+                                                 "credentials", error);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_read(m, "s", &p);
@@ -154,10 +141,8 @@ static int read_identity(sd_bus_message *m, CredentialsArgs *a, sd_bus_error *er
         return sd_bus_message_exit_container(m);
 }
 
-static const struct {
-        const char *key;
-        const char *signature; /* NULL: read_identity() */
-} credentials_keys[] = {
+static const BusDictKey credentials_keys[] = {
+        /* signature NULL: read_identity() */
         {"type", "s"},        {"psk-identity", NULL},     {"ca", "ay"},
         {"server-name", "s"}, {"certificate", "ay"},      {"server-public-key", "ay"},
         {"insecure", "b"},    {"handshake-timeout", "u"},
@@ -201,28 +186,18 @@ static int read_dict(sd_bus_message *m, CredentialsArgs *a, sd_bus_error *error)
                 return r;
         while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
                 const char *key;
-                size_t i;
+                int i;
 
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                for (i = 0; i < ELEMENTSOF(credentials_keys); i++)
-                        if (strcmp(key, credentials_keys[i].key) == 0)
-                                break;
-                if (i == ELEMENTSOF(credentials_keys))
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_CREDENTIALS,
-                                                 "Unknown credentials key '%s'.", key);
-                if (seen & (UINT32_C(1) << i))
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_CREDENTIALS,
-                                                 "Credentials key '%s' given twice.", key);
-                seen |= UINT32_C(1) << i;
+                i = bus_dict_entry_read_key(m, credentials_keys, ELEMENTSOF(credentials_keys),
+                                            &seen, COAPCLIENTD_ERROR_INVALID_CREDENTIALS,
+                                            "credentials", error);
+                if (i < 0)
+                        return i;
+                key = credentials_keys[i].key;
 
                 if (!credentials_keys[i].signature)
                         r = read_identity(m, a, error);
                 else {
-                        r = enter_variant(m, key, credentials_keys[i].signature, error);
-                        if (r < 0)
-                                return r;
                         r = read_key(m, key, a, error);
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(m);
