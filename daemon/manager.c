@@ -134,10 +134,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
         if (r < 0)
                 return r;
-        /* Collect after everything else of an iteration. */
-        r = sd_event_source_set_priority(m->gc_source, SD_EVENT_PRIORITY_IDLE);
-        if (r < 0)
-                return r;
+        /* Normal priority: an idle one would starve while a busy caller keeps other sources
+         * pending, and unused sockets would pile up. Being a defer source, it still never runs
+         * inside an engine or DTLS callback. */
 
         *ret = TAKE_PTR(m);
         return 0;

@@ -36,6 +36,8 @@ PeerCredentials *peer_credentials_free(PeerCredentials *c) {
         if (!c)
                 return NULL;
         dtls_credentials_unref(c->dtls);
+        /* The fingerprint hashes the secret too: no trace of it stays in freed memory. */
+        explicit_bzero(c, sizeof *c);
         free(c);
         return NULL;
 }
@@ -102,6 +104,7 @@ static void peer_free(SocketPeer *p) {
                 log_debug("Socket fd %d: DTLS session closed", s->fd);
         }
         peer_drop_queue(p);
+        explicit_bzero(p->fingerprint, sizeof p->fingerprint);
         free(p);
 }
 
@@ -324,6 +327,26 @@ static void socket_dispatch(Socket *s, const uint8_t *buf, size_t n, const CoapA
         coap_engine_feed(s->engine, buf, len, src, n > len, manager_now(s->manager));
 }
 
+/* An application may have set IP_RECVERR on its socket: then ICMP errors wait in the error
+ * queue, and epoll reports EPOLLERR until it is empty. They are dropped here (requests to an
+ * unreachable peer time out), so that the socket does not wake the loop forever. */
+static void socket_drain_error_queue(Socket *s) {
+        for (unsigned i = 0; i < SOCKET_READ_BURST; i++) {
+                uint8_t data[64], control[256];
+                struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+                struct msghdr mh = {
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control,
+                        .msg_controllen = sizeof control,
+                };
+
+                if (recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+                        return;
+                log_debug("Socket fd %d: dropped a queued socket error", s->fd);
+        }
+}
+
 static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         Socket *s = userdata;
         Manager *m = s->manager;
@@ -374,6 +397,8 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                 log_debug("Received %zd byte datagram on fd %d", n, s->fd);
                 socket_dispatch(s, m->rx_buffer, (size_t) n, &src);
         }
+        if (revents & EPOLLERR)
+                socket_drain_error_queue(s);
         socket_settle(s);
         socket_rearm(s);
         return 0;
