@@ -57,7 +57,8 @@ typedef struct Args {
 typedef struct Run {
         const Args *args;
         struct coap_client *client;
-        bool secure; /* coaps:// */
+        bool secure;    /* coaps:// */
+        bool uploading; /* a payload: callbacks carry the bytes sent as offset */
         FILE *out;
         bool progress; /* stderr is a terminal */
         bool done;     /* the request is over */
@@ -579,7 +580,9 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 return;
         }
 
-        if (offset == 0) {
+        /* The first block of a response; for an upload, the answer to its last block (the
+         * answers before it, 2.31 Continue, only report progress). */
+        if (run->uploading ? last_block : offset == 0) {
                 run->received = 0;
                 run->size2 = 0;
                 run->blockwise = !last_block;
@@ -871,6 +874,7 @@ static int run(Args *a) {
                         .args = a,
                         .client = &client,
                         .secure = uri.secure,
+                        .uploading = payload_len > 0,
                         .out = out,
                         .progress = isatty(STDERR_FILENO),
                         .start_usec = now_usec(),
