@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "internal/macro.h"
+#include "stats-file.h"
 
 #define OVERSIZE_DATAGRAM 65507
 #define MAX_DATAGRAM      65535
@@ -90,22 +91,13 @@ typedef struct Peer {
 
 static uint8_t out[MAX_DATAGRAM];
 
-static void stats_write(const Peer *p) {
-        char tmp[4096];
-        FILE *f;
+static void stats_format(const void *userdata, FILE *f) {
+        const Peer *p = userdata;
 
-        if (!p->stats_path)
-                return;
-        snprintf(tmp, sizeof(tmp), "%s.tmp", p->stats_path);
-        f = fopen(tmp, "we");
-        if (!f)
-                return;
         fprintf(f,
                 "requests=%" PRIu64 " sent=%" PRIu64 " rst_received=%" PRIu64
                 " other_received=%" PRIu64 " empty_received=%" PRIu64 "\n",
                 p->requests, p->sent, p->rst_received, p->other_received, p->empty_received);
-        if (fclose(f) == 0)
-                (void) rename(tmp, p->stats_path);
 }
 
 static void peer_send(Peer *p, const uint8_t *buf, size_t len) {
@@ -196,7 +188,7 @@ static void peer_answer(Peer *p, const Request *req) {
                 k = put_header(ack, 0x45, mid, req->token, req->tkl);
                 k = put_payload(k, "ok", 2);
                 peer_send(p, out, k);
-                stats_write(p);
+                stats_file_write(p->stats_path, stats_format, p);
                 exit(EXIT_SUCCESS);
         case MODE_ACK_THEN_SILENT:
                 if (req->type == 0) {
@@ -358,7 +350,7 @@ int main(int argc, char **argv) {
         }
         printf("%u\n", ntohs(addr.sin_port));
         fflush(stdout);
-        stats_write(&peer);
+        stats_file_write(peer.stats_path, stats_format, &peer);
         /* SIGALRM's default action ends the process: the lifetime bound needs nothing else. */
         alarm((unsigned) lifetime);
 
@@ -375,6 +367,6 @@ int main(int argc, char **argv) {
                         return EXIT_FAILURE;
                 }
                 peer_on_datagram(&peer, buf, (size_t) n);
-                stats_write(&peer);
+                stats_file_write(peer.stats_path, stats_format, &peer);
         }
 }

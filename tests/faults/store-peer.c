@@ -39,6 +39,7 @@
 #include "coap-msg.h"
 #include "coap-option.h"
 #include "internal/macro.h"
+#include "stats-file.h"
 
 #define MAX_DATAGRAM      2048
 #define RESPONSE_MAX      1152 /* header, token, ETag, Content-Format, Block, Size2, 1024 bytes */
@@ -108,7 +109,8 @@ static bool addr_equal(const struct sockaddr_in *a, const struct sockaddr_in *b)
         return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
 }
 
-static void stats_format(const Peer *p, FILE *f) {
+static void stats_format(const void *userdata, FILE *f) {
+        const Peer *p = userdata;
         const Stats *s = &p->stats;
 
         fprintf(f,
@@ -117,22 +119,6 @@ static void stats_format(const Peer *p, FILE *f) {
                 " rejected=%" PRIu64 " gets=%" PRIu64 " stored=%zu\n",
                 s->received, s->malformed, s->duplicates, s->blocks, s->continues, s->changed,
                 s->incomplete, s->rejected, s->gets, p->body_len);
-}
-
-static void stats_write(const Peer *p) {
-        char tmp[4096];
-        FILE *f;
-
-        if (!p->stats_path)
-                return;
-        /* Written aside and renamed, so that a reader never sees half a line. */
-        snprintf(tmp, sizeof(tmp), "%s.tmp", p->stats_path);
-        f = fopen(tmp, "we");
-        if (!f)
-                return;
-        stats_format(p, f);
-        if (fclose(f) == 0)
-                (void) rename(tmp, p->stats_path);
 }
 
 static Seen *peer_find_seen(Peer *p, const struct sockaddr_in *src, uint16_t mid, uint64_t now) {
@@ -446,7 +432,7 @@ static int peer_run(Peer *p, int sig_fd, uint64_t lifetime_usec) {
                         if (read(sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
                                 if (si.ssi_signo != SIGUSR1)
                                         return 0;
-                                stats_write(p);
+                                stats_file_write(p->stats_path, stats_format, p);
                         }
                 }
                 for (;;) {
@@ -539,7 +525,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
 
         rc = peer_run(p, sig_fd, lifetime * USEC_PER_SEC);
-        stats_write(p);
+        stats_file_write(p->stats_path, stats_format, p);
         fputs("store-peer: ", stderr);
         stats_format(p, stderr);
         for (size_t i = 0; i < UPLOADS_MAX; i++)

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "internal/macro.h"
+#include "stats-file.h"
 
 #define MAX_SESSIONS 128
 #define MAX_DATAGRAM 65535
@@ -206,8 +207,9 @@ static int parse_u64(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static void stats_format(const Relay *r, FILE *f) {
+static void stats_format(const void *userdata, FILE *f) {
         static const char *const names[2] = {"up", "down"};
+        const Relay *r = userdata;
 
         for (int d = 0; d < 2; d++) {
                 const DirStats *s = &r->stats[d];
@@ -222,22 +224,6 @@ static void stats_format(const Relay *r, FILE *f) {
         }
         fprintf(f, "sessions=%zu sessions_refused=%" PRIu64 "\n", r->n_sessions,
                 r->sessions_refused);
-}
-
-static void stats_write(const Relay *r) {
-        char tmp[4096];
-        FILE *f;
-
-        if (!r->stats_path)
-                return;
-        /* Written aside and renamed, so that a reader never sees half a line. */
-        snprintf(tmp, sizeof(tmp), "%s.tmp", r->stats_path);
-        f = fopen(tmp, "we");
-        if (!f)
-                return;
-        stats_format(r, f);
-        if (fclose(f) == 0)
-                (void) rename(tmp, r->stats_path);
 }
 
 /* --trace: one line per datagram and decision on stderr, for debugging a failed test. */
@@ -509,7 +495,7 @@ static int relay_run(Relay *r, int sig_fd, uint64_t lifetime_usec) {
                         if (read(sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
                                 if (si.ssi_signo != SIGUSR1)
                                         return 0;
-                                stats_write(r);
+                                stats_file_write(r->stats_path, stats_format, r);
                         }
                 }
                 if (pfd[1].revents)
@@ -653,7 +639,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
 
         rc = relay_run(r, sig_fd, lifetime * USEC_PER_SEC);
-        stats_write(r);
+        stats_file_write(r->stats_path, stats_format, r);
         fputs("udp-relay: ", stderr);
         stats_format(r, stderr);
         relay_done(r);
