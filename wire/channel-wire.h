@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The data channel between libcoapclient and coapclientd (libc only, shared by both).
+ *
+ * Manager.OpenChannel() hands a caller one end of an AF_UNIX SOCK_SEQPACKET socketpair. Requests
+ * go down it and their response blocks come back up it, without a D-Bus message or a
+ * dbus-daemon hop per request; D-Bus stays the control plane (clients, credentials).
+ *
+ * A message is one or more frames, each a little-endian header (u32 size of the whole frame,
+ * u16 type, u16 zero) and a body. File descriptors travel as SCM_RIGHTS on the message: each
+ * REQUEST frame takes the next one (its socket), and a second one with CHANNEL_REQUEST_PAYLOAD_FD
+ * (a memfd holding a payload too large for a message). Request tags are chosen by the library:
+ * the daemon answers with EVENT frames that carry them, so nothing waits for a reply. The
+ * format is documented in docs/dbus-api.md ("The data channel"). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest message either side sends or accepts. */
+#define CHANNEL_MESSAGE_MAX    (128 * 1024)
+#define CHANNEL_HEADER_SIZE    8
+#define CHANNEL_OPTIONS_MAX    16
+#define CHANNEL_DEST_MAX       28 /* sizeof(struct sockaddr_in6) */
+#define CHANNEL_ETAG_MAX       8
+#define CHANNEL_ERROR_NAME_MAX 255 /* with its NUL */
+
+typedef enum ChannelFrameType {
+        CHANNEL_FRAME_REQUEST = 1,            /* library -> daemon */
+        CHANNEL_FRAME_CANCEL = 2,             /* library -> daemon: client, tag */
+        CHANNEL_FRAME_CANCEL_ALL = 3,         /* library -> daemon: client */
+        CHANNEL_FRAME_DEREGISTER_OBSERVE = 4, /* library -> daemon: client, tag */
+        CHANNEL_FRAME_EVENT = 16,             /* daemon -> library */
+} ChannelFrameType;
+
+typedef enum ChannelParseError {
+        CHANNEL_PARSE_OK,
+        CHANNEL_PARSE_TRUNCATED_HEADER,
+        CHANNEL_PARSE_BAD_FRAME_SIZE,
+        CHANNEL_PARSE_RESERVED_NOT_ZERO,
+        CHANNEL_PARSE_UNKNOWN_TYPE,
+        CHANNEL_PARSE_TRUNCATED_BODY,
+        CHANNEL_PARSE_TRAILING_BYTES,
+        CHANNEL_PARSE_UNKNOWN_FLAGS,
+        CHANNEL_PARSE_BAD_DESTINATION,
+        CHANNEL_PARSE_BAD_PATH,
+        CHANNEL_PARSE_TOO_MANY_OPTIONS,
+        CHANNEL_PARSE_BAD_ERROR_NAME,
+        CHANNEL_PARSE_BAD_ETAG,
+        _CHANNEL_PARSE_ERROR_MAX,
+} ChannelParseError;
+
+const char *channel_parse_error_to_string(ChannelParseError e);
+
+/* REQUEST flags. */
+#define CHANNEL_REQUEST_CONFIRMABLE    (1u << 0)
+#define CHANNEL_REQUEST_OBSERVE        (1u << 1) /* add Observe: 0 unless an option sets it */
+#define CHANNEL_REQUEST_CONTENT_FORMAT (1u << 2)
+#define CHANNEL_REQUEST_PARAMS         (1u << 3) /* the four transmission parameters are set */
+#define CHANNEL_REQUEST_PAYLOAD_FD     (1u << 4) /* payload_len bytes are in the second fd */
+#define CHANNEL_REQUEST_FLAGS_ALL      0x1fu
+
+typedef struct ChannelOption {
+        uint16_t number;
+        uint8_t len;
+        const uint8_t *value;
+} ChannelOption;
+
+typedef struct ChannelRequest {
+        uint64_t client; /* the id of the client object (its path's last element) */
+        uint64_t tag;    /* chosen by the sender, echoed in every EVENT of the request */
+        uint8_t method;
+        uint8_t flags;
+        uint16_t content_format;
+        uint16_t block_size; /* bytes; 0: the daemon's default */
+        uint32_t ack_timeout_ms;
+        uint16_t ack_random_percent; /* 0: the daemon's default */
+        uint16_t backoff_percent;
+        uint8_t max_retransmission;
+        const uint8_t *dest; /* a struct sockaddr_in or _in6 as the kernel lays it out */
+        size_t dest_len;     /* 0: the socket's connected peer */
+        const char *path;    /* NUL-terminated within the frame */
+        ChannelOption options[CHANNEL_OPTIONS_MAX];
+        size_t n_options;
+        const uint8_t *payload; /* NULL with CHANNEL_REQUEST_PAYLOAD_FD */
+        uint32_t payload_len;
+} ChannelRequest;
+
+/* EVENT flags. */
+#define CHANNEL_EVENT_LAST_BLOCK     (1u << 0)
+#define CHANNEL_EVENT_FINAL          (1u << 1)
+#define CHANNEL_EVENT_SILENT         (1u << 2) /* no callback: the library only forgets it */
+#define CHANNEL_EVENT_CONTENT_FORMAT (1u << 3)
+#define CHANNEL_EVENT_OBSERVE        (1u << 4)
+#define CHANNEL_EVENT_SIZE2          (1u << 5)
+#define CHANNEL_EVENT_FLAGS_ALL      0x3fu
+
+/* One call of Zephyr's response callback, as the Response signal carries it. */
+typedef struct ChannelEvent {
+        uint64_t client;
+        uint64_t tag;
+        int32_t result; /* CoAP code, or a negative errno */
+        uint32_t flags;
+        uint64_t offset;
+        uint16_t content_format;
+        uint8_t type; /* CoAP message type of the response */
+        uint8_t etag_len;
+        uint32_t observe;
+        uint32_t size2;
+        uint8_t etag[CHANNEL_ETAG_MAX];
+        const char *error_name; /* the D-Bus error name of a refused request, else NULL */
+        const uint8_t *payload;
+        uint32_t payload_len;
+} ChannelEvent;
+
+typedef struct ChannelFrame {
+        uint16_t type;
+        const uint8_t *body;
+        size_t body_len;
+} ChannelFrame;
+
+/* The encoded size of the frame for ev. */
+size_t channel_event_size(const ChannelEvent *ev);
+
+/* Encoders write one frame at buf and return its size; -ENOBUFS (nothing written) when it does
+ * not fit in size, -EINVAL when the input breaks a rule above. */
+long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size);
+long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size);
+/* CANCEL and DEREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag ignored). */
+long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
+                        size_t size);
+
+/* The next frame of a message at *offset: 1 and advances *offset, 0 at the end, or -EBADMSG with
+ * *error set. Checks the header only. */
+int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFrame *ret,
+                       ChannelParseError *error);
+/* Bodies. Pointers in ret point into the frame; -EBADMSG with *error set. */
+int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelParseError *error);
+int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseError *error);
+int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
+                       ChannelParseError *error);
