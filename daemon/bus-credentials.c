@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-
 #include "bus-util.h"
+#include "dtls-loader.h"
 #include "internal/bus-api.h"
 
 #define CREDENTIALS_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+
+_Static_assert(PEER_FINGERPRINT_SIZE == DTLS_SHA256_SIZE, "fingerprints are SHA-256");
 
 typedef struct Blob {
         const uint8_t *data; /* into the message */
@@ -257,45 +258,35 @@ static int check_keys(const CredentialsArgs *a, size_t secret_len, sd_bus_error 
                                  "Unknown credentials type '%s' (psk, x509, rpk).", a->type);
 }
 
-static int hash_field(gnutls_hash_hd_t h, uint8_t tag, const void *data, size_t len) {
-        uint64_t n = len;
-        int r;
-
-        r = gnutls_hash(h, &tag, 1);
-        if (r >= 0)
-                r = gnutls_hash(h, &n, sizeof n);
-        if (r >= 0 && len > 0)
-                r = gnutls_hash(h, data, len);
-        return r < 0 ? -ENOMEM : 0;
-}
-
 /* Length-prefixed fields, so that no two different inputs hash alike by concatenation. */
 static int fingerprint(const CredentialsArgs *a, const Secret *s,
                        uint8_t ret[PEER_FINGERPRINT_SIZE]) {
         const char *id = a->psk_identity, *name = a->server_name;
-        uint8_t insecure = a->insecure;
-        gnutls_hash_hd_t h;
-        int r;
+        const uint8_t insecure = a->insecure;
+        const struct {
+                uint8_t tag;
+                const void *data;
+                size_t len;
+        } fields[] = {
+                {'t', a->type, strlen(a->type)},
+                {'i', id, id ? strlen(id) : 0},
+                {'a', a->ca.data, a->ca.len},
+                {'n', name, name ? strlen(name) : 0},
+                {'c', a->certificate.data, a->certificate.len},
+                {'p', a->server_public_key.data, a->server_public_key.len},
+                {'f', &insecure, 1},
+                {'s', s->data, s->len},
+        };
+        uint64_t lens[ELEMENTSOF(fields)];
+        struct iovec iov[3 * ELEMENTSOF(fields)];
 
-        if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-                return -ENOMEM;
-        r = hash_field(h, 't', a->type, strlen(a->type));
-        if (r >= 0)
-                r = hash_field(h, 'i', id, id ? strlen(id) : 0);
-        if (r >= 0)
-                r = hash_field(h, 'a', a->ca.data, a->ca.len);
-        if (r >= 0)
-                r = hash_field(h, 'n', name, name ? strlen(name) : 0);
-        if (r >= 0)
-                r = hash_field(h, 'c', a->certificate.data, a->certificate.len);
-        if (r >= 0)
-                r = hash_field(h, 'p', a->server_public_key.data, a->server_public_key.len);
-        if (r >= 0)
-                r = hash_field(h, 'f', &insecure, 1);
-        if (r >= 0)
-                r = hash_field(h, 's', s->data, s->len);
-        gnutls_hash_deinit(h, ret);
-        return r;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                lens[i] = fields[i].len;
+                iov[3 * i] = (struct iovec){(void *) &fields[i].tag, 1};
+                iov[3 * i + 1] = (struct iovec){&lens[i], sizeof(lens[i])};
+                iov[3 * i + 2] = (struct iovec){(void *) fields[i].data, fields[i].len};
+        }
+        return dtls_sha256(iov, ELEMENTSOF(iov), ret);
 }
 
 static int build(const CredentialsArgs *a, const Secret *s, DtlsCredentials **ret) {
@@ -339,6 +330,12 @@ int bus_credentials_parse(sd_bus_message *m, PeerCredentials **ret, sd_bus_error
         r = check_keys(&a, secret.len, error);
         if (r < 0)
                 return r;
+        /* The first SetCredentials loads GnuTLS (dtls-loader.h); without it plain CoAP goes on. */
+        r = dtls_loader_load();
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "DTLS is not available: coapclientd could not load its "
+                                        "DTLS module.");
 
         c = calloc(1, sizeof(PeerCredentials));
         if (!c)

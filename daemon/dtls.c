@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/dtls.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -842,4 +843,19 @@ DtlsSessionData *dtls_session_data_free(DtlsSessionData *s) {
         datum_wipe(&s->data);
         free(s);
         return NULL;
+}
+
+/* ---- Digest --------------------------------------------------------------------------------- */
+
+int dtls_sha256(const struct iovec *iov, size_t n_iov, uint8_t ret[DTLS_SHA256_SIZE]) {
+        gnutls_hash_hd_t h;
+        int r = 0;
+
+        if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_iov && r >= 0; i++)
+                if (iov[i].iov_len > 0)
+                        r = gnutls_hash(h, iov[i].iov_base, iov[i].iov_len);
+        gnutls_hash_deinit(h, ret);
+        return r < 0 ? -ENOMEM : 0;
 }

@@ -56,6 +56,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define DTLS_DEFAULT_MTU               1232U /* 1280 (IPv6 minimum) - 40 (IPv6) - 8 (UDP) */
 #define DTLS_DEFAULT_RETRANSMIT_USEC   (UINT64_C(1000) * 1000)  /* first retransmission */
@@ -219,3 +220,13 @@ static inline void dtls_session_data_freep(DtlsSessionData **s) {
         if (*s)
                 dtls_session_data_free(*s);
 }
+
+/* ---- Digest ---------------------------------------------------------------------------------
+ *
+ * SHA-256 over the concatenation of n_iov buffers (empty ones allowed), e.g. for the daemon's
+ * credential fingerprints: here so that the daemon needs GnuTLS only through this module.
+ * Returns 0 or -ENOMEM. */
+
+#define DTLS_SHA256_SIZE 32U
+
+int dtls_sha256(const struct iovec *iov, size_t n_iov, uint8_t ret[DTLS_SHA256_SIZE]);

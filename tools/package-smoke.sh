@@ -73,6 +73,7 @@ files_present() { # path...
 }
 check "coapclientd files in place" files_present \
     /usr/sbin/coapclientd \
+    "/usr/lib/$multiarch/coapclientd/coapclientd-dtls.so" \
     /lib/systemd/system/coapclientd.service \
     /usr/lib/sysusers.d/coapclientd.conf \
     /etc/coapclientd/coapclientd.conf \
@@ -83,6 +84,8 @@ check "coapclientd files in place" files_present \
     /usr/share/man/man8/coapclientd.8.gz \
     /usr/share/man/man5/coapclientd.conf.5.gz
 check "postinst created the system user coapclientd" getent passwd coapclientd
+gnutls_dep_ok() { dpkg-query -W -f='${Depends}' coapclientd | grep -q libgnutls30; }
+check "coapclientd depends on libgnutls30 (dpkg-shlibdeps saw the DTLS module)" gnutls_dep_ok
 alias_ok() {
     [ "$(readlink /etc/systemd/system/dbus-org.coapclientd.CoapClient1.service)" = \
         /lib/systemd/system/coapclientd.service ]
@@ -236,7 +239,7 @@ if has coapclientctl || has libcoapclient-dev; then
     port=
     for _ in $(seq 1 50); do
         port=$(( (RANDOM % 15000) * 2 + 20000 ))
-        coap-server-gnutls -A 127.0.0.1 -p "$port" -d 4 >"$tmp/peer.log" 2>&1 &
+        coap-server-gnutls -A 127.0.0.1 -p "$port" -d 4 -k secretPSK -h CoAP >"$tmp/peer.log" 2>&1 &
         peer_pid=$!
         sleep 0.1
         kill -0 "$peer_pid" 2>/dev/null && break
@@ -254,6 +257,12 @@ if has coapclientctl || has libcoapclient-dev; then
                 cmp "$tmp/body" "$tmp/ctl.out"
         }
         check "coapclientctl (as nobody) fetches 3000 bytes block-wise, byte-exact" ctl_ok
+        dtls_ok() {
+            as_nobody /usr/bin/coapclientctl get "coaps://127.0.0.1:$((port + 1))/smoke" \
+                --psk-identity CoAP --psk-key secretPSK >"$tmp/dtls.out" &&
+                cmp "$tmp/body" "$tmp/dtls.out"
+        }
+        check "coapclientctl (as nobody) fetches over DTLS (PSK): the module loads" dtls_ok
     else
         skip "coapclientctl fetch: no coapclientctl package"
     fi
