@@ -135,7 +135,7 @@ cmd_test() {
             SETUP_SUFFIX= run_suite "daemon under valgrind" build --suite integration \
             --suite client --suite faults
         SETUP_SUFFIX=-valgrind run_suite valgrind build --setup valgrind --suite coap \
-            --suite engine --suite fuzz --suite dtls --suite config --suite daemon
+            --suite engine --suite fuzz --suite dtls --suite config --suite daemon --suite wire
     fi
 
     echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"

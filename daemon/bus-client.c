@@ -31,6 +31,26 @@ static bool option_is_engine_owned(uint16_t number) {
         }
 }
 
+int request_args_add_option(RequestArgs *a, uint16_t number, const void *value, size_t len,
+                            sd_bus_error *error) {
+        if (a->n_options >= REQUEST_OPTIONS_MAX)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                         "At most %d options per request.", REQUEST_OPTIONS_MAX);
+        if (number == 0 || option_is_engine_owned(number))
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                         "Option %" PRIu16 " cannot be set in 'options'.", number);
+        if (len > REQUEST_OPTION_VALUE_MAX)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
+                                         "Option %" PRIu16 " value longer than %d bytes.", number,
+                                         REQUEST_OPTION_VALUE_MAX);
+        a->options[a->n_options++] = (CoapOption){
+                .number = number,
+                .len = (uint16_t) len,
+                .value = value,
+        };
+        return 0;
+}
+
 static int read_options(sd_bus_message *m, RequestArgs *a, sd_bus_error *error) {
         int r;
 
@@ -52,23 +72,9 @@ static int read_options(sd_bus_message *m, RequestArgs *a, sd_bus_error *error) 
                 if (r < 0)
                         return r;
 
-                if (a->n_options >= REQUEST_OPTIONS_MAX)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
-                                                 "At most %d options per request.",
-                                                 REQUEST_OPTIONS_MAX);
-                if (number == 0 || option_is_engine_owned(number))
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
-                                                 "Option %" PRIu16 " cannot be set in 'options'.",
-                                                 number);
-                if (len > REQUEST_OPTION_VALUE_MAX)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
-                                                 "Option %" PRIu16 " value longer than %d bytes.",
-                                                 number, REQUEST_OPTION_VALUE_MAX);
-                a->options[a->n_options++] = (CoapOption){
-                        .number = number,
-                        .len = (uint16_t) len,
-                        .value = value,
-                };
+                r = request_args_add_option(a, number, value, len, error);
+                if (r < 0)
+                        return r;
         }
         if (r < 0)
                 return r;
@@ -80,6 +86,65 @@ static int invalid_parameter(sd_bus_error *error, const char *key, unsigned long
         return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PARAMETERS,
                                  "Request key '%s' is %lu, must be within %lu..%lu.", key, v, min,
                                  max);
+}
+
+int request_args_set_payload(RequestArgs *a, const void *payload, size_t len,
+                             const ManagerConfig *config, sd_bus_error *error) {
+        if (len > config->limits.max_payload_bytes)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE,
+                                         "Payload of %zu bytes exceeds %" PRIu32 ".", len,
+                                         config->limits.max_payload_bytes);
+        a->payload = payload;
+        a->payload_len = len;
+        return 0;
+}
+
+int request_args_set_block_size(RequestArgs *a, uint16_t size, sd_bus_error *error) {
+        int szx = coap_size_to_szx(size);
+
+        if (szx < 0)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PARAMETERS,
+                                         "Request key 'block-size' is %" PRIu16
+                                         ", must be a power of two within 16..1024.",
+                                         size);
+        a->block_szx = (uint8_t) szx;
+        return 0;
+}
+
+int request_args_set_tx_param(RequestArgs *a, RequestTxParam which, uint32_t v,
+                              sd_bus_error *error) {
+        static const struct {
+                const char *key;
+                uint32_t min, max;
+        } ranges[] = {
+                [REQUEST_ACK_TIMEOUT] = {"ack-timeout", COAPCLIENTD_ACK_TIMEOUT_MIN,
+                                         COAPCLIENTD_ACK_TIMEOUT_MAX},
+                [REQUEST_ACK_RANDOM_PERCENT] = {"ack-random-percent", COAPCLIENTD_PERCENT_MIN,
+                                                COAPCLIENTD_PERCENT_MAX},
+                [REQUEST_BACKOFF_PERCENT] = {"backoff-percent", COAPCLIENTD_PERCENT_MIN,
+                                             COAPCLIENTD_PERCENT_MAX},
+                [REQUEST_MAX_RETRANSMISSION] = {"max-retransmission", 0,
+                                                COAPCLIENTD_MAX_RETRANSMISSION_MAX},
+        };
+
+        if (v < ranges[which].min || v > ranges[which].max)
+                return invalid_parameter(error, ranges[which].key, v, ranges[which].min,
+                                         ranges[which].max);
+        switch (which) {
+        case REQUEST_ACK_TIMEOUT:
+                a->params.ack_timeout_ms = v;
+                break;
+        case REQUEST_ACK_RANDOM_PERCENT:
+                a->params.ack_random_percent = (uint16_t) v;
+                break;
+        case REQUEST_BACKOFF_PERCENT:
+                a->params.backoff_percent = (uint16_t) v;
+                break;
+        case REQUEST_MAX_RETRANSMISSION:
+                a->params.max_retransmission = (uint8_t) v;
+                break;
+        }
+        return 0;
 }
 
 /* Reads the value of one a{sv} entry whose key is known to be valid. */
@@ -103,13 +168,11 @@ static int read_request_key(sd_bus_message *m, const ManagerConfig *config, cons
                 a->content_format = u16;
         } else if (strcmp(key, "payload") == 0) {
                 const void *p;
+                size_t len;
 
-                r = sd_bus_message_read_array(m, 'y', &p, &a->payload_len);
-                a->payload = p;
-                if (r >= 0 && a->payload_len > config->limits.max_payload_bytes)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_PAYLOAD_TOO_LARGE,
-                                                 "Payload of %zu bytes exceeds %" PRIu32 ".",
-                                                 a->payload_len, config->limits.max_payload_bytes);
+                r = sd_bus_message_read_array(m, 'y', &p, &len);
+                if (r >= 0)
+                        r = request_args_set_payload(a, p, len, config, error);
         } else if (strcmp(key, "options") == 0)
                 r = read_options(m, a, error);
         else if (strcmp(key, "observe") == 0) {
@@ -117,38 +180,25 @@ static int read_request_key(sd_bus_message *m, const ManagerConfig *config, cons
                 a->observe = b;
         } else if (strcmp(key, "ack-timeout") == 0) {
                 r = sd_bus_message_read(m, "u", &u32);
-                if (r >= 0 && (u32 < 100 || u32 > 600000))
-                        return invalid_parameter(error, key, u32, 100, 600000);
-                a->params.ack_timeout_ms = u32;
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_ACK_TIMEOUT, u32, error);
         } else if (strcmp(key, "ack-random-percent") == 0) {
                 r = sd_bus_message_read(m, "q", &u16);
-                if (r >= 0 && (u16 < 100 || u16 > 1000))
-                        return invalid_parameter(error, key, u16, 100, 1000);
-                a->params.ack_random_percent = u16;
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_ACK_RANDOM_PERCENT, u16, error);
         } else if (strcmp(key, "backoff-percent") == 0) {
                 r = sd_bus_message_read(m, "q", &u16);
-                if (r >= 0 && (u16 < 100 || u16 > 1000))
-                        return invalid_parameter(error, key, u16, 100, 1000);
-                a->params.backoff_percent = u16;
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_BACKOFF_PERCENT, u16, error);
         } else if (strcmp(key, "max-retransmission") == 0) {
                 r = sd_bus_message_read(m, "y", &u8);
-                if (r >= 0 && u8 > 20)
-                        return invalid_parameter(error, key, u8, 0, 20);
-                a->params.max_retransmission = u8;
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_MAX_RETRANSMISSION, u8, error);
         } else {
-                int szx;
-
                 assert(strcmp(key, "block-size") == 0);
                 r = sd_bus_message_read(m, "q", &u16);
-                if (r < 0)
-                        return r;
-                szx = coap_size_to_szx(u16);
-                if (szx < 0)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_PARAMETERS,
-                                                 "Request key 'block-size' is %" PRIu16
-                                                 ", must be a power of two within 16..1024.",
-                                                 u16);
-                a->block_szx = (uint8_t) szx;
+                if (r >= 0)
+                        r = request_args_set_block_size(a, u16, error);
         }
         return r;
 }
@@ -184,14 +234,7 @@ int request_args_parse(sd_bus_message *m, const ManagerConfig *config, RequestAr
         uint32_t seen = 0;
         int r;
 
-        *a = (RequestArgs){
-                .method = -1,
-                .confirmable = true,
-                .path = "",
-                .content_format = -1,
-                .params = config->tx_params,
-                .block_szx = config->block_szx,
-        };
+        request_args_init(a, config);
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
         if (r < 0)
@@ -218,6 +261,22 @@ int request_args_parse(sd_bus_message *m, const ManagerConfig *config, RequestAr
         r = sd_bus_message_exit_container(m);
         if (r < 0)
                 return r;
+        return request_args_finish(a, error);
+}
+
+void request_args_init(RequestArgs *a, const ManagerConfig *config) {
+        *a = (RequestArgs){
+                .method = -1,
+                .confirmable = true,
+                .path = "",
+                .content_format = -1,
+                .params = config->tx_params,
+                .block_szx = config->block_szx,
+        };
+}
+
+int request_args_finish(RequestArgs *a, sd_bus_error *error) {
+        int r;
 
         if (a->method < 0)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_METHOD,
@@ -261,34 +320,37 @@ uint8_t request_fit_block_szx(const RequestArgs *a, size_t max_message) {
         return szx;
 }
 
-static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Client *c = userdata;
-        Manager *m = c->manager;
-        const char *destination;
-        _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
-        RequestArgs a;
-        CoapAddr dest;
-        uint64_t id;
-        Socket *s;
-        int fd, r;
+static int describe_destination(const RequestDestination *d, int family, CoapAddr *ret,
+                                sd_bus_error *error) {
+        int r;
 
-        r = sd_bus_message_read(msg, "hs", &fd, &destination);
-        if (r < 0)
-                return r;
-        r = request_args_parse(msg,
-                               &(ManagerConfig){
-                                       .limits = m->limits,
-                                       .tx_params = m->default_tx_params,
-                                       .block_szx = m->default_block_szx,
-                               },
-                               &a, error);
-        if (r < 0)
-                return r;
+        if (d->string)
+                r = parse_destination(d->string, family, ret);
+        else
+                r = parse_sockaddr(d->sockaddr, d->sockaddr_len, family, ret);
+        if (r >= 0)
+                return 0;
+        if (d->string)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
+                                         "Invalid destination '%s' for this %s socket.", d->string,
+                                         family == AF_INET6 ? "IPv6" : "IPv4");
+        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
+                                 "Invalid destination address for this %s socket.",
+                                 family == AF_INET6 ? "IPv6" : "IPv4");
+}
+
+int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
+                   const RequestOrigin *origin, uint64_t *ret_id, sd_bus_error *error) {
+        _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
+        Manager *m = c->manager;
+        CoapAddr dest;
+        Socket *s;
+        int r;
 
         if (c->caller->stalled)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
-                                        "The caller is not reading its Response signals.");
-        r = client_can_submit(c, a.payload_len);
+                                        "The caller is not reading its responses.");
+        r = client_can_submit(c, a->payload_len);
         if (r == -EAGAIN)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
                                          "A client may have at most %" PRIu32
@@ -313,11 +375,9 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
 
-        r = parse_destination(destination, s->family, &dest);
+        r = describe_destination(destination, s->family, &dest, error);
         if (r < 0)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
-                                         "Invalid destination '%s' for this %s socket.",
-                                         destination, s->family == AF_INET6 ? "IPv6" : "IPv4");
+                return r;
         if (dest.len == 0 && !socket_is_connected(s))
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ADDRESS,
                                         "The socket is not connected: a destination is required.");
@@ -334,23 +394,23 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                          CLIENT_SESSIONS_MAX);
         if (r < 0)
                 return r;
-        a.block_szx = request_fit_block_szx(&a, socket_peer_max_message(peer));
+        a->block_szx = request_fit_block_szx(a, socket_peer_max_message(peer));
 
         r = client_submit(c, s, peer,
                           &(CoapRequestSpec){
-                                  .method = (uint8_t) a.method,
-                                  .confirmable = a.confirmable,
-                                  .path = a.path,
-                                  .content_format = a.content_format,
-                                  .payload = a.payload,
-                                  .payload_len = a.payload_len,
-                                  .options = a.options,
-                                  .n_options = a.n_options,
-                                  .params = a.params,
-                                  .block_szx = a.block_szx,
+                                  .method = (uint8_t) a->method,
+                                  .confirmable = a->confirmable,
+                                  .path = a->path,
+                                  .content_format = a->content_format,
+                                  .payload = a->payload,
+                                  .payload_len = a->payload_len,
+                                  .options = a->options,
+                                  .n_options = a->n_options,
+                                  .params = a->params,
+                                  .block_szx = a->block_szx,
                                   .dest = &dest,
                           },
-                          &id);
+                          origin, ret_id);
         if (r == -EINVAL)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
                                         "The CoAP engine rejected the request.");
@@ -358,7 +418,33 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return r;
         if (r < 0)
                 return sd_bus_error_set_errnof(error, -r, "Failed to send the request: %m");
+        return 0;
+}
 
+static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        Manager *m = c->manager;
+        const char *destination;
+        RequestArgs a;
+        uint64_t id;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "hs", &fd, &destination);
+        if (r < 0)
+                return r;
+        r = request_args_parse(msg,
+                               &(ManagerConfig){
+                                       .limits = m->limits,
+                                       .tx_params = m->default_tx_params,
+                                       .block_szx = m->default_block_szx,
+                               },
+                               &a, error);
+        if (r < 0)
+                return r;
+        r = request_submit(c, fd, &(RequestDestination){.string = destination}, &a,
+                           &(RequestOrigin){}, &id, error);
+        if (r < 0)
+                return r;
         return sd_bus_reply_method_return(msg, "t", id);
 }
 

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "channel.h"
 #include "client.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
@@ -48,6 +49,32 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                 return r;
         }
         return sd_bus_reply_method_return(msg, "o", c->path);
+}
+
+static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+        Manager *m = userdata;
+        const char *sender;
+        Caller *caller;
+        int r;
+
+        sender = sd_bus_message_get_sender(msg);
+        if (!sender)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "A channel needs a caller with a unique bus name.");
+        r = manager_get_caller(m, sender, &caller);
+        if (r < 0)
+                return r;
+        r = channel_new(caller, &fd);
+        if (r == -EBUSY)
+                return sd_bus_error_set(error, COAPCLIENTD_ERROR_CHANNEL_EXISTS,
+                                        "The caller has a data channel already.");
+        if (r < 0) {
+                caller_gc(caller);
+                return r;
+        }
+        log_debug("Data channel opened for %s", sender);
+        return sd_bus_reply_method_return(msg, "h", fd);
 }
 
 static int method_list_clients(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -137,6 +164,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("CreateClient", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", client),
                                 method_create_client, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenChannel", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", channel),
+                                method_open_channel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListClients", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", clients),
                                 method_list_clients, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),

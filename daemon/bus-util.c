@@ -111,6 +111,59 @@ int parse_destination(const char *s, int socket_family, CoapAddr *ret) {
         return 0;
 }
 
+int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret) {
+        CoapAddr a = {};
+        sa_family_t family;
+
+        if (len == 0) {
+                *ret = a;
+                return 0;
+        }
+        if (len < sizeof(family))
+                return -EINVAL;
+        memcpy(&family, sa, sizeof(family));
+        if (family == AF_INET && len == sizeof(struct sockaddr_in)) {
+                struct sockaddr_in in;
+
+                memcpy(&in, sa, sizeof(in));
+                if (in.sin_port == 0)
+                        return -EINVAL;
+                if (socket_family == AF_INET6) {
+                        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+
+                        sin6->sin6_family = AF_INET6;
+                        sin6->sin6_port = in.sin_port;
+                        sin6->sin6_addr.s6_addr[10] = 0xff;
+                        sin6->sin6_addr.s6_addr[11] = 0xff;
+                        memcpy(&sin6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
+                        a.len = sizeof(struct sockaddr_in6);
+                } else {
+                        struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
+
+                        sin->sin_family = AF_INET;
+                        sin->sin_port = in.sin_port;
+                        sin->sin_addr = in.sin_addr;
+                        a.len = sizeof(struct sockaddr_in);
+                }
+        } else if (family == AF_INET6 && len == sizeof(struct sockaddr_in6) &&
+                   socket_family == AF_INET6) {
+                struct sockaddr_in6 in6, *sin6 = (struct sockaddr_in6 *) &a.ss;
+
+                memcpy(&in6, sa, sizeof(in6));
+                if (in6.sin6_port == 0)
+                        return -EINVAL;
+                /* Only what parse_destination() sets, so equal peers compare equal. */
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_port = in6.sin6_port;
+                sin6->sin6_addr = in6.sin6_addr;
+                sin6->sin6_scope_id = in6.sin6_scope_id;
+                a.len = sizeof(struct sockaddr_in6);
+        } else
+                return -EINVAL;
+        *ret = a;
+        return 0;
+}
+
 int bus_message_enter_variant_of(sd_bus_message *m, const char *key, const char *signature,
                                  const char *error_name, const char *what, sd_bus_error *error) {
         const char *contents;

@@ -13,6 +13,10 @@
  * anything else, or an IPv6 destination on an AF_INET socket. */
 int parse_destination(const char *s, int socket_family, CoapAddr *ret);
 
+/* The same from a struct sockaddr_in/_in6 as the kernel lays it out (len 0: connected socket),
+ * e.g. from the data channel. */
+int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret);
+
 /* One key of an a{sv} argument and its variant's signature (NULL: the caller reads the variant
  * itself, e.g. one that may hold either of two types). */
 typedef struct BusDictKey {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus-client.h"
+#include "channel.h"
 #include "socket.h"
 #include "util/log.h"
 
@@ -139,7 +140,8 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
         return 0;
 }
 
-int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, uint64_t *ret_id) {
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
+                  const RequestOrigin *origin, uint64_t *ret_id) {
         Manager *m = c->manager;
         Request *r;
         int k;
@@ -149,6 +151,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
         if (!r)
                 return -ENOMEM;
         r->id = ++m->last_request_id;
+        r->origin = *origin;
         r->client = c;
         r->socket = s;
         r->peer = p;
@@ -179,6 +182,16 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, ui
                   spec->id, spec->method, spec->payload_len);
         *ret_id = spec->id;
         return 0;
+}
+
+Request *client_find_by_tag(Client *c, uint64_t tag) {
+        Request *r;
+
+        /* At most max_requests_per_client long. */
+        LIST_FOREACH(requests, r, c->requests)
+                if (r->origin.channel && r->origin.tag == tag)
+                        return r;
+        return NULL;
 }
 
 static Request *client_find_request(Client *c, uint64_t id) {
@@ -248,17 +261,27 @@ void client_resume(Client *c) {
         }
 }
 
-static void client_send_error(Client *c, uint64_t id, int error) {
-        CoapEvent ev = {
-                .id = id,
-                .owner = c->id,
-                .result = error,
-                .last_block = true,
-                .final = true,
-        };
+/* One event of r to its owner, through the front end r came from. */
+static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
+        int k;
 
-        if (bus_client_send_response(c, &ev) >= 0)
+        if (r->origin.channel)
+                k = channel_send_event(c->caller->channel, c, r->origin.tag, ev, NULL);
+        else
+                k = bus_client_send_response(c, ev);
+        if (k >= 0)
                 c->responses_delivered++;
+}
+
+static void client_send_error(Client *c, const Request *r, int error) {
+        client_emit(c, r,
+                    &(CoapEvent){
+                            .id = r->id,
+                            .owner = c->id,
+                            .result = error,
+                            .last_block = true,
+                            .final = true,
+                    });
 }
 
 void client_fail_all(Client *c, int error) {
@@ -268,10 +291,26 @@ void client_fail_all(Client *c, int error) {
 
                 LIST_FOREACH(requests, r, c->requests)
                         if (r->socket == s) {
-                                client_send_error(c, r->id, error);
+                                client_send_error(c, r, error);
                                 c->requests_failed++;
                         }
                 client_forget_socket(c, s);
+        }
+}
+
+void client_drop_channel_requests(Client *c) {
+        for (;;) {
+                Request *r;
+
+                LIST_FOREACH(requests, r, c->requests)
+                        if (r->origin.channel)
+                                break;
+                if (!r)
+                        return;
+                /* Its final -ECANCELED finds no channel and frees it; the engine knows every
+                 * request, but make sure the loop ends. */
+                if (socket_cancel(r->socket, r->id) < 0)
+                        request_free(r);
         }
 }
 
@@ -284,14 +323,13 @@ void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev) {
         if (c->caller && c->caller->stalled) {
                 /* Its signals are dropped until it catches up; the end of a request is not. */
                 if (ev->final) {
-                        client_send_error(c, ev->id, -ENOBUFS);
+                        client_send_error(c, r, -ENOBUFS);
                         c->requests_failed++;
                         request_free(r);
                 }
                 return;
         }
-        if (bus_client_send_response(c, ev) >= 0)
-                c->responses_delivered++;
+        client_emit(c, r, ev);
         if (ev->final) {
                 if (ev->result >= 0)
                         c->requests_completed++;

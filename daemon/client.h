@@ -3,13 +3,21 @@
 
 /* A client context (one coap_client_init() of a caller) and its requests in flight. */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "coap-engine.h"
 #include "manager.h"
 
+/* The front end a request came through: its events go back the same way. */
+typedef struct RequestOrigin {
+        bool channel; /* the caller's data channel; else Response signals */
+        uint64_t tag; /* the channel's tag of the request */
+} RequestOrigin;
+
 struct Request {
         uint64_t id; /* daemon-wide, also the engine's request id */
+        RequestOrigin origin;
         Client *client;
         Socket *socket;       /* holds one reference */
         SocketPeer *peer;     /* holds one reference */
@@ -65,7 +73,10 @@ void client_set_credentials(Client *c, PeerCredentials *creds);
 int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret);
 /* Submits spec to peer p of socket s (after client_can_submit() said yes); fills in id and
  * owner. Returns coap_engine_submit()'s errors. */
-int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, uint64_t *ret_id);
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
+                  const RequestOrigin *origin, uint64_t *ret_id);
+/* The request of the client that the data channel knows by tag, or NULL. */
+Request *client_find_by_tag(Client *c, uint64_t tag);
 /* -ENOENT when id is not one of this client's requests in flight. */
 int client_cancel(Client *c, uint64_t id);
 void client_cancel_all(Client *c);
@@ -75,8 +86,10 @@ int client_deregister_observe(Client *c, uint64_t id);
 /* Flow control (Caller): holds or resumes the client's downloads on every socket. */
 void client_pause(Client *c);
 void client_resume(Client *c);
-/* Ends every request with a final event carrying error (a negative errno), sent as a signal. */
+/* Ends every request with a final event carrying error (a negative errno). */
 void client_fail_all(Client *c, int error);
+/* Drops, without events, every request that came through the data channel (it closed). */
+void client_drop_channel_requests(Client *c);
 
 /* An engine event for one of this client's requests (called by the socket). */
 void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);

@@ -9,6 +9,7 @@
 
 #include "bus-client.h"
 #include "bus-manager.h"
+#include "channel.h"
 #include "client.h"
 #include "coap-option.h"
 #include "config.h"
@@ -26,32 +27,56 @@ static bool socket_key_equal(const void *a, const void *b) {
 
 static const HashOps socket_key_hash_ops = {.hash = socket_key_hash, .equal = socket_key_equal};
 
-static int manager_on_gc(sd_event_source *source, void *userdata) {
+static int manager_on_gc(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        uint64_t next = UINT64_MAX;
+        Socket *s, *n;
+        int r;
 
         (void) source;
-        while (m->gc_queue) {
-                Socket *s = m->gc_queue;
-
+        LIST_FOREACH_SAFE(gc_queue, s, n, m->gc_queue) {
+                if (s->n_refs == 0 && s->idle_since + SOCKET_LINGER_USEC > usec) {
+                        next = MIN(next, s->idle_since + SOCKET_LINGER_USEC);
+                        continue;
+                }
                 LIST_REMOVE(gc_queue, m->gc_queue, s);
                 s->in_gc_queue = false;
                 (void) socket_collect(s);
         }
+        if (next == UINT64_MAX)
+                return 0;
+        r = sd_event_source_set_time(m->gc_source, next);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
         return 0;
 }
 
 void manager_queue_socket_gc(Manager *m, Socket *s) {
-        int r;
+        int enabled = SD_EVENT_OFF, r;
 
+        s->idle_since = manager_now(m);
         if (s->in_gc_queue)
                 return;
         LIST_PREPEND(gc_queue, m->gc_queue, s);
         s->in_gc_queue = true;
         if (!m->gc_source) /* shutting down: manager_free() frees every socket */
                 return;
-        r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+        /* Armed already: for an earlier socket, which rearms it for the later ones. */
+        if (sd_event_source_get_enabled(m->gc_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        r = sd_event_source_set_time(m->gc_source, s->idle_since + SOCKET_LINGER_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
+}
+
+static int manager_on_flush(sd_event_source *source, void *userdata) {
+        (void) source;
+        channel_flush_all(userdata);
+        return 0;
 }
 
 void manager_config_from_config(const Config *c, ManagerConfig *ret) {
@@ -128,15 +153,22 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (r < 0)
                 log_warning_errno(r, "Failed to enable watchdog, ignoring: %m");
 
-        r = sd_event_add_defer(m->event, &m->gc_source, manager_on_gc, m);
+        r = sd_event_add_defer(m->event, &m->flush_source, manager_on_flush, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_time(m->event, &m->gc_source, CLOCK_MONOTONIC, 0, 0, manager_on_gc, m);
         if (r < 0)
                 return r;
         r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
         if (r < 0)
                 return r;
         /* Normal priority: an idle one would starve while a busy caller keeps other sources
-         * pending, and unused sockets would pile up. Being a defer source, it still never runs
-         * inside an engine or DTLS callback. */
+         * pending, and unused sockets would pile up. Being an event source of its own, it never
+         * runs inside an engine or DTLS callback. */
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -152,6 +184,7 @@ Manager *manager_free(Manager *m) {
         m->gc_source = sd_event_source_disable_unref(m->gc_source);
         while ((c = hashmap_first(m->callers)))
                 caller_free(c);
+        m->flush_source = sd_event_source_disable_unref(m->flush_source);
         while ((s = hashmap_first(m->sockets)))
                 socket_free(s);
 
@@ -166,6 +199,7 @@ Manager *manager_free(Manager *m) {
         hashmap_free(m->clients);
         hashmap_free(m->requests);
         hashmap_free(m->sockets);
+        free(m->channel_rx_buffer);
         free(m);
         return NULL;
 }
@@ -300,6 +334,7 @@ int manager_get_caller(Manager *m, const char *name, Caller **ret) {
 Caller *caller_free(Caller *c) {
         if (!c)
                 return NULL;
+        channel_free(c->channel);
         while (c->clients)
                 client_free(c->clients);
         hashmap_remove(c->manager->callers, c->name);
@@ -312,7 +347,7 @@ Caller *caller_free(Caller *c) {
 }
 
 void caller_gc(Caller *c) {
-        if (c && c->n_clients == 0)
+        if (c && c->n_clients == 0 && !c->channel)
                 caller_free(c);
 }
 
@@ -421,27 +456,33 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
 
         /* Any answer from the caller itself comes after it read everything sent before. */
         c->acked_bytes = c->probe_mark;
-        if (c->sent_bytes - c->acked_bytes <= c->manager->limits.max_queued_bytes_per_caller / 2) {
-                if (c->stalled)
-                        log_info("Caller %s reads its signals again", c->name);
-                c->stalled = false;
-                caller_set_paused(c, false);
-        }
+        caller_check_flow(c);
         caller_maybe_probe(c);
         return 0;
 }
 
-void caller_account_signal(Caller *c, size_t size) {
+void caller_check_flow(Caller *c) {
         uint64_t budget = c->manager->limits.max_queued_bytes_per_caller, unread;
 
-        c->sent_bytes += size;
-        if (c->unprobed)
-                return;
-        unread = c->sent_bytes - c->acked_bytes;
+        unread = (c->unprobed ? 0 : c->sent_bytes - c->acked_bytes) +
+                 channel_unread_bytes(c->channel);
         if (!c->stalled && unread > 2 * budget)
                 caller_stall(c);
         else if (!c->stalled && unread > budget)
                 caller_set_paused(c, true);
+        else if (unread <= budget / 2) {
+                if (c->stalled)
+                        log_info("Caller %s reads its responses again", c->name);
+                c->stalled = false;
+                caller_set_paused(c, false);
+        }
+}
+
+void caller_account_signal(Caller *c, size_t size) {
+        c->sent_bytes += size;
+        if (c->unprobed)
+                return;
+        caller_check_flow(c);
         caller_maybe_probe(c);
 }
 

@@ -23,6 +23,7 @@ typedef struct Request Request;
 typedef struct Socket Socket;
 typedef struct SocketPeer SocketPeer;
 typedef struct PeerCredentials PeerCredentials;
+typedef struct Channel Channel;
 
 /* Everything a caller can make the daemon allocate is bounded here: compile-time defaults,
  * overridden by the configuration file. */
@@ -71,6 +72,12 @@ typedef struct Config Config;
 void manager_config_from_config(const Config *c, ManagerConfig *ret);
 
 #define MANAGER_RX_BUFFER_SIZE (64 * 1024)
+#define CHANNEL_RX_SLOTS       8
+
+/* How long a socket without requests stays open: an app's next request on it (the common case,
+ * right after the last) then finds it ready instead of building it anew. Short, since the app may
+ * close its own descriptor meanwhile and the port stays bound until then. */
+#define SOCKET_LINGER_USEC (100 * USEC_PER_MSEC)
 
 /* A caller's pending Peer.Ping times out after this: it is then treated as stalled. */
 #define CALLER_PROBE_TIMEOUT_USEC (30 * USEC_PER_SEC)
@@ -82,6 +89,7 @@ struct Caller {
         sd_bus_track *track;
         Client *clients; /* LIST */
         uint32_t n_clients;
+        Channel *channel; /* its data channel, if it opened one */
 
         /* Flow control of its Response signals. A Peer.Ping is answered only after the caller
          * has read every message we sent before it, so its reply acknowledges them. */
@@ -110,8 +118,9 @@ struct Manager {
         Hashmap *sockets;       /* SocketKey -> Socket */
         uint64_t payload_bytes; /* of all requests in flight: bounded by max_payload_bytes_total */
 
-        /* Sockets without requests are freed from this defer source, never from inside a call
-         * stack that may still hold them (e.g. their own engine's event callback). */
+        /* Sockets without requests are freed from this timer SOCKET_LINGER_USEC after their last
+         * request, never from inside a call stack that may still hold them (e.g. their own
+         * engine's event callback). */
         Socket *gc_queue; /* LIST */
         sd_event_source *gc_source;
 
@@ -123,6 +132,10 @@ struct Manager {
 
         uint8_t rx_buffer[MANAGER_RX_BUFFER_SIZE]; /* shared by every socket: one reader at a time
                                                     */
+        /* Shared by every data channel, from the first one on: CHANNEL_RX_SLOTS messages. */
+        uint8_t *channel_rx_buffer;
+        Channel *dirty_channels;       /* LIST: channels with events to send */
+        sd_event_source *flush_source; /* sends them when no handler did */
 };
 
 int manager_new(const ManagerConfig *config, Manager **ret);
@@ -140,11 +153,14 @@ int manager_get_caller(Manager *m, const char *name, Caller **ret);
 Caller *manager_find_caller(Manager *m, const char *name);
 /* Frees every client of the caller (their requests dropped without events) and the caller. */
 Caller *caller_free(Caller *c);
-/* Frees the caller if it has no client left. */
+/* Frees the caller if it has no client and no data channel left. */
 void caller_gc(Caller *c);
 /* Accounts a signal of size bytes sent to the caller: pings it every so often, pauses or stalls
  * it when it falls behind. Safe from an engine event handler. */
 void caller_account_signal(Caller *c, size_t size);
+/* Pauses, stalls or resumes the caller by what it has not read yet: its unacknowledged signals
+ * and its data channel's backlog. */
+void caller_check_flow(Caller *c);
 
 void manager_queue_socket_gc(Manager *m, Socket *s);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "client.h"
 #include "util/log.h"
 #include "util/random-util.h"
@@ -401,6 +402,7 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                 socket_drain_error_queue(s);
         socket_settle(s);
         socket_rearm(s);
+        channel_flush_all(m);
         return 0;
 }
 
@@ -418,18 +420,26 @@ static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdat
         socket_settle(s);
         coap_engine_tick(s->engine, now);
         socket_rearm(s);
+        channel_flush_all(s->manager);
         return 0;
 }
 
-static int socket_check_type(int fd, SocketKey *ret_key, int *ret_family) {
-        int family, type, protocol;
-        socklen_t len;
+/* The socket's identity: its inode. */
+static int socket_key(int fd, SocketKey *ret) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
                 return -ENOTSOCK;
+        *ret = (SocketKey){.dev = (uint64_t) st.st_dev, .ino = (uint64_t) st.st_ino};
+        return 0;
+}
+
+static int socket_check_type(int fd, int *ret_family) {
+        int family, type, protocol;
+        socklen_t len;
+
         len = sizeof family;
         if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
                 return -errno;
@@ -443,7 +453,6 @@ static int socket_check_type(int fd, SocketKey *ret_key, int *ret_family) {
         if ((family != AF_INET && family != AF_INET6) || type != SOCK_DGRAM ||
             protocol != IPPROTO_UDP)
                 return -ESOCKTNOSUPPORT;
-        *ret_key = (SocketKey){.dev = (uint64_t) st.st_dev, .ino = (uint64_t) st.st_ino};
         *ret_family = family;
         return 0;
 }
@@ -453,15 +462,18 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         SocketKey key;
         int r, family = AF_UNSPEC;
 
-        r = socket_check_type(fd, &key, &family);
+        r = socket_key(fd, &key);
         if (r < 0)
                 return r;
-
+        /* Known: its type was checked when it came first, and a socket keeps its type. */
         s = hashmap_get(m->sockets, &key);
         if (s) {
                 *ret = TAKE_PTR(s);
                 return 0;
         }
+        r = socket_check_type(fd, &family);
+        if (r < 0)
+                return r;
 
         s = calloc(1, sizeof(Socket));
         if (!s)
@@ -547,8 +559,15 @@ Socket *socket_free(Socket *s) {
 bool socket_is_connected(Socket *s) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
+        uint64_t now = manager_now(s->manager);
 
-        return getpeername(s->fd, (struct sockaddr *) &ss, &len) >= 0;
+        /* Peer keys depend on it, so it is only looked at again once no peer is left, and once
+         * per loop iteration (a request asks twice). */
+        if (hashmap_size(s->peers) > 0 || s->connected_checked == now)
+                return s->connected;
+        s->connected = getpeername(s->fd, (struct sockaddr *) &ss, &len) >= 0;
+        s->connected_checked = now;
+        return s->connected;
 }
 
 void socket_ref(Socket *s) {
@@ -631,9 +650,7 @@ int socket_get_peer(Socket *s, const CoapAddr *dest, const PeerCredentials *cred
         PeerKey key;
         int r;
 
-        /* Peer keys depend on it, so it is only looked at again once no peer is left. */
-        if (hashmap_size(s->peers) == 0)
-                s->connected = socket_is_connected(s);
+        (void) socket_is_connected(s);
         key = socket_peer_key(s, dest);
         p = hashmap_get(s->peers, &key);
         if (p && !peer_matches(p, creds)) {

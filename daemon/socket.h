@@ -70,11 +70,13 @@ struct Socket {
         SocketKey key;
         int fd;
         int family;
-        bool connected; /* fixed while the socket has peers: see socket_get_peer() */
+        bool connected; /* fixed while the socket has peers: see socket_is_connected() */
+        uint64_t connected_checked; /* loop time of the last getpeername() */
         sd_event_source *io_source, *timer_source;
         CoapEngine *engine;
         unsigned n_refs; /* requests in flight, and peers with references */
         bool in_gc_queue;
+        uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
 
         Hashmap *peers;         /* PeerKey -> SocketPeer */

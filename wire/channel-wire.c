@@ -376,3 +376,7 @@ int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *re
         *ret_tag = get64(f->body + 8);
         return 0;
 }
+
+size_t channel_request_n_fds(const ChannelFrame *f) {
+        return f->body_len > 17 && (f->body[17] & CHANNEL_REQUEST_PAYLOAD_FD) ? 2 : 1;
+}

@@ -140,3 +140,7 @@ int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelPa
 int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseError *error);
 int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
                        ChannelParseError *error);
+/* The fds a REQUEST frame takes from its message, read from its flags even when the rest of the
+ * body is malformed, so that the frames after it still get their own: 1, or 2 with
+ * CHANNEL_REQUEST_PAYLOAD_FD. */
+size_t channel_request_n_fds(const ChannelFrame *f);

@@ -15,6 +15,15 @@
 #define COAPCLIENTD_CLIENT_IFACE    "org.coapclientd.CoapClient1.Client"
 #define COAPCLIENTD_BUS_ADDRESS_ENV "COAPCLIENTD_BUS_ADDRESS"
 
+/* Ranges of a request's transmission parameters (docs/dbus-api.md), checked by the daemon and,
+ * to fail coap_client_req() at once, by the library. */
+#define COAPCLIENTD_ACK_TIMEOUT_MIN        100
+#define COAPCLIENTD_ACK_TIMEOUT_MAX        600000
+#define COAPCLIENTD_PERCENT_MIN            100
+#define COAPCLIENTD_PERCENT_MAX            1000
+#define COAPCLIENTD_MAX_RETRANSMISSION_MAX 20
+#define COAPCLIENTD_PATH_MAX               1024
+
 #define COAPCLIENTD_ERROR(name) "org.coapclientd.CoapClient1.Error." name
 
 #define COAPCLIENTD_ERROR_INVALID_ARGUMENT    COAPCLIENTD_ERROR("InvalidArgument")
@@ -34,6 +43,7 @@
 #define COAPCLIENTD_ERROR_SEND_FAILED         COAPCLIENTD_ERROR("SendFailed")
 #define COAPCLIENTD_ERROR_INVALID_CREDENTIALS COAPCLIENTD_ERROR("InvalidCredentials")
 #define COAPCLIENTD_ERROR_SOCKET_IN_USE       COAPCLIENTD_ERROR("SocketInUse")
+#define COAPCLIENTD_ERROR_CHANNEL_EXISTS      COAPCLIENTD_ERROR("ChannelExists")
 
 /* Registers the name <-> errno map with sd-bus, so that sd_bus_error_get_errno() on either side
  * gives the errno Zephyr's coap_client_req() would return. One copy per binary. */
@@ -56,6 +66,7 @@ static inline int bus_api_register_errors(void) {
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_SEND_FAILED, EIO),
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_CREDENTIALS, EINVAL),
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_SOCKET_IN_USE, EALREADY),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_CHANNEL_EXISTS, EBUSY),
                 SD_BUS_ERROR_MAP_END,
         };
         static int registered = 0;

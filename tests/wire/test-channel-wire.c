@@ -1005,6 +1005,24 @@ START_TEST(test_frame_size_limit) {
 }
 END_TEST
 
+/* A REQUEST takes its fds by its flags alone, so that a malformed one does not shift the fds of
+ * the frames after it. */
+START_TEST(test_request_n_fds) {
+        uint8_t body[40] = {0};
+        ChannelFrame f = {.type = CHANNEL_FRAME_REQUEST, .body = body, .body_len = sizeof(body)};
+
+        ck_assert_uint_eq(channel_request_n_fds(&f), 1);
+        body[17] = CHANNEL_REQUEST_PAYLOAD_FD;
+        ck_assert_uint_eq(channel_request_n_fds(&f), 2);
+        /* Unknown flag bits besides: still two. */
+        body[17] = 0xff;
+        ck_assert_uint_eq(channel_request_n_fds(&f), 2);
+        /* Too short to hold the flags: the socket only. */
+        f.body_len = 17;
+        ck_assert_uint_eq(channel_request_n_fds(&f), 1);
+}
+END_TEST
+
 START_TEST(test_decode_wrong_type) {
         static const Base bases[] = {BASE_REQUEST, BASE_EVENT, BASE_CANCEL};
         uint8_t buf[128];
@@ -1110,6 +1128,7 @@ static Suite *channel_wire_suite(void) {
         tcase_add_loop_test(tc, test_parse_errors, 0, (int) ELEMENTS(bad_frames));
         tcase_add_test(tc, test_frame_size_limit);
         tcase_add_test(tc, test_decode_wrong_type);
+        tcase_add_test(tc, test_request_n_fds);
         tcase_add_test(tc, test_parse_error_coverage);
         tcase_add_test(tc, test_parse_error_strings);
         suite_add_tcase(s, tc);

@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+#include "channel.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus-client.h"
+#include "channel-wire.h"
+#include "client.h"
+#include "coap-defs.h"
+#include "coap-msg.h"
+#include "util/log.h"
+
+/* File descriptors one message may carry: a socket and a payload memfd per request. */
+#define CHANNEL_FDS_MAX            16
+/* Messages read per wake-up, so that one busy caller cannot hold the loop. */
+#define CHANNEL_READS_PER_DISPATCH 64
+#define CHANNEL_BATCH_INITIAL      4096
+
+struct ChannelMessage {
+        ChannelMessage *next;
+        size_t len;
+        uint8_t data[];
+};
+
+uint64_t channel_unread_bytes(const Channel *ch) {
+        return ch ? ch->backlog_bytes + ch->batch_len : 0;
+}
+
+static void channel_update_events(Channel *ch) {
+        int r;
+
+        r = sd_event_source_set_io_events(ch->io_source,
+                                          EPOLLIN | (ch->backlog && !ch->broken ? EPOLLOUT : 0));
+        if (r < 0)
+                log_warning_errno(r, "Channel of %s: failed to update its events: %m",
+                                  ch->caller->name);
+}
+
+static void channel_drop_output(Channel *ch) {
+        while (ch->backlog) {
+                ChannelMessage *msg = ch->backlog;
+
+                ch->backlog = msg->next;
+                free(msg);
+        }
+        ch->backlog_tail = NULL;
+        ch->backlog_bytes = 0;
+        ch->batch_len = 0;
+}
+
+static void channel_break(Channel *ch, int error) {
+        if (ch->broken)
+                return;
+        log_debug_errno(error, "Channel of %s broke: %m", ch->caller->name);
+        ch->broken = true;
+        channel_drop_output(ch);
+}
+
+static int channel_write(Channel *ch, const uint8_t *data, size_t len) {
+        ssize_t n = send(ch->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (n >= 0)
+                return 0;
+        if (errno == EAGAIN || errno == EINTR)
+                return -EAGAIN;
+        channel_break(ch, -errno);
+        return -errno;
+}
+
+/* Sends what the socket takes of the backlog. */
+static void channel_send_backlog(Channel *ch) {
+        while (ch->backlog && !ch->broken) {
+                ChannelMessage *msg = ch->backlog;
+
+                if (channel_write(ch, msg->data, msg->len) < 0)
+                        break;
+                ch->backlog = msg->next;
+                if (!ch->backlog)
+                        ch->backlog_tail = NULL;
+                ch->backlog_bytes -= msg->len;
+                free(msg);
+        }
+}
+
+static void channel_flush(Channel *ch) {
+        int r = -EAGAIN;
+
+        if (ch->batch_len == 0 || ch->broken)
+                return;
+        if (!ch->backlog)
+                r = channel_write(ch, ch->batch, ch->batch_len);
+        if (r == -EAGAIN) {
+                ChannelMessage *msg = malloc(sizeof(ChannelMessage) + ch->batch_len);
+
+                if (!msg) {
+                        /* Losing events would hang requests: give the channel up instead. */
+                        channel_break(ch, -ENOMEM);
+                        return;
+                }
+                msg->next = NULL;
+                msg->len = ch->batch_len;
+                memcpy(msg->data, ch->batch, ch->batch_len);
+                if (ch->backlog_tail)
+                        ch->backlog_tail->next = msg;
+                else
+                        ch->backlog = msg;
+                ch->backlog_tail = msg;
+                ch->backlog_bytes += msg->len;
+                channel_update_events(ch);
+        }
+        ch->batch_len = 0;
+}
+
+void channel_flush_all(Manager *m) {
+        Channel *ch;
+
+        /* A flow-control change may produce events and mark a channel again: loop until none is
+         * left. */
+        while ((ch = m->dirty_channels)) {
+                LIST_REMOVE(dirty, m->dirty_channels, ch);
+                ch->dirty = false;
+                channel_flush(ch);
+                /* An idle channel keeps no buffer: callers with a few clients each are the common
+                 * case, and 4 KiB each would be most of their cost. */
+                free(ch->batch);
+                ch->batch = NULL;
+                ch->batch_size = 0;
+                caller_check_flow(ch->caller);
+        }
+        (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+}
+
+/* Room for size more bytes in the batch, sending the batch first when it would overflow. */
+static int channel_reserve(Channel *ch, size_t size) {
+        size_t want;
+        uint8_t *p;
+
+        if (ch->batch_len + size > CHANNEL_MESSAGE_MAX)
+                channel_flush(ch);
+        if (ch->batch_len + size <= ch->batch_size)
+                return 0;
+        want = ch->batch_size ? ch->batch_size : CHANNEL_BATCH_INITIAL;
+        while (want < ch->batch_len + size)
+                want *= 2;
+        p = realloc(ch->batch, want);
+        if (!p)
+                return -ENOMEM;
+        ch->batch = p;
+        ch->batch_size = want;
+        return 0;
+}
+
+static void event_details(const CoapEvent *ev, ChannelEvent *out) {
+        const CoapMsg *msg = ev->msg;
+        CoapOption etag;
+        uint32_t v;
+
+        if (ev->silent)
+                out->flags |= CHANNEL_EVENT_SILENT;
+        if (!msg)
+                return;
+        out->type = msg->type;
+        if (coap_msg_get_uint_option(msg, COAP_OPTION_CONTENT_FORMAT, &v) >= 0 && v <= UINT16_MAX) {
+                out->flags |= CHANNEL_EVENT_CONTENT_FORMAT;
+                out->content_format = (uint16_t) v;
+        }
+        if (coap_msg_get_uint_option(msg, COAP_OPTION_OBSERVE, &v) >= 0) {
+                out->flags |= CHANNEL_EVENT_OBSERVE;
+                out->observe = v;
+        }
+        if (coap_msg_get_uint_option(msg, COAP_OPTION_SIZE2, &v) >= 0) {
+                out->flags |= CHANNEL_EVENT_SIZE2;
+                out->size2 = v;
+        }
+        if (coap_msg_find_option(msg, COAP_OPTION_ETAG, &etag) && etag.len <= CHANNEL_ETAG_MAX) {
+                out->etag_len = (uint8_t) etag.len;
+                memcpy(out->etag, etag.value, etag.len);
+        }
+}
+
+int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
+                       const char *error_name) {
+        ChannelEvent out = {
+                .client = c->id,
+                .tag = tag,
+                .result = ev->result,
+                .flags = (ev->last_block ? CHANNEL_EVENT_LAST_BLOCK : 0) |
+                         (ev->final ? CHANNEL_EVENT_FINAL : 0),
+                .offset = ev->offset,
+                .error_name = error_name,
+                .payload = ev->payload,
+                .payload_len = ev->payload ? (uint32_t) ev->payload_len : 0,
+        };
+        long n;
+        int r;
+
+        if (!ch || ch->broken)
+                return -ENOTCONN;
+        event_details(ev, &out);
+        r = channel_reserve(ch, channel_event_size(&out));
+        if (r < 0)
+                return log_warning_errno(r, "Channel of %s: no memory for an event: %m",
+                                         ch->caller->name);
+        n = channel_encode_event(&out, ch->batch + ch->batch_len, ch->batch_size - ch->batch_len);
+        if (n < 0)
+                return log_warning_errno((int) n, "Channel of %s: cannot encode an event: %m",
+                                         ch->caller->name);
+        ch->batch_len += (size_t) n;
+        if (!ch->dirty) {
+                LIST_PREPEND(dirty, ch->manager->dirty_channels, ch);
+                ch->dirty = true;
+                r = sd_event_source_set_enabled(ch->manager->flush_source, SD_EVENT_ONESHOT);
+                if (r < 0)
+                        /* Without the deferred flush, send now rather than never. */
+                        channel_flush(ch);
+        }
+        return 0;
+}
+
+/* Refuses one request: its only event, final, names the error. */
+static void channel_refuse(Channel *ch, Client *c, uint64_t tag, sd_bus_error *error, int r) {
+        int errnum;
+
+        if (!sd_bus_error_is_set(error))
+                (void) sd_bus_error_set_errno(error, r);
+        errnum = sd_bus_error_get_errno(error);
+        log_debug("Channel of %s: request %" PRIu64 " refused: %s", ch->caller->name, tag,
+                  error->message ?: error->name);
+        (void) channel_send_event(ch, c, tag,
+                                  &(CoapEvent){
+                                          .result = -(errnum > 0 ? errnum : EIO),
+                                          .last_block = true,
+                                          .final = true,
+                                  },
+                                  error->name);
+}
+
+/* Reads the payload a request left in a memfd: exactly len bytes from offset 0 of a regular
+ * file. pread, not mmap: the sender may still truncate it. */
+static int read_payload_fd(int fd, size_t len, uint8_t **ret, sd_bus_error *error) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        struct stat st;
+        size_t done = 0;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != len)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                         "The payload fd is not a file of %zu bytes.", len);
+        buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        while (done < len) {
+                ssize_t n = pread(fd, buf + done, len - done, (off_t) done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                                 "The payload fd ended after %zu bytes.", done);
+                done += (size_t) n;
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static int request_args_from_frame(Manager *m, const ChannelRequest *req, int payload_fd,
+                                   RequestArgs *a, uint8_t **ret_payload, sd_bus_error *error) {
+        const ManagerConfig config = {
+                .limits = m->limits,
+                .tx_params = m->default_tx_params,
+                .block_szx = m->default_block_szx,
+        };
+        int r;
+
+        request_args_init(a, &config);
+        a->method = req->method;
+        a->confirmable = req->flags & CHANNEL_REQUEST_CONFIRMABLE;
+        a->observe = req->flags & CHANNEL_REQUEST_OBSERVE;
+        a->path = req->path;
+        if (req->flags & CHANNEL_REQUEST_CONTENT_FORMAT)
+                a->content_format = req->content_format;
+        for (size_t i = 0; i < req->n_options; i++) {
+                r = request_args_add_option(a, req->options[i].number, req->options[i].value,
+                                            req->options[i].len, error);
+                if (r < 0)
+                        return r;
+        }
+        if (req->flags & CHANNEL_REQUEST_PARAMS) {
+                r = request_args_set_tx_param(a, REQUEST_ACK_TIMEOUT, req->ack_timeout_ms, error);
+                if (r >= 0 && req->ack_random_percent != 0)
+                        r = request_args_set_tx_param(a, REQUEST_ACK_RANDOM_PERCENT,
+                                                      req->ack_random_percent, error);
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_BACKOFF_PERCENT,
+                                                      req->backoff_percent, error);
+                if (r >= 0)
+                        r = request_args_set_tx_param(a, REQUEST_MAX_RETRANSMISSION,
+                                                      req->max_retransmission, error);
+                if (r < 0)
+                        return r;
+        }
+        if (req->block_size != 0) {
+                r = request_args_set_block_size(a, req->block_size, error);
+                if (r < 0)
+                        return r;
+        }
+        /* The size first: a memfd is only read when its length is acceptable. */
+        r = request_args_set_payload(a, req->payload, req->payload_len, &config, error);
+        if (r < 0)
+                return r;
+        if (req->flags & CHANNEL_REQUEST_PAYLOAD_FD) {
+                if (payload_fd < 0)
+                        return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                                "The request's payload fd is missing.");
+                r = read_payload_fd(payload_fd, req->payload_len, ret_payload, error);
+                if (r < 0)
+                        return r;
+                a->payload = *ret_payload;
+        }
+        return request_args_finish(a, error);
+}
+
+/* The client, if it exists and belongs to the channel's caller; other callers' clients are
+ * indistinguishable from missing ones. */
+static Client *channel_find_client(Channel *ch, uint64_t id) {
+        Client *c = hashmap_get(ch->manager->clients, &id);
+
+        return c && c->caller == ch->caller ? c : NULL;
+}
+
+static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fds, size_t n_fds,
+                               size_t *next_fd) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ uint8_t *payload = NULL;
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        ChannelRequest req;
+        int sock = -EBADF, payload_fd = -EBADF, r;
+        RequestArgs a;
+        uint64_t id;
+        Client *c;
+
+        /* Its fds first, even from a frame we refuse, so that the next frame gets its own. */
+        if (*next_fd < n_fds)
+                sock = fds[(*next_fd)++];
+        if (channel_request_n_fds(f) > 1 && *next_fd < n_fds)
+                payload_fd = fds[(*next_fd)++];
+
+        r = channel_decode_request(f, &req, &pe);
+        if (r < 0) {
+                uint64_t client, tag;
+
+                log_debug("Channel of %s: malformed request: %s", ch->caller->name,
+                          channel_parse_error_to_string(pe));
+                /* The ids come first: answer the request if it names one of ours. */
+                if (f->body_len < 16 ||
+                    channel_decode_ids(&(ChannelFrame){.type = CHANNEL_FRAME_CANCEL,
+                                                       .body = f->body,
+                                                       .body_len = 16},
+                                       &client, &tag, &pe) < 0 ||
+                    !(c = channel_find_client(ch, client)))
+                        return;
+                (void) sd_bus_error_setf(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                         "Malformed request frame: %s.",
+                                         channel_parse_error_to_string(pe));
+                channel_refuse(ch, c, tag, &error, -EINVAL);
+                return;
+        }
+        c = channel_find_client(ch, req.client);
+        if (!c) {
+                /* No client of this caller: nobody to tell but the log. */
+                log_debug("Channel of %s: request for unknown client %" PRIu64, ch->caller->name,
+                          req.client);
+                return;
+        }
+        if (client_find_by_tag(c, req.tag)) {
+                (void) sd_bus_error_setf(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                                         "Request tag %" PRIu64 " is in flight already.", req.tag);
+                channel_refuse(ch, c, req.tag, &error, -EINVAL);
+                return;
+        }
+        if (sock < 0) {
+                (void) sd_bus_error_set(&error, COAPCLIENTD_ERROR_NOT_A_SOCKET,
+                                        "The request came without its socket fd.");
+                channel_refuse(ch, c, req.tag, &error, -ENOTSOCK);
+                return;
+        }
+
+        r = request_args_from_frame(ch->manager, &req, payload_fd, &a, &payload, &error);
+        if (r >= 0)
+                r = request_submit(c, sock,
+                                   &(RequestDestination){
+                                           .sockaddr = req.dest,
+                                           .sockaddr_len = req.dest_len,
+                                   },
+                                   &a, &(RequestOrigin){.channel = true, .tag = req.tag}, &id,
+                                   &error);
+        if (r < 0)
+                channel_refuse(ch, c, req.tag, &error, r);
+}
+
+static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        uint64_t client, tag;
+        Request *r;
+        Client *c;
+
+        if (channel_decode_ids(f, &client, &tag, &pe) < 0) {
+                log_debug("Channel of %s: malformed frame: %s", ch->caller->name,
+                          channel_parse_error_to_string(pe));
+                return;
+        }
+        c = channel_find_client(ch, client);
+        if (!c)
+                return;
+        if (f->type == CHANNEL_FRAME_CANCEL_ALL) {
+                client_cancel_all(c);
+                return;
+        }
+        /* Unknown tags are normal: the request may have ended while this was on its way. */
+        r = client_find_by_tag(c, tag);
+        if (!r)
+                return;
+        if (f->type == CHANNEL_FRAME_CANCEL)
+                (void) client_cancel(c, r->id);
+        else
+                (void) client_deregister_observe(c, r->id);
+}
+
+/* One message: frames in order, each REQUEST taking its fds from fds[]. -EBADMSG: the framing
+ * itself is broken and the channel cannot be trusted any more. */
+static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const int *fds,
+                              size_t n_fds) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        size_t offset = 0, next_fd = 0;
+        ChannelFrame f;
+        int r;
+
+        while ((r = channel_next_frame(buf, len, &offset, &f, &pe)) > 0) {
+                if (f.type == CHANNEL_FRAME_REQUEST)
+                        channel_on_request(ch, &f, fds, n_fds, &next_fd);
+                else if (f.type == CHANNEL_FRAME_EVENT)
+                        log_debug("Channel of %s: ignoring an EVENT frame", ch->caller->name);
+                else
+                        channel_on_ids(ch, &f);
+        }
+        if (r < 0)
+                log_warning("Channel of %s: %s, closing it", ch->caller->name,
+                            channel_parse_error_to_string(pe));
+        return r;
+}
+
+/* The fds of one received message, in order; a surplus beyond CHANNEL_FDS_MAX is closed. */
+static size_t collect_fds(struct msghdr *mh, int fds[static CHANNEL_FDS_MAX]) {
+        size_t n_fds = 0;
+
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+                size_t k;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t j = 0; j < k; j++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+                        if (n_fds < CHANNEL_FDS_MAX)
+                                fds[n_fds++] = fd;
+                        else
+                                safe_close(fd);
+                }
+        }
+        return n_fds;
+}
+
+/* Up to CHANNEL_RX_SLOTS messages per system call: one for a lone request, and a burst of
+ * requests costs a fraction of a call each. */
+static int channel_read(Channel *ch) {
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * CHANNEL_FDS_MAX)];
+        } control[CHANNEL_RX_SLOTS];
+        struct iovec iov[CHANNEL_RX_SLOTS];
+        struct mmsghdr mm[CHANNEL_RX_SLOTS];
+
+        for (unsigned round = 0; round < CHANNEL_READS_PER_DISPATCH / CHANNEL_RX_SLOTS; round++) {
+                int n, r = 0;
+
+                for (size_t i = 0; i < CHANNEL_RX_SLOTS; i++) {
+                        iov[i] = (struct iovec){
+                                .iov_base =
+                                        ch->manager->channel_rx_buffer + i * CHANNEL_MESSAGE_MAX,
+                                .iov_len = CHANNEL_MESSAGE_MAX,
+                        };
+                        mm[i] = (struct mmsghdr){.msg_hdr = {
+                                                         .msg_iov = &iov[i],
+                                                         .msg_iovlen = 1,
+                                                         .msg_control = &control[i],
+                                                         .msg_controllen = sizeof(control[i]),
+                                                 }};
+                }
+                n = recvmmsg(ch->fd, mm, CHANNEL_RX_SLOTS, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                for (int i = 0; i < n; i++) {
+                        struct msghdr *mh = &mm[i].msg_hdr;
+                        int fds[CHANNEL_FDS_MAX];
+                        size_t n_fds = collect_fds(mh, fds);
+
+                        if (r < 0)
+                                ; /* the channel is closing: only close what came along */
+                        else if (mm[i].msg_len == 0 && n_fds == 0)
+                                r = -ECONNRESET; /* end of stream: the caller closed its end */
+                        else if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+                                log_warning("Channel of %s: message over %d bytes or %d fds, "
+                                            "closing it",
+                                            ch->caller->name, CHANNEL_MESSAGE_MAX, CHANNEL_FDS_MAX);
+                                r = -EMSGSIZE;
+                        } else
+                                r = channel_on_message(ch, iov[i].iov_base, mm[i].msg_len, fds,
+                                                       n_fds);
+                        for (size_t j = 0; j < n_fds; j++)
+                                safe_close(fds[j]);
+                }
+                if (r < 0)
+                        return r;
+                if (n < CHANNEL_RX_SLOTS)
+                        return 0;
+        }
+        return 0;
+}
+
+/* The caller closed its end or broke the protocol: its channel requests end without events. */
+static void channel_close(Channel *ch) {
+        Caller *caller = ch->caller;
+        Client *c;
+
+        channel_free(ch);
+        LIST_FOREACH(clients, c, caller->clients)
+                client_drop_channel_requests(c);
+        caller_gc(caller);
+}
+
+static int channel_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Channel *ch = userdata;
+        Manager *m = ch->manager;
+        int r = 0;
+
+        (void) source, (void) fd;
+        if (revents & EPOLLOUT) {
+                channel_send_backlog(ch);
+                channel_update_events(ch);
+        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                r = channel_read(ch);
+        if (r >= 0 && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
+                r = -ECONNRESET;
+        if (r < 0) {
+                log_debug_errno(r, "Channel of %s closed: %m", ch->caller->name);
+                channel_close(ch);
+        } else
+                caller_check_flow(ch->caller);
+        channel_flush_all(m);
+        return 0;
+}
+
+int channel_new(Caller *caller, int *ret_peer_fd) {
+        Manager *m = caller->manager;
+        _cleanup_close_ int peer = -EBADF;
+        int pair[2], r;
+        Channel *ch;
+
+        if (caller->channel)
+                return -EBUSY;
+        if (!m->channel_rx_buffer) {
+                m->channel_rx_buffer = malloc(CHANNEL_RX_SLOTS * CHANNEL_MESSAGE_MAX);
+                if (!m->channel_rx_buffer)
+                        return -ENOMEM;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                return -errno;
+        peer = pair[1];
+        ch = calloc(1, sizeof(Channel));
+        if (!ch) {
+                safe_close(pair[0]);
+                return -ENOMEM;
+        }
+        ch->manager = m;
+        ch->caller = caller;
+        ch->fd = pair[0];
+        caller->channel = ch;
+
+        r = sd_event_add_io(m->event, &ch->io_source, ch->fd, EPOLLIN, channel_on_io, ch);
+        if (r < 0) {
+                channel_free(ch);
+                return r;
+        }
+        *ret_peer_fd = TAKE_FD(peer);
+        return 0;
+}
+
+Channel *channel_free(Channel *ch) {
+        if (!ch)
+                return NULL;
+        if (ch->caller->channel == ch)
+                ch->caller->channel = NULL;
+        if (ch->dirty)
+                LIST_REMOVE(dirty, ch->manager->dirty_channels, ch);
+        sd_event_source_disable_unref(ch->io_source);
+        safe_close(ch->fd);
+        channel_drop_output(ch);
+        free(ch->batch);
+        free(ch);
+        return NULL;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The daemon's end of one caller's data channel (Manager.OpenChannel(), wire/channel-wire.h):
+ * REQUEST and CANCEL frames in, EVENT frames out. Events are batched: each goes into the current
+ * message, which is sent at the end of the handler that produced it (or when it is full), so a
+ * burst of responses costs one write. What the socket does not take waits in a backlog, counted
+ * against the caller's flow-control budget. */
+
+#include "manager.h"
+
+typedef struct ChannelMessage ChannelMessage;
+
+struct Channel {
+        Manager *manager;
+        Caller *caller;
+        int fd;
+        sd_event_source *io_source;
+        bool dirty; /* in Manager.dirty_channels: its batch waits to be sent */
+        LIST_FIELDS(Channel, dirty);
+
+        uint8_t *batch; /* the message being assembled */
+        size_t batch_len, batch_size;
+        ChannelMessage *backlog, *backlog_tail; /* sent in order once the socket takes them */
+        uint64_t backlog_bytes;
+        bool broken; /* the other end is gone: events are dropped until the hangup is read */
+};
+
+/* Opens the caller's channel and returns the other end (owned by the caller of this function).
+ * -EBUSY: the caller has one. */
+int channel_new(Caller *caller, int *ret_peer_fd);
+/* Closes the socket and frees the channel; the caller's requests stay. NULL-safe. */
+Channel *channel_free(Channel *ch);
+
+/* Queues one event of the request the caller knows by tag; error_name names a refusal.
+ * -ENOTCONN: no channel (ch NULL) or it broke; the event is dropped. */
+int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
+                       const char *error_name);
+
+/* Sends the batch of every channel that has one. Called at the end of every handler that may
+ * produce events (and from a defer source for the others), so that a burst of events costs one
+ * write and no extra turn of the loop. */
+void channel_flush_all(Manager *m);
+
+/* Event bytes the caller has not taken yet (0 for NULL). */
+uint64_t channel_unread_bytes(const Channel *ch);
