@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-bus.h>
+
 #define STALL_SEC 15
 
 typedef struct Exchange {
@@ -443,6 +445,36 @@ static int run_contexts(Options *o) {
         return r;
 }
 
+/* Waits until the daemon's Manager.RequestsInFlight reaches n (through its own connection to
+ * COAPCLIENTD_BUS_ADDRESS). */
+static int await_daemon_requests(uint32_t n) {
+        const char *address = getenv("COAPCLIENTD_BUS_ADDRESS");
+        sd_bus *bus = NULL;
+        uint32_t v = 0;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address ? address : "");
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        for (unsigned i = 0; r >= 0 && i < STALL_SEC * 1000; i++) {
+                r = sd_bus_get_property_trivial(bus, "org.coapclientd.CoapClient1",
+                                                "/org/coapclientd/CoapClient1",
+                                                "org.coapclientd.CoapClient1.Manager",
+                                                "RequestsInFlight", NULL, 'u', &v);
+                if (r < 0 || v >= n)
+                        break;
+                usleep(1000);
+        }
+        sd_bus_flush_close_unref(bus);
+        if (r < 0)
+                return r;
+        return v >= n ? 0 : -ETIMEDOUT;
+}
+
 static int run_inflight(const Options *o, Pool *p) {
         Exchange *xs = calloc(o->count, sizeof(Exchange));
         unsigned sent = 0;
@@ -466,6 +498,13 @@ static int run_inflight(const Options *o, Pool *p) {
                         fprintf(stderr, "request %u: %s\n", sent, strerror(-r));
                         goto out;
                 }
+        }
+        /* Submission does not wait for the daemon: read its RSS once it holds them all. */
+        r = await_daemon_requests(o->count);
+        if (r < 0) {
+                fprintf(stderr, "the daemon never had %u requests in flight: %s\n", o->count,
+                        strerror(-r));
+                goto out;
         }
         rss1 = daemon_rss_kib(o->daemon_pid);
         if (!wait_completed(o->count)) {

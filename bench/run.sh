@@ -130,7 +130,7 @@ LIBDIR=$(dirname "$(find "$BUILD/client-lib" -maxdepth 1 -name 'libcoapclient.so
 if [ -x "$DAEMON" ] && [ -n "$LIBDIR" ] && [ "$LIBDIR" != . ] &&
     cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$TOP/include" \
         -o "$WORK/coapclient_bench" "$TOP/bench/coapclient_bench.c" \
-        -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lcoapclient -pthread; then
+        -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lcoapclient -lsystemd -pthread; then
     HAVE_CLIENT=1
 else
     log "coapclientd or libcoapclient not built in $BUILD: the coapclientd column is skipped"

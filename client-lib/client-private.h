@@ -35,6 +35,7 @@ struct coap_client_private {
         struct coap_client *owner; /* NULL once deinitialised */
         char *name;
         char *path;                    /* daemon object; NULL: create it on the next request */
+        uint64_t id;                   /* the object's id, path's last element */
         char *daemon;                  /* unique bus name of the daemon that holds path */
         uint16_t block_size;           /* bytes; 0: the daemon's default */
         ClientTls *tls;                /* NULL: plain CoAP */
@@ -48,8 +49,8 @@ struct coap_client_private {
 struct Request {
         unsigned n_ref;
         Client *client; /* holds a reference */
-        uint64_t id;
-        char *daemon; /* unique bus name of the daemon running it */
+        uint64_t id;    /* its tag on the data channel */
+        char *daemon;   /* unique bus name of the daemon running it */
 
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;
@@ -71,8 +72,7 @@ struct Request {
 
 /* One callback waiting to be made. */
 struct Delivery {
-        Request *request;        /* holds a reference */
-        sd_bus_message *message; /* holds payload; NULL for local errors */
+        Request *request; /* holds a reference */
         int result;
         uint64_t offset;
         const uint8_t *payload;
@@ -82,6 +82,7 @@ struct Delivery {
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
         struct coap_client_response_info info;
         Delivery *next;
+        uint8_t data[]; /* payload points here */
 };
 
 typedef struct Lib {
@@ -89,14 +90,25 @@ typedef struct Lib {
         pthread_cond_t callbacks_done; /* signalled when a callback returns */
 
         bool external; /* coap_client_loop_external(): no thread */
-        int epoll_fd;  /* wake_fd + the bus fd; what coap_client_get_fd() returns */
+        int epoll_fd;  /* wake_fd, the bus fd and channel_fd; what coap_client_get_fd() returns */
         int wake_fd;   /* eventfd: work was queued behind the loop's back */
         bool thread_started, thread_stop;
         pthread_t thread;
 
         sd_bus *bus;
-        int bus_fd; /* registered in epoll_fd, -1: none */
-        sd_bus_slot *owner_slot, *response_slot;
+        int bus_fd;                /* registered in epoll_fd, -1: none */
+        uint32_t bus_epoll_events; /* as registered */
+        sd_bus_slot *owner_slot;
+
+        int channel_fd;          /* the data channel, -1: none */
+        char *channel_daemon;    /* unique bus name of the daemon at its other end */
+        uint8_t *channel_buf;    /* one message in, CHANNEL_MESSAGE_MAX */
+        uint8_t *channel_buf_tx; /* one message out (the API's threads, under the lock) */
+        uint64_t last_tag;
+        uint32_t max_requests_per_client, max_payload_bytes; /* the daemon's limits */
+        /* The last socket coap_client_req() found to be a UDP socket, by inode. */
+        int checked_fd;
+        uint64_t checked_dev, checked_ino;
 
         unsigned n_clients;
         Client *clients;
@@ -134,11 +146,30 @@ int lib_open_bus_locked(void);
 void lib_close_bus_locked(void);
 /* The connection broke: every pending request gets -ECONNABORTED, the connection is closed. */
 void lib_bus_broken_locked(void);
-/* Reads the bus and makes every queued callback; returns locked. */
-void lib_process_locked(void);
+/* What the loop found ready. */
+typedef enum LibReady {
+        LIB_READY_WAKE = 1 << 0,    /* wake_fd: callbacks queued, or the bus read behind our back */
+        LIB_READY_BUS = 1 << 1,     /* the bus fd, or a bus timeout */
+        LIB_READY_CHANNEL = 1 << 2, /* the data channel */
+        LIB_READY_ALL = LIB_READY_WAKE | LIB_READY_BUS | LIB_READY_CHANNEL,
+} LibReady;
+
+/* Reads what is ready and makes every queued callback; returns locked. */
+void lib_process_locked(LibReady ready);
 /* Relative timeout for the external loop. */
 uint64_t lib_timeout_locked(void);
 
+/* channel.c: opens the data channel if there is none (and reads the daemon's limits). */
+int lib_open_channel_locked(void);
+void lib_close_channel_locked(void);
+/* Sends one message with up to two fds; -ECONNABORTED: the channel is gone. */
+int lib_channel_send_locked(const uint8_t *buf, size_t len, const int *fds, size_t n_fds);
+/* Reads one message of the channel (drain: every message) and queues the callbacks it
+ * brings. */
+void lib_channel_read_locked(bool drain);
+
+/* Queues a callback to make. */
+void queue_push_locked(Delivery *d);
 /* Queues the final error callback of r (once). */
 void lib_queue_error_locked(Request *r, int error);
 /* Makes the -ECANCELED callback of r now, from the calling thread: drops and retakes the

@@ -1,22 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 
-/* The public coap_client API: validation as Zephyr does it, then one D-Bus call to the
- * client's object in coapclientd. Every entry point takes lib.lock; callbacks made from here
- * (-ECANCELED) run with it dropped. */
+/* The public coap_client API: validation as Zephyr does it, then one frame down the data channel
+ * to coapclientd (client objects and credentials go over D-Bus). Every entry point takes
+ * lib.lock; callbacks made from here (-ECANCELED) run with it dropped. */
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "channel-wire.h"
 #include "client-private.h"
 #include "internal/bus-api.h"
 #include "internal/macro.h"
 
-/* "[" IPv6 "%" scope "]:" port */
-#define DESTINATION_MAX (INET6_ADDRSTRLEN + 32)
+/* Payloads above this travel in a memfd rather than inside the request's message. */
+#define INLINE_PAYLOAD_MAX (64 * 1024)
 
 static Client *client_find_locked(const struct coap_client *client) {
         if (!client)
@@ -28,20 +31,28 @@ static Client *client_find_locked(const struct coap_client *client) {
         return NULL;
 }
 
-/* Fire and forget: a method of the client's object without a reply. Like every call on the
- * object, addressed to the daemon that made it, never to a successor. */
-static void client_call_async_locked(Client *c, const char *method, const char *types,
-                                     uint64_t id) {
+/* Close() of the client's object, without waiting: addressed to the daemon that made it, never
+ * to a successor. */
+static void client_call_close_locked(Client *c) {
         if (!lib.bus || !c->path)
                 return;
-        if (types)
-                (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path,
-                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, types,
-                                                id);
-        else
-                (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path,
-                                                COAPCLIENTD_CLIENT_IFACE, method, NULL, NULL, NULL);
+        (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path, COAPCLIENTD_CLIENT_IFACE,
+                                        "Close", NULL, NULL, NULL);
         lib_wake_locked();
+}
+
+/* A CANCEL, CANCEL_ALL or DEREGISTER_OBSERVE frame for a request of c (tag; ignored for
+ * CANCEL_ALL), if the channel leads to the daemon that holds c. */
+static int client_send_ids_locked(Client *c, ChannelFrameType type, uint64_t tag) {
+        uint8_t buf[CHANNEL_HEADER_SIZE + 16];
+        long n;
+
+        if (lib.channel_fd < 0 || !c->daemon || strcmp(c->daemon, lib.channel_daemon) != 0)
+                return 0;
+        n = channel_encode_ids(type, c->id, tag, buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        return lib_channel_send_locked(buf, (size_t) n, NULL, 0);
 }
 
 /* SetCredentials() on c's object, addressed to the daemon that made it, so that a successor
@@ -80,14 +91,38 @@ static void client_forget_remote_locked(Client *c) {
         c->daemon = (free(c->daemon), NULL);
 }
 
+/* The id in PREFIX/ID. */
+static int client_path_to_id(const char *path, uint64_t *ret) {
+        const char *p = path + strlen(COAPCLIENTD_CLIENT_PREFIX "/");
+        uint64_t id = 0;
+
+        if (strncmp(path, COAPCLIENTD_CLIENT_PREFIX "/", strlen(COAPCLIENTD_CLIENT_PREFIX "/")) !=
+                    0 ||
+            *p == '\0')
+                return -EPROTO;
+        for (; *p; p++) {
+                if (*p < '0' || *p > '9' || id > (UINT64_MAX - 9) / 10)
+                        return -EPROTO;
+                id = id * 10 + (uint64_t) (*p - '0');
+        }
+        *ret = id;
+        return 0;
+}
+
+/* Makes c's object in the daemon at the other end of the channel (opening the channel first),
+ * so that the channel's frames and the object always meet in the same daemon. */
 static int client_create_remote_locked(Client *c) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *path, *sender;
+        uint64_t id;
         char *p, *d;
         int r;
 
-        r = sd_bus_call_method(lib.bus, COAPCLIENTD_BUS_NAME, COAPCLIENTD_ROOT_PATH,
+        r = lib_open_channel_locked();
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(lib.bus, lib.channel_daemon, COAPCLIENTD_ROOT_PATH,
                                COAPCLIENTD_MANAGER_IFACE, "CreateClient", &error, &reply, "s",
                                c->name);
         /* The call may have queued signals for the loop. */
@@ -95,6 +130,9 @@ static int client_create_remote_locked(Client *c) {
         if (r < 0)
                 return lib_bus_error_to_errno(&error, r);
         r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        r = client_path_to_id(path, &id);
         if (r < 0)
                 return r;
         sender = sd_bus_message_get_sender(reply);
@@ -111,13 +149,14 @@ static int client_create_remote_locked(Client *c) {
         free(c->daemon);
         c->path = p;
         c->daemon = d;
+        c->id = id;
 
         if (c->tls) {
                 r = client_call_tls_locked(c, c->tls);
                 if (r < 0) {
                         /* Never keep an object without the credentials: its requests would go
                          * out in clear. */
-                        client_call_async_locked(c, "Close", NULL, 0);
+                        client_call_close_locked(c);
                         client_forget_remote_locked(c);
                         return r == -ESTALE ? -ECONNABORTED : r;
                 }
@@ -206,7 +245,7 @@ static void client_cancel_locked(Client *c, const struct coap_client_request *fi
                 request_unlink(r);
                 if (tell_daemon && !r->final_queued && c->daemon &&
                     strcmp(r->daemon, c->daemon) == 0)
-                        client_call_async_locked(c, "Cancel", "t", r->id);
+                        (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
 
                 if (r->in_callback && pthread_equal(r->cb_thread, pthread_self()))
                         request_unref(r);
@@ -248,7 +287,7 @@ _public_ void coap_client_deinit(struct coap_client *client) {
         }
 
         /* Close() drops every request of the object in the daemon at once. */
-        client_call_async_locked(c, "Close", NULL, 0);
+        client_call_close_locked(c);
         if (c->clients_prev)
                 c->clients_prev->clients_next = c->clients_next;
         else
@@ -269,41 +308,6 @@ _public_ void coap_client_deinit(struct coap_client *client) {
         LIB_UNLOCK();
 }
 
-static int format_destination(const struct sockaddr *sa, char *buf, size_t size) {
-        char a[INET6_ADDRSTRLEN];
-
-        if (!sa) {
-                buf[0] = '\0';
-                return 0;
-        }
-        switch (sa->sa_family) {
-        case AF_INET: {
-                struct sockaddr_in in;
-
-                memcpy(&in, sa, sizeof(in));
-                if (!inet_ntop(AF_INET, &in.sin_addr, a, sizeof(a)))
-                        return -errno;
-                (void) snprintf(buf, size, "%s:%u", a, ntohs(in.sin_port));
-                return 0;
-        }
-        case AF_INET6: {
-                struct sockaddr_in6 in6;
-
-                memcpy(&in6, sa, sizeof(in6));
-                if (!inet_ntop(AF_INET6, &in6.sin6_addr, a, sizeof(a)))
-                        return -errno;
-                if (in6.sin6_scope_id != 0)
-                        (void) snprintf(buf, size, "[%s%%%u]:%u", a, in6.sin6_scope_id,
-                                        ntohs(in6.sin6_port));
-                else
-                        (void) snprintf(buf, size, "[%s]:%u", a, ntohs(in6.sin6_port));
-                return 0;
-        }
-        default:
-                return -ENOTSUP;
-        }
-}
-
 /* An Observe option with value 0 registers an observation (RFC 7641). */
 static bool request_is_observe(const struct coap_client_request *req) {
         for (size_t i = 0; i < req->num_options; i++) {
@@ -317,58 +321,6 @@ static bool request_is_observe(const struct coap_client_request *req) {
                 return zero;
         }
         return false;
-}
-
-static int append_entry_begin(sd_bus_message *m, const char *key, const char *type) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", key);
-        if (r < 0)
-                return r;
-        return sd_bus_message_open_container(m, 'v', type);
-}
-
-static int append_entry_end(sd_bus_message *m) {
-        int r;
-
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
-static int append_options(sd_bus_message *m, const struct coap_client_request *req) {
-        int r;
-
-        r = append_entry_begin(m, "options", "a(qay)");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "(qay)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < req->num_options; i++) {
-                if (req->options[i].code == COAP_OPTION_BLOCK2)
-                        continue;
-                r = sd_bus_message_open_container(m, 'r', "qay");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(m, "q", req->options[i].code);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append_array(m, 'y', req->options[i].value, req->options[i].len);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return append_entry_end(m);
 }
 
 /* The block size the request asks for: an application's Block2 option (from
@@ -391,97 +343,155 @@ static int request_block_size(const Client *c, const struct coap_client_request 
         return 0;
 }
 
-static size_t request_n_options(const struct coap_client_request *req) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < req->num_options; i++)
-                if (req->options[i].code != COAP_OPTION_BLOCK2)
-                        n++;
-        return n;
+/* What the daemon would refuse anyway, refused here so that coap_client_req() fails at once with
+ * Zephyr's errno instead of in the callback. */
+static int check_request(const struct coap_client_request *req,
+                         const struct coap_transmission_parameters *p) {
+        if (req->method < COAP_METHOD_GET || req->method > COAP_METHOD_IPATCH ||
+            strlen(req->path) > COAPCLIENTD_PATH_MAX)
+                return -EINVAL;
+        if (p->ack_timeout < COAPCLIENTD_ACK_TIMEOUT_MIN ||
+            p->ack_timeout > COAPCLIENTD_ACK_TIMEOUT_MAX ||
+            p->coap_backoff_percent < COAPCLIENTD_PERCENT_MIN ||
+            p->coap_backoff_percent > COAPCLIENTD_PERCENT_MAX ||
+            p->max_retransmission > COAPCLIENTD_MAX_RETRANSMISSION_MAX ||
+            (p->ack_random_percent != 0 && (p->ack_random_percent < COAPCLIENTD_PERCENT_MIN ||
+                                            p->ack_random_percent > COAPCLIENTD_PERCENT_MAX)))
+                return -EINVAL;
+        return 0;
 }
 
-static int append_request(sd_bus_message *m, const Client *c, const struct coap_client_request *req,
-                          const struct coap_transmission_parameters *p) {
+/* Only AF_INET/AF_INET6 UDP sockets, as the daemon takes them. The last one found good is
+ * remembered by inode: apps send request after request on one socket. */
+static int check_socket_locked(int sock) {
+        int domain, type, protocol;
+        socklen_t len = sizeof(int);
+        struct stat st;
+
+        if (fstat(sock, &st) < 0)
+                return -errno;
+        if (sock == lib.checked_fd && (uint64_t) st.st_dev == lib.checked_dev &&
+            (uint64_t) st.st_ino == lib.checked_ino)
+                return 0;
+        if (!S_ISSOCK(st.st_mode))
+                return -ENOTSOCK;
+        if (getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+                return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+        len = sizeof(int);
+        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+                return -errno;
+        len = sizeof(int);
+        if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+                return -errno;
+        if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_DGRAM ||
+            protocol != IPPROTO_UDP)
+                return -ESOCKTNOSUPPORT;
+        lib.checked_fd = sock;
+        lib.checked_dev = (uint64_t) st.st_dev;
+        lib.checked_ino = (uint64_t) st.st_ino;
+        return 0;
+}
+
+static size_t sockaddr_size(const struct sockaddr *sa) {
+        if (!sa)
+                return 0;
+        switch (sa->sa_family) {
+        case AF_INET:
+                return sizeof(struct sockaddr_in);
+        case AF_INET6:
+                return sizeof(struct sockaddr_in6);
+        default:
+                return SIZE_MAX;
+        }
+}
+
+/* A memfd holding the payload, for a request too large for one message. */
+static int payload_memfd(const struct coap_client_request *req) {
+        _cleanup_close_ int fd = -EBADF;
+        size_t done = 0;
+
+        fd = memfd_create("coapclient-payload", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while (done < req->len) {
+                ssize_t n = write(fd, req->payload + done, req->len - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                done += (size_t) n;
+        }
+        return TAKE_FD(fd);
+}
+
+/* The request's frame, with the socket (and a payload memfd) attached, down the channel. */
+static int client_send_request_locked(Client *c, uint64_t tag, int sock,
+                                      const struct sockaddr *addr,
+                                      const struct coap_client_request *req,
+                                      const struct coap_transmission_parameters *p) {
+        _cleanup_close_ int payload_fd = -EBADF;
+        ChannelRequest f = {
+                .client = c->id,
+                .tag = tag,
+                .method = (uint8_t) req->method,
+                .flags = CHANNEL_REQUEST_PARAMS |
+                         (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0),
+                .ack_timeout_ms = p->ack_timeout,
+                .ack_random_percent = p->ack_random_percent,
+                .backoff_percent = p->coap_backoff_percent,
+                .max_retransmission = p->max_retransmission,
+                .dest = (const uint8_t *) addr,
+                .dest_len = sockaddr_size(addr),
+                .path = req->path,
+        };
+        int fds[2] = {sock, -EBADF};
         uint16_t block_size;
+        long n;
         int r;
 
         r = request_block_size(c, req, &block_size);
         if (r < 0)
                 return r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}", "method", "y", (uint8_t) req->method,
-                                  "confirmable", "b", (int) req->confirmable, "path", "s",
-                                  req->path);
-        if (r < 0)
-                return r;
+        f.block_size = block_size;
         if (req->payload) {
-                r = sd_bus_message_append(m, "{sv}", "content-format", "q", (uint16_t) req->fmt);
-                if (r < 0)
-                        return r;
+                f.flags |= CHANNEL_REQUEST_CONTENT_FORMAT;
+                f.content_format = (uint16_t) req->fmt;
         }
-        if (req->payload && req->len > 0) {
-                r = append_entry_begin(m, "payload", "ay");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append_array(m, 'y', req->payload, req->len);
-                if (r < 0)
-                        return r;
-                r = append_entry_end(m);
-                if (r < 0)
-                        return r;
+        for (size_t i = 0; i < req->num_options; i++) {
+                if (req->options[i].code == COAP_OPTION_BLOCK2)
+                        continue;
+                f.options[f.n_options++] = (ChannelOption){
+                        .number = req->options[i].code,
+                        .len = req->options[i].len,
+                        .value = req->options[i].value,
+                };
         }
-        if (request_n_options(req) > 0) {
-                r = append_options(m, req);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}", "ack-timeout", "u", p->ack_timeout,
-                                  "backoff-percent", "q", p->coap_backoff_percent,
-                                  "max-retransmission", "y", p->max_retransmission);
-        if (r < 0)
-                return r;
-        if (p->ack_random_percent != 0) {
-                r = sd_bus_message_append(m, "{sv}", "ack-random-percent", "q",
-                                          p->ack_random_percent);
-                if (r < 0)
-                        return r;
-        }
-        if (block_size != 0) {
-                r = sd_bus_message_append(m, "{sv}", "block-size", "q", block_size);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
+        f.payload_len = (uint32_t) (req->payload ? req->len : 0);
+        if (f.payload_len > INLINE_PAYLOAD_MAX) {
+                payload_fd = payload_memfd(req);
+                if (payload_fd < 0)
+                        return payload_fd;
+                f.flags |= CHANNEL_REQUEST_PAYLOAD_FD;
+                fds[1] = payload_fd;
+        } else
+                f.payload = req->payload;
+
+        n = channel_encode_request(&f, lib.channel_buf_tx, CHANNEL_MESSAGE_MAX);
+        if (n < 0)
+                return (int) n;
+        return lib_channel_send_locked(lib.channel_buf_tx, (size_t) n, fds,
+                                       payload_fd >= 0 ? 2 : 1);
 }
 
-/* One Request() call. Returns the id and the daemon that took it, or the bus error. */
-static int client_call_request_locked(Client *c, int sock, const char *destination,
-                                      const struct coap_client_request *req,
-                                      const struct coap_transmission_parameters *p,
-                                      sd_bus_error *error, uint64_t *ret_id) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        int r;
+/* Zephyr's "no free slot": the daemon runs at most this many requests per client. */
+static bool client_is_full_locked(const Client *c) {
+        uint32_t n = 0;
 
-        /* To the daemon that made the object: a successor must not run it on an object of its
-         * own at the same path (maybe another client's, without its credentials). */
-        r = sd_bus_message_new_method_call(lib.bus, &m, c->daemon, c->path,
-                                           COAPCLIENTD_CLIENT_IFACE, "Request");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "hs", sock, destination);
-        if (r < 0)
-                return r;
-        r = append_request(m, c, req, p);
-        if (r < 0)
-                return r;
-        r = sd_bus_call(lib.bus, m, 0, error, &reply);
-        lib_wake_locked();
-        if (r < 0)
-                return r;
-        return sd_bus_message_read(reply, "t", ret_id);
+        for (const Request *r = c->requests; r; r = r->requests_next)
+                if (!r->final_queued)
+                        n++;
+        return n >= lib.max_requests_per_client;
 }
 
 static int request_new(Client *c, const struct coap_client_request *req, Request **ret) {
@@ -508,10 +518,9 @@ static int request_new(Client *c, const struct coap_client_request *req, Request
         return 0;
 }
 
-static int client_req_locked(Client *c, int sock, const char *destination,
+static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
                              const struct coap_client_request *req,
                              const struct coap_transmission_parameters *p) {
-        uint64_t id = 0;
         Request *r;
         int k;
 
@@ -519,45 +528,40 @@ static int client_req_locked(Client *c, int sock, const char *destination,
         if (k < 0)
                 return k;
 
-        /* A second attempt after finding the connection or the client object stale (the
-         * daemon restarted and its NameOwnerChanged is still unread). */
+        /* A second attempt after finding the channel or the client object stale (the daemon
+         * restarted and its NameOwnerChanged is still unread). */
         for (unsigned attempt = 0;; attempt++) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
                 k = lib_open_bus_locked();
+                if (k >= 0)
+                        k = lib_open_channel_locked();
+                /* An object of an earlier daemon: the channel's daemon must hold it. */
+                if (k >= 0 && c->path && strcmp(c->daemon, lib.channel_daemon) != 0)
+                        client_forget_remote_locked(c);
                 if (k >= 0 && !c->path)
                         k = client_create_remote_locked(c);
+                if (k >= 0 && req->payload && req->len > lib.max_payload_bytes)
+                        k = -EMSGSIZE;
+                else if (k >= 0 && client_is_full_locked(c))
+                        k = -EAGAIN;
                 if (k < 0)
                         break;
 
-                k = client_call_request_locked(c, sock, destination, req, p, &error, &id);
-                if (k >= 0)
+                r->id = ++lib.last_tag;
+                k = client_send_request_locked(c, r->id, sock, addr, req, p);
+                if (k != -ECONNABORTED || attempt > 0)
                         break;
-                if (sd_bus_is_open(lib.bus) <= 0)
-                        lib_bus_broken_locked();
-                else if (sd_bus_error_has_names(
-                                 &error, SD_BUS_ERROR_UNKNOWN_OBJECT,
-                                 SD_BUS_ERROR_UNKNOWN_INTERFACE, SD_BUS_ERROR_UNKNOWN_METHOD,
-                                 SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-                        client_forget_remote_locked(c);
-                } else {
-                        k = lib_bus_error_to_errno(&error, k);
-                        break;
-                }
-                if (attempt > 0) {
-                        k = lib_bus_error_to_errno(&error, k);
-                        break;
-                }
+                /* The daemon closed the channel: what it still sent counts, then start over. */
+                lib_channel_read_locked(/* drain= */ true);
+                lib_close_channel_locked();
         }
         if (k < 0) {
                 request_unref(r);
                 return k;
         }
 
-        r->id = id;
         r->daemon = strdup(c->daemon);
         if (!r->daemon) {
-                client_call_async_locked(c, "Cancel", "t", id);
+                (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
                 request_unref(r);
                 return -ENOMEM;
         }
@@ -566,6 +570,7 @@ static int client_req_locked(Client *c, int sock, const char *destination,
         if (c->requests)
                 c->requests->requests_prev = r;
         c->requests = r;
+        /* The library thread waits in epoll on the channel, which is all it needs. */
         return 0;
 }
 
@@ -574,7 +579,6 @@ _public_ int coap_client_req_params(struct coap_client *client, int sock,
                                     const struct coap_client_request *req,
                                     const struct coap_transmission_parameters *params) {
         struct coap_transmission_parameters p;
-        char destination[DESTINATION_MAX];
         Client *c;
         int r;
 
@@ -585,17 +589,17 @@ _public_ int coap_client_req_params(struct coap_client *client, int sock,
         for (size_t i = 0; i < req->num_options; i++)
                 if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
                         return -EINVAL;
-        r = format_destination(addr, destination, sizeof(destination));
-        if (r < 0)
-                return r;
+        if (sockaddr_size(addr) == SIZE_MAX)
+                return -ENOTSUP;
 
         LIB_LOCK();
+        p = params ? *params : lib.defaults;
         c = client_find_locked(client);
-        if (c) {
-                p = params ? *params : lib.defaults;
-                r = client_req_locked(c, sock, destination, req, &p);
-        } else
-                r = -EINVAL;
+        r = c ? check_request(req, &p) : -EINVAL;
+        if (r >= 0)
+                r = check_socket_locked(sock);
+        if (r >= 0)
+                r = client_req_locked(c, sock, addr, req, &p);
         LIB_UNLOCK();
         return r;
 }
@@ -618,7 +622,7 @@ _public_ void coap_client_cancel_requests(struct coap_client *client) {
         c = client_find_locked(client);
         if (c) {
                 if (c->requests)
-                        client_call_async_locked(c, "CancelAll", NULL, 0);
+                        (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL_ALL, 0);
                 client_cancel_locked(c, NULL, /* tell_daemon= */ false);
                 client_wait_callbacks_locked(c);
         }
@@ -649,19 +653,16 @@ _public_ int coap_client_deregister_observe(struct coap_client *client,
         c = client_find_locked(client);
         if (!c)
                 r = -EINVAL;
-        for (Request *q = c ? c->requests : NULL; q && lib.bus; q = q->requests_next) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        for (Request *q = c ? c->requests : NULL; q; q = q->requests_next) {
                 int k;
 
                 if (!q->observe || q->final_queued || !request_matches(q, req) || !c->daemon ||
                     strcmp(q->daemon, c->daemon) != 0)
                         continue;
-                k = sd_bus_call_method(lib.bus, c->daemon, c->path, COAPCLIENTD_CLIENT_IFACE,
-                                       "DeregisterObserve", &error, NULL, "t", q->id);
+                k = client_send_ids_locked(c, CHANNEL_FRAME_DEREGISTER_OBSERVE, q->id);
                 if (k < 0 && r == 0)
-                        r = lib_bus_error_to_errno(&error, k);
+                        r = k;
         }
-        lib_wake_locked();
         LIB_UNLOCK();
         return r;
 }
@@ -886,7 +887,7 @@ _public_ int coap_client_process(void) {
 
         LIB_LOCK();
         if (lib.external)
-                lib_process_locked();
+                lib_process_locked(LIB_READY_ALL);
         else
                 r = -ENXIO;
         LIB_UNLOCK();

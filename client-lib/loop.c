@@ -23,7 +23,6 @@
         "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"              \
         "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" COAPCLIENTD_BUS_NAME \
         "'"
-#define RESPONSE_MATCH "type='signal',interface='" COAPCLIENTD_CLIENT_IFACE "',member='Response'"
 
 Lib lib = {
         .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -31,6 +30,8 @@ Lib lib = {
         .epoll_fd = -EBADF,
         .wake_fd = -EBADF,
         .bus_fd = -EBADF,
+        .channel_fd = -EBADF,
+        .checked_fd = -EBADF,
         .defaults =
                 {
                         .ack_timeout = 2000,
@@ -103,12 +104,11 @@ static Delivery *delivery_free(Delivery *d) {
         if (!d)
                 return NULL;
         request_unref(d->request);
-        sd_bus_message_unref(d->message);
         free(d);
         return NULL;
 }
 
-static void queue_push_locked(Delivery *d) {
+void queue_push_locked(Delivery *d) {
         d->next = NULL;
         if (lib.queue_tail)
                 lib.queue_tail->next = d;
@@ -210,6 +210,11 @@ void lib_queue_error_locked(Request *r, int error) {
 
 /* The daemon with unique name daemon (NULL: any) is gone: its client objects with it. */
 static void lib_daemon_gone_locked(const char *daemon) {
+        /* What it sent before it went still counts; then its channel is closed. */
+        if (lib.channel_daemon && (!daemon || strcmp(lib.channel_daemon, daemon) == 0)) {
+                lib_channel_read_locked(/* drain= */ true);
+                lib_close_channel_locked();
+        }
         for (Client *c = lib.clients; c; c = c->clients_next) {
                 if (!daemon || (c->daemon && strcmp(c->daemon, daemon) == 0)) {
                         c->path = (free(c->path), NULL);
@@ -231,122 +236,6 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (strcmp(name, COAPCLIENTD_BUS_NAME) != 0 || old_owner[0] == '\0')
                 return 0;
         lib_daemon_gone_locked(old_owner);
-        return 0;
-}
-
-static Client *client_find_by_path_locked(const char *path) {
-        for (Client *c = lib.clients; c; c = c->clients_next)
-                if (c->path && strcmp(c->path, path) == 0)
-                        return c;
-        return NULL;
-}
-
-static int read_variant_etag(sd_bus_message *m, struct coap_client_response_info *info) {
-        const void *p;
-        size_t n;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'v', "ay");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read_array(m, 'y', &p, &n);
-        if (r < 0)
-                return r;
-        info->etag_len = (uint8_t) MIN(n, sizeof(info->etag));
-        memcpy(info->etag, p, info->etag_len);
-        return sd_bus_message_exit_container(m);
-}
-
-/* The response's details a{sv}; unknown keys are skipped, so the daemon may add more. */
-static int read_details(sd_bus_message *m, Delivery *d) {
-        struct coap_client_response_info *info = &d->info;
-        int silent, r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                if (strcmp(key, "content-format") == 0) {
-                        r = sd_bus_message_read(m, "v", "q", &info->content_format);
-                        info->has_content_format = r >= 0;
-                } else if (strcmp(key, "observe") == 0) {
-                        r = sd_bus_message_read(m, "v", "u", &info->observe);
-                        info->has_observe = r >= 0;
-                } else if (strcmp(key, "size2") == 0) {
-                        r = sd_bus_message_read(m, "v", "u", &info->size2);
-                        info->has_size2 = r >= 0;
-                } else if (strcmp(key, "etag") == 0)
-                        r = read_variant_etag(m, info);
-                else if (strcmp(key, "silent") == 0) {
-                        r = sd_bus_message_read(m, "v", "b", &silent);
-                        d->silent = r >= 0 && silent;
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
-}
-
-static int on_response(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        const char *path = sd_bus_message_get_path(m), *sender = sd_bus_message_get_sender(m);
-        int last_block, final;
-        uint64_t id, offset;
-        const void *payload;
-        Request *r = NULL;
-        int32_t result;
-        Delivery *d;
-        Client *c;
-        size_t len;
-
-        (void) userdata;
-        (void) ret_error;
-        if (!path || !sender)
-                return 0;
-        c = client_find_by_path_locked(path);
-        if (!c)
-                return 0;
-        if (sd_bus_message_read(m, "tit", &id, &result, &offset) < 0 ||
-            sd_bus_message_read_array(m, 'y', &payload, &len) < 0 ||
-            sd_bus_message_read(m, "bb", &last_block, &final) < 0)
-                return 0;
-        for (r = c->requests; r; r = r->requests_next)
-                if (r->id == id)
-                        break;
-        /* Only the daemon that runs the request may report on it. */
-        if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, sender) != 0)
-                return 0;
-
-        d = calloc(1, sizeof(*d));
-        if (!d) {
-                lib_queue_error_locked(r, -ENOMEM);
-                return 0;
-        }
-        *d = (Delivery){
-                .request = request_ref(r),
-                .message = sd_bus_message_ref(m),
-                .result = result >= INT16_MIN && result <= UINT8_MAX ? result : -EBADMSG,
-                .offset = offset,
-                .payload = len > 0 ? payload : NULL,
-                .len = len,
-                .last_block = last_block || result < 0,
-                .final = final,
-        };
-        /* Details are extras on top of Zephyr's callback: a bad one does not lose the block. */
-        (void) read_details(m, d);
-        if (final)
-                r->final_queued = true;
-        queue_push_locked(d);
         return 0;
 }
 
@@ -382,10 +271,14 @@ static void lib_update_epoll_locked(void) {
                 return;
         ev.events = (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0);
         ev.data.fd = fd;
-        if (fd == lib.bus_fd && epoll_ctl(lib.epoll_fd, EPOLL_CTL_MOD, fd, &ev) >= 0)
+        /* Called at every turn: a system call only when something changed. */
+        if (fd == lib.bus_fd && ev.events == lib.bus_epoll_events)
                 return;
-        if (epoll_ctl(lib.epoll_fd, EPOLL_CTL_ADD, fd, &ev) >= 0)
+        if ((fd == lib.bus_fd && epoll_ctl(lib.epoll_fd, EPOLL_CTL_MOD, fd, &ev) >= 0) ||
+            epoll_ctl(lib.epoll_fd, EPOLL_CTL_ADD, fd, &ev) >= 0) {
                 lib.bus_fd = fd;
+                lib.bus_epoll_events = ev.events;
+        }
 }
 
 uint64_t lib_timeout_locked(void) {
@@ -405,12 +298,15 @@ uint64_t lib_timeout_locked(void) {
         return t > now ? t - now : 0;
 }
 
-void lib_process_locked(void) {
+void lib_process_locked(LibReady ready) {
         eventfd_t v;
 
-        if (lib.wake_fd >= 0)
+        if ((ready & LIB_READY_WAKE) && lib.wake_fd >= 0)
                 (void) eventfd_read(lib.wake_fd, &v);
-        while (lib.bus) {
+        if (ready & LIB_READY_CHANNEL)
+                lib_channel_read_locked(/* drain= */ false);
+        /* The API's own bus calls may have queued messages: they wake us. */
+        while (lib.bus && (ready & (LIB_READY_BUS | LIB_READY_WAKE))) {
                 int r;
 
                 r = sd_bus_process(lib.bus, NULL);
@@ -429,18 +325,27 @@ void lib_process_locked(void) {
 static void *lib_thread(void *userdata) {
         (void) userdata;
 
+        LibReady ready = LIB_READY_ALL;
+
         LIB_LOCK();
         while (!lib.thread_stop) {
                 struct epoll_event events[4];
                 uint64_t t;
-                int ms;
+                int ms, n;
 
-                lib_process_locked();
+                lib_process_locked(ready);
                 t = lib_timeout_locked();
                 ms = t == UINT64_MAX ? -1 : (int) MIN((t + 999) / 1000, (uint64_t) INT_MAX);
                 LIB_UNLOCK();
-                (void) epoll_wait(lib.epoll_fd, events, ELEMENTSOF(events), ms);
+                n = epoll_wait(lib.epoll_fd, events, ELEMENTSOF(events), ms);
                 LIB_LOCK();
+                /* Only what is ready: each needless look costs a system call. A timeout (0) is
+                 * the bus's; an error looks at everything. */
+                ready = n < 0 ? LIB_READY_ALL : n == 0 ? LIB_READY_BUS : 0;
+                for (int i = 0; i < n; i++)
+                        ready |= events[i].data.fd == lib.wake_fd      ? LIB_READY_WAKE
+                                 : events[i].data.fd == lib.channel_fd ? LIB_READY_CHANNEL
+                                                                       : LIB_READY_BUS;
         }
         LIB_UNLOCK();
         return NULL;
@@ -468,7 +373,7 @@ int lib_start_thread_locked(void) {
 
 int lib_open_bus_locked(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL, *response_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL;
         const char *address;
         int r;
 
@@ -501,12 +406,8 @@ int lib_open_bus_locked(void) {
         r = sd_bus_add_match(bus, &owner_slot, OWNER_MATCH, on_name_owner_changed, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_add_match(bus, &response_slot, RESPONSE_MATCH, on_response, NULL);
-        if (r < 0)
-                return r;
 
         lib.owner_slot = TAKE_PTR(owner_slot);
-        lib.response_slot = TAKE_PTR(response_slot);
         lib.bus = TAKE_PTR(bus);
         lib_wake_locked();
         return 0;
@@ -519,8 +420,8 @@ void lib_close_bus_locked(void) {
                 (void) epoll_ctl(lib.epoll_fd, EPOLL_CTL_DEL, lib.bus_fd, NULL);
                 lib.bus_fd = -EBADF;
         }
+        lib_close_channel_locked();
         lib.owner_slot = sd_bus_slot_unref(lib.owner_slot);
-        lib.response_slot = sd_bus_slot_unref(lib.response_slot);
         lib.bus = sd_bus_flush_close_unref(lib.bus);
 }
 
@@ -566,5 +467,7 @@ __attribute__((destructor)) static void lib_shutdown(void) {
         lib_close_bus_locked();
         lib.epoll_fd = safe_close(lib.epoll_fd);
         lib.wake_fd = safe_close(lib.wake_fd);
+        lib.channel_buf = (free(lib.channel_buf), NULL);
+        lib.channel_buf_tx = (free(lib.channel_buf_tx), NULL);
         LIB_UNLOCK();
 }

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+
+/* The library's end of the data channel (wire/channel-wire.h): opened once per process with
+ * Manager.OpenChannel(), it carries every request to the daemon and every response block back,
+ * so that neither waits for a D-Bus round trip nor crosses dbus-daemon. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel-wire.h"
+#include "client-private.h"
+#include "internal/bus-api.h"
+#include "internal/macro.h"
+
+/* How long coap_client_req() waits for room in the channel before giving up. */
+#define CHANNEL_SEND_TIMEOUT_MS 5000
+
+static int read_limit(const char *daemon, const char *property, uint32_t *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_get_property_trivial(lib.bus, daemon, COAPCLIENTD_ROOT_PATH,
+                                        COAPCLIENTD_MANAGER_IFACE, property, &error, 'u', ret);
+        return r < 0 ? lib_bus_error_to_errno(&error, r) : 0;
+}
+
+int lib_open_channel_locked(void) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct epoll_event ev = {.events = EPOLLIN};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *daemon = NULL;
+        const char *sender;
+        int received, r;
+
+        if (lib.channel_fd >= 0)
+                return 0;
+        r = sd_bus_call_method(lib.bus, COAPCLIENTD_BUS_NAME, COAPCLIENTD_ROOT_PATH,
+                               COAPCLIENTD_MANAGER_IFACE, "OpenChannel", &error, &reply, NULL);
+        lib_wake_locked();
+        if (r < 0)
+                return lib_bus_error_to_errno(&error, r);
+        r = sd_bus_message_read(reply, "h", &received);
+        if (r < 0)
+                return r;
+        sender = sd_bus_message_get_sender(reply);
+        if (!sender)
+                return -EPROTO;
+        /* The message owns received. */
+        fd = fcntl(received, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        daemon = strdup(sender);
+        if (!daemon)
+                return -ENOMEM;
+        if (!lib.channel_buf)
+                lib.channel_buf = malloc(CHANNEL_MESSAGE_MAX);
+        if (!lib.channel_buf_tx)
+                lib.channel_buf_tx = malloc(CHANNEL_MESSAGE_MAX);
+        if (!lib.channel_buf || !lib.channel_buf_tx)
+                return -ENOMEM;
+        /* The limits coap_client_req() checks itself, to fail at once as Zephyr does. */
+        r = read_limit(daemon, "MaxRequestsPerClient", &lib.max_requests_per_client);
+        if (r >= 0)
+                r = read_limit(daemon, "MaxPayloadBytes", &lib.max_payload_bytes);
+        if (r < 0)
+                return r;
+        ev.data.fd = fd;
+        if (epoll_ctl(lib.epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                return -errno;
+        lib.channel_fd = TAKE_FD(fd);
+        lib.channel_daemon = TAKE_PTR(daemon);
+        return 0;
+}
+
+void lib_close_channel_locked(void) {
+        if (lib.channel_fd < 0)
+                return;
+        (void) epoll_ctl(lib.epoll_fd, EPOLL_CTL_DEL, lib.channel_fd, NULL);
+        lib.channel_fd = safe_close(lib.channel_fd);
+        lib.channel_daemon = (free(lib.channel_daemon), NULL);
+}
+
+/* The daemon closed the channel (it exited, or took us for a broken peer): every request that
+ * went through it ends with -ECONNABORTED. Client objects stay: they are checked against the
+ * daemon of the next channel. */
+static void lib_channel_broken_locked(void) {
+        const char *daemon = lib.channel_daemon;
+
+        for (Client *c = lib.clients; c; c = c->clients_next)
+                for (Request *r = c->requests; r; r = r->requests_next)
+                        if (strcmp(r->daemon, daemon) == 0)
+                                lib_queue_error_locked(r, -ECONNABORTED);
+        lib_close_channel_locked();
+}
+
+int lib_channel_send_locked(const uint8_t *buf, size_t len, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 2)];
+        } control = {};
+        struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        assert(n_fds <= 2);
+        if (lib.channel_fd < 0)
+                return -ECONNABORTED;
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        for (;;) {
+                struct pollfd p = {.fd = lib.channel_fd, .events = POLLOUT};
+
+                if (sendmsg(lib.channel_fd, &mh, MSG_NOSIGNAL) >= 0)
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN) {
+                        int r = -errno;
+
+                        if (r == -EPIPE || r == -ECONNRESET)
+                                return -ECONNABORTED;
+                        return r;
+                }
+                /* The daemon reads its channels at every turn of its loop; a full channel means
+                 * it is very busy, not gone. */
+                if (poll(&p, 1, CHANNEL_SEND_TIMEOUT_MS) <= 0)
+                        return -EAGAIN;
+        }
+}
+
+static Request *request_find_locked(uint64_t client, uint64_t tag) {
+        for (Client *c = lib.clients; c; c = c->clients_next) {
+                if (c->id != client || !c->daemon || strcmp(c->daemon, lib.channel_daemon) != 0)
+                        continue;
+                for (Request *r = c->requests; r; r = r->requests_next)
+                        if (r->id == tag)
+                                return r;
+        }
+        return NULL;
+}
+
+static void queue_event_locked(const ChannelEvent *ev) {
+        Request *r = request_find_locked(ev->client, ev->tag);
+        struct coap_client_response_info *info;
+        Delivery *d;
+
+        /* Only a request of this daemon, still waiting for its callbacks. */
+        if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, lib.channel_daemon) != 0)
+                return;
+        d = calloc(1, sizeof(Delivery) + ev->payload_len);
+        if (!d) {
+                lib_queue_error_locked(r, -ENOMEM);
+                return;
+        }
+        *d = (Delivery){
+                .request = request_ref(r),
+                .result =
+                        ev->result >= INT16_MIN && ev->result <= UINT8_MAX ? ev->result : -EBADMSG,
+                .offset = ev->offset,
+                .payload = ev->payload_len > 0 ? d->data : NULL,
+                .len = ev->payload_len,
+                .last_block = (ev->flags & CHANNEL_EVENT_LAST_BLOCK) || ev->result < 0,
+                .final = ev->flags & CHANNEL_EVENT_FINAL,
+                .silent = ev->flags & CHANNEL_EVENT_SILENT,
+        };
+        if (ev->payload_len > 0)
+                memcpy(d->data, ev->payload, ev->payload_len);
+        info = &d->info;
+        info->has_content_format = ev->flags & CHANNEL_EVENT_CONTENT_FORMAT;
+        info->content_format = ev->content_format;
+        info->has_observe = ev->flags & CHANNEL_EVENT_OBSERVE;
+        info->observe = ev->observe;
+        info->has_size2 = ev->flags & CHANNEL_EVENT_SIZE2;
+        info->size2 = ev->size2;
+        info->etag_len = MIN(ev->etag_len, (uint8_t) sizeof(info->etag));
+        memcpy(info->etag, ev->etag, info->etag_len);
+        if (d->final)
+                r->final_queued = true;
+        queue_push_locked(d);
+}
+
+/* One message of EVENT frames. A frame we cannot parse means the two ends disagree about the
+ * format: nothing after it can be trusted. */
+static int channel_on_message_locked(const uint8_t *buf, size_t len) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        size_t offset = 0;
+        ChannelFrame f;
+        int r;
+
+        while ((r = channel_next_frame(buf, len, &offset, &f, &pe)) > 0) {
+                ChannelEvent ev;
+
+                if (f.type != CHANNEL_FRAME_EVENT)
+                        continue;
+                r = channel_decode_event(&f, &ev, &pe);
+                if (r < 0)
+                        return r;
+                queue_event_locked(&ev);
+        }
+        return r;
+}
+
+void lib_channel_read_locked(bool drain) {
+        /* One message at a time unless draining: the loop comes back while the channel is
+         * readable, and a lone response then costs no second, empty read. */
+        while (lib.channel_fd >= 0) {
+                ssize_t n = recv(lib.channel_fd, lib.channel_buf, CHANNEL_MESSAGE_MAX,
+                                 MSG_DONTWAIT | MSG_TRUNC);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                /* 0: end of stream, the daemon closed its end. */
+                if (n <= 0 || n > CHANNEL_MESSAGE_MAX ||
+                    channel_on_message_locked(lib.channel_buf, (size_t) n) < 0) {
+                        lib_channel_broken_locked();
+                        return;
+                }
+                if (!drain)
+                        return;
+        }
+}
