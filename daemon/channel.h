@@ -3,9 +3,9 @@
 
 /* The daemon's end of one caller's data channel (Manager.OpenChannel(), wire/channel-wire.h):
  * REQUEST and CANCEL frames in, EVENT frames out. Events are batched: each goes into the current
- * message, which is sent at the end of the handler that produced it (or when it is full), so a
- * burst of responses costs one write. What the socket does not take waits in a backlog, counted
- * against the caller's flow-control budget. */
+ * message, which is sent at the end of the handler that produced it (or when it is full; blocks
+ * of a download may wait for a few more), so a burst of responses costs one write. What the socket
+ * does not take waits in a backlog, counted against the caller's flow-control budget. */
 
 #include "manager.h"
 
@@ -16,8 +16,10 @@ struct Channel {
         Caller *caller;
         int fd;
         sd_event_source *io_source;
-        bool dirty; /* in Manager.dirty_channels: its batch waits to be sent */
-        LIST_FIELDS(Channel, dirty);
+        bool pending;         /* in Manager.pending_channels: it has a batch to send */
+        bool urgent;          /* the batch holds an event that may not wait */
+        uint64_t batch_since; /* when its first event came */
+        LIST_FIELDS(Channel, pending);
 
         uint8_t *batch; /* the message being assembled */
         size_t batch_len, batch_size;
@@ -37,9 +39,10 @@ Channel *channel_free(Channel *ch);
 int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
                        const char *error_name);
 
-/* Sends the batch of every channel that has one. Called at the end of every handler that may
+/* Sends the batch of every channel that has one due. Called at the end of every handler that may
  * produce events (and from a defer source for the others), so that a burst of events costs one
- * write and no extra turn of the loop. */
+ * write and no extra turn of the loop. Batches of only intermediate download blocks may wait up
+ * to 1 ms or 16 KiB for more (a timer sends them then). */
 void channel_flush_all(Manager *m);
 
 /* Event bytes the caller has not taken yet (0 for NULL). */

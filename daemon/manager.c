@@ -79,6 +79,12 @@ static int manager_on_flush(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+static int manager_on_coalesce(sd_event_source *source, uint64_t usec, void *userdata) {
+        (void) source, (void) usec;
+        channel_flush_all(userdata);
+        return 0;
+}
+
 void manager_config_from_config(const Config *c, ManagerConfig *ret) {
         int szx = coap_size_to_szx(c->block_size);
 
@@ -160,7 +166,17 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (r < 0)
                 return r;
 
-        r = sd_event_add_time(m->event, &m->gc_source, CLOCK_MONOTONIC, 0, 0, manager_on_gc, m);
+        /* Accuracy 0 would be sd-event's default of 250 ms. */
+        r = sd_event_add_time(m->event, &m->coalesce_source, CLOCK_MONOTONIC, 0, 100 /* us */,
+                              manager_on_coalesce, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(m->coalesce_source, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_time(m->event, &m->gc_source, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC,
+                              manager_on_gc, m);
         if (r < 0)
                 return r;
         r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
@@ -185,6 +201,7 @@ Manager *manager_free(Manager *m) {
         while ((c = hashmap_first(m->callers)))
                 caller_free(c);
         m->flush_source = sd_event_source_disable_unref(m->flush_source);
+        m->coalesce_source = sd_event_source_disable_unref(m->coalesce_source);
         while ((s = hashmap_first(m->sockets)))
                 socket_free(s);
 

@@ -134,8 +134,9 @@ struct Manager {
                                                     */
         /* Shared by every data channel, from the first one on: CHANNEL_RX_SLOTS messages. */
         uint8_t *channel_rx_buffer;
-        Channel *dirty_channels;       /* LIST: channels with events to send */
-        sd_event_source *flush_source; /* sends them when no handler did */
+        Channel *pending_channels;        /* LIST: channels with events to send */
+        sd_event_source *flush_source;    /* sends them when no handler did */
+        sd_event_source *coalesce_source; /* sends those whose blocks waited long enough */
 };
 
 int manager_new(const ManagerConfig *config, Manager **ret);

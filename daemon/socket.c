@@ -249,6 +249,16 @@ static void socket_settle(Socket *s) {
         }
 }
 
+/* An eighth of the time left, at most 250 ms. sd-event then wakes us on a 250 ms grid where it
+ * can, so the retransmission timer that moves with every block of a transfer does not cost a
+ * timerfd_settime() each time; a retransmission is at most 12.5% late, well inside RFC 7252's
+ * randomisation of 50%. */
+static uint64_t socket_timer_accuracy(Socket *s, uint64_t deadline) {
+        uint64_t now = manager_now(s->manager);
+
+        return deadline > now + 8 ? MIN((deadline - now) / 8, SOCKET_TIMER_ACCURACY_MAX_USEC) : 1;
+}
+
 static void socket_rearm(Socket *s) {
         uint64_t deadline = coap_engine_next_deadline(s->engine);
         SocketPeer *p;
@@ -266,6 +276,9 @@ static void socket_rearm(Socket *s) {
                 return;
         }
         r = sd_event_source_set_time(s->timer_source, deadline);
+        if (r >= 0)
+                r = sd_event_source_set_time_accuracy(s->timer_source,
+                                                      socket_timer_accuracy(s, deadline));
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
         if (r < 0)

@@ -65,6 +65,8 @@ struct SocketPeer {
         LIST_FIELDS(SocketPeer, secure);
 };
 
+#define SOCKET_TIMER_ACCURACY_MAX_USEC (250 * USEC_PER_MSEC)
+
 struct Socket {
         Manager *manager;
         SocketKey key;
