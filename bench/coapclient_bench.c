@@ -461,10 +461,9 @@ static int await_daemon_requests(uint32_t n) {
         if (r >= 0)
                 r = sd_bus_start(bus);
         for (unsigned i = 0; r >= 0 && i < STALL_SEC * 1000; i++) {
-                r = sd_bus_get_property_trivial(bus, "org.coapclientd.CoapClient1",
-                                                "/org/coapclientd/CoapClient1",
-                                                "org.coapclientd.CoapClient1.Manager",
-                                                "RequestsInFlight", NULL, 'u', &v);
+                r = sd_bus_get_property_trivial(
+                        bus, "org.coapclientd.CoapClient1", "/org/coapclientd/CoapClient1",
+                        "org.coapclientd.CoapClient1.Manager", "RequestsInFlight", NULL, 'u', &v);
                 if (r < 0 || v >= n)
                         break;
                 usleep(1000);
