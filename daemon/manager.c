@@ -454,6 +454,7 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
                 /* From the bus or our own sd-bus, not from the caller: nothing was read. */
                 if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
                     sd_bus_error_has_name(e, SD_BUS_ERROR_TIMEOUT)) {
+                        c->unresponsive = true;
                         caller_stall(c);
                         caller_maybe_probe(c);
                 } else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
@@ -473,6 +474,7 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
 
         /* Any answer from the caller itself comes after it read everything sent before. */
         c->acked_bytes = c->probe_mark;
+        c->unresponsive = false;
         caller_check_flow(c);
         caller_maybe_probe(c);
         return 0;
@@ -487,7 +489,7 @@ void caller_check_flow(Caller *c) {
                 caller_stall(c);
         else if (!c->stalled && unread > budget)
                 caller_set_paused(c, true);
-        else if (unread <= budget / 2) {
+        else if (unread <= budget / 2 && !c->unresponsive) {
                 if (c->stalled)
                         log_info("Caller %s reads its responses again", c->name);
                 c->stalled = false;

@@ -99,6 +99,7 @@ struct Caller {
         sd_bus_slot *probe_slot;       /* the pending Ping */
         bool paused;                   /* its downloads hold before their next block */
         bool stalled;                  /* its requests were ended: no signals until it catches up */
+        bool unresponsive;             /* a Ping timed out: stalled until one is answered */
         bool unprobed;                 /* it cannot be pinged (bus policy): no flow control */
         sd_event_source *stall_source; /* ends its requests outside any engine call */
 };
