@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus-client.h"
+#include "channel-request.h"
 #include "channel-wire.h"
 #include "client.h"
 #include "coap-defs.h"
@@ -278,92 +278,6 @@ static void channel_refuse(Channel *ch, Client *c, uint64_t tag, sd_bus_error *e
                                   error->name);
 }
 
-/* Reads the payload a request left in a memfd: exactly len bytes from offset 0 of a regular
- * file. pread, not mmap: the sender may still truncate it. */
-static int read_payload_fd(int fd, size_t len, uint8_t **ret, sd_bus_error *error) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        struct stat st;
-        size_t done = 0;
-
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != len)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                         "The payload fd is not a file of %zu bytes.", len);
-        buf = malloc(len ? len : 1);
-        if (!buf)
-                return -ENOMEM;
-        while (done < len) {
-                ssize_t n = pread(fd, buf + done, len - done, (off_t) done);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                                 "The payload fd ended after %zu bytes.", done);
-                done += (size_t) n;
-        }
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
-static int request_args_from_frame(Manager *m, const ChannelRequest *req, int payload_fd,
-                                   RequestArgs *a, uint8_t **ret_payload, sd_bus_error *error) {
-        const ManagerConfig config = {
-                .limits = m->limits,
-                .tx_params = m->default_tx_params,
-                .block_szx = m->default_block_szx,
-        };
-        int r;
-
-        request_args_init(a, &config);
-        a->method = req->method;
-        a->confirmable = req->flags & CHANNEL_REQUEST_CONFIRMABLE;
-        a->observe = req->flags & CHANNEL_REQUEST_OBSERVE;
-        a->path = req->path;
-        if (req->flags & CHANNEL_REQUEST_CONTENT_FORMAT)
-                a->content_format = req->content_format;
-        for (size_t i = 0; i < req->n_options; i++) {
-                r = request_args_add_option(a, req->options[i].number, req->options[i].value,
-                                            req->options[i].len, error);
-                if (r < 0)
-                        return r;
-        }
-        if (req->flags & CHANNEL_REQUEST_PARAMS) {
-                r = request_args_set_tx_param(a, REQUEST_ACK_TIMEOUT, req->ack_timeout_ms, error);
-                if (r >= 0 && req->ack_random_percent != 0)
-                        r = request_args_set_tx_param(a, REQUEST_ACK_RANDOM_PERCENT,
-                                                      req->ack_random_percent, error);
-                if (r >= 0)
-                        r = request_args_set_tx_param(a, REQUEST_BACKOFF_PERCENT,
-                                                      req->backoff_percent, error);
-                if (r >= 0)
-                        r = request_args_set_tx_param(a, REQUEST_MAX_RETRANSMISSION,
-                                                      req->max_retransmission, error);
-                if (r < 0)
-                        return r;
-        }
-        if (req->block_size != 0) {
-                r = request_args_set_block_size(a, req->block_size, error);
-                if (r < 0)
-                        return r;
-        }
-        /* The size first: a memfd is only read when its length is acceptable. */
-        r = request_args_set_payload(a, req->payload, req->payload_len, &config, error);
-        if (r < 0)
-                return r;
-        if (req->flags & CHANNEL_REQUEST_PAYLOAD_FD) {
-                if (payload_fd < 0)
-                        return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                                "The request's payload fd is missing.");
-                r = read_payload_fd(payload_fd, req->payload_len, ret_payload, error);
-                if (r < 0)
-                        return r;
-                a->payload = *ret_payload;
-        }
-        return request_args_finish(a, error);
-}
-
 /* The client, if it exists and belongs to the channel's caller; other callers' clients are
  * indistinguishable from missing ones. */
 static Client *channel_find_client(Channel *ch, uint64_t id) {
@@ -429,7 +343,13 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 return;
         }
 
-        r = request_args_from_frame(ch->manager, &req, payload_fd, &a, &payload, &error);
+        r = channel_request_to_args(&req,
+                                    &(const ManagerConfig){
+                                            .limits = ch->manager->limits,
+                                            .tx_params = ch->manager->default_tx_params,
+                                            .block_szx = ch->manager->default_block_szx,
+                                    },
+                                    payload_fd, &a, &payload, &error);
         if (r >= 0)
                 r = request_submit(c, sock,
                                    &(RequestDestination){
