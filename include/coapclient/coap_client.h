@@ -311,17 +311,17 @@ void coap_client_deinit(struct coap_client *client);
  * @param addr The destination (struct sockaddr_in or struct sockaddr_in6, cast), or NULL when
  *        sock is connected.
  * @param req The request; copied, so it may be reused when this returns.
- * @return 0 when the first datagram has been sent; -EINVAL (client, req or path NULL, path
- *         empty or malformed, sock < 0, more than COAP_CLIENT_MAX_EXTRA_OPTIONS options, an
- *         option longer than MAX_COAP_CLIENT_OPTION_LEN, bad transmission parameters, bad
- *         method); -EAGAIN (the client has too many requests in flight); -ENOTSUP (addr is
- *         neither AF_INET nor AF_INET6); -ENOTSOCK or -ESOCKTNOSUPPORT (sock is not a UDP
- *         socket); -EMSGSIZE (payload larger than coapclientd accepts); -ENOBUFS (a limit of
- *         coapclientd was hit); -ECONNREFUSED (coapclientd is not running); -EALREADY (DTLS:
- *         the socket carries a DTLS session to this server made with other credentials or
- *         without TLS set on client, or plain requests are in flight on it); the errors of
- *         coap_client_set_tls() when the credentials had to be sent again after coapclientd
- *         restarted; or the negative errno of the first send, e.g. -ENETUNREACH.
+ * @return 0 when the request is handed to coapclientd (it does not wait for the first
+ *         datagram: what coapclientd refuses then, e.g. -ENOBUFS at a daemon-wide limit,
+ *         -EALREADY for a DTLS socket mismatch or the errno of the first send, ends the request
+ *         with that error in the callback); -EINVAL (client, req or path NULL, path empty or
+ *         malformed, sock < 0, more than COAP_CLIENT_MAX_EXTRA_OPTIONS options, an option
+ *         longer than MAX_COAP_CLIENT_OPTION_LEN, bad transmission parameters, bad method);
+ *         -EAGAIN (the client has too many requests in flight); -ENOTSUP (addr is neither
+ *         AF_INET nor AF_INET6); -ENOTSOCK or -ESOCKTNOSUPPORT (sock is not a UDP socket);
+ *         -EMSGSIZE (payload larger than coapclientd accepts); -ECONNREFUSED (coapclientd is
+ *         not running); or the errors of coap_client_set_tls() when the credentials had to be
+ *         sent again after coapclientd restarted.
  */
 #define coap_client_req(client, sock, addr, req, params_or_retries) \
         _Generic((params_or_retries),                                                              \
