@@ -122,6 +122,29 @@ START_TEST(test_invalid_arguments) {
 }
 END_TEST
 
+/* What only coapclientd checks ends the request in its callback, with Zephyr's errno: the call
+ * itself returned once the request was handed over. */
+START_TEST(test_refused_in_callback) {
+        char path[300];
+        struct coap_client_request req;
+
+        /* One path segment longer than a CoAP option may be (255 bytes). */
+        memset(path, 'x', sizeof(path) - 1);
+        path[sizeof(path) - 1] = '\0';
+        req = make_request(COAP_METHOD_GET, path, &rec);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(0), -EINVAL);
+        ck_assert_uint_eq(rec.n_calls, 1);
+        ck_assert(!rec.error_not_last);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+
+        /* The client goes on as before. */
+        req.path = "time";
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(1), COAP_RESPONSE_CODE_CONTENT);
+}
+END_TEST
+
 START_TEST(test_not_found_and_details) {
         struct coap_client_request req = make_request(COAP_METHOD_GET, "nonexistent", &rec);
         struct coap_client_response_info info;
@@ -229,6 +252,7 @@ static Suite *api_suite(void) {
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_fifth_argument_forms);
         tcase_add_test(tc, test_invalid_arguments);
+        tcase_add_test(tc, test_refused_in_callback);
         tcase_add_test(tc, test_not_found_and_details);
         tcase_add_test(tc, test_unconnected_socket_and_query);
         tcase_add_test(tc, test_options_and_early_block2);
