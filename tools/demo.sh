@@ -57,6 +57,8 @@ else
 fi
 
 step "daemon statistics"
+# Sockets without requests linger 100 ms before the daemon closes them.
+sleep 0.2
 for p in Clients Sockets MessagesSent MessagesReceived Retransmissions Timeouts; do
     printf '%-18s %s\n' "$p" "$(busctl --address="$ADDR" get-property org.coapclientd.CoapClient1 \
         /org/coapclientd/CoapClient1 org.coapclientd.CoapClient1.Manager "$p")"
