@@ -339,18 +339,14 @@ static int describe_destination(const RequestDestination *d, int family, CoapAdd
                                  family == AF_INET6 ? "IPv6" : "IPv4");
 }
 
-int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
-                   const RequestOrigin *origin, uint64_t *ret_id, sd_bus_error *error) {
-        _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
+static int request_admit(Client *c, size_t payload_len, sd_bus_error *error) {
         Manager *m = c->manager;
-        CoapAddr dest;
-        Socket *s;
         int r;
 
         if (c->caller->stalled)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
                                         "The caller is not reading its responses.");
-        r = client_can_submit(c, a->payload_len);
+        r = client_can_submit(c, payload_len);
         if (r == -EAGAIN)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
                                          "A client may have at most %" PRIu32
@@ -361,10 +357,10 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                                          "The daemon serves at most %" PRIu32
                                          " requests and %" PRIu64 " payload bytes in flight.",
                                          m->limits.max_requests, m->limits.max_payload_bytes_total);
-        if (r < 0)
-                return r;
+        return r;
+}
 
-        r = socket_acquire(m, fd, &s);
+static int socket_error(int r, sd_bus_error *error) {
         if (r == -ENOTSOCK)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_NOT_A_SOCKET,
                                         "The file descriptor is not a socket.");
@@ -372,8 +368,33 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_UNSUPPORTED_SOCKET,
                                         "Only AF_INET and AF_INET6 datagram sockets are "
                                         "supported.");
+        return r;
+}
+
+int request_precheck(Client *c, int fd, size_t payload_len, sd_bus_error *error) {
+        int r;
+
+        r = request_admit(c, payload_len, error);
         if (r < 0)
                 return r;
+        r = socket_check_fd(fd);
+        return r < 0 ? socket_error(r, error) : 0;
+}
+
+int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
+                   const RequestOrigin *origin, uint64_t *ret_id, sd_bus_error *error) {
+        _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
+        Manager *m = c->manager;
+        CoapAddr dest;
+        Socket *s;
+        int r;
+
+        r = request_admit(c, a->payload_len, error);
+        if (r < 0)
+                return r;
+        r = socket_acquire(m, fd, &s);
+        if (r < 0)
+                return socket_error(r, error);
 
         r = describe_destination(destination, s->family, &dest, error);
         if (r < 0)

@@ -65,6 +65,10 @@ typedef struct RequestDestination {
         size_t sockaddr_len;
 } RequestDestination;
 
+/* The limits and the socket of a request before anything costly is done for it (the data
+ * channel reads a memfd payload only after this): a named error, or 0. */
+int request_precheck(Client *c, int fd, size_t payload_len, sd_bus_error *error);
+
 /* The limits, the socket fd (duplicated if new, never kept), the destination, the peer and the
  * submission of one request, for both front ends: every refusal is a named error in error. */
 int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,

@@ -17,13 +17,14 @@
 #include "util/log.h"
 
 /* File descriptors one message may carry: a socket and a payload memfd per request. */
-#define CHANNEL_FDS_MAX            16
+#define CHANNEL_FDS_MAX                    16
 /* Messages read per wake-up, so that one busy caller cannot hold the loop. */
-#define CHANNEL_READS_PER_DISPATCH 64
-#define CHANNEL_BATCH_INITIAL      4096
+#define CHANNEL_READS_PER_DISPATCH         64
+#define CHANNEL_BATCH_INITIAL              4096
+#define CHANNEL_PAYLOAD_BYTES_PER_DISPATCH (4 * 1024 * 1024)
 /* How long and how far intermediate blocks of a download may wait for more. */
-#define CHANNEL_COALESCE_USEC      (1 * USEC_PER_MSEC)
-#define CHANNEL_COALESCE_BYTES     (16 * 1024)
+#define CHANNEL_COALESCE_USEC              (1 * USEC_PER_MSEC)
+#define CHANNEL_COALESCE_BYTES             (16 * 1024)
 
 struct ChannelMessage {
         ChannelMessage *next;
@@ -35,11 +36,24 @@ uint64_t channel_unread_bytes(const Channel *ch) {
         return ch ? ch->backlog_bytes + ch->batch_len : 0;
 }
 
+/* A caller that sends but does not read must not make its backlog grow for ever: above twice
+ * its budget the daemon stops reading its requests (and the refusals they would bring) until
+ * it has read down to its budget. A hangup is reported either way. */
 static void channel_update_events(Channel *ch) {
+        uint64_t budget = ch->manager->limits.max_queued_bytes_per_caller;
+        uint64_t unread = channel_unread_bytes(ch);
         int r;
 
+        if (!ch->throttled && unread > 2 * budget) {
+                log_warning("Channel of %s: %" PRIu64 " bytes of responses unread, not reading "
+                            "its requests until it catches up",
+                            ch->caller->name, unread);
+                ch->throttled = true;
+        } else if (ch->throttled && unread <= budget)
+                ch->throttled = false;
         r = sd_event_source_set_io_events(ch->io_source,
-                                          EPOLLIN | (ch->backlog && !ch->broken ? EPOLLOUT : 0));
+                                          (ch->throttled ? 0 : EPOLLIN) |
+                                                  (ch->backlog && !ch->broken ? EPOLLOUT : 0));
         if (r < 0)
                 log_warning_errno(r, "Channel of %s: failed to update its events: %m",
                                   ch->caller->name);
@@ -57,12 +71,20 @@ static void channel_drop_output(Channel *ch) {
         ch->batch_len = 0;
 }
 
+/* Events were lost or cannot be sent: the caller must not wait for them. Shutting the socket
+ * down gives it end-of-stream (its requests then fail with -ECONNABORTED) and us a hangup, on
+ * which the channel is closed. */
 static void channel_break(Channel *ch, int error) {
         if (ch->broken)
                 return;
-        log_debug_errno(error, "Channel of %s broke: %m", ch->caller->name);
+        /* The caller going away mid-write is ordinary; anything else is worth a warning. */
+        if (error == -EPIPE || error == -ECONNRESET)
+                log_debug_errno(error, "Channel of %s: the caller's end is gone", ch->caller->name);
+        else
+                log_warning_errno(error, "Channel of %s broke, closing it: %m", ch->caller->name);
         ch->broken = true;
         channel_drop_output(ch);
+        (void) shutdown(ch->fd, SHUT_RDWR);
 }
 
 static int channel_write(Channel *ch, const uint8_t *data, size_t len) {
@@ -145,6 +167,7 @@ void channel_flush_all(Manager *m) {
                 ch->pending = false;
                 ch->urgent = false;
                 channel_flush(ch);
+                channel_update_events(ch);
                 /* An idle channel keeps no buffer: callers with a few clients each are the common
                  * case, and 4 KiB each would be most of their cost. */
                 free(ch->batch);
@@ -239,9 +262,13 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
                 return -ENOTCONN;
         event_details(ev, &out);
         r = channel_reserve(ch, channel_event_size(&out));
-        if (r < 0)
-                return log_warning_errno(r, "Channel of %s: no memory for an event: %m",
-                                         ch->caller->name);
+        if (r < 0) {
+                /* A lost event could be a request's last: give the channel up instead. */
+                channel_break(ch, r);
+                return r;
+        }
+        if (ch->broken) /* sending the full batch failed */
+                return -ENOTCONN;
         n = channel_encode_event(&out, ch->batch + ch->batch_len, ch->batch_size - ch->batch_len);
         if (n < 0)
                 return log_warning_errno((int) n, "Channel of %s: cannot encode an event: %m",
@@ -343,13 +370,20 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 return;
         }
 
-        r = channel_request_to_args(&req,
-                                    &(const ManagerConfig){
-                                            .limits = ch->manager->limits,
-                                            .tx_params = ch->manager->default_tx_params,
-                                            .block_szx = ch->manager->default_block_szx,
-                                    },
-                                    payload_fd, &a, &payload, &error);
+        /* A large payload is read only for a request that may run. */
+        r = req.flags & CHANNEL_REQUEST_PAYLOAD_FD
+                    ? request_precheck(c, sock, req.payload_len, &error)
+                    : 0;
+        if (r >= 0 && payload_fd >= 0)
+                ch->payload_bytes_read += req.payload_len;
+        if (r >= 0)
+                r = channel_request_to_args(&req,
+                                            &(const ManagerConfig){
+                                                    .limits = ch->manager->limits,
+                                                    .tx_params = ch->manager->default_tx_params,
+                                                    .block_szx = ch->manager->default_block_szx,
+                                            },
+                                            payload_fd, &a, &payload, &error);
         if (r >= 0)
                 r = request_submit(c, sock,
                                    &(RequestDestination){
@@ -446,6 +480,8 @@ static int channel_read(Channel *ch) {
         struct iovec iov[CHANNEL_RX_SLOTS];
         struct mmsghdr mm[CHANNEL_RX_SLOTS];
 
+        ch->payload_bytes_read = 0;
+
         for (unsigned round = 0; round < CHANNEL_READS_PER_DISPATCH / CHANNEL_RX_SLOTS; round++) {
                 int n, r = 0;
 
@@ -487,7 +523,10 @@ static int channel_read(Channel *ch) {
                 }
                 if (r < 0)
                         return r;
-                if (n < CHANNEL_RX_SLOTS)
+                channel_flush_all(ch->manager);
+                /* Others' turn after a few MiB of memfd payloads, however few the messages. */
+                if (ch->throttled || n < CHANNEL_RX_SLOTS ||
+                    ch->payload_bytes_read > CHANNEL_PAYLOAD_BYTES_PER_DISPATCH)
                         return 0;
         }
         return 0;
@@ -501,6 +540,8 @@ static void channel_close(Channel *ch) {
         channel_free(ch);
         LIST_FOREACH(clients, c, caller->clients)
                 client_drop_channel_requests(c);
+        /* Its backlog went with it: a caller held back by it may go on. */
+        caller_check_flow(caller);
         caller_gc(caller);
 }
 

@@ -25,7 +25,9 @@ struct Channel {
         size_t batch_len, batch_size;
         ChannelMessage *backlog, *backlog_tail; /* sent in order once the socket takes them */
         uint64_t backlog_bytes;
-        bool broken; /* the other end is gone: events are dropped until the hangup is read */
+        bool broken;    /* shut down: events are dropped until the hangup is read */
+        bool throttled; /* its requests are not read while it does not read its events */
+        uint64_t payload_bytes_read; /* from memfds in this dispatch */
 };
 
 /* Opens the caller's channel and returns the other end (owned by the caller of this function).

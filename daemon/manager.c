@@ -368,6 +368,12 @@ void caller_gc(Caller *c) {
                 caller_free(c);
 }
 
+/* What the caller has not read yet: its unacknowledged signals and its channel's backlog. */
+static uint64_t caller_unread(const Caller *c) {
+        return (c->unprobed ? 0 : c->sent_bytes - c->acked_bytes) +
+               channel_unread_bytes(c->channel);
+}
+
 static void caller_set_paused(Caller *c, bool paused) {
         Client *cl;
 
@@ -375,7 +381,7 @@ static void caller_set_paused(Caller *c, bool paused) {
                 return;
         c->paused = paused;
         log_debug("Caller %s: downloads %s (%" PRIu64 " bytes unread)", c->name,
-                  paused ? "paused" : "resumed", c->sent_bytes - c->acked_bytes);
+                  paused ? "paused" : "resumed", caller_unread(c));
         LIST_FOREACH(clients, cl, c->clients) {
                 if (paused)
                         client_pause(cl);
@@ -405,9 +411,9 @@ static void caller_stall(Caller *c) {
         if (c->stalled)
                 return;
         c->stalled = true;
-        log_warning("Caller %s is not reading its signals (%" PRIu64
+        log_warning("Caller %s is not reading its responses (%" PRIu64
                     " bytes unread): ending its requests with ENOBUFS",
-                    c->name, c->sent_bytes - c->acked_bytes);
+                    c->name, caller_unread(c));
         if (!c->stall_source)
                 r = sd_event_add_defer(c->manager->event, &c->stall_source, caller_on_stall, c);
         else
@@ -481,10 +487,8 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
 }
 
 void caller_check_flow(Caller *c) {
-        uint64_t budget = c->manager->limits.max_queued_bytes_per_caller, unread;
+        uint64_t budget = c->manager->limits.max_queued_bytes_per_caller, unread = caller_unread(c);
 
-        unread = (c->unprobed ? 0 : c->sent_bytes - c->acked_bytes) +
-                 channel_unread_bytes(c->channel);
         if (!c->stalled && unread > 2 * budget)
                 caller_stall(c);
         else if (!c->stalled && unread > budget)

@@ -449,13 +449,24 @@ static int socket_key(int fd, SocketKey *ret) {
         return 0;
 }
 
-static int socket_check_type(int fd, int *ret_family) {
+/* Asks the socket, never a file system: an fd on a stuck FUSE mount would block fstat(). An fd
+ * that came with a message is open, so EBADF means O_PATH: no socket either. */
+static int socket_family(int fd, int *ret) {
+        socklen_t len = sizeof *ret;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, ret, &len) < 0)
+                return errno == ENOTSOCK || errno == EBADF ? -ENOTSOCK : -errno;
+        return 0;
+}
+
+int socket_check_fd(int fd) {
         int family, type, protocol;
         socklen_t len;
+        int r;
 
-        len = sizeof family;
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
-                return -errno;
+        r = socket_family(fd, &family);
+        if (r < 0)
+                return r;
         len = sizeof type;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
                 return -errno;
@@ -466,7 +477,6 @@ static int socket_check_type(int fd, int *ret_family) {
         if ((family != AF_INET && family != AF_INET6) || type != SOCK_DGRAM ||
             protocol != IPPROTO_UDP)
                 return -ESOCKTNOSUPPORT;
-        *ret_family = family;
         return 0;
 }
 
@@ -475,7 +485,9 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         SocketKey key;
         int r, family = AF_UNSPEC;
 
-        r = socket_key(fd, &key);
+        r = socket_family(fd, &family);
+        if (r >= 0)
+                r = socket_key(fd, &key);
         if (r < 0)
                 return r;
         /* Known: its type was checked when it came first, and a socket keeps its type. */
@@ -484,7 +496,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                 *ret = TAKE_PTR(s);
                 return 0;
         }
-        r = socket_check_type(fd, &family);
+        r = socket_check_fd(fd);
         if (r < 0)
                 return r;
 

@@ -1373,6 +1373,97 @@ START_TEST(test_close_in_flight) {
 }
 END_TEST
 
+static long daemon_rss_kib(void) {
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) test_daemon_pid());
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
+/* A caller that floods requests (each refused: no socket) and never reads: once its unread
+ * refusals pass twice its budget the daemon stops reading it, so the daemon's memory stays
+ * bounded, others are served meanwhile, and the caller recovers by reading. */
+START_TEST(test_flood_unread) {
+        static uint8_t msg[CHANNEL_MESSAGE_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        Fixture f = {}, other = {};
+        size_t len = 0, n_msgs = 0;
+        long rss0, rss1;
+        uint64_t deadline, tag = 0;
+        ChannelRequest req;
+        Event e;
+
+        fixture_open(&f, "flood");
+        fixture_open(&other, "other");
+        fd = peer_socket();
+        rss0 = daemon_rss_kib();
+        ck_assert_int_gt(rss0, 0);
+        for (;;) {
+                long n;
+
+                req = get_request(&f, ++tag, "");
+                n = channel_encode_request(&req, msg + len, sizeof(msg) - len);
+                if (n < 0)
+                        break;
+                len += (size_t) n;
+        }
+        /* 1 s of sending whatever the channel takes: about 120 bytes of refusal per frame. */
+        deadline = test_now_usec() + USEC_PER_SEC;
+        while (test_now_usec() < deadline) {
+                if (send(f.ch.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+                        n_msgs++;
+                else
+                        (void) poll(&(struct pollfd){.fd = f.ch.fd, .events = POLLOUT}, 1, 10);
+                (void) test_bus_run(f.bus, 0);
+        }
+        rss1 = daemon_rss_kib();
+        printf("# %zu messages of %zu refused requests sent; daemon RSS %ld -> %ld KiB\n", n_msgs,
+               (size_t) (tag - 1), rss0, rss1);
+        /* Twice the 1 MiB budget, a few messages read in one go, and the heap's slack. */
+        ck_assert_int_lt(rss1 - rss0, 16 * 1024);
+        ck_assert(daemon_log_contains("not reading its requests until it catches up"));
+
+        /* Another caller is served meanwhile. */
+        req = get_request(&other, 1, "");
+        send_request(&other.ch, &req, &fd, 1);
+        e = chan_final(&other.ch, 1, WAIT_USEC);
+        ck_assert_int_eq(e.result, 0x45);
+        event_done(&e);
+
+        /* Reading everything brings the flooder back: its next request is answered. */
+        for (;;) {
+                ssize_t n = recv(f.ch.fd, msg, sizeof(msg), MSG_DONTWAIT);
+
+                if (n > 0)
+                        continue;
+                if (poll(&(struct pollfd){.fd = f.ch.fd, .events = POLLIN}, 1, 500) <= 0)
+                        break;
+        }
+        req = get_request(&f, 1, "");
+        ck_assert_int_eq(poll(&(struct pollfd){.fd = f.ch.fd, .events = POLLOUT}, 1, 10000), 1);
+        send_request(&f.ch, &req, &fd, 1);
+        for (;;) {
+                e = chan_final(&f.ch, 1, WAIT_USEC);
+                if (e.result == 0x45)
+                        break;
+                /* A refusal of the flood's own tag 1 may still come first. */
+                event_done(&e);
+        }
+        event_done(&e);
+        fixture_close(&other);
+        fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_leave_bus) {
         _cleanup_(test_bus_freep) TestBus *observer = NULL;
         _cleanup_close_ int fd = -EBADF, silent = -EBADF, quiet = -EBADF;
@@ -1425,6 +1516,7 @@ static Suite *channel_suite(void) {
         tcase_add_test(tc, test_observe);
         tcase_add_test(tc, test_broken_framing);
         tcase_add_test(tc, test_close_in_flight);
+        tcase_add_test(tc, test_flood_unread);
         tcase_add_test(tc, test_leave_bus);
         suite_add_tcase(s, tc);
         return s;
