@@ -18,7 +18,7 @@
 #include "internal/bus-api.h"
 #include "internal/macro.h"
 
-/* How long coap_client_req() waits for room in the channel before giving up. */
+/* How long coap_client_req() waits for room in the channel before giving up with -EAGAIN. */
 #define CHANNEL_SEND_TIMEOUT_MS 5000
 
 static int read_limit(const char *daemon, const char *property, uint32_t *ret) {
@@ -76,6 +76,7 @@ int lib_open_channel_locked(void) {
                 return -errno;
         lib.channel_fd = TAKE_FD(fd);
         lib.channel_daemon = TAKE_PTR(daemon);
+        lib.channel_generation++;
         return 0;
 }
 
@@ -123,24 +124,32 @@ int lib_channel_send_locked(const uint8_t *buf, size_t len, const int *fds, size
                 memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
         }
         for (;;) {
-                struct pollfd p = {.fd = lib.channel_fd, .events = POLLOUT};
+                int r;
 
-                if (sendmsg(lib.channel_fd, &mh, MSG_NOSIGNAL) >= 0)
+                if (sendmsg(lib.channel_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
                         return 0;
-                if (errno == EINTR)
+                r = -errno;
+                if (r == -EINTR)
                         continue;
-                if (errno != EAGAIN) {
-                        int r = -errno;
-
-                        if (r == -EPIPE || r == -ECONNRESET)
-                                return -ECONNABORTED;
-                        return r;
-                }
-                /* The daemon reads its channels at every turn of its loop; a full channel means
-                 * it is very busy, not gone. */
-                if (poll(&p, 1, CHANNEL_SEND_TIMEOUT_MS) <= 0)
-                        return -EAGAIN;
+                return r == -EPIPE || r == -ECONNRESET ? -ECONNABORTED : r;
         }
+}
+
+int lib_channel_wait_writable_locked(const Client *c) {
+        uint64_t generation = lib.channel_generation;
+        struct pollfd p = {.fd = lib.channel_fd, .events = POLLOUT};
+        int n;
+
+        /* The daemon reads its channels at every turn of its loop, unless this process leaves
+         * its responses unread: then the library thread must be able to take the lock. */
+        LIB_UNLOCK();
+        n = poll(&p, 1, CHANNEL_SEND_TIMEOUT_MS);
+        LIB_LOCK();
+        if (lib.channel_generation != generation || lib.channel_fd < 0)
+                return -ESTALE;
+        if (!c->owner)
+                return -EINVAL; /* deinitialised meanwhile */
+        return n > 0 ? 0 : -EAGAIN;
 }
 
 static Request *request_find_locked(uint64_t client, uint64_t tag) {

@@ -100,10 +100,11 @@ typedef struct Lib {
         uint32_t bus_epoll_events; /* as registered */
         sd_bus_slot *owner_slot;
 
-        int channel_fd;          /* the data channel, -1: none */
-        char *channel_daemon;    /* unique bus name of the daemon at its other end */
-        uint8_t *channel_buf;    /* one message in, CHANNEL_MESSAGE_MAX */
-        uint8_t *channel_buf_tx; /* one message out (the API's threads, under the lock) */
+        int channel_fd;              /* the data channel, -1: none */
+        char *channel_daemon;        /* unique bus name of the daemon at its other end */
+        uint64_t channel_generation; /* counts the channels opened */
+        uint8_t *channel_buf;        /* one message in, CHANNEL_MESSAGE_MAX */
+        uint8_t *channel_buf_tx;     /* one message out (the API's threads, under the lock) */
         uint64_t last_tag;
         uint32_t max_requests_per_client, max_payload_bytes; /* the daemon's limits */
         /* The last socket coap_client_req() found to be a UDP socket, by inode. */
@@ -162,8 +163,12 @@ uint64_t lib_timeout_locked(void);
 /* channel.c: opens the data channel if there is none (and reads the daemon's limits). */
 int lib_open_channel_locked(void);
 void lib_close_channel_locked(void);
-/* Sends one message with up to two fds; -ECONNABORTED: the channel is gone. */
+/* Sends one message with up to two fds, without waiting: -EAGAIN when the channel is full,
+ * -ECONNABORTED when it is gone. */
 int lib_channel_send_locked(const uint8_t *buf, size_t len, const int *fds, size_t n_fds);
+/* Waits, with the lock dropped, until the channel takes more (0), or gives up (-EAGAIN), or the
+ * channel was closed or replaced (-ESTALE) or c deinitialised (-EINVAL) meanwhile. */
+int lib_channel_wait_writable_locked(const Client *c);
 /* Reads one message of the channel (drain: every message) and queues the callbacks it
  * brings. */
 void lib_channel_read_locked(bool drain);

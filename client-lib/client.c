@@ -345,11 +345,48 @@ static int request_block_size(const Client *c, const struct coap_client_request 
 
 /* What the daemon would refuse anyway, refused here so that coap_client_req() fails at once with
  * Zephyr's errno instead of in the callback. */
+/* Every Uri-Path segment ('/' before the '?') and Uri-Query argument ('&' after it) fits in
+ * one CoAP option (255 bytes), as the daemon splits the path. */
+static bool path_segments_fit(const char *path) {
+        const char *query = strchr(path, '?');
+        size_t run = 0;
+
+        for (const char *q = path; *q; q++) {
+                bool separator = query && q >= query ? q == query || *q == '&' : *q == '/';
+
+                run = separator ? 0 : run + 1;
+                if (run > UINT8_MAX)
+                        return false;
+        }
+        return true;
+}
+
+/* Options the daemon sets itself, from the path, the payload or its block-wise state; Block2
+ * is the early negotiation and becomes the block size. */
+static bool option_is_daemon_owned(uint16_t code) {
+        switch (code) {
+        case 0:
+        case COAP_OPTION_URI_PATH:
+        case COAP_OPTION_URI_QUERY:
+        case COAP_OPTION_CONTENT_FORMAT:
+        case COAP_OPTION_BLOCK1:
+        case COAP_OPTION_SIZE1:
+        case COAP_OPTION_ECHO:
+        case COAP_OPTION_REQUEST_TAG:
+                return true;
+        default:
+                return false;
+        }
+}
+
 static int check_request(const struct coap_client_request *req,
                          const struct coap_transmission_parameters *p) {
         if (req->method < COAP_METHOD_GET || req->method > COAP_METHOD_IPATCH ||
-            strlen(req->path) > COAPCLIENTD_PATH_MAX)
+            strlen(req->path) > COAPCLIENTD_PATH_MAX || !path_segments_fit(req->path))
                 return -EINVAL;
+        for (size_t i = 0; i < req->num_options; i++)
+                if (option_is_daemon_owned(req->options[i].code))
+                        return -EINVAL;
         if (p->ack_timeout < COAPCLIENTD_ACK_TIMEOUT_MIN ||
             p->ack_timeout > COAPCLIENTD_ACK_TIMEOUT_MAX ||
             p->coap_backoff_percent < COAPCLIENTD_PERCENT_MIN ||
@@ -477,11 +514,19 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
         } else
                 f.payload = req->payload;
 
-        n = channel_encode_request(&f, lib.channel_buf_tx, CHANNEL_MESSAGE_MAX);
-        if (n < 0)
-                return (int) n;
-        return lib_channel_send_locked(lib.channel_buf_tx, (size_t) n, fds,
-                                       payload_fd >= 0 ? 2 : 1);
+        for (;;) {
+                /* Encoded again after each wait: other threads used the buffer meanwhile. */
+                n = channel_encode_request(&f, lib.channel_buf_tx, CHANNEL_MESSAGE_MAX);
+                if (n < 0)
+                        return (int) n;
+                r = lib_channel_send_locked(lib.channel_buf_tx, (size_t) n, fds,
+                                            payload_fd >= 0 ? 2 : 1);
+                if (r != -EAGAIN)
+                        return r;
+                r = lib_channel_wait_writable_locked(c);
+                if (r < 0)
+                        return r;
+        }
 }
 
 /* Zephyr's "no free slot": the daemon runs at most this many requests per client. */
@@ -548,12 +593,17 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
 
                 r->id = ++lib.last_tag;
                 k = client_send_request_locked(c, r->id, sock, addr, req, p);
-                if (k != -ECONNABORTED || attempt > 0)
+                if ((k != -ECONNABORTED && k != -ESTALE) || attempt > 0)
                         break;
-                /* The daemon closed the channel: what it still sent counts, then start over. */
-                lib_channel_read_locked(/* drain= */ true);
-                lib_close_channel_locked();
+                /* The daemon closed the channel: what it still sent counts, then start over. (For
+                 * -ESTALE another thread replaced it while we waited: just start over.) */
+                if (k == -ECONNABORTED) {
+                        lib_channel_read_locked(/* drain= */ true);
+                        lib_close_channel_locked();
+                }
         }
+        if (k == -ESTALE)
+                k = -ECONNABORTED;
         if (k < 0) {
                 request_unref(r);
                 return k;

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -122,24 +123,41 @@ START_TEST(test_invalid_arguments) {
 }
 END_TEST
 
-/* What only coapclientd checks ends the request in its callback, with Zephyr's errno: the call
- * itself returned once the request was handed over. */
+/* What the library can check fails coap_client_req() at once, as in Zephyr; what only
+ * coapclientd finds out ends the request in its callback. */
 START_TEST(test_refused_in_callback) {
-        char path[300];
+        struct coap_client_option query = {.code = COAP_OPTION_URI_QUERY, .len = 1, .value = "x"};
+        struct sockaddr_in peer;
         struct coap_client_request req;
+        char path[300];
+        int v6only = 1, v6;
 
-        /* One path segment longer than a CoAP option may be (255 bytes). */
+        /* A path segment longer than a CoAP option may be (255 bytes). */
         memset(path, 'x', sizeof(path) - 1);
         path[sizeof(path) - 1] = '\0';
         req = make_request(COAP_METHOD_GET, path, &rec);
-        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
-        ck_assert_int_eq(wait_code(0), -EINVAL);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        /* An option coapclientd sets itself. */
+        req.path = "time";
+        req.options = &query;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        ck_assert_uint_eq(rec.n_calls, 0);
+
+        /* An IPv4 destination on an IPv6-only socket: the first send fails in coapclientd. */
+        req.num_options = 0;
+        v6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(v6, 0);
+        ck_assert_int_eq(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)), 0);
+        ck_assert_int_eq(peer_address(&peer), 0);
+        ck_assert_int_eq(coap_client_req(&client, v6, (struct sockaddr *) &peer, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(0), -ENETUNREACH);
         ck_assert_uint_eq(rec.n_calls, 1);
         ck_assert(!rec.error_not_last);
         ck_assert(!coap_client_has_ongoing_exchange(&client));
+        close(v6);
 
         /* The client goes on as before. */
-        req.path = "time";
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
         ck_assert_int_eq(wait_code(1), COAP_RESPONSE_CODE_CONTENT);
 }
