@@ -89,13 +89,14 @@ static void channel_break(Channel *ch, int error) {
 
 static int channel_write(Channel *ch, const uint8_t *data, size_t len) {
         ssize_t n = send(ch->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        int r = -errno;
 
         if (n >= 0)
                 return 0;
-        if (errno == EAGAIN || errno == EINTR)
+        if (r == -EAGAIN || r == -EINTR)
                 return -EAGAIN;
-        channel_break(ch, -errno);
-        return -errno;
+        channel_break(ch, r);
+        return r;
 }
 
 /* Sends what the socket takes of the backlog. */
@@ -270,9 +271,12 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         if (ch->broken) /* sending the full batch failed */
                 return -ENOTCONN;
         n = channel_encode_event(&out, ch->batch + ch->batch_len, ch->batch_size - ch->batch_len);
-        if (n < 0)
-                return log_warning_errno((int) n, "Channel of %s: cannot encode an event: %m",
-                                         ch->caller->name);
+        if (n < 0) {
+                /* Cannot happen with the engine's events; were it to, losing one could hang a
+                 * request, so the channel goes. */
+                channel_break(ch, (int) n);
+                return (int) n;
+        }
         ch->batch_len += (size_t) n;
         ch->urgent = ch->urgent || ev->result < 0 || ev->last_block || ev->final;
         if (!ch->pending) {
