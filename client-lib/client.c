@@ -17,6 +17,7 @@
 #include "client-private.h"
 #include "internal/bus-api.h"
 #include "internal/macro.h"
+#include "internal/request-rules.h"
 
 /* Payloads above this travel in a memfd rather than inside the request's message. */
 #define INLINE_PAYLOAD_MAX (64 * 1024)
@@ -361,31 +362,13 @@ static bool path_segments_fit(const char *path) {
         return true;
 }
 
-/* Options the daemon sets itself, from the path, the payload or its block-wise state; Block2
- * is the early negotiation and becomes the block size. */
-static bool option_is_daemon_owned(uint16_t code) {
-        switch (code) {
-        case 0:
-        case COAP_OPTION_URI_PATH:
-        case COAP_OPTION_URI_QUERY:
-        case COAP_OPTION_CONTENT_FORMAT:
-        case COAP_OPTION_BLOCK1:
-        case COAP_OPTION_SIZE1:
-        case COAP_OPTION_ECHO:
-        case COAP_OPTION_REQUEST_TAG:
-                return true;
-        default:
-                return false;
-        }
-}
-
 static int check_request(const struct coap_client_request *req,
                          const struct coap_transmission_parameters *p) {
         if (req->method < COAP_METHOD_GET || req->method > COAP_METHOD_IPATCH ||
             strlen(req->path) > COAPCLIENTD_PATH_MAX || !path_segments_fit(req->path))
                 return -EINVAL;
         for (size_t i = 0; i < req->num_options; i++)
-                if (option_is_daemon_owned(req->options[i].code))
+                if (coapclientd_option_is_reserved(req->options[i].code))
                         return -EINVAL;
         if (p->ack_timeout < COAPCLIENTD_ACK_TIMEOUT_MIN ||
             p->ack_timeout > COAPCLIENTD_ACK_TIMEOUT_MAX ||
@@ -401,9 +384,8 @@ static int check_request(const struct coap_client_request *req,
 /* Only AF_INET/AF_INET6 UDP sockets, as the daemon takes them. The last one found good is
  * remembered by inode: apps send request after request on one socket. */
 static int check_socket_locked(int sock) {
-        int domain, type, protocol;
-        socklen_t len = sizeof(int);
         struct stat st;
+        int r;
 
         if (fstat(sock, &st) < 0)
                 return -errno;
@@ -412,17 +394,9 @@ static int check_socket_locked(int sock) {
                 return 0;
         if (!S_ISSOCK(st.st_mode))
                 return -ENOTSOCK;
-        if (getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
-                return errno == ENOTSOCK ? -ENOTSOCK : -errno;
-        len = sizeof(int);
-        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-                return -errno;
-        len = sizeof(int);
-        if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
-                return -errno;
-        if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_DGRAM ||
-            protocol != IPPROTO_UDP)
-                return -ESOCKTNOSUPPORT;
+        r = coapclientd_check_udp_socket(sock);
+        if (r < 0)
+                return r;
         lib.checked_fd = sock;
         lib.checked_dev = (uint64_t) st.st_dev;
         lib.checked_ino = (uint64_t) st.st_ino;

@@ -14,29 +14,12 @@
 #include "socket.h"
 #include "util/log.h"
 
-/* Options the engine sets itself, from other request keys or its block-wise and Echo state.
- * Block2 is allowed: the engine keeps it on the first message (Zephyr's early negotiation). */
-static bool option_is_engine_owned(uint16_t number) {
-        switch (number) {
-        case COAP_OPTION_URI_PATH:
-        case COAP_OPTION_URI_QUERY:
-        case COAP_OPTION_CONTENT_FORMAT:
-        case COAP_OPTION_BLOCK1:
-        case COAP_OPTION_SIZE1:
-        case COAP_OPTION_ECHO:
-        case COAP_OPTION_REQUEST_TAG:
-                return true;
-        default:
-                return false;
-        }
-}
-
 int request_args_add_option(RequestArgs *a, uint16_t number, const void *value, size_t len,
                             sd_bus_error *error) {
         if (a->n_options >= REQUEST_OPTIONS_MAX)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
                                          "At most %d options per request.", REQUEST_OPTIONS_MAX);
-        if (number == 0 || option_is_engine_owned(number))
+        if (coapclientd_option_is_reserved(number))
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_OPTION,
                                          "Option %" PRIu16 " cannot be set in 'options'.", number);
         if (len > REQUEST_OPTION_VALUE_MAX)
@@ -377,7 +360,7 @@ int request_precheck(Client *c, int fd, size_t payload_len, sd_bus_error *error)
         r = request_admit(c, payload_len, error);
         if (r < 0)
                 return r;
-        r = socket_check_fd(fd);
+        r = coapclientd_check_udp_socket(fd);
         return r < 0 ? socket_error(r, error) : 0;
 }
 

@@ -4,6 +4,7 @@
 #include "client.h"
 #include "coap-engine.h"
 #include "internal/bus-api.h"
+#include "internal/request-rules.h"
 #include "manager.h"
 
 /* Limits of one Request() that are part of the D-Bus contract (docs/dbus-api.md). */

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "client.h"
+#include "internal/request-rules.h"
 #include "util/log.h"
 #include "util/random-util.h"
 
@@ -449,43 +450,12 @@ static int socket_key(int fd, SocketKey *ret) {
         return 0;
 }
 
-/* Asks the socket, never a file system: an fd on a stuck FUSE mount would block fstat(). An fd
- * that came with a message is open, so EBADF means O_PATH: no socket either. */
-static int socket_family(int fd, int *ret) {
-        socklen_t len = sizeof *ret;
-
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, ret, &len) < 0)
-                return errno == ENOTSOCK || errno == EBADF ? -ENOTSOCK : -errno;
-        return 0;
-}
-
-int socket_check_fd(int fd) {
-        int family, type, protocol;
-        socklen_t len;
-        int r;
-
-        r = socket_family(fd, &family);
-        if (r < 0)
-                return r;
-        len = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-                return -errno;
-        len = sizeof protocol;
-        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
-                return -errno;
-        /* UDP only: UDP-Lite and ICMP ping sockets are SOCK_DGRAM too. */
-        if ((family != AF_INET && family != AF_INET6) || type != SOCK_DGRAM ||
-            protocol != IPPROTO_UDP)
-                return -ESOCKTNOSUPPORT;
-        return 0;
-}
-
 int socket_acquire(Manager *m, int fd, Socket **ret) {
         _cleanup_(socket_freep) Socket *s = NULL;
         SocketKey key;
         int r, family = AF_UNSPEC;
 
-        r = socket_family(fd, &family);
+        r = coapclientd_socket_family(fd, &family);
         if (r >= 0)
                 r = socket_key(fd, &key);
         if (r < 0)
@@ -496,7 +466,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                 *ret = TAKE_PTR(s);
                 return 0;
         }
-        r = socket_check_fd(fd);
+        r = coapclientd_check_udp_socket(fd);
         if (r < 0)
                 return r;
 

@@ -90,8 +90,6 @@ struct Socket {
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The
  * socket has no reference yet: take one or let it be collected. */
 int socket_acquire(Manager *m, int fd, Socket **ret);
-/* The same checks of fd alone, without taking it: -ENOTSOCK, -ESOCKTNOSUPPORT or 0. */
-int socket_check_fd(int fd);
 Socket *socket_free(Socket *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Socket *, socket_free);
 

@@ -15,15 +15,6 @@
 #define COAPCLIENTD_CLIENT_IFACE    "org.coapclientd.CoapClient1.Client"
 #define COAPCLIENTD_BUS_ADDRESS_ENV "COAPCLIENTD_BUS_ADDRESS"
 
-/* Ranges of a request's transmission parameters (docs/dbus-api.md), checked by the daemon and,
- * to fail coap_client_req() at once, by the library. */
-#define COAPCLIENTD_ACK_TIMEOUT_MIN        100
-#define COAPCLIENTD_ACK_TIMEOUT_MAX        600000
-#define COAPCLIENTD_PERCENT_MIN            100
-#define COAPCLIENTD_PERCENT_MAX            1000
-#define COAPCLIENTD_MAX_RETRANSMISSION_MAX 20
-#define COAPCLIENTD_PATH_MAX               1024
-
 #define COAPCLIENTD_ERROR(name) "org.coapclientd.CoapClient1.Error." name
 
 #define COAPCLIENTD_ERROR_INVALID_ARGUMENT    COAPCLIENTD_ERROR("InvalidArgument")

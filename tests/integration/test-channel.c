@@ -22,6 +22,7 @@
 #include "channel-wire.h"
 #include "check-main.h"
 #include "internal/bus-api.h"
+#include "internal/request-rules.h"
 #include "net-helper.h"
 
 #define WAIT_USEC  (10 * USEC_PER_SEC)
