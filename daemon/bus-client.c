@@ -334,12 +334,13 @@ static int request_admit(Client *c, size_t payload_len, sd_bus_error *error) {
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS,
                                          "A client may have at most %" PRIu32
                                          " requests in flight.",
-                                         m->limits.max_requests_per_client);
+                                         m->config.limits.max_requests_per_client);
         if (r == -ENOBUFS)
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
                                          "The daemon serves at most %" PRIu32
                                          " requests and %" PRIu64 " payload bytes in flight.",
-                                         m->limits.max_requests, m->limits.max_payload_bytes_total);
+                                         m->config.limits.max_requests,
+                                         m->config.limits.max_payload_bytes_total);
         return r;
 }
 
@@ -436,13 +437,7 @@ static int method_request(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = sd_bus_message_read(msg, "hs", &fd, &destination);
         if (r < 0)
                 return r;
-        r = request_args_parse(msg,
-                               &(ManagerConfig){
-                                       .limits = m->limits,
-                                       .tx_params = m->default_tx_params,
-                                       .block_szx = m->default_block_szx,
-                               },
-                               &a, error);
+        r = request_args_parse(msg, &m->config, &a, error);
         if (r < 0)
                 return r;
         r = request_submit(c, fd, &(RequestDestination){.string = destination}, &a,

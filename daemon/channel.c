@@ -40,7 +40,7 @@ uint64_t channel_unread_bytes(const Channel *ch) {
  * its budget the daemon stops reading its requests (and the refusals they would bring) until
  * it has read down to its budget. A hangup is reported either way. */
 static void channel_update_events(Channel *ch) {
-        uint64_t budget = ch->manager->limits.max_queued_bytes_per_caller;
+        uint64_t budget = ch->manager->config.limits.max_queued_bytes_per_caller;
         uint64_t unread = channel_unread_bytes(ch);
         int r;
 
@@ -180,9 +180,7 @@ void channel_flush_all(Manager *m) {
         (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
         if (next == UINT64_MAX)
                 return;
-        r = sd_event_source_set_time(m->coalesce_source, next);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->coalesce_source, SD_EVENT_ONESHOT);
+        r = manager_arm_timer(m->coalesce_source, next);
         if (r < 0) {
                 /* Without the timer they could wait for ever: send them now. */
                 log_warning_errno(r, "Failed to arm the coalescing timer: %m");
@@ -381,13 +379,8 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
         if (r >= 0 && payload_fd >= 0)
                 ch->payload_bytes_read += req.payload_len;
         if (r >= 0)
-                r = channel_request_to_args(&req,
-                                            &(const ManagerConfig){
-                                                    .limits = ch->manager->limits,
-                                                    .tx_params = ch->manager->default_tx_params,
-                                                    .block_szx = ch->manager->default_block_szx,
-                                            },
-                                            payload_fd, &a, &payload, &error);
+                r = channel_request_to_args(&req, &ch->manager->config, payload_fd, &a, &payload,
+                                            &error);
         if (r >= 0)
                 r = request_submit(c, sock,
                                    &(RequestDestination){

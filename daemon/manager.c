@@ -27,6 +27,12 @@ static bool socket_key_equal(const void *a, const void *b) {
 
 static const HashOps socket_key_hash_ops = {.hash = socket_key_hash, .equal = socket_key_equal};
 
+int manager_arm_timer(sd_event_source *timer, uint64_t usec) {
+        int r = sd_event_source_set_time(timer, usec);
+
+        return r < 0 ? r : sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
 static int manager_on_gc(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t next = UINT64_MAX;
@@ -45,9 +51,7 @@ static int manager_on_gc(sd_event_source *source, uint64_t usec, void *userdata)
         }
         if (next == UINT64_MAX)
                 return 0;
-        r = sd_event_source_set_time(m->gc_source, next);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+        r = manager_arm_timer(m->gc_source, next);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
         return 0;
@@ -66,9 +70,7 @@ void manager_queue_socket_gc(Manager *m, Socket *s) {
         /* Armed already: for an earlier socket, which rearms it for the later ones. */
         if (sd_event_source_get_enabled(m->gc_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
                 return;
-        r = sd_event_source_set_time(m->gc_source, s->idle_since + SOCKET_LINGER_USEC);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+        r = manager_arm_timer(m->gc_source, s->idle_since + SOCKET_LINGER_USEC);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
 }
@@ -121,9 +123,7 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
-        m->limits = config->limits;
-        m->default_tx_params = config->tx_params;
-        m->default_block_szx = config->block_szx;
+        m->config = *config;
 
         r = hashmap_new(&string_hash_ops, &m->callers);
         if (r < 0)
@@ -427,7 +427,7 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
 /* Pings after every sixteenth of the budget, and at once while the caller is held back. */
 static void caller_maybe_probe(Caller *c) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        uint64_t interval = c->manager->limits.max_queued_bytes_per_caller / 16;
+        uint64_t interval = c->manager->config.limits.max_queued_bytes_per_caller / 16;
         int r;
 
         if (c->unprobed || c->probe_slot)
@@ -487,7 +487,8 @@ static int caller_on_probe_reply(sd_bus_message *reply, void *userdata, sd_bus_e
 }
 
 void caller_check_flow(Caller *c) {
-        uint64_t budget = c->manager->limits.max_queued_bytes_per_caller, unread = caller_unread(c);
+        uint64_t budget = c->manager->config.limits.max_queued_bytes_per_caller,
+                 unread = caller_unread(c);
 
         if (!c->stalled && unread > 2 * budget)
                 caller_stall(c);
@@ -532,11 +533,11 @@ void manager_check_bus_queue(Manager *m) {
 
         if (sd_bus_get_n_queued_write(m->bus, &n) < 0)
                 return;
-        if (!m->bus_queue_warned && n > m->limits.bus_queue_warn) {
+        if (!m->bus_queue_warned && n > m->config.limits.bus_queue_warn) {
                 log_warning("%" PRIu64 " messages queued for the bus: a receiver is not reading "
                             "its signals",
                             n);
                 m->bus_queue_warned = true;
-        } else if (m->bus_queue_warned && n <= m->limits.bus_queue_warn / 2)
+        } else if (m->bus_queue_warned && n <= m->config.limits.bus_queue_warn / 2)
                 m->bus_queue_warned = false;
 }

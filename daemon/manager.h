@@ -109,9 +109,7 @@ struct Manager {
         sd_bus *bus;
         sd_bus_slot *manager_slot, *client_slot, *enumerator_slot;
 
-        Limits limits;
-        CoapTxParams default_tx_params;
-        uint8_t default_block_szx;
+        ManagerConfig config; /* the limits, and what requests get by default */
 
         Hashmap *callers;       /* unique name -> Caller */
         Hashmap *clients;       /* id -> Client */
@@ -165,6 +163,8 @@ void caller_account_signal(Caller *c, size_t size);
 void caller_check_flow(Caller *c);
 
 void manager_queue_socket_gc(Manager *m, Socket *s);
+/* Sets a CLOCK_MONOTONIC timer source to fire once at usec. */
+int manager_arm_timer(sd_event_source *timer, uint64_t usec);
 
 /* Sum over live engines and freed ones. */
 void manager_get_stats(Manager *m, CoapEngineStats *ret);
