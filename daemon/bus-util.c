@@ -43,20 +43,56 @@ static int parse_scope(const char *s, uint32_t *ret) {
         return *ret == 0 ? -EINVAL : 0;
 }
 
+/* Destinations as the kernel reports the source of datagrams, so that equal peers compare
+ * equal: only family, port, address (and scope) set, an IPv4 address v4-mapped on an AF_INET6
+ * socket. Ports in network byte order. */
+static CoapAddr coap_addr_ipv4(struct in_addr addr, uint16_t port, int socket_family) {
+        CoapAddr a = {};
+
+        if (socket_family == AF_INET6) {
+                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_port = port;
+                sin6->sin6_addr.s6_addr[10] = 0xff;
+                sin6->sin6_addr.s6_addr[11] = 0xff;
+                memcpy(&sin6->sin6_addr.s6_addr[12], &addr, 4);
+                a.len = sizeof(struct sockaddr_in6);
+        } else {
+                struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
+
+                sin->sin_family = AF_INET;
+                sin->sin_port = port;
+                sin->sin_addr = addr;
+                a.len = sizeof(struct sockaddr_in);
+        }
+        return a;
+}
+
+static CoapAddr coap_addr_ipv6(const struct in6_addr *addr, uint16_t port, uint32_t scope) {
+        CoapAddr a = {.len = sizeof(struct sockaddr_in6)};
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = port;
+        sin6->sin6_addr = *addr;
+        sin6->sin6_scope_id = scope;
+        return a;
+}
+
 int parse_destination(const char *s, int socket_family, CoapAddr *ret) {
         char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
         const char *port_str;
-        CoapAddr a = {};
         uint16_t port;
 
         if (s[0] == '\0') {
-                *ret = a;
+                *ret = (CoapAddr){};
                 return 0;
         }
 
         if (s[0] == '[') {
                 const char *end = strchr(s, ']');
-                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
+                struct in6_addr in6;
                 uint32_t scope = 0;
                 char *pct;
 
@@ -71,13 +107,10 @@ int parse_destination(const char *s, int socket_family, CoapAddr *ret) {
                         if (parse_scope(pct + 1, &scope) < 0)
                                 return -EINVAL;
                 }
-                if (socket_family != AF_INET6 || inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1 ||
+                if (socket_family != AF_INET6 || inet_pton(AF_INET6, host, &in6) != 1 ||
                     parse_port(port_str, &port) < 0)
                         return -EINVAL;
-                sin6->sin6_family = AF_INET6;
-                sin6->sin6_port = htons(port);
-                sin6->sin6_scope_id = scope;
-                a.len = sizeof(struct sockaddr_in6);
+                *ret = coap_addr_ipv6(&in6, htons(port), scope);
         } else {
                 const char *colon = strrchr(s, ':');
                 struct in_addr in;
@@ -89,34 +122,16 @@ int parse_destination(const char *s, int socket_family, CoapAddr *ret) {
                 port_str = colon + 1;
                 if (inet_pton(AF_INET, host, &in) != 1 || parse_port(port_str, &port) < 0)
                         return -EINVAL;
-                if (socket_family == AF_INET6) {
-                        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
-
-                        sin6->sin6_family = AF_INET6;
-                        sin6->sin6_port = htons(port);
-                        sin6->sin6_addr.s6_addr[10] = 0xff;
-                        sin6->sin6_addr.s6_addr[11] = 0xff;
-                        memcpy(&sin6->sin6_addr.s6_addr[12], &in, 4);
-                        a.len = sizeof(struct sockaddr_in6);
-                } else {
-                        struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
-
-                        sin->sin_family = AF_INET;
-                        sin->sin_port = htons(port);
-                        sin->sin_addr = in;
-                        a.len = sizeof(struct sockaddr_in);
-                }
+                *ret = coap_addr_ipv4(in, htons(port), socket_family);
         }
-        *ret = a;
         return 0;
 }
 
 int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret) {
-        CoapAddr a = {};
         sa_family_t family;
 
         if (len == 0) {
-                *ret = a;
+                *ret = (CoapAddr){};
                 return 0;
         }
         if (len < sizeof(family))
@@ -128,39 +143,17 @@ int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret)
                 memcpy(&in, sa, sizeof(in));
                 if (in.sin_port == 0)
                         return -EINVAL;
-                if (socket_family == AF_INET6) {
-                        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &a.ss;
-
-                        sin6->sin6_family = AF_INET6;
-                        sin6->sin6_port = in.sin_port;
-                        sin6->sin6_addr.s6_addr[10] = 0xff;
-                        sin6->sin6_addr.s6_addr[11] = 0xff;
-                        memcpy(&sin6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
-                        a.len = sizeof(struct sockaddr_in6);
-                } else {
-                        struct sockaddr_in *sin = (struct sockaddr_in *) &a.ss;
-
-                        sin->sin_family = AF_INET;
-                        sin->sin_port = in.sin_port;
-                        sin->sin_addr = in.sin_addr;
-                        a.len = sizeof(struct sockaddr_in);
-                }
+                *ret = coap_addr_ipv4(in.sin_addr, in.sin_port, socket_family);
         } else if (family == AF_INET6 && len == sizeof(struct sockaddr_in6) &&
                    socket_family == AF_INET6) {
-                struct sockaddr_in6 in6, *sin6 = (struct sockaddr_in6 *) &a.ss;
+                struct sockaddr_in6 in6;
 
                 memcpy(&in6, sa, sizeof(in6));
                 if (in6.sin6_port == 0)
                         return -EINVAL;
-                /* Only what parse_destination() sets, so equal peers compare equal. */
-                sin6->sin6_family = AF_INET6;
-                sin6->sin6_port = in6.sin6_port;
-                sin6->sin6_addr = in6.sin6_addr;
-                sin6->sin6_scope_id = in6.sin6_scope_id;
-                a.len = sizeof(struct sockaddr_in6);
+                *ret = coap_addr_ipv6(&in6.sin6_addr, in6.sin6_port, in6.sin6_scope_id);
         } else
                 return -EINVAL;
-        *ret = a;
         return 0;
 }
 
