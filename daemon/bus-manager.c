@@ -36,13 +36,13 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                 caller_gc(caller);
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_TOO_MANY_CLIENTS,
                                          "A caller may have at most %" PRIu32 " clients.",
-                                         m->limits.max_clients_per_caller);
+                                         m->config.limits.max_clients_per_caller);
         }
         if (r == -ENOBUFS) {
                 caller_gc(caller);
                 return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
                                          "The daemon serves at most %" PRIu32 " clients.",
-                                         m->limits.max_clients);
+                                         m->config.limits.max_clients);
         }
         if (r < 0) {
                 caller_gc(caller);
@@ -128,11 +128,11 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
         else if (strcmp(property, "RequestsInFlight") == 0)
                 v = (uint32_t) hashmap_size(m->requests);
         else if (strcmp(property, "MaxClientsPerCaller") == 0)
-                v = m->limits.max_clients_per_caller;
+                v = m->config.limits.max_clients_per_caller;
         else if (strcmp(property, "MaxRequestsPerClient") == 0)
-                v = m->limits.max_requests_per_client;
+                v = m->config.limits.max_requests_per_client;
         else if (strcmp(property, "MaxPayloadBytes") == 0)
-                v = m->limits.max_payload_bytes;
+                v = m->config.limits.max_payload_bytes;
         else
                 return -EINVAL;
         return sd_bus_message_append(reply, "u", v);

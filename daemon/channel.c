@@ -18,6 +18,8 @@
 
 /* File descriptors one message may carry: a socket and a payload memfd per request. */
 #define CHANNEL_FDS_MAX                    16
+/* Messages per recvmmsg() (the manager's shared receive buffer holds as many). */
+#define CHANNEL_RX_SLOTS                   8
 /* Messages read per wake-up, so that one busy caller cannot hold the loop. */
 #define CHANNEL_READS_PER_DISPATCH         64
 #define CHANNEL_BATCH_INITIAL              4096

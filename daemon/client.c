@@ -17,9 +17,9 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         _cleanup_(client_freep) Client *c = NULL;
         int r;
 
-        if (caller->n_clients >= m->limits.max_clients_per_caller)
+        if (caller->n_clients >= m->config.limits.max_clients_per_caller)
                 return -ENOSPC;
-        if (hashmap_size(m->clients) >= m->limits.max_clients)
+        if (hashmap_size(m->clients) >= m->config.limits.max_clients)
                 return -ENOBUFS;
 
         c = calloc(1, sizeof(Client));
@@ -98,10 +98,10 @@ Client *client_free(Client *c) {
 int client_can_submit(Client *c, size_t payload_len) {
         Manager *m = c->manager;
 
-        if (c->n_requests >= m->limits.max_requests_per_client)
+        if (c->n_requests >= m->config.limits.max_requests_per_client)
                 return -EAGAIN;
-        if (hashmap_size(m->requests) >= m->limits.max_requests ||
-            payload_len > m->limits.max_payload_bytes_total - m->payload_bytes)
+        if (hashmap_size(m->requests) >= m->config.limits.max_requests ||
+            payload_len > m->config.limits.max_payload_bytes_total - m->payload_bytes)
                 return -ENOBUFS;
         return 0;
 }

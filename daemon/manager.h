@@ -72,7 +72,6 @@ typedef struct Config Config;
 void manager_config_from_config(const Config *c, ManagerConfig *ret);
 
 #define MANAGER_RX_BUFFER_SIZE (64 * 1024)
-#define CHANNEL_RX_SLOTS       8
 
 /* How long a socket without requests stays open: an app's next request on it (the common case,
  * right after the last) then finds it ready instead of building it anew. Short, since the app may
