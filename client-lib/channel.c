@@ -92,12 +92,7 @@ void lib_close_channel_locked(void) {
  * went through it ends with -ECONNABORTED. Client objects stay: they are checked against the
  * daemon of the next channel. */
 static void lib_channel_broken_locked(void) {
-        const char *daemon = lib.channel_daemon;
-
-        for (Client *c = lib.clients; c; c = c->clients_next)
-                for (Request *r = c->requests; r; r = r->requests_next)
-                        if (strcmp(r->daemon, daemon) == 0)
-                                lib_queue_error_locked(r, -ECONNABORTED);
+        lib_abort_requests_locked(lib.channel_daemon);
         lib_close_channel_locked();
 }
 

@@ -175,6 +175,8 @@ void lib_channel_read_locked(bool drain);
 
 /* Queues a callback to make. */
 void queue_push_locked(Delivery *d);
+/* Every pending request run by daemon (NULL: any) gets -ECONNABORTED. */
+void lib_abort_requests_locked(const char *daemon);
 /* Queues the final error callback of r (once). */
 void lib_queue_error_locked(Request *r, int error);
 /* Makes the -ECANCELED callback of r now, from the calling thread: drops and retakes the

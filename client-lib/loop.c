@@ -208,6 +208,13 @@ void lib_queue_error_locked(Request *r, int error) {
         lib_wake_locked();
 }
 
+void lib_abort_requests_locked(const char *daemon) {
+        for (Client *c = lib.clients; c; c = c->clients_next)
+                for (Request *r = c->requests; r; r = r->requests_next)
+                        if (!daemon || strcmp(r->daemon, daemon) == 0)
+                                lib_queue_error_locked(r, -ECONNABORTED);
+}
+
 /* The daemon with unique name daemon (NULL: any) is gone: its client objects with it. */
 static void lib_daemon_gone_locked(const char *daemon) {
         /* What it sent before it went still counts; then its channel is closed. */
@@ -215,15 +222,12 @@ static void lib_daemon_gone_locked(const char *daemon) {
                 lib_channel_read_locked(/* drain= */ true);
                 lib_close_channel_locked();
         }
-        for (Client *c = lib.clients; c; c = c->clients_next) {
+        for (Client *c = lib.clients; c; c = c->clients_next)
                 if (!daemon || (c->daemon && strcmp(c->daemon, daemon) == 0)) {
                         c->path = (free(c->path), NULL);
                         c->daemon = (free(c->daemon), NULL);
                 }
-                for (Request *r = c->requests; r; r = r->requests_next)
-                        if (!daemon || strcmp(r->daemon, daemon) == 0)
-                                lib_queue_error_locked(r, -ECONNABORTED);
-        }
+        lib_abort_requests_locked(daemon);
 }
 
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
