@@ -27,7 +27,8 @@
  *                           signals sent; "cut" when the daemon freed its clients)
  *   hog MAX_CONNECTIONS PORT
  *                           everything one user can take: connections with a channel and as
- *                           many clients as allowed, requests with 1 MiB payloads and then
+ *                           many clients as allowed, then connections with a channel only, until
+ *                           refused; requests with 1 MiB payloads and then
  *                           without, towards 127.0.0.1:PORT (silent), until refused: "hog
  *                           CALLERS CHANNELS CLIENTS REQUESTS PAYLOAD_BYTES", "refused ..." and
  *                           "end"
@@ -772,7 +773,9 @@ static int cmd_hog(unsigned max_connections, unsigned port) {
         if (!buses || !channels || !payload || fd < 0)
                 return EXIT_FAILURE;
         snprintf(dest, sizeof(dest), "127.0.0.1:%u", port);
-        for (unsigned i = 0; i < max_connections && !full; i++) {
+        /* Connections with a channel and clients until no more clients come, then with a
+         * channel alone (each still a caller) until no more channels come. */
+        for (unsigned i = 0; i < max_connections; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 unsigned made = 0;
@@ -789,9 +792,12 @@ static int cmd_hog(unsigned max_connections, unsigned port) {
                 if (r >= 0 && sd_bus_message_read(reply, "h", &ch) >= 0) {
                         channels[i] = fcntl(ch, F_DUPFD_CLOEXEC, 3);
                         n_channels++;
-                } else
+                } else {
                         refusals_add(&refused, &error, r);
-                for (;;) {
+                        if (full)
+                                break;
+                }
+                while (!full) {
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *rep = NULL;
                         const char *path;

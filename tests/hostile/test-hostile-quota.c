@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* One uid takes everything it can (issue 12 point 5): up to 250 connections (the system bus
  * allows 256 per user), each with a data channel and as many clients as the daemon gives, then
- * requests holding 1 MiB payloads and requests without, all in flight towards a peer that never
- * answers, until refused. Every refusal must be named (TooManyClients, TooManyRequests,
- * LimitsExceeded); then a caller of another uid and root each still create a client and
- * complete a GET. */
+ * more with a channel only, then requests holding 1 MiB payloads and requests without, all in
+ * flight towards a peer that never answers, until refused. Every refusal must be named
+ * (TooManyClients, TooManyRequests, LimitsExceeded); then a caller of another uid and root each
+ * still create a client and complete a GET. */
 
 #include <check.h>
 #include <inttypes.h>
