@@ -17,7 +17,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null || ! command -v usera
     exit 1
 fi
 # Tests of this suite may start at once: one useradd at a time.
-exec 9>/run/lock/coapclientd-test-users.lock || exec 9>/tmp/coapclientd-test-users.lock
+lock_dir=/run/lock
+[ -d "$lock_dir" ] || lock_dir=/tmp
+exec 9>"$lock_dir/coapclientd-test-users.lock"
 flock 9
 for u in coapt-a coapt-b coapt-c coapt-d coapt-e; do
     getent passwd "$u" >/dev/null ||

@@ -48,14 +48,32 @@ static uint64_t now_usec(void) {
 
 int hostile_spawn(const char *user, const char *const *args, HostileCaller *ret) {
         const char *bin = getenv("HOSTILE_CALLER");
+        _cleanup_free_ const char **argv = NULL;
+        char reuid[64], regid[64];
         int in[2], out[2];
-        size_t n = 0;
+        size_t n = 0, k = 0;
         pid_t pid;
 
         if (!bin)
                 return -ENXIO;
         while (args[n])
                 n++;
+        argv = calloc(n + 8, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        if (user) {
+                snprintf(reuid, sizeof(reuid), "--reuid=%s", user);
+                snprintf(regid, sizeof(regid), "--regid=%s", user);
+                argv[k++] = "setpriv";
+                argv[k++] = reuid;
+                argv[k++] = regid;
+                argv[k++] = "--clear-groups";
+                /* Applied after the uid change, which would clear an earlier one. */
+                argv[k++] = "--pdeathsig=KILL";
+        }
+        argv[k++] = bin;
+        for (size_t i = 0; i < n; i++)
+                argv[k++] = args[i];
         if (pipe2(in, O_CLOEXEC) < 0)
                 return -errno;
         if (pipe2(out, O_CLOEXEC) < 0) {
@@ -74,29 +92,10 @@ int hostile_spawn(const char *user, const char *const *args, HostileCaller *ret)
                 return r;
         }
         if (pid == 0) {
-                char reuid[64], regid[64];
-                const char **argv = calloc(n + 8, sizeof(char *));
-                size_t k = 0;
-
-                if (!argv)
-                        _exit(127);
                 if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
                         _exit(127);
-                if (user) {
-                        snprintf(reuid, sizeof(reuid), "--reuid=%s", user);
-                        snprintf(regid, sizeof(regid), "--regid=%s", user);
-                        argv[k++] = "setpriv";
-                        argv[k++] = reuid;
-                        argv[k++] = regid;
-                        argv[k++] = "--clear-groups";
-                        /* After the uid change, which clears an earlier one. */
-                        argv[k++] = "--pdeathsig=KILL";
-                } else
+                if (!user)
                         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                argv[k++] = bin;
-                for (size_t i = 0; i < n; i++)
-                        argv[k++] = args[i];
-                argv[k] = NULL;
                 execvp(argv[0], (char *const *) argv);
                 _exit(127);
         }
