@@ -11,17 +11,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-helper.h"
 #include "check-main.h"
 #include "hostile-util.h"
 #include "internal/bus-api.h"
 #include "internal/macro.h"
+#include "net-helper.h"
 
 #define USERS            HOSTILE_N_USERS
 #define CALLERS_PER_USER 200
 #define CALLERS          (USERS * CALLERS_PER_USER)
 #define LINE_MAX_BYTES   1024
+
+/* VmRSS of the daemon in KiB, or -1. */
+static long daemon_rss_kib(void) {
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) test_daemon_pid());
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (kib < 0 && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld", &kib) != 1)
+                        kib = -1;
+        fclose(f);
+        return kib;
+}
+
+/* The daemon closes what a caller had one loop turn after it left: polls the fd count. */
+static int await_daemon_fds(int expected) {
+        uint64_t deadline = test_now_usec() + hostile_usec(5 * USEC_PER_SEC);
+        int n;
+
+        while ((n = test_daemon_fd_count()) >= 0 && n != expected && test_now_usec() < deadline)
+                usleep(20 * 1000);
+        return n;
+}
 
 static void run_callers(const char *mode) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -31,6 +60,8 @@ static void run_callers(const char *mode) {
         uint32_t callers0, clients0, v;
         bool alive_while_held;
         TestPrivateDaemon d;
+        long rss0, rss1, rss2;
+        int fds0, fds1, fds2;
 
         /* A bus and daemon of its own, so that each test starts from a live daemon. */
         ck_assert_int_eq(test_private_daemon_start("", &d), 0);
@@ -38,6 +69,9 @@ static void run_callers(const char *mode) {
         ck_assert(hostile_daemon_same(bus));
         ck_assert_int_ge(hostile_manager_u32(bus, "Callers", &callers0), 0);
         ck_assert_int_ge(hostile_manager_u32(bus, "Clients", &clients0), 0);
+        fds0 = test_daemon_fd_count();
+        rss0 = daemon_rss_kib();
+        ck_assert_int_gt(fds0, 0);
 
         snprintf(n_arg, sizeof(n_arg), "%u", CALLERS_PER_USER);
         for (unsigned u = 0; u < USERS; u++)
@@ -75,9 +109,13 @@ static void run_callers(const char *mode) {
         }
         /* Everybody still holds what they got: the daemon must be the same process and answer. */
         alive_while_held = hostile_daemon_same(bus) && hostile_manager_u32(bus, "Clients", &v) >= 0;
+        fds1 = test_daemon_fd_count();
+        rss1 = daemon_rss_kib();
         printf("# %u callers (%s): %u served, %u refused, %u of them not with LimitsExceeded "
-               "naming the callers; daemon alive while they held: %s\n",
-               CALLERS, mode, held, refused, bad, alive_while_held ? "yes" : "no");
+               "naming the callers; daemon alive while they held: %s; daemon fds %d, VmRSS "
+               "%ld KiB (before: %d, %ld KiB)\n",
+               CALLERS, mode, held, refused, bad, alive_while_held ? "yes" : "no", fds1, rss1, fds0,
+               rss0);
         fflush(stdout);
 
         for (unsigned u = 0; u < USERS; u++)
@@ -96,6 +134,11 @@ static void run_callers(const char *mode) {
         ck_assert_uint_eq(
                 hostile_await_manager_u32(bus, "Clients", clients0, hostile_usec(5 * USEC_PER_SEC)),
                 clients0);
+        fds2 = await_daemon_fds(fds0);
+        rss2 = daemon_rss_kib();
+        printf("# after they left: daemon fds %d, VmRSS %ld KiB\n", fds2, rss2);
+        fflush(stdout);
+        ck_assert_int_eq(fds2, fds0);
         {
                 HostileCaller fresh = {};
 
