@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Runs one hostile-caller test inside tests/helpers/test-env.sh (a private bus, the real
 # coapclientd as root, coap-server-gnutls), after making sure the unprivileged test users exist.
+# $TEST_BUS_CONF is the bus configuration (system-bus.conf); its sockets are moved into a
+# directory of their own.
 #
 #   hostile-env.sh TEST_ENV_SH PROGRAM [ARGS...]
 #
@@ -28,4 +30,14 @@ for u in coapt-a coapt-b coapt-c coapt-d coapt-e; do
         { echo "Bail out! cannot create user $u"; exit 1; }
 done
 exec 9>&-
-exec "$test_env" "$@"
+
+# The bus sockets go into a directory of our own (reachable by every user), removed at the end:
+# dbus-daemon leaves them behind when killed.
+dir=$(mktemp -d /tmp/coapclientd-hostile.XXXXXX) || exit 1
+trap 'rm -rf "$dir"' EXIT
+trap 'exit 1' INT TERM
+chmod 0755 "$dir"
+conf_dir=$(cd "$(dirname "$TEST_BUS_CONF")" && pwd)
+sed -e "s|<listen>unix:dir=/tmp</listen>|<listen>unix:dir=$dir</listen>|" \
+    -e "s|<include>\([^/]\)|<include>$conf_dir/\1|" "$TEST_BUS_CONF" >"$dir/bus.conf"
+TEST_BUS_CONF=$dir/bus.conf "$test_env" "$@"
