@@ -7,9 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bus-client.h"
+#include "bus/bus-request.h"
 #include "check-main.h"
 #include "coap-option.h"
+#include "internal/bus-api.h"
 
 static sd_bus *bus;
 static int peer_fd = -EBADF;
@@ -87,7 +88,7 @@ static int decode(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a
         ck_assert_int_ge(sd_bus_message_close_container(m), 0);
         ck_assert_int_ge(sd_bus_message_seal(m, 1, 0), 0);
         ck_assert_int_ge(sd_bus_message_rewind(m, true), 0);
-        return request_args_parse(m, config, a, error);
+        return bus_request_parse(m, config, a, error);
 }
 
 static void decode_ok(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a) {
@@ -677,7 +678,7 @@ START_TEST(test_not_a_dict) {
         ck_assert_int_ge(sd_bus_message_append(m, "s", "method"), 0);
         ck_assert_int_ge(sd_bus_message_seal(m, 1, 0), 0);
         ck_assert_int_ge(sd_bus_message_rewind(m, true), 0);
-        ck_assert_int_lt(request_args_parse(m, &default_config, &a, &error), 0);
+        ck_assert_int_lt(bus_request_parse(m, &default_config, &a, &error), 0);
         ck_assert(!sd_bus_error_is_set(&error));
 }
 END_TEST

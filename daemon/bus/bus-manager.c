@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-#include "bus-manager.h"
+#include "bus/bus-manager.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
-#include "channel.h"
-#include "client.h"
+#include "bus/bus-caller.h"
+#include "bus/bus-client.h"
+#include "core/client.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
 
 static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusService *b = userdata;
+        Manager *m = b->manager;
+        char path[BUS_CLIENT_PATH_MAX];
         const char *name, *sender;
         Caller *caller;
         Client *c;
@@ -28,7 +31,7 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Clients need a caller with a unique bus name.");
 
-        r = manager_get_caller(m, sender, &caller);
+        r = bus_caller_get(b, sender, &caller);
         if (r < 0)
                 return r;
         r = client_new(m, caller, name, &c);
@@ -48,12 +51,12 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                 caller_gc(caller);
                 return r;
         }
-        return sd_bus_reply_method_return(msg, "o", c->path);
+        return sd_bus_reply_method_return(msg, "o", bus_client_path(c, path));
 }
 
 static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_close_ int fd = -EBADF;
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *sender;
         Caller *caller;
         int r;
@@ -62,10 +65,10 @@ static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error
         if (!sender)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "A channel needs a caller with a unique bus name.");
-        r = manager_get_caller(m, sender, &caller);
+        r = bus_caller_get(b, sender, &caller);
         if (r < 0)
                 return r;
-        r = channel_new(caller, &fd);
+        r = manager_open_channel(b->manager, caller, &fd);
         if (r == -EBUSY)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_CHANNEL_EXISTS,
                                         "The caller has a data channel already.");
@@ -79,13 +82,14 @@ static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int method_list_clients(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *m = userdata;
+        BusService *b = userdata;
+        char path[BUS_CLIENT_PATH_MAX];
         Caller *caller;
         Client *c;
         int r;
 
         (void) error;
-        caller = manager_find_caller(m, sd_bus_message_get_sender(msg));
+        caller = manager_find_caller(b->manager, sd_bus_message_get_sender(msg));
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -95,7 +99,7 @@ static int method_list_clients(sd_bus_message *msg, void *userdata, sd_bus_error
                 return r;
         if (caller)
                 LIST_FOREACH(clients, c, caller->clients) {
-                        r = sd_bus_message_append(reply, "o", c->path);
+                        r = sd_bus_message_append(reply, "o", bus_client_path(c, path));
                         if (r < 0)
                                 return r;
                 }
@@ -115,7 +119,7 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
 static int property_get_counts(sd_bus *bus, const char *path, const char *interface,
                                const char *property, sd_bus_message *reply, void *userdata,
                                sd_bus_error *error) {
-        Manager *m = userdata;
+        Manager *m = ((BusService *) userdata)->manager;
         uint32_t v;
 
         (void) bus, (void) path, (void) interface, (void) error;
@@ -141,7 +145,7 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
 static int property_get_stats(sd_bus *bus, const char *path, const char *interface,
                               const char *property, sd_bus_message *reply, void *userdata,
                               sd_bus_error *error) {
-        Manager *m = userdata;
+        Manager *m = ((BusService *) userdata)->manager;
         CoapEngineStats st;
         uint64_t v;
 
@@ -186,11 +190,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int bus_manager_register(Manager *m) {
+int bus_manager_register(BusService *b) {
         int r;
 
-        r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, COAPCLIENTD_ROOT_PATH,
-                                     COAPCLIENTD_MANAGER_IFACE, manager_vtable, m);
+        r = sd_bus_add_object_vtable(b->bus, &b->manager_slot, COAPCLIENTD_ROOT_PATH,
+                                     COAPCLIENTD_MANAGER_IFACE, manager_vtable, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the Manager object: %m");
         return 0;

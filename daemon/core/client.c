@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-#include "client.h"
+#include "core/client.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-client.h"
-#include "channel.h"
-#include "socket.h"
+#include "core/socket.h"
 #include "util/log.h"
 
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
@@ -30,10 +27,6 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         c->name = strdup(name);
         if (!c->name)
                 return -ENOMEM;
-        if (asprintf(&c->path, COAPCLIENTD_CLIENT_PREFIX "/%" PRIu64, c->id) < 0) {
-                c->path = NULL;
-                return -ENOMEM;
-        }
         r = hashmap_put(m->clients, &c->id, c);
         if (r < 0)
                 return r;
@@ -90,7 +83,6 @@ Client *client_free(Client *c) {
                 log_debug("Client %" PRIu64 " freed", c->id);
         }
         free(c->name);
-        free(c->path);
         free(c);
         return NULL;
 }
@@ -140,8 +132,8 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
         return 0;
 }
 
-int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
-                  const RequestOrigin *origin, uint64_t *ret_id) {
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, CallerSink *sink,
+                  uint64_t tag, uint64_t *ret_id) {
         Manager *m = c->manager;
         Request *r;
         int k;
@@ -151,7 +143,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
         if (!r)
                 return -ENOMEM;
         r->id = ++m->last_request_id;
-        r->origin = *origin;
+        r->sink = sink;
+        r->tag = tag;
         r->client = c;
         r->socket = s;
         r->peer = p;
@@ -184,12 +177,12 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
         return 0;
 }
 
-Request *client_find_by_tag(Client *c, uint64_t tag) {
+Request *client_find_by_tag(Client *c, const CallerSink *sink, uint64_t tag) {
         Request *r;
 
         /* At most max_requests_per_client long. */
         LIST_FOREACH(requests, r, c->requests)
-                if (r->origin.channel && r->origin.tag == tag)
+                if (r->sink == sink && r->tag == tag)
                         return r;
         return NULL;
 }
@@ -265,10 +258,7 @@ void client_resume(Client *c) {
 static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
         int k;
 
-        if (r->origin.channel)
-                k = channel_send_event(c->caller->channel, c, r->origin.tag, ev, NULL);
-        else
-                k = bus_client_send_response(c, ev);
+        k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;
 }
@@ -298,17 +288,18 @@ void client_fail_all(Client *c, int error) {
         }
 }
 
-void client_drop_channel_requests(Client *c) {
+void client_drop_sink_requests(Client *c, const CallerSink *sink) {
         for (;;) {
                 Request *r;
 
                 LIST_FOREACH(requests, r, c->requests)
-                        if (r->origin.channel)
+                        if (r->sink == sink)
                                 break;
                 if (!r)
                         return;
-                /* Its final -ECANCELED finds no channel and frees it; the engine knows every
+                /* Its final -ECANCELED has nowhere to go and frees it; the engine knows every
                  * request, but make sure the loop ends. */
+                r->sink = NULL;
                 if (socket_cancel(r->socket, r->id) < 0)
                         request_free(r);
         }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "socket.h"
+#include "core/socket.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "channel.h"
-#include "client.h"
+#include "core/caller.h"
+#include "core/client.h"
 #include "internal/request-rules.h"
 #include "util/log.h"
 #include "util/random-util.h"
@@ -416,7 +416,7 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                 socket_drain_error_queue(s);
         socket_settle(s);
         socket_rearm(s);
-        channel_flush_all(m);
+        manager_flush(m);
         return 0;
 }
 
@@ -434,7 +434,7 @@ static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdat
         socket_settle(s);
         coap_engine_tick(s->engine, now);
         socket_rearm(s);
-        channel_flush_all(s->manager);
+        manager_flush(s->manager);
         return 0;
 }
 

@@ -16,8 +16,8 @@
 #include <systemd/sd-event.h>
 
 #include "coap-engine.h"
-#include "dtls.h"
-#include "manager.h"
+#include "core/manager.h"
+#include "dtls/dtls.h"
 
 typedef struct SocketKey {
         uint64_t dev;
