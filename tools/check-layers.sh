@@ -16,6 +16,12 @@ fail() { echo "check-layers: $*" >&2; bad=1; }
 if grep -nE '#include *[<"](systemd/|gnutls/|\.\./|util/|core/|internal/bus-api)' daemon/coap/*.[ch]; then
     fail "daemon/coap/ must include libc headers only"
 fi
+# Inside it, one way too: the codec (coap-defs, coap-msg) < coap-option < the engine.
+if grep -nE '#include *"coap-(option|engine)' daemon/coap/coap-defs.h daemon/coap/coap-msg.[ch] ||
+    grep -nE '#include *"coap-engine' daemon/coap/coap-option.[ch]; then
+    echo "daemon/coap/: the codec must not use coap-option or the engine, nor coap-option the engine" >&2
+    bad=1
+fi
 if grep -nE '#include *[<"](systemd/|gnutls/|\.\./|util/|internal/)' wire/*.[ch]; then
     fail "wire/ (the data channel codec) must include libc headers only"
 fi
