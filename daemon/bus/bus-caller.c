@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coap-msg.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
+
+static void bus_service_next_call(BusService *b);
+static void bus_caller_send_creds_query(BusCaller *bc);
 
 static BusCaller *bus_caller_from_sink(const CallerSink *sink) {
         return (BusCaller *) ((uint8_t *) sink - offsetof(BusCaller, sink));
@@ -107,8 +111,8 @@ static int bus_caller_send_response(BusCaller *bc, Client *c, const CoapEvent *e
         if (r < 0)
                 goto fail;
         /* Roughly its size on the wire: payload, the two names and the fixed fields. */
-        bus_caller_account_signal(bc, (ev->payload ? ev->payload_len : 0) + strlen(path) +
-                                              strlen(c->caller->name) + RESPONSE_SIGNAL_OVERHEAD);
+        bus_caller_account(bc, (ev->payload ? ev->payload_len : 0) + strlen(path) +
+                                       strlen(c->caller->name) + RESPONSE_SIGNAL_OVERHEAD);
         bus_service_check_queue(b);
         return 0;
 fail:
@@ -129,28 +133,17 @@ static uint64_t bus_caller_unread(const CallerSink *sink) {
         return bc->unprobed ? 0 : bc->sent_bytes - bc->acked_bytes;
 }
 
-static void bus_caller_free(CallerSink *sink) {
-        BusCaller *bc = bus_caller_from_sink(sink);
-
-        sd_bus_slot_unref(bc->probe_slot);
-        sd_bus_track_unref(bc->track);
-        free(bc);
+/* The core frees the caller (its last client went): the peer stays known while it is on the
+ * bus. */
+static void bus_caller_detach(CallerSink *sink) {
+        bus_caller_from_sink(sink)->caller = NULL;
 }
 
 static const CallerSinkOps bus_caller_ops = {
         .send_event = bus_caller_send_event,
         .unread = bus_caller_unread,
-        .free = bus_caller_free,
+        .free = bus_caller_detach,
 };
-
-static int bus_caller_on_vanish(sd_bus_track *track, void *userdata) {
-        Caller *c = userdata;
-
-        (void) track;
-        log_debug("Caller %s left: freeing its %" PRIu32 " clients", c->name, c->n_clients);
-        caller_free(c);
-        return 0;
-}
 
 BusCaller *bus_caller_find(Caller *c) {
         CallerSink *sink = c ? caller_find_sink(c, &bus_caller_ops) : NULL;
@@ -158,107 +151,333 @@ BusCaller *bus_caller_find(Caller *c) {
         return sink ? bus_caller_from_sink(sink) : NULL;
 }
 
-int bus_caller_get(BusService *b, const char *name, Caller **ret) {
-        BusCaller *bc;
-        Caller *c;
+static void bus_caller_release_calls(BusCaller *bc) {
+        BusService *b = bc->service;
+
+        if (bc->probe_slot) {
+                bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
+                b->n_calls--;
+        }
+        if (bc->creds_slot) {
+                bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
+                b->n_calls--;
+        }
+        if (bc->probe_queued)
+                LIST_REMOVE(probe_queue, b->probe_queue, bc);
+        if (bc->creds_queued)
+                LIST_REMOVE(creds_queue, b->creds_queue, bc);
+        bc->probe_queued = bc->creds_queued = false;
+}
+
+BusCaller *bus_caller_free(BusCaller *bc) {
+        if (!bc)
+                return NULL;
+        caller_free(bc->caller);
+        bus_caller_release_calls(bc);
+        bus_service_next_call(bc->service);
+        hashmap_remove(bc->service->callers, bc->name);
+        free(bc->name);
+        free(bc);
+        return NULL;
+}
+
+static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        BusCaller *bc = userdata;
+        uint32_t v;
         int r;
 
-        r = manager_get_caller(b->manager, name, &c);
-        if (r < 0)
-                return r;
-        if (bus_caller_find(c)) {
-                *ret = c;
+        (void) ret_error;
+        bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
+        bc->service->n_calls--;
+        bus_service_next_call(bc->service);
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return 0;
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        break;
+                if (strcmp(key, "UnixUserID") == 0 || strcmp(key, "ProcessID") == 0) {
+                        r = sd_bus_message_read(reply, "v", "u", &v);
+                        if (r < 0)
+                                break;
+                        (void) snprintf(key[0] == 'U' ? bc->uid_str : bc->pid_str,
+                                        sizeof(bc->uid_str), "%" PRIu32, v);
+                } else {
+                        r = sd_bus_message_skip(reply, "v");
+                        if (r < 0)
+                                break;
+                }
+                r = sd_bus_message_exit_container(reply);
+        }
+        return 0;
+}
+
+/* Who the peer is, for the log, asked without blocking the loop. */
+static void bus_caller_send_creds_query(BusCaller *bc) {
+        BusService *b = bc->service;
+        int r;
+
+        r = sd_bus_call_method_async(b->bus, &bc->creds_slot, "org.freedesktop.DBus",
+                                     "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "GetConnectionCredentials", bus_caller_on_creds, bc, "s",
+                                     bc->name);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot ask the bus who %s is: %m", bc->name);
+                return;
+        }
+        b->n_calls++;
+}
+
+int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret) {
+        BusCaller *bc;
+        int r;
+
+        bc = hashmap_get(b->callers, name);
+        if (bc) {
+                *ret = bc;
                 return 0;
         }
         bc = calloc(1, sizeof(BusCaller));
-        if (!bc) {
-                caller_gc(c);
+        if (!bc)
+                return -ENOMEM;
+        bc->service = b;
+        bc->name = strdup(name);
+        if (!bc->name) {
+                free(bc);
                 return -ENOMEM;
         }
-        bc->service = b;
-        caller_add_sink(c, &bc->sink, &bus_caller_ops, false);
-        r = sd_bus_track_new(b->bus, &bc->track, bus_caller_on_vanish, c);
-        if (r >= 0)
-                r = sd_bus_track_add_name(bc->track, name);
+        r = hashmap_put(b->callers, bc->name, bc);
         if (r < 0) {
-                caller_free(c);
+                free(bc->name);
+                free(bc);
                 return r;
         }
-        *ret = c;
+        strcpy(bc->uid_str, "?");
+        strcpy(bc->pid_str, "?");
+        if (b->n_calls < BUS_CALLS_MAX)
+                bus_caller_send_creds_query(bc);
+        else {
+                LIST_APPEND(creds_queue, b->creds_queue, bc);
+                bc->creds_queued = true;
+        }
+        *ret = bc;
         return 0;
+}
+
+int bus_caller_get(BusService *b, const char *name, Caller **ret) {
+        BusCaller *bc;
+        int r;
+
+        r = bus_caller_get_peer(b, name, &bc);
+        if (r < 0)
+                return r;
+        if (!bc->caller) {
+                r = manager_get_caller(b->manager, name, &bc->caller);
+                if (r < 0)
+                        return r;
+                caller_add_sink(bc->caller, &bc->sink, &bus_caller_ops, false);
+        }
+        *ret = bc->caller;
+        return 0;
+}
+
+void bus_caller_vanished(BusService *b, const char *name) {
+        BusCaller *bc = hashmap_get(b->callers, name);
+
+        if (!bc)
+                return;
+        log_debug("Caller %s left: freeing its %" PRIu32 " clients", name,
+                  bc->caller ? bc->caller->n_clients : 0);
+        bus_caller_free(bc);
 }
 
 static int bus_caller_on_probe_reply(sd_bus_message *reply, void *userdata,
                                      sd_bus_error *ret_error);
 
-/* Pings after every sixteenth of the budget, and at once while the caller is held back. */
-static void bus_caller_maybe_probe(BusCaller *bc) {
+static void bus_caller_send_probe(BusCaller *bc) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        Caller *c = bc->sink.caller;
-        uint64_t interval = c->manager->config.limits.max_queued_bytes_per_caller / 16;
+        BusService *b = bc->service;
         int r;
 
-        if (bc->unprobed || bc->probe_slot)
-                return;
-        if (bc->sent_bytes - bc->probe_mark < interval &&
-            !((c->paused || c->stalled) && bc->sent_bytes > bc->acked_bytes))
-                return;
-        r = sd_bus_message_new_method_call(bc->service->bus, &m, c->name, "/",
-                                           "org.freedesktop.DBus.Peer", "Ping");
+        r = sd_bus_message_new_method_call(b->bus, &m, bc->name, "/", "org.freedesktop.DBus.Peer",
+                                           "Ping");
         if (r >= 0)
                 r = sd_bus_message_set_auto_start(m, false);
         if (r >= 0)
-                r = sd_bus_call_async(bc->service->bus, &bc->probe_slot, m,
-                                      bus_caller_on_probe_reply, bc, BUS_CALLER_PROBE_TIMEOUT_USEC);
+                r = sd_bus_call_async(b->bus, &bc->probe_slot, m, bus_caller_on_probe_reply, bc,
+                                      BUS_CALLER_PROBE_TIMEOUT_USEC);
         if (r < 0) {
-                log_warning_errno(r, "Failed to ping caller %s, ignoring: %m", c->name);
+                log_warning_errno(r, "Failed to ping caller %s, ignoring: %m", bc->name);
                 return;
         }
+        b->n_calls++;
         bc->probe_mark = bc->sent_bytes;
+}
+
+/* Pings after every sixteenth of the budget, and at once while the caller is held back. At
+ * most BUS_CALLS_MAX of our calls are pending at once: the bus limits the calls a connection may
+ * have waiting for replies, and a refused Ping must not cost a caller its flow control. The
+ * others wait their turn in order. */
+static void bus_caller_maybe_probe(BusCaller *bc) {
+        Caller *c = bc->caller;
+        uint64_t interval = bc->service->manager->config.limits.max_queued_bytes_per_caller / 16;
+        BusService *b = bc->service;
+
+        if (bc->unprobed || bc->probe_slot || bc->probe_queued)
+                return;
+        if (bc->sent_bytes - bc->probe_mark < interval &&
+            !(((c && (c->paused || c->stalled)) || bc->throttled) &&
+              bc->sent_bytes > bc->acked_bytes))
+                return;
+        if (b->n_calls >= BUS_CALLS_MAX) {
+                LIST_APPEND(probe_queue, b->probe_queue, bc);
+                bc->probe_queued = true;
+                return;
+        }
+        bus_caller_send_probe(bc);
+}
+
+static void bus_service_next_call(BusService *b) {
+        while (b->n_calls < BUS_CALLS_MAX && (b->probe_queue || b->creds_queue)) {
+                BusCaller *bc;
+
+                if (b->probe_queue) {
+                        bc = b->probe_queue;
+                        LIST_REMOVE(probe_queue, b->probe_queue, bc);
+                        bc->probe_queued = false;
+                        bus_caller_send_probe(bc);
+                } else {
+                        bc = b->creds_queue;
+                        LIST_REMOVE(creds_queue, b->creds_queue, bc);
+                        bc->creds_queued = false;
+                        bus_caller_send_creds_query(bc);
+                }
+        }
+}
+
+static void bus_caller_check(BusCaller *bc) {
+        uint64_t budget = bc->service->manager->config.limits.max_queued_bytes_per_caller;
+        uint64_t unread = bc->sent_bytes - bc->acked_bytes;
+
+        if (bc->caller)
+                caller_check_flow(bc->caller);
+        if (!bc->throttled && unread > 2 * budget) {
+                bc->throttled = true;
+                log_debug("Caller %s: %" PRIu64 " bytes unread, its calls wait unanswered",
+                          bc->name, unread);
+        } else if (bc->throttled && unread <= budget && !bc->sink.unresponsive) {
+                bc->throttled = false;
+                bc->dropped_bytes = 0;
+        }
 }
 
 static int bus_caller_on_probe_reply(sd_bus_message *reply, void *userdata,
                                      sd_bus_error *ret_error) {
         BusCaller *bc = userdata;
-        Caller *c = bc->sink.caller;
+        BusService *b = bc->service;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         const char *sender = sd_bus_message_get_sender(reply);
 
         (void) ret_error;
         bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
-        if (e && !(sender && strcmp(sender, c->name) == 0)) {
+        b->n_calls--;
+        if (e && !(sender && strcmp(sender, bc->name) == 0)) {
                 /* From the bus or our own sd-bus, not from the caller: nothing was read. */
                 if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
                     sd_bus_error_has_name(e, SD_BUS_ERROR_TIMEOUT)) {
                         bc->sink.unresponsive = true;
-                        caller_stall(c);
+                        if (bc->caller)
+                                caller_stall(bc->caller);
                         bus_caller_maybe_probe(bc);
                 } else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
                            sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
                            sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED))
-                        log_debug("Caller %s is leaving", c->name); /* the track frees it */
-                else {
+                        log_debug("Caller %s is leaving", bc->name); /* NameOwnerChanged frees it */
+                else if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED)) {
+                        /* The bus policy forbids it: only then for good. */
                         log_warning("Cannot ping caller %s (%s): its signals go without flow "
                                     "control",
-                                    c->name, e->name);
+                                    bc->name, e->name);
                         bc->unprobed = true;
-                        caller_check_flow(c);
+                        bus_caller_check(bc);
+                } else {
+                        /* A transient refusal (e.g. LimitsExceeded): try again on its next
+                         * bytes. */
+                        log_debug("Ping of caller %s refused (%s), retrying later", bc->name,
+                                  e->name);
+                        bc->probe_mark = bc->acked_bytes;
                 }
+                bus_service_next_call(b);
                 return 0;
         }
 
         /* Any answer from the caller itself comes after it read everything sent before. */
         bc->acked_bytes = bc->probe_mark;
         bc->sink.unresponsive = false;
-        caller_check_flow(c);
+        bus_caller_check(bc);
         bus_caller_maybe_probe(bc);
+        bus_service_next_call(b);
         return 0;
 }
 
-void bus_caller_account_signal(BusCaller *bc, size_t size) {
+void bus_caller_account(BusCaller *bc, size_t size) {
         bc->sent_bytes += size;
         if (bc->unprobed)
                 return;
-        caller_check_flow(bc->sink.caller);
+        bus_caller_check(bc);
         bus_caller_maybe_probe(bc);
+}
+
+/* Roughly what the reply to a call costs the bus to hold for the caller: introspection is the
+ * largest of our replies, properties next; everything else is small. */
+static size_t bus_reply_estimate(sd_bus_message *m) {
+        const char *interface = sd_bus_message_get_interface(m);
+
+        if (interface && strcmp(interface, "org.freedesktop.DBus.Introspectable") == 0)
+                return 8192;
+        if (interface && strcmp(interface, "org.freedesktop.DBus.Properties") == 0)
+                return 2048;
+        return 512;
+}
+
+static void bus_caller_cut_off(BusCaller *bc) {
+        Caller *c = bc->caller;
+
+        bc->cut_off = true;
+        log_notice("Caller %s (uid %s, pid %s) does not read its replies: %" PRIu64
+                   " bytes unread; ignoring it and freeing its %" PRIu32 " clients",
+                   bc->name, bc->uid_str, bc->pid_str, bc->sent_bytes - bc->acked_bytes,
+                   c ? c->n_clients : 0);
+        caller_free(c);
+}
+
+int bus_caller_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        BusService *b = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
+        uint64_t budget = b->manager->config.limits.max_queued_bytes_per_caller;
+        BusCaller *bc;
+        int r;
+
+        (void) ret_error;
+        if (!sd_bus_message_is_method_call(m, NULL, NULL) || !sender || sender[0] != ':')
+                return 0;
+        r = bus_caller_get_peer(b, sender, &bc);
+        if (r < 0)
+                return 0; /* out of memory: serve it rather than drop it */
+        if (bc->cut_off)
+                return 1;
+        if (bc->throttled && !bc->unprobed) {
+                /* No reply until it reads what it has: one that never does is cut off. */
+                bc->dropped_bytes += bus_reply_estimate(m);
+                if (bc->sent_bytes - bc->acked_bytes + bc->dropped_bytes > 4 * budget)
+                        bus_caller_cut_off(bc);
+                return 1;
+        }
+        if (!sd_bus_message_get_expect_reply(m))
+                return 0;
+        bus_caller_account(bc, bus_reply_estimate(m));
+        return 0;
 }

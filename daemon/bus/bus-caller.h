@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A caller as the D-Bus front end knows it: its unique name tracked on the bus (it leaving frees
- * the caller), and the flow control of the Response signals sent to it. dbus-daemon charges
- * those to our connection until the caller reads them, so we ping it every so often: the reply,
- * ordered behind everything sent before, acknowledges them. */
+/* A peer of the daemon on the bus: every unique name that calls us, known from its first call
+ * until the bus driver says it left (one NameOwnerChanged subscription for all, not a match rule
+ * per peer, which the bus limits). It becomes a core Caller once it makes a client or opens a
+ * channel.
+ *
+ * Everything we send it (method replies, Response signals) dbus-daemon holds, charged to our
+ * connection, until it reads it; a peer that never reads would freeze the daemon for everyone.
+ * So we ping it every so often: the reply, ordered behind everything sent before, acknowledges
+ * it. Unacknowledged bytes pause its downloads, then end its requests (core/caller.c); above
+ * twice its budget its calls get no reply (throttled) until it reads; above four times it is cut
+ * off: its clients are freed and its calls dropped until it leaves. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,22 +24,43 @@
 /* A caller's pending Peer.Ping times out after this: it is then treated as stalled. */
 #define BUS_CALLER_PROBE_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
-typedef struct BusCaller {
-        CallerSink sink; /* its Response signals */
-        BusService *service;
-        sd_bus_track *track;
+typedef struct BusCaller BusCaller;
 
-        uint64_t sent_bytes;     /* of the signals sent to it */
+struct BusCaller {
+        CallerSink sink; /* its Response signals, while caller is set */
+        BusService *service;
+        char *name;
+        Caller *caller;                /* once it made a client or opened a channel */
+        char uid_str[12], pid_str[12]; /* "?" until the bus told us */
+        sd_bus_slot *creds_slot;
+        bool creds_queued;
+        LIST_FIELDS(BusCaller, creds_queue);
+
+        uint64_t sent_bytes;     /* of the replies and signals sent to it */
         uint64_t acked_bytes;    /* of those it has read */
         uint64_t probe_mark;     /* sent_bytes when the last Ping was sent */
+        uint64_t dropped_bytes;  /* replies it did not get while throttled */
         sd_bus_slot *probe_slot; /* the pending Ping */
-        bool unprobed;           /* it cannot be pinged (bus policy): no flow control */
-} BusCaller;
+        bool probe_queued;       /* waiting for a free call slot */
+        LIST_FIELDS(BusCaller, probe_queue);
+        bool unprobed;  /* the bus policy forbids pinging it: no flow control */
+        bool throttled; /* its calls get no reply until it reads */
+        bool cut_off;   /* ignored until it leaves */
+};
 
-/* The caller for a unique name, tracked on the bus from now on. */
+/* The peer for a unique name, made if needed. */
+int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret);
+/* The core caller for a unique name, made if needed (-EUSERS: at the ceiling of callers). */
 int bus_caller_get(BusService *b, const char *name, Caller **ret);
-/* The D-Bus side of a caller, or NULL when it has never called us over D-Bus. */
+/* The D-Bus side of a caller, or NULL. */
 BusCaller *bus_caller_find(Caller *c);
-/* Accounts a signal of size bytes sent to the caller: pings it every so often, pauses or stalls
- * it when it falls behind. Safe from an engine event handler. */
-void bus_caller_account_signal(BusCaller *bc, size_t size);
+/* Frees the peer and its caller. NULL-safe. */
+BusCaller *bus_caller_free(BusCaller *bc);
+/* The bus driver says the name left. */
+void bus_caller_vanished(BusService *b, const char *name);
+/* Accounts bytes sent to the peer: pings it every so often, holds it back when it falls
+ * behind. Safe from an engine event handler. */
+void bus_caller_account(BusCaller *bc, size_t size);
+/* sd-bus filter for every incoming message: accounts each call's reply to its sender, and
+ * drops the calls of throttled or cut-off senders. */
+int bus_caller_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);

@@ -32,6 +32,10 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                                         "Clients need a caller with a unique bus name.");
 
         r = bus_caller_get(b, sender, &caller);
+        if (r == -EUSERS)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "The daemon serves at most %" PRIu32 " callers.",
+                                         m->config.limits.max_callers);
         if (r < 0)
                 return r;
         r = client_new(m, caller, name, &c);
@@ -66,6 +70,10 @@ static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "A channel needs a caller with a unique bus name.");
         r = bus_caller_get(b, sender, &caller);
+        if (r == -EUSERS)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "The daemon serves at most %" PRIu32 " callers.",
+                                         b->manager->config.limits.max_callers);
         if (r < 0)
                 return r;
         r = manager_open_channel(b->manager, caller, &fd);
@@ -131,6 +139,8 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
                 v = (uint32_t) hashmap_size(m->sockets);
         else if (strcmp(property, "RequestsInFlight") == 0)
                 v = (uint32_t) hashmap_size(m->requests);
+        else if (strcmp(property, "MaxCallers") == 0)
+                v = m->config.limits.max_callers;
         else if (strcmp(property, "MaxClientsPerCaller") == 0)
                 v = m->config.limits.max_clients_per_caller;
         else if (strcmp(property, "MaxRequestsPerClient") == 0)
@@ -181,6 +191,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("MessagesReceived", "t", property_get_stats, 0, 0),
         SD_BUS_PROPERTY("Retransmissions", "t", property_get_stats, 0, 0),
         SD_BUS_PROPERTY("Timeouts", "t", property_get_stats, 0, 0),
+        SD_BUS_PROPERTY("MaxCallers", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxClientsPerCaller", "u", property_get_counts, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxRequestsPerClient", "u", property_get_counts, 0,

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "bus/bus-caller.h"
 #include "bus/bus-client.h"
 #include "bus/bus-manager.h"
 #include "core/caller.h"
@@ -40,6 +42,40 @@ static int bus_open(const char *address, sd_bus **ret) {
         return 0;
 }
 
+/* One subscription for every peer, filtered here: a match rule per caller would run into the
+ * bus's limit on match rules (512 per connection on the system bus). Only the bus driver may
+ * say who left: the match names it as sender, and the signal is checked again here. */
+static int bus_service_on_name_owner_changed(sd_bus_message *m, void *userdata,
+                                             sd_bus_error *ret_error) {
+        BusService *b = userdata;
+        const char *name, *old_owner, *new_owner, *sender = sd_bus_message_get_sender(m);
+        int r;
+
+        (void) ret_error;
+        if (!sender || strcmp(sender, "org.freedesktop.DBus") != 0)
+                return 0;
+        r = sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner);
+        if (r < 0)
+                return 0;
+        if (name[0] == ':' && new_owner[0] == '\0')
+                bus_caller_vanished(b, name);
+        return 0;
+}
+
+static int bus_service_on_match_installed(sd_bus_message *m, void *userdata,
+                                          sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        (void) userdata, (void) ret_error;
+        /* Without it, callers that leave are never freed: nothing to serve then. */
+        if (e) {
+                log_error("Cannot watch callers leave (%s: %s), exiting", e->name,
+                          e->message ?: "");
+                return -ENOTCONN;
+        }
+        return 0;
+}
+
 int bus_service_new(Manager *m, const char *address, BusService **ret) {
         _cleanup_(bus_service_freep) BusService *b = NULL;
         int r;
@@ -52,6 +88,9 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         if (!b)
                 return log_error_errno(ENOMEM, "Out of memory.");
         b->manager = m;
+        r = hashmap_new(&string_hash_ops, &b->callers);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the caller table: %m");
         r = bus_open(address, &b->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to %s: %m",
@@ -63,6 +102,16 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         r = sd_bus_set_exit_on_disconnect(b->bus, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to set exit on disconnect: %m");
+
+        r = sd_bus_add_filter(b->bus, &b->filter_slot, bus_caller_filter, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install the caller filter: %m");
+        r = sd_bus_match_signal_async(b->bus, &b->name_owner_slot, "org.freedesktop.DBus",
+                                      "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                      "NameOwnerChanged", bus_service_on_name_owner_changed,
+                                      bus_service_on_match_installed, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch callers leave: %m");
 
         r = bus_manager_register(b);
         if (r < 0)
@@ -87,9 +136,16 @@ BusService *bus_service_free(BusService *b) {
 
         if (!b)
                 return NULL;
-        /* Callers hold bus tracking objects: they go first. */
+        BusCaller *bc;
+
+        /* The callers' flow control and their Response signals need the bus: they go first. */
+        while ((bc = hashmap_first(b->callers)))
+                bus_caller_free(bc);
         while ((c = hashmap_first(b->manager->callers)))
                 caller_free(c);
+        hashmap_free(b->callers);
+        sd_bus_slot_unref(b->filter_slot);
+        sd_bus_slot_unref(b->name_owner_slot);
         sd_bus_slot_unref(b->manager_slot);
         sd_bus_slot_unref(b->client_slot);
         sd_bus_slot_unref(b->enumerator_slot);

@@ -11,11 +11,21 @@
 #include "core/client.h"
 #include "core/manager.h"
 
+typedef struct BusCaller BusCaller;
+
+/* Our calls waiting for a reply at once, at most (Pings, credential queries): dbus-daemon
+ * refuses a connection's 129th by default (max_replies_per_connection). */
+#define BUS_CALLS_MAX 96
+
 typedef struct BusService {
         Manager *manager;
         sd_bus *bus;
-        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot;
+        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot, *name_owner_slot;
         bool queue_warned;
+
+        Hashmap *callers; /* unique name -> BusCaller: every peer that called us */
+        unsigned n_calls; /* ours, waiting for replies */
+        BusCaller *probe_queue, *creds_queue; /* LISTs: waiting for a free call slot */
 } BusService;
 
 /* Warns (once per crossing) when our outgoing bus queue grows past the limit. */

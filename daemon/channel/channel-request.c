@@ -3,23 +3,37 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal/error-names.h"
 #include "internal/macro.h"
 
-/* Reads the payload a request left in a memfd: exactly len bytes from offset 0. Only a memfd
- * (F_GET_SEALS works on nothing else): a file on a slow or stuck file system would block the
- * daemon. pread, not mmap: the sender may still truncate it. */
+/* Whether fd is a memfd: its /proc link names one. F_GET_SEALS alone would take any tmpfs or
+ * hugetlbfs file as well. */
+static bool fd_is_memfd(int fd) {
+        char path[64], target[16];
+        ssize_t n;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, target, sizeof(target));
+        return n >= 7 && memcmp(target, "/memfd:", 7) == 0;
+}
+
+/* Reads the payload a request left in a memfd: exactly len bytes from offset 0. Only a memfd: a
+ * file on a slow or stuck file system would block the daemon. pread, not mmap: the sender may
+ * still truncate it. */
 static int read_payload_fd(int fd, size_t len, uint8_t **ret, RequestError *e) {
         _cleanup_free_ uint8_t *buf = NULL;
         struct stat st;
         size_t done = 0;
 
-        if (fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            (uint64_t) st.st_size != len)
+        if (!fd_is_memfd(fd) || fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &st) < 0 ||
+            !S_ISREG(st.st_mode) || (uint64_t) st.st_size != len)
                 return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
                                          "The payload fd is not a memfd of %zu bytes.", len);
         buf = malloc(len ? len : 1);

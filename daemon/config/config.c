@@ -46,6 +46,7 @@ typedef struct ConfigItem {
         }
 
 static const ConfigItem config_items[] = {
+        ITEM("Limits", "MaxCallers", CONFIG_TYPE_COUNT, max_callers, 1, COUNT_MAX),
         ITEM("Limits", "MaxClientsPerCaller", CONFIG_TYPE_COUNT, max_clients_per_caller, 1,
              COUNT_MAX),
         ITEM("Limits", "MaxClients", CONFIG_TYPE_COUNT, max_clients, 1, COUNT_MAX),
@@ -69,6 +70,7 @@ static const ConfigItem config_items[] = {
 
 void config_init_defaults(Config *c) {
         *c = (Config){
+                .max_callers = CONFIG_DEFAULT_MAX_CALLERS,
                 .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,
                 .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,
                 .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,

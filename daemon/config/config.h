@@ -16,6 +16,7 @@
 /* Defaults sized for an embedded device: together they bound what all callers can make the
  * daemon hold to about 16 MiB (payload copies 8 MiB, request and client state, unread signals of
  * a few stalled callers). docs/dbus-api.md, "Limits and bad input", explains each. */
+#define CONFIG_DEFAULT_MAX_CALLERS                 512
 #define CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER      32
 #define CONFIG_DEFAULT_MAX_CLIENTS                 1024
 #define CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT     32
@@ -26,6 +27,7 @@
 
 typedef struct Config {
         /* [Limits] */
+        uint32_t max_callers;                 /* bus peers with clients or a channel */
         uint32_t max_clients_per_caller;      /* client contexts one bus peer may hold */
         uint32_t max_clients;                 /* client contexts of all peers */
         uint32_t max_requests_per_client;     /* requests in flight per client context */

@@ -19,6 +19,8 @@ int manager_get_caller(Manager *m, const char *name, Caller **ret) {
                 return 0;
         }
 
+        if (hashmap_size(m->callers) >= m->config.limits.max_callers)
+                return -EUSERS;
         c = calloc(1, sizeof(Caller));
         if (!c)
                 return -ENOMEM;

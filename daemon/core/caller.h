@@ -42,7 +42,7 @@ struct Caller {
         sd_event_source *stall_source; /* ends its requests outside any engine call */
 };
 
-/* Finds or makes the Caller for a unique name. */
+/* Finds or makes the Caller for a unique name. -EUSERS: the daemon has its maximum of callers. */
 int manager_get_caller(Manager *m, const char *name, Caller **ret);
 /* Frees every client of the caller (their requests dropped without events), its sinks, and the
  * caller. NULL-safe. */

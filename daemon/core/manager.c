@@ -77,6 +77,7 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret) {
         *ret = (ManagerConfig){
                 .limits =
                         {
+                                .max_callers = c->max_callers,
                                 .max_clients_per_caller = c->max_clients_per_caller,
                                 .max_clients = c->max_clients,
                                 .max_requests_per_client = c->max_requests_per_client,

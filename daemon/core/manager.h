@@ -28,6 +28,7 @@ typedef struct CallerSink CallerSink;
 /* Everything a caller can make the daemon allocate is bounded here: compile-time defaults,
  * overridden by the configuration file. */
 typedef struct Limits {
+        uint32_t max_callers;
         uint32_t max_clients_per_caller;
         uint32_t max_clients;
         uint32_t max_requests_per_client;
@@ -42,6 +43,7 @@ typedef struct Limits {
 
 #define LIMITS_DEFAULT                                                                     \
         ((Limits){                                                                         \
+                .max_callers = CONFIG_DEFAULT_MAX_CALLERS,                                 \
                 .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,           \
                 .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,                                 \
                 .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,         \

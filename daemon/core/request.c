@@ -215,12 +215,17 @@ static int request_admit(Client *c, size_t payload_len, RequestError *e) {
                                          "A client may have at most %" PRIu32
                                          " requests in flight.",
                                          m->config.limits.max_requests_per_client);
-        if (r == -ENOBUFS)
+        if (r == -ENOBUFS && hashmap_size(m->requests) >= m->config.limits.max_requests)
                 return request_error_set(e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
                                          "The daemon serves at most %" PRIu32
-                                         " requests and %" PRIu64 " payload bytes in flight.",
-                                         m->config.limits.max_requests,
-                                         m->config.limits.max_payload_bytes_total);
+                                         " requests in flight (MaxRequests).",
+                                         m->config.limits.max_requests);
+        if (r == -ENOBUFS)
+                return request_error_set(
+                        e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
+                        "The daemon holds at most %" PRIu64 " payload bytes of requests in flight "
+                        "(MaxPayloadBytesTotal); %" PRIu64 " are taken.",
+                        m->config.limits.max_payload_bytes_total, m->payload_bytes);
         return r;
 }
 
@@ -263,6 +268,12 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
         r = describe_destination(destination, s->family, &dest, e);
         if (r < 0)
                 return r;
+        /* A connected socket takes datagrams from its peer alone: answers from anywhere else would
+         * never arrive. */
+        if (dest.len > 0 && socket_is_connected(s) && !socket_is_connected_to(s, &dest))
+                return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ADDRESS, -EINVAL,
+                                         "The socket is connected to another peer: leave the "
+                                         "destination empty or give that peer.");
         if (dest.len == 0 && !socket_is_connected(s))
                 return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ADDRESS, -EINVAL,
                                          "The socket is not connected: a destination is required.");

@@ -72,7 +72,8 @@ struct Socket {
         SocketKey key;
         int fd;
         int family;
-        bool connected; /* fixed while the socket has peers: see socket_is_connected() */
+        bool connected;        /* fixed while the socket has peers: see socket_is_connected() */
+        CoapAddr connected_to; /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
         sd_event_source *io_source, *timer_source;
         CoapEngine *engine;
@@ -95,6 +96,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Socket *, socket_free);
 
 /* Whether the socket has a peer (connect()), i.e. can send without a destination. */
 bool socket_is_connected(Socket *s);
+
+/* Whether the socket is connected to dest (address and port). */
+bool socket_is_connected_to(Socket *s, const CoapAddr *dest);
 
 void socket_ref(Socket *s);
 /* The last reference queues the socket for collection. */
