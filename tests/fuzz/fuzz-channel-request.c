@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Feeds the input as one data-channel message to the daemon's REQUEST path without a daemon:
- * each REQUEST frame that decodes becomes RequestArgs as daemon/channel/channel-request.c makes them, with a
- * memfd for a payload the frame says is in one (of the right size or one byte off, by the tag's
- * lowest bit). A refused request must carry one of our error names whose errno is the return
- * value; an accepted one must be within every limit docs/dbus-api.md promises. */
+ * each REQUEST frame that decodes becomes RequestArgs as daemon/channel/channel-request.c makes
+ * them, with a memfd for a payload the frame says is in one (of the right size or one byte off,
+ * by the tag's lowest bit). A refused request must carry one of our error names whose errno is
+ * the return value; an accepted one must be within every limit docs/dbus-api.md promises. */
 
 #include <errno.h>
 #include <sys/mman.h>
