@@ -14,6 +14,7 @@
 
 static void bus_service_next_call(BusService *b);
 static void bus_caller_send_creds_query(BusCaller *bc);
+static void bus_caller_run_deferred(BusCaller *bc);
 
 static BusCaller *bus_caller_from_sink(const CallerSink *sink) {
         return (BusCaller *) ((uint8_t *) sink - offsetof(BusCaller, sink));
@@ -173,6 +174,8 @@ BusCaller *bus_caller_free(BusCaller *bc) {
         if (!bc)
                 return NULL;
         caller_free(bc->caller);
+        while (bc->n_deferred > 0)
+                sd_bus_message_unref(bc->deferred[--bc->n_deferred].message);
         bus_caller_release_calls(bc);
         bus_service_next_call(bc->service);
         hashmap_remove(bc->service->callers, bc->name);
@@ -189,9 +192,12 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
         (void) ret_error;
         bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
         bc->service->n_calls--;
+        bc->creds_done = true;
         bus_service_next_call(bc->service);
-        if (sd_bus_message_is_method_error(reply, NULL))
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                bus_caller_run_deferred(bc);
                 return 0;
+        }
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         while (r > 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
                 const char *key;
@@ -205,6 +211,10 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
                                 break;
                         (void) snprintf(key[0] == 'U' ? bc->uid_str : bc->pid_str,
                                         sizeof(bc->uid_str), "%" PRIu32, v);
+                        if (key[0] == 'U') {
+                                bc->uid = (uid_t) v;
+                                bc->creds_known = true;
+                        }
                 } else {
                         r = sd_bus_message_skip(reply, "v");
                         if (r < 0)
@@ -212,6 +222,7 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
                 }
                 r = sd_bus_message_exit_container(reply);
         }
+        bus_caller_run_deferred(bc);
         return 0;
 }
 
@@ -267,21 +278,87 @@ int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret) {
         return 0;
 }
 
-int bus_caller_get(BusService *b, const char *name, Caller **ret) {
+static int bus_caller_make(BusCaller *bc, sd_bus_error *error) {
+        const Limits *l = &bc->service->manager->config.limits;
+        int r;
+
+        if (!bc->creds_known)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "The bus cannot tell who caller %s is.", bc->name);
+        r = manager_get_caller(bc->service->manager, bc->name, bc->uid, &bc->caller);
+        if (r == -EUSERS)
+                return sd_bus_error_setf(
+                        error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                        "The daemon serves at most %" PRIu32 " callers (MaxCallers%s).",
+                        l->max_callers, bc->uid == 0 ? "" : ", less root's reserve");
+        if (r == -EDQUOT) {
+                log_notice("Caller %s (uid %s, pid %s) refused: its user has %" PRIu32
+                           " callers (MaxCallersPerUser)",
+                           bc->name, bc->uid_str, bc->pid_str, l->max_callers_per_user);
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "User %s may have at most %" PRIu32
+                                         " callers (MaxCallersPerUser).",
+                                         bc->uid_str, l->max_callers_per_user);
+        }
+        if (r < 0)
+                return r;
+        caller_add_sink(bc->caller, &bc->sink, &bus_caller_ops, false);
+        return 1;
+}
+
+int bus_caller_get(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
+                   Caller **ret, sd_bus_error *error) {
         BusCaller *bc;
         int r;
 
-        r = bus_caller_get_peer(b, name, &bc);
+        r = bus_caller_get_peer(b, sd_bus_message_get_sender(msg), &bc);
         if (r < 0)
                 return r;
+        if (!bc->caller && !bc->creds_done) {
+                /* Who it is decides its quotas: this call runs again once the bus has said. */
+                if (bc->n_deferred >= BUS_CALLER_DEFERRED_MAX)
+                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                                 "At most %d calls may wait for the daemon to "
+                                                 "learn who their caller is.",
+                                                 BUS_CALLER_DEFERRED_MAX);
+                bc->deferred[bc->n_deferred].message = sd_bus_message_ref(msg);
+                bc->deferred[bc->n_deferred].handler = handler;
+                bc->n_deferred++;
+                return 0;
+        }
         if (!bc->caller) {
-                r = manager_get_caller(b->manager, name, &bc->caller);
-                if (r < 0)
-                        return r;
-                caller_add_sink(bc->caller, &bc->sink, &bus_caller_ops, false);
+                r = bus_caller_make(bc, error);
+                if (r <= 0)
+                        return r < 0 ? r : -EIO;
         }
         *ret = bc->caller;
-        return 0;
+        return 1;
+}
+
+/* The calls that waited for the creds, in order, as sd-bus would have run them. */
+static void bus_caller_run_deferred(BusCaller *bc) {
+        BusService *b = bc->service;
+
+        while (bc->n_deferred > 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = bc->deferred[0].message;
+                sd_bus_message_handler_t handler = bc->deferred[0].handler;
+                int r;
+
+                memmove(bc->deferred, bc->deferred + 1, --bc->n_deferred * sizeof(bc->deferred[0]));
+                r = sd_bus_message_rewind(m, true);
+                if (r >= 0)
+                        r = handler(m, b, &error);
+                if (sd_bus_error_is_set(&error))
+                        r = sd_bus_reply_method_error(m, &error);
+                else if (r < 0)
+                        r = sd_bus_reply_method_errno(m, r, NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to answer a call of %s: %m", bc->name);
+                if (!hashmap_get(b->callers, sd_bus_message_get_sender(m)))
+                        return; /* the handler freed bc (it cannot, but be safe) */
+        }
+        manager_flush(b->manager);
 }
 
 void bus_caller_vanished(BusService *b, const char *name) {

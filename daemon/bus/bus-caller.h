@@ -21,6 +21,9 @@
 #include "bus/bus.h"
 #include "core/caller.h"
 
+/* Calls of one peer that may wait for the bus to say who it is. */
+#define BUS_CALLER_DEFERRED_MAX 8
+
 /* A caller's pending Peer.Ping times out after this: it is then treated as stalled. */
 #define BUS_CALLER_PROBE_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
@@ -32,7 +35,15 @@ struct BusCaller {
         char *name;
         Caller *caller;                /* once it made a client or opened a channel */
         char uid_str[12], pid_str[12]; /* "?" until the bus told us */
+        uid_t uid;
+        bool creds_known; /* uid is set */
+        bool creds_done;  /* the bus answered (creds_known, or it could not tell) */
         sd_bus_slot *creds_slot;
+        struct {
+                sd_bus_message *message;
+                sd_bus_message_handler_t handler;
+        } deferred[BUS_CALLER_DEFERRED_MAX]; /* calls waiting for creds_done */
+        size_t n_deferred;
         bool creds_queued;
         LIST_FIELDS(BusCaller, creds_queue);
 
@@ -50,8 +61,11 @@ struct BusCaller {
 
 /* The peer for a unique name, made if needed. */
 int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret);
-/* The core caller for a unique name, made if needed (-EUSERS: at the ceiling of callers). */
-int bus_caller_get(BusService *b, const char *name, Caller **ret);
+/* The core caller for msg's sender, made if needed: 1 and *ret; 0 when msg must wait until the
+ * bus has said who the sender is (its uid decides the quotas): handler(msg, b, ...) runs again
+ * then and its reply is sent; < 0 with error set when refused (MaxCallers, MaxCallersPerUser). */
+int bus_caller_get(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
+                   Caller **ret, sd_bus_error *error);
 /* The D-Bus side of a caller, or NULL. */
 BusCaller *bus_caller_find(Caller *c);
 /* Frees the peer and its caller. NULL-safe. */

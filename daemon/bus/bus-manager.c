@@ -31,13 +31,11 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Clients need a caller with a unique bus name.");
 
-        r = bus_caller_get(b, sender, &caller);
-        if (r == -EUSERS)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
-                                         "The daemon serves at most %" PRIu32 " callers.",
-                                         m->config.limits.max_callers);
+        r = bus_caller_get(b, msg, method_create_client, &caller, error);
         if (r < 0)
                 return r;
+        if (r == 0)
+                return 1; /* answered once the bus has said who the caller is */
         r = client_new(m, caller, name, &c);
         if (r == -ENOSPC) {
                 caller_gc(caller);
@@ -45,11 +43,21 @@ static int method_create_client(sd_bus_message *msg, void *userdata, sd_bus_erro
                                          "A caller may have at most %" PRIu32 " clients.",
                                          m->config.limits.max_clients_per_caller);
         }
-        if (r == -ENOBUFS) {
+        if (r == -EDQUOT) {
                 caller_gc(caller);
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
-                                         "The daemon serves at most %" PRIu32 " clients.",
-                                         m->config.limits.max_clients);
+                return sd_bus_error_setf(
+                        error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                        "User %u may have at most %" PRIu32 " clients (MaxClientsPerUser).",
+                        (unsigned) caller->user->uid, m->config.limits.max_clients_per_user);
+        }
+        if (r == -ENOBUFS) {
+                uid_t uid = caller->user->uid;
+
+                caller_gc(caller);
+                return sd_bus_error_setf(
+                        error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                        "The daemon serves at most %" PRIu32 " clients (MaxClients%s).",
+                        m->config.limits.max_clients, uid == 0 ? "" : ", less root's reserve");
         }
         if (r < 0) {
                 caller_gc(caller);
@@ -69,14 +77,21 @@ static int method_open_channel(sd_bus_message *msg, void *userdata, sd_bus_error
         if (!sender)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "A channel needs a caller with a unique bus name.");
-        r = bus_caller_get(b, sender, &caller);
-        if (r == -EUSERS)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
-                                         "The daemon serves at most %" PRIu32 " callers.",
-                                         b->manager->config.limits.max_callers);
+        r = bus_caller_get(b, msg, method_open_channel, &caller, error);
         if (r < 0)
                 return r;
+        if (r == 0)
+                return 1; /* answered once the bus has said who the caller is */
         r = manager_open_channel(b->manager, caller, &fd);
+        if (r == -EDQUOT) {
+                uid_t uid = caller->user->uid;
+
+                caller_gc(caller);
+                return sd_bus_error_setf(
+                        error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                        "User %u may have at most %" PRIu32 " data channels (MaxChannelsPerUser).",
+                        (unsigned) uid, b->manager->config.limits.max_channels_per_user);
+        }
         if (r == -EBUSY)
                 return sd_bus_error_set(error, COAPCLIENTD_ERROR_CHANNEL_EXISTS,
                                         "The caller has a data channel already.");
@@ -141,6 +156,18 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
                 v = (uint32_t) hashmap_size(m->requests);
         else if (strcmp(property, "MaxCallers") == 0)
                 v = m->config.limits.max_callers;
+        else if (strcmp(property, "MaxCallersPerUser") == 0)
+                v = m->config.limits.max_callers_per_user;
+        else if (strcmp(property, "MaxChannelsPerUser") == 0)
+                v = m->config.limits.max_channels_per_user;
+        else if (strcmp(property, "MaxClients") == 0)
+                v = m->config.limits.max_clients;
+        else if (strcmp(property, "MaxClientsPerUser") == 0)
+                v = m->config.limits.max_clients_per_user;
+        else if (strcmp(property, "MaxRequests") == 0)
+                v = m->config.limits.max_requests;
+        else if (strcmp(property, "MaxRequestsPerUser") == 0)
+                v = m->config.limits.max_requests_per_user;
         else if (strcmp(property, "MaxClientsPerCaller") == 0)
                 v = m->config.limits.max_clients_per_caller;
         else if (strcmp(property, "MaxRequestsPerClient") == 0)
@@ -150,6 +177,24 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
         else
                 return -EINVAL;
         return sd_bus_message_append(reply, "u", v);
+}
+
+static int property_get_bytes(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error) {
+        const Limits *l = &((BusService *) userdata)->manager->config.limits;
+        uint64_t v;
+
+        (void) bus, (void) path, (void) interface, (void) error;
+        if (strcmp(property, "MaxPayloadBytesTotal") == 0)
+                v = l->max_payload_bytes_total;
+        else if (strcmp(property, "MaxPayloadBytesPerUser") == 0)
+                v = l->max_payload_bytes_per_user;
+        else if (strcmp(property, "MaxQueuedBytesPerCaller") == 0)
+                v = l->max_queued_bytes_per_caller;
+        else
+                return -EINVAL;
+        return sd_bus_message_append(reply, "t", v);
 }
 
 static int property_get_stats(sd_bus *bus, const char *path, const char *interface,
@@ -192,6 +237,22 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Retransmissions", "t", property_get_stats, 0, 0),
         SD_BUS_PROPERTY("Timeouts", "t", property_get_stats, 0, 0),
         SD_BUS_PROPERTY("MaxCallers", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxCallersPerUser", "u", property_get_counts, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxChannelsPerUser", "u", property_get_counts, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxClients", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxClientsPerUser", "u", property_get_counts, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxRequests", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxRequestsPerUser", "u", property_get_counts, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxPayloadBytesTotal", "t", property_get_bytes, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxPayloadBytesPerUser", "t", property_get_bytes, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxQueuedBytesPerCaller", "t", property_get_bytes, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxClientsPerCaller", "u", property_get_counts, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxRequestsPerClient", "u", property_get_counts, 0,

@@ -9,34 +9,44 @@
 #include "core/client.h"
 #include "util/log.h"
 
-int manager_get_caller(Manager *m, const char *name, Caller **ret) {
-        Caller *c;
+int manager_get_caller(Manager *m, const char *name, uid_t uid, Caller **ret) {
+        _cleanup_free_ Caller *c = NULL;
+        User *u;
         int r;
 
         c = manager_find_caller(m, name);
         if (c) {
-                *ret = c;
+                *ret = TAKE_PTR(c);
                 return 0;
         }
 
-        if (hashmap_size(m->callers) >= m->config.limits.max_callers)
+        r = user_acquire(m, uid, &u);
+        if (r < 0)
+                return r;
+        if (hashmap_size(m->callers) >= user_share(u, m->config.limits.max_callers)) {
+                user_release(u);
                 return -EUSERS;
+        }
         c = calloc(1, sizeof(Caller));
-        if (!c)
+        if (!c) {
+                user_release(u);
                 return -ENOMEM;
+        }
         c->manager = m;
+        c->user = u;
         c->name = strdup(name);
         if (!c->name) {
-                free(c);
+                user_release(u);
                 return -ENOMEM;
         }
         r = hashmap_put(m->callers, c->name, c);
         if (r < 0) {
                 free(c->name);
-                free(c);
+                user_release(u);
                 return r;
         }
-        *ret = c;
+        log_debug("Caller %s (uid %u) arrived", c->name, (unsigned) uid);
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -50,9 +60,12 @@ Caller *caller_free(Caller *c) {
 
                 LIST_REMOVE(sinks, c->sinks, sink);
                 sink->caller = NULL;
+                if (sink->holds_caller)
+                        c->user->n_channels--;
                 sink->ops->free(sink);
         }
         hashmap_remove(c->manager->callers, c->name);
+        user_release(c->user);
         sd_event_source_disable_unref(c->stall_source);
         free(c->name);
         free(c);
@@ -84,6 +97,8 @@ void caller_remove_sink(Caller *c, CallerSink *sink) {
 
         LIST_REMOVE(sinks, c->sinks, sink);
         sink->caller = NULL;
+        if (sink->holds_caller)
+                c->user->n_channels--;
         LIST_FOREACH(clients, cl, c->clients)
                 client_drop_sink_requests(cl, sink);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/manager.h"
+#include "core/user.h"
 #include "util/list.h"
 
 /* Where a front end delivers a caller's events (a D-Bus signal, a data channel frame). Embedded
@@ -33,6 +34,7 @@ struct CallerSink {
 struct Caller {
         Manager *manager;
         char *name;
+        User *user;      /* its uid's quotas */
         Client *clients; /* LIST */
         uint32_t n_clients;
         CallerSink *sinks; /* LIST */
@@ -42,8 +44,9 @@ struct Caller {
         sd_event_source *stall_source; /* ends its requests outside any engine call */
 };
 
-/* Finds or makes the Caller for a unique name. -EUSERS: the daemon has its maximum of callers. */
-int manager_get_caller(Manager *m, const char *name, Caller **ret);
+/* Finds or makes the Caller for a unique name whose connection belongs to uid. -EUSERS: the
+ * daemon has its maximum of callers (less root's reserve for others); -EDQUOT: the user has. */
+int manager_get_caller(Manager *m, const char *name, uid_t uid, Caller **ret);
 /* Frees every client of the caller (their requests dropped without events), its sinks, and the
  * caller. NULL-safe. */
 Caller *caller_free(Caller *c);

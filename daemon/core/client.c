@@ -16,8 +16,9 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
 
         if (caller->n_clients >= m->config.limits.max_clients_per_caller)
                 return -ENOSPC;
-        if (hashmap_size(m->clients) >= m->config.limits.max_clients)
-                return -ENOBUFS;
+        r = user_can_add_client(caller->user);
+        if (r < 0)
+                return r;
 
         c = calloc(1, sizeof(Client));
         if (!c)
@@ -33,6 +34,7 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         c->caller = caller;
         LIST_PREPEND(clients, caller->clients, c);
         caller->n_clients++;
+        caller->user->n_clients++;
 
         log_debug("Client %" PRIu64 " (%s) created for %s", c->id, c->name, caller->name);
         *ret = TAKE_PTR(c);
@@ -49,6 +51,8 @@ static Request *request_free(Request *r) {
         LIST_REMOVE(requests, c->requests, r);
         c->n_requests--;
         c->manager->payload_bytes -= r->payload_len;
+        c->caller->user->n_requests--;
+        c->caller->user->payload_bytes -= r->payload_len;
         socket_peer_unref(r->peer);
         socket_unref(r->socket);
         free(r);
@@ -76,6 +80,7 @@ Client *client_free(Client *c) {
         if (c->caller) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;
+                c->caller->user->n_clients--;
         }
         client_set_credentials(c, NULL);
         if (hashmap_get(m->clients, &c->id) == c) {
@@ -92,10 +97,7 @@ int client_can_submit(Client *c, size_t payload_len) {
 
         if (c->n_requests >= m->config.limits.max_requests_per_client)
                 return -EAGAIN;
-        if (hashmap_size(m->requests) >= m->config.limits.max_requests ||
-            payload_len > m->config.limits.max_payload_bytes_total - m->payload_bytes)
-                return -ENOBUFS;
-        return 0;
+        return user_can_add_request(c->caller->user, payload_len);
 }
 
 void client_set_credentials(Client *c, PeerCredentials *creds) {
@@ -157,6 +159,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         LIST_PREPEND(requests, c->requests, r);
         c->n_requests++;
         m->payload_bytes += r->payload_len;
+        c->caller->user->n_requests++;
+        c->caller->user->payload_bytes += r->payload_len;
         socket_ref(s);
         socket_peer_ref(p);
 

@@ -49,14 +49,16 @@ struct Client {
 
 #define CLIENT_NAME_MAX 255
 
-/* -ENOSPC: caller has too many clients; -ENOBUFS: daemon-wide limit. */
+/* -ENOSPC: caller has too many clients; -EDQUOT: its user has; -ENOBUFS: daemon-wide limit
+ * (less root's reserve, for everyone else). */
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret);
 /* Drops the client's requests without events and frees it; does not free its caller. */
 Client *client_free(Client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
 
 /* 0, or -EAGAIN when the client has its maximum of requests in flight (Zephyr's "no free
- * slot"), -ENOBUFS at a daemon-wide limit (requests, or payload bytes held for them). */
+ * slot"), -EDQUOT at its user's quota, -ENOBUFS at a daemon-wide limit (requests, or payload
+ * bytes held for them). */
 int client_can_submit(Client *c, size_t payload_len);
 /* Replaces the client's credentials (NULL: plain CoAP from now on) and releases the sessions
  * it kept; requests in flight finish on theirs. Takes creds. */

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/caller.h"
 #include "core/socket.h"
+#include "core/user.h"
 #include "util/log.h"
 
 static uint64_t socket_key_hash(const void *key) {
@@ -78,6 +79,11 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret) {
                 .limits =
                         {
                                 .max_callers = c->max_callers,
+                                .max_callers_per_user = c->max_callers_per_user,
+                                .max_channels_per_user = c->max_channels_per_user,
+                                .max_clients_per_user = c->max_clients_per_user,
+                                .max_requests_per_user = c->max_requests_per_user,
+                                .max_payload_bytes_per_user = c->max_payload_bytes_per_user,
                                 .max_clients_per_caller = c->max_clients_per_caller,
                                 .max_clients = c->max_clients,
                                 .max_requests_per_client = c->max_requests_per_client,
@@ -111,6 +117,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         m->config = *config;
 
         r = hashmap_new(&string_hash_ops, &m->callers);
+        if (r < 0)
+                return r;
+        r = hashmap_new(&user_hash_ops, &m->users);
         if (r < 0)
                 return r;
         r = hashmap_new(&uint64_hash_ops, &m->clients);
@@ -175,6 +184,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
 
         hashmap_free(m->callers);
+        hashmap_free(m->users);
         hashmap_free(m->clients);
         hashmap_free(m->requests);
         hashmap_free(m->sockets);
@@ -237,7 +247,16 @@ void manager_set_channel_opener(Manager *m, ManagerOpenChannelFunc func, void *u
 }
 
 int manager_open_channel(Manager *m, Caller *caller, int *ret_peer_fd) {
+        int r;
+
         if (!m->open_channel)
                 return -EOPNOTSUPP;
-        return m->open_channel(m->open_channel_userdata, caller, ret_peer_fd);
+        r = user_can_add_channel(caller->user);
+        if (r < 0)
+                return r;
+        r = m->open_channel(m->open_channel_userdata, caller, ret_peer_fd);
+        if (r < 0)
+                return r;
+        caller->user->n_channels++;
+        return 0;
 }

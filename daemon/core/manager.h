@@ -29,6 +29,11 @@ typedef struct CallerSink CallerSink;
  * overridden by the configuration file. */
 typedef struct Limits {
         uint32_t max_callers;
+        uint32_t max_callers_per_user; /* per-user quotas: every uid but root (core/user.h) */
+        uint32_t max_channels_per_user;
+        uint32_t max_clients_per_user;
+        uint32_t max_requests_per_user;
+        uint64_t max_payload_bytes_per_user;
         uint32_t max_clients_per_caller;
         uint32_t max_clients;
         uint32_t max_requests_per_client;
@@ -44,6 +49,11 @@ typedef struct Limits {
 #define LIMITS_DEFAULT                                                                     \
         ((Limits){                                                                         \
                 .max_callers = CONFIG_DEFAULT_MAX_CALLERS,                                 \
+                .max_callers_per_user = CONFIG_DEFAULT_MAX_CALLERS_PER_USER,               \
+                .max_channels_per_user = CONFIG_DEFAULT_MAX_CHANNELS_PER_USER,             \
+                .max_clients_per_user = CONFIG_DEFAULT_MAX_CLIENTS_PER_USER,               \
+                .max_requests_per_user = CONFIG_DEFAULT_MAX_REQUESTS_PER_USER,             \
+                .max_payload_bytes_per_user = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_PER_USER,   \
                 .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,           \
                 .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,                                 \
                 .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,         \
@@ -92,6 +102,7 @@ struct Manager {
         ManagerConfig config; /* the limits, and what requests get by default */
 
         Hashmap *callers;       /* unique name -> Caller */
+        Hashmap *users;         /* uid -> User: what each uid holds */
         Hashmap *clients;       /* id -> Client */
         Hashmap *requests;      /* id -> Request */
         Hashmap *sockets;       /* SocketKey -> Socket */
@@ -138,7 +149,8 @@ Caller *manager_find_caller(Manager *m, const char *name);
 int manager_add_flush_hook(Manager *m, ManagerFlushFunc func, void *userdata);
 void manager_flush(Manager *m);
 void manager_set_channel_opener(Manager *m, ManagerOpenChannelFunc func, void *userdata);
-/* The caller's data channel, through the front end that makes them: -EOPNOTSUPP without one. */
+/* The caller's data channel, through the front end that makes them: -EOPNOTSUPP without one,
+ * -EDQUOT at the user's MaxChannelsPerUser. The channel is the caller's sink that holds it. */
 int manager_open_channel(Manager *m, Caller *caller, int *ret_peer_fd);
 
 void manager_queue_socket_gc(Manager *m, Socket *s);

@@ -11,6 +11,7 @@
 #include "coap-option.h"
 #include "core/destination.h"
 #include "core/socket.h"
+#include "core/user.h"
 #include "internal/error-names.h"
 
 int request_error_set(RequestError *e, const char *name, int error, const char *format, ...) {
@@ -204,6 +205,8 @@ static int describe_destination(const RequestDestination *d, int family, CoapAdd
 
 static int request_admit(Client *c, size_t payload_len, RequestError *e) {
         Manager *m = c->manager;
+        const Limits *l = &m->config.limits;
+        const User *u = c->caller->user;
         int r;
 
         if (c->caller->stalled)
@@ -214,18 +217,31 @@ static int request_admit(Client *c, size_t payload_len, RequestError *e) {
                 return request_error_set(e, COAPCLIENTD_ERROR_TOO_MANY_REQUESTS, -EAGAIN,
                                          "A client may have at most %" PRIu32
                                          " requests in flight.",
-                                         m->config.limits.max_requests_per_client);
-        if (r == -ENOBUFS && hashmap_size(m->requests) >= m->config.limits.max_requests)
+                                         l->max_requests_per_client);
+        if (r == -EDQUOT && u->n_requests >= l->max_requests_per_user)
                 return request_error_set(e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
-                                         "The daemon serves at most %" PRIu32
-                                         " requests in flight (MaxRequests).",
-                                         m->config.limits.max_requests);
+                                         "User %u may have at most %" PRIu32
+                                         " requests in flight (MaxRequestsPerUser).",
+                                         (unsigned) u->uid, l->max_requests_per_user);
+        if (r == -EDQUOT)
+                return request_error_set(e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
+                                         "User %u may have at most %" PRIu64
+                                         " payload bytes in flight (MaxPayloadBytesPerUser); "
+                                         "%" PRIu64 " are taken.",
+                                         (unsigned) u->uid, l->max_payload_bytes_per_user,
+                                         u->payload_bytes);
+        if (r == -ENOBUFS && hashmap_size(m->requests) >= user_share(u, l->max_requests))
+                return request_error_set(
+                        e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
+                        "The daemon serves at most %" PRIu64 " requests in flight (MaxRequests%s).",
+                        user_share(u, l->max_requests), u->uid == 0 ? "" : ", less root's reserve");
         if (r == -ENOBUFS)
                 return request_error_set(
                         e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
                         "The daemon holds at most %" PRIu64 " payload bytes of requests in flight "
-                        "(MaxPayloadBytesTotal); %" PRIu64 " are taken.",
-                        m->config.limits.max_payload_bytes_total, m->payload_bytes);
+                        "(MaxPayloadBytesTotal%s); %" PRIu64 " are taken.",
+                        user_share(u, l->max_payload_bytes_total),
+                        u->uid == 0 ? "" : ", less root's reserve", m->payload_bytes);
         return r;
 }
 
