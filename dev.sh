@@ -133,7 +133,7 @@ cmd_test() {
         COAPCLIENTD_WRAPPER="valgrind --error-exitcode=99 --leak-check=full -q
             --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
             SETUP_SUFFIX= run_suite "daemon under valgrind" build --suite integration \
-            --suite client --suite faults
+            --suite client --suite faults --suite hostile
         SETUP_SUFFIX=-valgrind run_suite valgrind build --setup valgrind --suite coap \
             --suite engine --suite fuzz --suite dtls --suite config --suite daemon --suite wire
     fi

@@ -131,6 +131,8 @@ extern Lib lib;
 
 Client *client_ref(Client *c);
 Client *client_unref(Client *c);
+/* Close() of c's object, without waiting, addressed to the daemon that made it. */
+void client_call_close_locked(Client *c);
 Request *request_ref(Request *r);
 Request *request_unref(Request *r);
 void request_unlink(Request *r);

@@ -34,7 +34,7 @@ static Client *client_find_locked(const struct coap_client *client) {
 
 /* Close() of the client's object, without waiting: addressed to the daemon that made it, never
  * to a successor. */
-static void client_call_close_locked(Client *c) {
+void client_call_close_locked(Client *c) {
         if (!lib.bus || !c->path)
                 return;
         (void) sd_bus_call_method_async(lib.bus, NULL, c->daemon, c->path, COAPCLIENTD_CLIENT_IFACE,

@@ -215,7 +215,8 @@ void lib_abort_requests_locked(const char *daemon) {
                                 lib_queue_error_locked(r, -ECONNABORTED);
 }
 
-/* The daemon with unique name daemon (NULL: any) is gone: its client objects with it. */
+/* The daemon with unique name daemon (NULL: any, the bus is gone) no longer owns the bus name:
+ * its client objects are forgotten. */
 static void lib_daemon_gone_locked(const char *daemon) {
         /* What it sent before it went still counts; then its channel is closed. */
         if (lib.channel_daemon && (!daemon || strcmp(lib.channel_daemon, daemon) == 0)) {
@@ -224,6 +225,11 @@ static void lib_daemon_gone_locked(const char *daemon) {
         }
         for (Client *c = lib.clients; c; c = c->clients_next)
                 if (!daemon || (c->daemon && strcmp(c->daemon, daemon) == 0)) {
+                        /* A daemon that lost the name to a successor may still be connected:
+                         * free the object there rather than leave it behind (if it has left,
+                         * the bus answers with an error nobody reads). */
+                        if (daemon)
+                                client_call_close_locked(c);
                         c->path = (free(c->path), NULL);
                         c->daemon = (free(c->daemon), NULL);
                 }
@@ -231,10 +237,15 @@ static void lib_daemon_gone_locked(const char *daemon) {
 }
 
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        const char *name, *old_owner, *new_owner;
+        const char *sender, *name, *old_owner, *new_owner;
 
         (void) userdata;
         (void) ret_error;
+        /* The match's sender= does not filter unicast signals (sd-bus lets a well-known sender
+         * match any unique name): another caller could send this one to us directly. */
+        sender = sd_bus_message_get_sender(m);
+        if (!sender || strcmp(sender, "org.freedesktop.DBus") != 0)
+                return 0;
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
         if (strcmp(name, COAPCLIENTD_BUS_NAME) != 0 || old_owner[0] == '\0')

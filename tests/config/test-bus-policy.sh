@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Checks the system bus policy file on a private dbus-daemon that has the system bus's default
-# deny rules and includes only our file: who may own org.coapclientd.CoapClient1, and that any
-# user may call it. Prints TAP.
+# deny rules and includes only our file: who may own org.coapclientd.CoapClient1, that any
+# user may call it, and that only root (or the daemon's user) may send signals on our
+# interfaces. Prints TAP.
 #
 #   test-bus-policy.sh POLICY_CONF OWNER_HELPER
 #
@@ -82,7 +83,7 @@ if ! dbus-daemon --config-file="$tmp/bus.conf" --fork --print-address=1 --print-
     exit 1
 fi
 { read -r ADDR; read -r bus_pid; } <"$tmp/bus.out"
-echo "1..7"
+echo "1..11"
 # Without the user (created by the package through sysusers.d) dbus-daemon warns and skips it.
 sed 's/^/# dbus-daemon: /' "$tmp/bus.err"
 ok "dbus-daemon loads the policy"
@@ -99,13 +100,18 @@ else
 fi
 
 # One connection per name: send_destination rules match any name the receiving connection owns.
+# The helper's output (the signals it receives) goes to $tmp/owner.NAME.
 start_owner() { # NAME: runs the helper as root, waits for it to hold NAME
-    local fifo line
-    fifo=$tmp/owner.$RANDOM
-    mkfifo "$fifo"
-    "$owner_helper" "$ADDR" "$1" >"$fifo" &
+    "$owner_helper" "$ADDR" "$1" >"$tmp/owner.$1" &
     owner_pids+=("$!")
-    read -r -t 10 line <"$fifo" && [ "$line" = ready ]
+    for _ in $(seq 1 100); do
+        grep -qx ready "$tmp/owner.$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+emit() { # RUNNER: a Response signal to $NAME's owner, then a Ping that it answers after it
+    "$1" "$owner_helper" --emit "$ADDR" "$NAME"
 }
 if start_owner "$NAME" && start_owner "$UNLISTED"; then
     ok "root holds $NAME and $UNLISTED"
@@ -115,5 +121,15 @@ fi
 check "nobody may call $NAME" 'method return' ping as_nobody "$NAME"
 check "nobody may not call $UNLISTED (the default deny is in force)" 'AccessDenied' \
     ping as_nobody "$UNLISTED"
+
+# A Response forged by another user would reach a caller (sd-bus matches on sender= let any
+# unique name through for a unicast signal): the policy keeps it from being sent at all.
+response_seen() { grep -q " $NAME.Client.Response\$" "$tmp/owner.$NAME"; }
+check "nobody sends a Response signal (and a Ping after it)" '^sent$' emit as_nobody
+if response_seen; then not_ok "nobody's Response signal is not delivered"
+else ok "nobody's Response signal is not delivered"; fi
+check "root sends a Response signal" '^sent$' emit as_root
+if response_seen; then ok "root's Response signal is delivered"
+else not_ok "root's Response signal is delivered"; fi
 
 [ "$failed" -eq 0 ]
