@@ -108,6 +108,7 @@ typedef struct Exchange {
         bool confirmable;
         int32_t content_format;
         uint8_t block_szx;
+        bool block2_early;
 
         /* The request: options (values in blob) and payload (in blob). */
         uint8_t *blob;
@@ -143,7 +144,8 @@ typedef struct Exchange {
         uint32_t obs_seq;
         uint64_t obs_usec;
 
-        bool b1; /* Block1 upload */
+        bool b1;      /* Block1 upload */
+        bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
         uint8_t b1_szx;
         size_t b1_offset, b1_len;
         uint64_t request_tag;
@@ -400,8 +402,10 @@ static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m,
 /* Encodes the message that plan describes, with a new MID, into x->msg. */
 static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         uint8_t obs[4], cf[4], size1[4], b1[3], b2[3], token[COAP_TOKEN_MAX], tag[8];
-        const uint8_t *payload = x->payload;
-        size_t payload_len = x->payload_len, n = 0, len, size;
+        /* After an upload, the requests for the response's blocks carry no body (RFC 7959 §3.3). */
+        const uint8_t *payload = x->b1_done ? NULL : x->payload;
+        size_t payload_len = x->b1_done ? 0 : x->payload_len, n = 0, len, size;
+        bool app_block2 = false, last_b1 = false;
         CoapOption *opts;
         CoapBuilder b;
         uint8_t *buf;
@@ -419,8 +423,9 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                         continue;
                 if (num == COAP_OPTION_BLOCK2 && (!plan->first || plan->block2))
                         continue;
-                if (num == COAP_OPTION_BLOCK1 && x->b1)
+                if (num == COAP_OPTION_BLOCK1 && (x->b1 || x->b1_done))
                         continue;
+                app_block2 = app_block2 || num == COAP_OPTION_BLOCK2;
                 opts[n++] = x->opts[i];
         }
         if (plan->observe >= 0)
@@ -460,8 +465,19 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                         };
                 payload = x->payload + x->b1_offset;
                 payload_len = blk.more ? bsize : x->payload_len - x->b1_offset;
+                last_b1 = !blk.more;
         }
-        if (plan->block2) {
+        /* Early negotiation (RFC 7959 §2.4): Block2 NUM 0 with our size on the first request, or
+         * for an upload on its last block, whose response starts the body (§3.3, figure 9). */
+        if (x->block2_early && !app_block2 && !plan->block2 && (x->b1 ? last_b1 : plan->first)) {
+                r = coap_block_encode(&(CoapBlock){.szx = x->block_szx}, b2);
+                if (r < 0) {
+                        free(opts);
+                        return r;
+                }
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_BLOCK2, .len = (uint16_t) r, .value = b2};
+        } else if (plan->block2) {
                 r = coap_block_encode(&plan->b2, b2);
                 if (r < 0) {
                         free(opts);
@@ -780,6 +796,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         x->confirmable = spec->confirmable;
         x->content_format = spec->content_format;
         x->block_szx = spec->block_szx;
+        x->block2_early = spec->block2_early;
         x->last_response_mid = -1;
         x->observe = spec_is_observe(spec);
 
@@ -1028,9 +1045,10 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
         int r;
 
         if (x->b1 && blk->more) {
-                /* The rest of a body after an upload (RFC 7959 §3.3) is not supported. */
-                exchange_fail(e, x, -ENOTSUP, now);
-                return;
+                /* The upload is complete and its response is a body of several blocks: fetch
+                 * them like any download (RFC 7959 §3.3), with body offsets from 0. */
+                x->b1 = false;
+                x->b1_done = true;
         }
         if (!x->b2) {
                 if (blk->num != 0) {
@@ -1114,6 +1132,8 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
         CoapEvent ev;
         Plan plan;
 
+        if (x->b1_done)
+                return false;
         /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size. */
         if (m->code == COAP_CODE_REQUEST_ENTITY_TOO_LARGE && has_blk && x->payload_len > 0 &&
             (x->b1 ? blk.szx < x->b1_szx : x->payload_len > coap_szx_to_size(blk.szx))) {

@@ -55,7 +55,10 @@ typedef struct CoapRequestSpec {
         const CoapOption *options; /* extra options, copied, any order; Observe=0 registers */
         size_t n_options;
         CoapTxParams params;
-        uint8_t block_szx;    /* preferred block size for Block1 and Block2, 0..6 */
+        uint8_t block_szx; /* preferred block size for Block1 and Block2, 0..6 */
+        bool block2_early; /* early negotiation (RFC 7959 §2.4): the first request carries Block2
+                            * NUM 0 with block_szx; an upload carries it on its last Block1
+                            * request (§3.3). An application Block2 in options wins. */
         const CoapAddr *dest; /* NULL or len 0: connected socket */
 } CoapRequestSpec;
 
