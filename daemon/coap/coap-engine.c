@@ -102,6 +102,7 @@ typedef struct Exchange {
         Owner *owner_ref;
         ListNode all_node, live_node, owner_node;
         CoapTimer timer;
+        CoapTimer latest; /* in the engine's latest heap while the timer has a bound */
         CoapAddr dest;
         CoapTxParams params;
         uint8_t method;
@@ -131,6 +132,7 @@ typedef struct Exchange {
         Wait wait;
         Resend resend;
         uint64_t timeout;
+        uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
         uint8_t retries;
 
         unsigned busy; /* events being emitted for it */
@@ -164,7 +166,8 @@ struct CoapEngine {
         CoapEngineStats stats;
         uint16_t next_mid;
         uint64_t next_seq;
-        CoapHeap timers;
+        CoapHeap timers; /* by deadline */
+        CoapHeap latest; /* by the time the timer must have run by (bounded ones only) */
         CoapMap by_id, by_token, by_mid, owners;
         List all, live;
         size_t n_all, n_live;
@@ -172,6 +175,31 @@ struct CoapEngine {
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Arms x's timer: due at deadline, and to run no later than latest (UINT64_MAX: no bound). */
+static void exchange_timer_set(CoapEngine *e, Exchange *x, uint64_t deadline, uint64_t latest) {
+        coap_timer_set(&e->timers, &x->timer, deadline);
+        if (latest == UINT64_MAX)
+                coap_timer_stop(&e->latest, &x->latest);
+        else
+                coap_timer_set(&e->latest, &x->latest, latest);
+}
+
+static void exchange_timer_stop(CoapEngine *e, Exchange *x) {
+        coap_timer_stop(&e->timers, &x->timer);
+        coap_timer_stop(&e->latest, &x->latest);
+}
+
+/* Waits the current timeout after a transmission, and at most the longest timeout RFC 7252
+ * §4.2 allows for it: a retransmission stays inside the window whenever the tick comes. */
+static void exchange_timer_wait(CoapEngine *e, Exchange *x, uint64_t now) {
+        exchange_timer_set(e, x, sat_add(now, x->timeout), sat_add(now, x->timeout_max));
+}
+
+/* A send that hit a full socket buffer is tried again soon, on time. */
+static void exchange_timer_eagain(CoapEngine *e, Exchange *x, uint64_t now) {
+        exchange_timer_set(e, x, now + EAGAIN_RETRY_USEC, now + EAGAIN_RETRY_USEC);
 }
 
 static uint64_t engine_random(CoapEngine *e) {
@@ -310,7 +338,7 @@ static void exchange_detach(CoapEngine *e, Exchange *x) {
         if (x->dead)
                 return;
         x->dead = true;
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         coap_map_remove(&e->by_token, x->token, x);
         exchange_drop_cont(e, x);
         list_remove(&e->all, &x->all_node);
@@ -335,9 +363,11 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         x->msg = x->blob = NULL;
         x->opts = NULL;
         x->payload = NULL;
-        coap_timer_set(&e->timers, &x->timer,
-                       sat_add(now, (uint64_t) COAP_EXCHANGE_LIFETIME_FACTOR *
-                                            x->params.ack_timeout_ms * USEC_PER_MSEC));
+        /* Only the socket's lifetime depends on when this ends: no bound. */
+        exchange_timer_set(e, x,
+                           sat_add(now, (uint64_t) COAP_EXCHANGE_LIFETIME_FACTOR *
+                                                x->params.ack_timeout_ms * USEC_PER_MSEC),
+                           UINT64_MAX);
 }
 
 /* Emits ev for x. Returns whether x is still alive (the handler may have cancelled it). */
@@ -539,6 +569,8 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
 /* Starts the retransmission state of a freshly built message (RFC 7252 §4.2, §4.3). */
 static void exchange_arm(CoapEngine *e, Exchange *x) {
         x->timeout = engine_first_timeout(e, &x->params);
+        x->timeout_max = (uint64_t) x->params.ack_timeout_ms * USEC_PER_MSEC *
+                         x->params.ack_random_percent / 100;
         x->retries = x->confirmable ? x->params.max_retransmission : 0;
         x->wait = x->confirmable ? WAIT_ACK : WAIT_RESPONSE;
         x->resend = RESEND_NONE;
@@ -552,12 +584,12 @@ static int exchange_transmit(CoapEngine *e, Exchange *x, uint64_t now) {
         r = engine_send(e, &x->dest, x->msg, x->msg_len);
         if (r == -EAGAIN) {
                 x->resend = RESEND_FIRST;
-                coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                exchange_timer_eagain(e, x, now);
                 return 0;
         }
         if (r < 0)
                 return r;
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 }
 
@@ -569,6 +601,10 @@ static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, uint
                 r = exchange_transmit(e, x, now);
         if (r < 0)
                 exchange_fail(e, x, r, now);
+}
+
+static uint64_t backoff(uint64_t timeout, uint16_t percent) {
+        return timeout > UINT64_MAX / UINT16_MAX ? UINT64_MAX : timeout * percent / 100;
 }
 
 static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
@@ -584,7 +620,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 if (r == -EAGAIN) {
                         if (x->resend == RESEND_NONE)
                                 x->resend = RESEND_RETRANSMIT;
-                        coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                        exchange_timer_eagain(e, x, now);
                         return;
                 }
                 if (r < 0) {
@@ -594,12 +630,11 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 if (x->resend != RESEND_FIRST) {
                         e->stats.retransmissions++;
                         x->retries--;
-                        x->timeout = x->timeout > UINT64_MAX / UINT16_MAX
-                                             ? UINT64_MAX
-                                             : x->timeout * x->params.backoff_percent / 100;
+                        x->timeout = backoff(x->timeout, x->params.backoff_percent);
+                        x->timeout_max = backoff(x->timeout_max, x->params.backoff_percent);
                 }
                 x->resend = RESEND_NONE;
-                coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+                exchange_timer_wait(e, x, now);
                 return;
         }
 
@@ -643,6 +678,7 @@ CoapEngine *coap_engine_free(CoapEngine *e) {
         coap_map_done(&e->by_mid);
         coap_map_done(&e->owners);
         coap_heap_done(&e->timers);
+        coap_heap_done(&e->latest);
         free(e);
         return NULL;
 }
@@ -749,7 +785,10 @@ static int engine_reserve(CoapEngine *e) {
         r = coap_map_reserve(&e->owners, e->owners.n + 1);
         if (r < 0)
                 return r;
-        return coap_heap_reserve(&e->timers, e->n_all + 1);
+        r = coap_heap_reserve(&e->timers, e->n_all + 1);
+        if (r < 0)
+                return r;
+        return coap_heap_reserve(&e->latest, e->n_all + 1);
 }
 
 static int engine_get_owner(CoapEngine *e, uint64_t key, Owner **ret) {
@@ -788,7 +827,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
                 return -ENOMEM;
         x->id = spec->id;
         x->owner = spec->owner;
-        x->timer.idx = COAP_TIMER_IDLE;
+        x->timer.idx = x->latest.idx = COAP_TIMER_IDLE;
         if (spec->dest)
                 x->dest = *spec->dest;
         x->params = spec->params;
@@ -844,7 +883,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         e->n_all++;
         e->n_live++;
         o->n_live++;
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 
 fail:
@@ -1011,7 +1050,7 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
                 exchange_fail(e, x, -ECANCELED, now);
                 return 0;
         }
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 }
 
@@ -1174,7 +1213,7 @@ static void exchange_on_response(CoapEngine *e, Exchange *x, const CoapMsg *m, b
         Plan plan;
         int r;
 
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         x->wait = WAIT_NONE;
         x->resend = RESEND_NONE;
         if (x->observe && COAP_CODE_CLASS(m->code) != 2) {
@@ -1262,7 +1301,7 @@ static bool exchange_on_echo(CoapEngine *e, Exchange *x, const CoapMsg *m, uint6
                 return false;
         }
         x->echo_retries++;
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         plan = x->plan;
         plan.echo = echo.value;
         plan.echo_len = echo.len;
@@ -1390,7 +1429,7 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
                 x->wait = WAIT_SEPARATE;
                 x->resend = RESEND_NONE;
                 x->retries = 0;
-                coap_timer_set(&e->timers, &x->timer, sat_add(now, COAP_SEPARATE_TIMEOUT_USEC));
+                exchange_timer_set(e, x, sat_add(now, COAP_SEPARATE_TIMEOUT_USEC), UINT64_MAX);
                 return;
         }
         if (COAP_CODE_CLASS(m.code) == 0) {
@@ -1411,6 +1450,12 @@ void coap_engine_tick(CoapEngine *e, uint64_t now) {
 
 uint64_t coap_engine_next_deadline(const CoapEngine *e) {
         CoapTimer *t = coap_heap_peek(&e->timers);
+
+        return t ? t->deadline : UINT64_MAX;
+}
+
+uint64_t coap_engine_next_latest(const CoapEngine *e) {
+        CoapTimer *t = coap_heap_peek(&e->latest);
 
         return t ? t->deadline : UINT64_MAX;
 }

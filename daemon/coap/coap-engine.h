@@ -143,6 +143,13 @@ void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint6
 void coap_engine_tick(CoapEngine *e, uint64_t now);
 /* Earliest time coap_engine_tick() has work; UINT64_MAX when none. */
 uint64_t coap_engine_next_deadline(const CoapEngine *e);
+/* The time by which coap_engine_tick() must have run so that no transmission leaves the window
+ * of RFC 7252 §4.2: a retransmission at most ACK_TIMEOUT * ACK_RANDOM_FACTOR * backoff^n after
+ * the previous transmission; a send retried after -EAGAIN on time. Never earlier than
+ * coap_engine_next_deadline(); UINT64_MAX when no pending timer is bounded (holds and separate
+ * response waits may run late). A caller that coarsens its timer keeps deadline + slack within
+ * this. */
+uint64_t coap_engine_next_latest(const CoapEngine *e);
 
 /* Requests not yet final. */
 size_t coap_engine_n_requests(const CoapEngine *e);
