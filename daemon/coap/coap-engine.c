@@ -421,12 +421,26 @@ static void exchange_fail(CoapEngine *e, Exchange *x, int error, uint64_t now) {
         exchange_final(e, x, &ev, false, now);
 }
 
-/* A separate (CON/NON) final response to a CON request may be retransmitted by the server. */
+/* A separate (CON/NON) final response to a CON request, or a CON response to a NON one, may be
+ * retransmitted by the server (our ACK lost): held to be ACKed again (RFC 7252 §4.5). */
 static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m, size_t offset,
                                    uint64_t now) {
         CoapEvent ev = response_event(x, m, offset, true);
 
-        exchange_final(e, x, &ev, x->confirmable && m->type != COAP_TYPE_ACK, now);
+        exchange_final(e, x, &ev,
+                       m->type == COAP_TYPE_CON || (x->confirmable && m->type == COAP_TYPE_NON),
+                       now);
+}
+
+/* Ends x with -ECANCELED. An observation is held: the notifications still on their way get an
+ * RST (RFC 7641 §3.6) from an engine that is not idle, so its socket is still read. */
+static void exchange_cancel(CoapEngine *e, Exchange *x, uint64_t now) {
+        CoapEvent ev = exchange_event(x, -ECANCELED);
+        bool hold = x->observe || x->was_observe;
+
+        x->observe = false;
+        x->was_observe = hold;
+        exchange_final(e, x, &ev, hold, now);
 }
 
 /* Encodes the message that plan describes, with a new MID, into x->msg. */
@@ -896,7 +910,7 @@ int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now) {
 
         if (!x)
                 return -ENOENT;
-        exchange_fail(e, x, -ECANCELED, now);
+        exchange_cancel(e, x, now);
         return 0;
 }
 
@@ -915,7 +929,7 @@ size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
                 x = container_of(o->live.head, Exchange, owner_node);
                 if (x->seq >= start)
                         break;
-                exchange_fail(e, x, -ECANCELED, now);
+                exchange_cancel(e, x, now);
                 n++;
         }
         return n;
@@ -1047,7 +1061,7 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
                 return r;
         }
         if (!x->confirmable) {
-                exchange_fail(e, x, -ECANCELED, now);
+                exchange_cancel(e, x, now);
                 return 0;
         }
         exchange_timer_wait(e, x, now);
@@ -1458,6 +1472,10 @@ uint64_t coap_engine_next_latest(const CoapEngine *e) {
         CoapTimer *t = coap_heap_peek(&e->latest);
 
         return t ? t->deadline : UINT64_MAX;
+}
+
+bool coap_engine_is_idle(const CoapEngine *e) {
+        return e->n_all == 0;
 }
 
 size_t coap_engine_n_requests(const CoapEngine *e) {

@@ -106,7 +106,8 @@ CoapEngine *coap_engine_free(CoapEngine *e);
  * is in use; -ENOMEM; or the send error of the first datagram (the request is then forgotten and
  * no event is emitted, as in Zephyr). */
 int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
-/* Emits one final -ECANCELED event. -ENOENT when id is unknown. */
+/* Emits one final -ECANCELED event. -ENOENT when id is unknown. A cancelled observation is held
+ * (see coap_engine_is_idle()): its later notifications get an RST. */
 int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);
 /* Cancels every request of owner (one -ECANCELED event each); returns how many. */
 size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
@@ -151,6 +152,11 @@ uint64_t coap_engine_next_deadline(const CoapEngine *e);
  * this. */
 uint64_t coap_engine_next_latest(const CoapEngine *e);
 
+/* No request and no held exchange. A held exchange (for 3 x its ACK timeout after it ended) still
+ * answers its peer: a retransmitted separate response is ACKed again (RFC 7252 §4.5), a
+ * notification after a cancelled observation gets an RST (RFC 7641 §3.6). Keep the socket read
+ * and ticked until the engine is idle; coap_engine_next_deadline() says when that may change. */
+bool coap_engine_is_idle(const CoapEngine *e);
 /* Requests not yet final. */
 size_t coap_engine_n_requests(const CoapEngine *e);
 size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner);

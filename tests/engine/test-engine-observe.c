@@ -160,6 +160,15 @@ START_TEST(test_observe_cancel) {
         notify(f, &reg, COAP_TYPE_NON, 0x701, COAP_CODE_CONTENT, 3, "c");
         assert_last_tx_empty(f, COAP_TYPE_RST, 0x701);
         ck_assert_uint_eq(f->n_events, 2);
+        /* Held, so that whoever runs the engine keeps reading its socket for these RSTs. */
+        ck_assert(!coap_engine_is_idle(f->engine));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), f->now + MS(6000));
+        fake_advance_to(f, f->now + MS(6000));
+        ck_assert(coap_engine_is_idle(f->engine));
+        /* Unknown now: still an RST. */
+        notify(f, &reg, COAP_TYPE_CON, 0x702, COAP_CODE_CONTENT, 4, "d");
+        assert_last_tx_empty(f, COAP_TYPE_RST, 0x702);
+        ck_assert_uint_eq(f->n_events, 2);
         fake_env_free(f);
 }
 END_TEST
