@@ -784,6 +784,54 @@ static bool spec_is_observe(const CoapRequestSpec *spec) {
         return false;
 }
 
+/* The options that name the target resource (RFC 7252 §5.10.1, §5.10.2). */
+static bool option_is_target(uint16_t number) {
+        return number == COAP_OPTION_URI_HOST || number == COAP_OPTION_URI_PORT ||
+               number == COAP_OPTION_URI_PATH || number == COAP_OPTION_URI_QUERY ||
+               number == COAP_OPTION_PROXY_URI || number == COAP_OPTION_PROXY_SCHEME;
+}
+
+static size_t next_target(const Exchange *x, size_t i) {
+        while (i < x->n_opts && !option_is_target(x->opts[i].number))
+                i++;
+        return i;
+}
+
+/* A connected socket's "no address" equals only itself. */
+static bool dest_equal(const CoapAddr *a, const CoapAddr *b) {
+        return a->len == 0 || b->len == 0 ? a->len == b->len : addr_equal(a, b);
+}
+
+/* Whether x and y ask the same server for the same resource the same way. */
+static bool exchange_same_target(const Exchange *x, const Exchange *y) {
+        size_t i = next_target(x, 0), j = next_target(y, 0);
+
+        if (x->method != y->method || !dest_equal(&x->dest, &y->dest))
+                return false;
+        /* FETCH names what it observes in its body (RFC 8132). */
+        if (x->method == COAP_CODE_FETCH &&
+            (x->payload_len != y->payload_len ||
+             (x->payload_len > 0 && memcmp(x->payload, y->payload, x->payload_len) != 0)))
+                return false;
+        for (; i < x->n_opts && j < y->n_opts; i = next_target(x, i + 1), j = next_target(y, j + 1))
+                if (x->opts[i].number != y->opts[j].number || x->opts[i].len != y->opts[j].len ||
+                    (x->opts[i].len > 0 &&
+                     memcmp(x->opts[i].value, y->opts[j].value, x->opts[i].len) != 0))
+                        return false;
+        return i == x->n_opts && j == y->n_opts;
+}
+
+/* Zephyr refuses a second registration for the same resource on one client. */
+static bool owner_observes(const Owner *o, const Exchange *x) {
+        for (ListNode *n = o ? o->live.head : NULL; n; n = n->next) {
+                const Exchange *y = container_of(n, Exchange, owner_node);
+
+                if (y->observe && exchange_same_target(x, y))
+                        return true;
+        }
+        return false;
+}
+
 static int engine_reserve(CoapEngine *e) {
         int r;
 
@@ -856,6 +904,10 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         r = exchange_set_request(x, spec);
         if (r < 0)
                 goto fail;
+        if (x->observe && owner_observes(coap_map_get(&e->owners, spec->owner), x)) {
+                r = -EALREADY;
+                goto fail;
+        }
         r = engine_new_token(e, &x->token);
         if (r < 0)
                 goto fail;

@@ -103,8 +103,10 @@ CoapEngine *coap_engine_free(CoapEngine *e);
 
 /* Copies the request and sends its first datagram. Returns 0; -EINVAL for a bad spec (method,
  * path segment > 255, option > 1034 bytes, block_szx > 6, params out of range); -EEXIST when id
- * is in use; -ENOMEM; or the send error of the first datagram (the request is then forgotten and
- * no event is emitted, as in Zephyr). */
+ * is in use; -EALREADY for an observation (Observe=0) when the owner observes the same resource
+ * on this engine already (same method, destination, Uri-Host/-Port/-Path/-Query, Proxy-Uri/
+ * -Scheme, and for FETCH the same payload), as Zephyr refuses it; -ENOMEM; or the send error of
+ * the first datagram (the request is then forgotten and no event is emitted, as in Zephyr). */
 int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
 /* Emits one final -ECANCELED event. -ENOENT when id is unknown. A cancelled observation is held
  * (see coap_engine_is_idle()): its later notifications get an RST. */

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "check-main.h"
@@ -169,6 +170,48 @@ START_TEST(test_observe_cancel) {
         notify(f, &reg, COAP_TYPE_CON, 0x702, COAP_CODE_CONTENT, 4, "d");
         assert_last_tx_empty(f, COAP_TYPE_RST, 0x702);
         ck_assert_uint_eq(f->n_events, 2);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Zephyr: a second registration for the same resource on one client is -EALREADY. */
+START_TEST(test_observe_twice) {
+        CoapMsg reg;
+        FakeEnv *f = start_observe(true, 6, &reg);
+        CoapOption opt = {.number = COAP_OPTION_OBSERVE, .len = 0, .value = observe0};
+        CoapRequestSpec spec = fake_spec(2, "obs?q=1");
+        CoapAddr other = {.len = sizeof(struct sockaddr_in)};
+        size_t n_tx = f->n_tx;
+
+        spec.options = &opt;
+        spec.n_options = 1;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), -EALREADY);
+        ck_assert_uint_eq(f->n_tx, n_tx);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+        /* Another client, query, path or destination, or a plain GET: allowed. */
+        spec.owner = 9;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.owner = 1;
+        spec.id = 3;
+        spec.path = "obs?q=2";
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 4;
+        spec.path = "obs";
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 5;
+        spec.path = "obs?q=1";
+        other.ss.ss_family = AF_INET;
+        spec.dest = &other;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 6;
+        spec.dest = NULL;
+        spec.n_options = 0;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        /* Once the first has ended, the resource may be observed again. */
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 1, f->now), 0);
+        spec.id = 7;
+        spec.n_options = 1;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
         fake_env_free(f);
 }
 END_TEST
@@ -473,6 +516,7 @@ static Suite *engine_observe_suite(void) {
         tcase_add_test(tc, test_observe_ended_by_server);
         tcase_add_test(tc, test_observe_not_supported);
         tcase_add_test(tc, test_observe_cancel);
+        tcase_add_test(tc, test_observe_twice);
         tcase_add_test(tc, test_observe_deregister_con);
         tcase_add_test(tc, test_observe_deregister_non);
         tcase_add_test(tc, test_observe_deregister_send_error);
