@@ -250,14 +250,19 @@ static void socket_settle(Socket *s) {
         }
 }
 
-/* An eighth of the time left, at most 250 ms. sd-event then wakes us on a 250 ms grid where it
- * can, so the retransmission timer that moves with every block of a transfer does not cost a
- * timerfd_settime() each time; a retransmission is at most 12.5% late, well inside RFC 7252's
- * randomisation of 50%. */
+/* An eighth of the time left, at most 250 ms, and never past the engine's latest time. sd-event
+ * then wakes us on a 250 ms grid where it can, so the retransmission timer that moves with every
+ * block of a transfer does not cost a timerfd_settime() each time, while every transmission stays
+ * inside its RFC 7252 §4.2 window (none at all without randomisation). At least 1: 0 would be
+ * sd-event's default of 250 ms. */
 static uint64_t socket_timer_accuracy(Socket *s, uint64_t deadline) {
-        uint64_t now = manager_now(s->manager);
+        uint64_t now = manager_now(s->manager), latest = coap_engine_next_latest(s->engine);
+        uint64_t accuracy =
+                deadline > now + 8 ? MIN((deadline - now) / 8, SOCKET_TIMER_ACCURACY_MAX_USEC) : 1;
 
-        return deadline > now + 8 ? MIN((deadline - now) / 8, SOCKET_TIMER_ACCURACY_MAX_USEC) : 1;
+        if (latest < UINT64_MAX)
+                accuracy = MIN(accuracy, latest > deadline ? latest - deadline : 1);
+        return MAX(accuracy, UINT64_C(1));
 }
 
 static void socket_rearm(Socket *s) {
