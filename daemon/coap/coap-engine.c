@@ -432,11 +432,12 @@ static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m,
                        now);
 }
 
-/* Ends x with -ECANCELED. An observation is held: the notifications still on their way get an
- * RST (RFC 7641 §3.6) from an engine that is not idle, so its socket is still read. */
+/* Ends x with -ECANCELED. An established observation (one notification seen) is held: the
+ * notifications still on their way get an RST (RFC 7641 §3.6) from an engine that is not idle, so
+ * its socket is still read. */
 static void exchange_cancel(CoapEngine *e, Exchange *x, uint64_t now) {
         CoapEvent ev = exchange_event(x, -ECANCELED);
-        bool hold = x->observe || x->was_observe;
+        bool hold = x->have_seq;
 
         x->observe = false;
         x->was_observe = hold;
@@ -990,6 +991,14 @@ size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner) {
         Owner *o;
 
+        /* Its ended exchanges too: nobody is left to keep the socket for. */
+        for (ListNode *n = e->n_all > e->n_live ? e->all.head : NULL, *next; n; n = next) {
+                Exchange *x = container_of(n, Exchange, all_node);
+
+                next = n->next;
+                if (x->wait == WAIT_HOLD && x->owner == owner)
+                        exchange_destroy(e, x);
+        }
         while ((o = coap_map_get(&e->owners, owner)) && o->live.head)
                 exchange_destroy(e, container_of(o->live.head, Exchange, owner_node));
         if (o) {
@@ -1528,6 +1537,13 @@ uint64_t coap_engine_next_latest(const CoapEngine *e) {
 
 bool coap_engine_is_idle(const CoapEngine *e) {
         return e->n_all == 0;
+}
+
+bool coap_engine_holds_dest(const CoapEngine *e, const CoapAddr *dest) {
+        for (const ListNode *n = e->all.head; n; n = n->next)
+                if (dest_equal(&container_of(n, Exchange, all_node)->dest, dest))
+                        return true;
+        return false;
 }
 
 size_t coap_engine_n_requests(const CoapEngine *e) {

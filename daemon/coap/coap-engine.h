@@ -113,7 +113,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
 int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);
 /* Cancels every request of owner (one -ECANCELED event each); returns how many. */
 size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
-/* Forgets every request of owner without events (the owner is gone). */
+/* Forgets every request of owner without events, and its held exchanges (the owner is gone). */
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner);
 /* Flow control for an owner whose events are not consumed fast enough: while paused, each of
  * its Block2 downloads (notifications' blocks too) stops after emitting a block instead of asking
@@ -159,6 +159,9 @@ uint64_t coap_engine_next_latest(const CoapEngine *e);
  * notification after a cancelled observation gets an RST (RFC 7641 §3.6). Keep the socket read
  * and ticked until the engine is idle; coap_engine_next_deadline() says when that may change. */
 bool coap_engine_is_idle(const CoapEngine *e);
+/* Whether a request or a held exchange goes to dest (len 0: the connected peer), e.g. so that the
+ * DTLS session to it is kept. Linear in the exchanges. */
+bool coap_engine_holds_dest(const CoapEngine *e, const CoapAddr *dest);
 /* Requests not yet final. */
 size_t coap_engine_n_requests(const CoapEngine *e);
 size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner);

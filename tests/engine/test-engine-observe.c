@@ -174,6 +174,19 @@ START_TEST(test_observe_cancel) {
 }
 END_TEST
 
+/* A registration cancelled before any notification came leaves nothing to answer for. */
+START_TEST(test_observe_cancel_unanswered) {
+        CoapMsg reg;
+        FakeEnv *f = start_observe(true, 6, &reg);
+
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 1, f->now), 0);
+        ck_assert_int_eq(f->events[0].ev.result, -ECANCELED);
+        ck_assert(coap_engine_is_idle(f->engine));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
 /* Zephyr: a second registration for the same resource on one client is -EALREADY. */
 START_TEST(test_observe_twice) {
         CoapMsg reg;
@@ -517,6 +530,7 @@ static Suite *engine_observe_suite(void) {
         tcase_add_test(tc, test_observe_not_supported);
         tcase_add_test(tc, test_observe_cancel);
         tcase_add_test(tc, test_observe_twice);
+        tcase_add_test(tc, test_observe_cancel_unanswered);
         tcase_add_test(tc, test_observe_deregister_con);
         tcase_add_test(tc, test_observe_deregister_non);
         tcase_add_test(tc, test_observe_deregister_send_error);
