@@ -70,13 +70,19 @@ static void client_forget_socket(Client *c, Socket *s) {
 }
 
 Client *client_free(Client *c) {
+        HashmapIter it = {};
         Manager *m;
+        void *s;
 
         if (!c)
                 return NULL;
         m = c->manager;
         while (c->requests)
                 client_forget_socket(c, c->requests->socket);
+        /* Sockets keep ended exchanges to answer their peers (coap_engine_is_idle()); with the
+         * client gone, there is nobody left to keep them for. */
+        while (hashmap_iterate(m->sockets, &it, &s))
+                socket_drop_owner(s, c->id);
         if (c->caller) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;

@@ -153,6 +153,24 @@ int request_args_finish(RequestArgs *a, RequestError *e) {
         if (r < 0)
                 return r;
 
+        /* Early negotiation (RFC 7959 §2.4): a Block2 option NUM 0 (Zephyr's
+         * coap_client_option_initial_block2()) caps the request's block size, and the engine sends
+         * Block2 with that size, fitted to the path, on the first request. Any other Block2 goes
+         * out as it is. */
+        for (size_t i = 0; i < a->n_options; i++) {
+                CoapBlock b;
+
+                if (a->options[i].number != COAP_OPTION_BLOCK2 ||
+                    coap_block_decode(a->options[i].value, a->options[i].len, &b) < 0 || b.num != 0)
+                        continue;
+                a->block_szx = MIN(a->block_szx, b.szx);
+                a->block2_early = true;
+                memmove(a->options + i, a->options + i + 1,
+                        (a->n_options - i - 1) * sizeof(CoapOption));
+                a->n_options--;
+                break;
+        }
+
         if (a->observe) {
                 bool found = false;
 
@@ -320,6 +338,7 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                                   .n_options = a->n_options,
                                   .params = a->params,
                                   .block_szx = a->block_szx,
+                                  .block2_early = a->block2_early,
                                   .dest = &dest,
                           },
                           sink, tag, ret_id);
@@ -328,6 +347,10 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                                          "The CoAP engine rejected the request.");
         if (r == -ENOMEM)
                 return r;
+        if (r == -EALREADY)
+                return request_error_set(e, NULL, r,
+                                         "The client observes this resource on this socket "
+                                         "already.");
         if (r < 0)
                 return request_error_set(e, NULL, r, "Failed to send the request: %s",
                                          strerror(-r));

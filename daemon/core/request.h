@@ -47,6 +47,7 @@ typedef struct RequestArgs {
         bool observe;
         CoapTxParams params;
         uint8_t block_szx;
+        bool block2_early; /* from a Block2 option NUM 0: see request_args_finish() */
 } RequestArgs;
 
 /* Transmission parameters a request may set, with their ranges in the contract. */
@@ -58,7 +59,7 @@ typedef enum RequestTxParam {
 } RequestTxParam;
 
 /* Defaults from config, then the setters, each checking its value and naming the error, then
- * finish (method, path, Observe). */
+ * finish (method, path, Observe, early negotiation). */
 void request_args_init(RequestArgs *a, const ManagerConfig *config);
 int request_args_add_option(RequestArgs *a, uint16_t number, const void *value, size_t len,
                             RequestError *e);

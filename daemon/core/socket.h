@@ -103,8 +103,11 @@ bool socket_is_connected_to(Socket *s, const CoapAddr *dest);
 void socket_ref(Socket *s);
 /* The last reference queues the socket for collection. */
 void socket_unref(Socket *s);
-/* From the collection: frees the peers without references (closing their sessions), then the
- * socket if it has no reference left. Returns whether the socket was freed. */
+/* From the collection: frees the peers without references (closing their sessions) to which the
+ * engine holds no ended exchange, then the socket if it has no reference left and its engine is
+ * idle (coap_engine_is_idle(): a held exchange still answers its peer). Returns whether the socket
+ * was freed. A socket kept for its engine comes back to the collection when the engine's timer
+ * makes it idle. */
 bool socket_collect(Socket *s);
 
 /* The peer of s for requests to dest (len 0: the connected peer) with creds (NULL: plain CoAP),
