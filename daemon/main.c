@@ -5,9 +5,11 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "config.h"
+#include "bus/bus-service.h"
+#include "channel/channel.h"
+#include "config/config.h"
+#include "core/manager.h"
 #include "internal/bus-api.h"
-#include "manager.h"
 #include "util/log.h"
 
 static void help(void) {
@@ -90,6 +92,8 @@ static int load_config(const char *path, ManagerConfig *ret) {
 
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(channel_hub_freep) ChannelHub *channels = NULL;
+        _cleanup_(bus_service_freep) BusService *bus = NULL;
         const char *address = NULL, *config_path = NULL;
         ManagerConfig config;
         int r;
@@ -108,7 +112,12 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to set up the event loop: %m");
                 return EXIT_FAILURE;
         }
-        r = manager_connect_bus(m, address);
+        r = channel_hub_new(m, &channels);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the data channels: %m");
+                return EXIT_FAILURE;
+        }
+        r = bus_service_new(m, address, &bus);
         if (r < 0)
                 return EXIT_FAILURE;
 

@@ -102,12 +102,14 @@ typedef struct Exchange {
         Owner *owner_ref;
         ListNode all_node, live_node, owner_node;
         CoapTimer timer;
+        CoapTimer latest; /* in the engine's latest heap while the timer has a bound */
         CoapAddr dest;
         CoapTxParams params;
         uint8_t method;
         bool confirmable;
         int32_t content_format;
         uint8_t block_szx;
+        bool block2_early;
 
         /* The request: options (values in blob) and payload (in blob). */
         uint8_t *blob;
@@ -130,6 +132,7 @@ typedef struct Exchange {
         Wait wait;
         Resend resend;
         uint64_t timeout;
+        uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
         uint8_t retries;
 
         unsigned busy; /* events being emitted for it */
@@ -143,7 +146,8 @@ typedef struct Exchange {
         uint32_t obs_seq;
         uint64_t obs_usec;
 
-        bool b1; /* Block1 upload */
+        bool b1;      /* Block1 upload */
+        bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
         uint8_t b1_szx;
         size_t b1_offset, b1_len;
         uint64_t request_tag;
@@ -162,7 +166,8 @@ struct CoapEngine {
         CoapEngineStats stats;
         uint16_t next_mid;
         uint64_t next_seq;
-        CoapHeap timers;
+        CoapHeap timers; /* by deadline */
+        CoapHeap latest; /* by the time the timer must have run by (bounded ones only) */
         CoapMap by_id, by_token, by_mid, owners;
         List all, live;
         size_t n_all, n_live;
@@ -170,6 +175,31 @@ struct CoapEngine {
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Arms x's timer: due at deadline, and to run no later than latest (UINT64_MAX: no bound). */
+static void exchange_timer_set(CoapEngine *e, Exchange *x, uint64_t deadline, uint64_t latest) {
+        coap_timer_set(&e->timers, &x->timer, deadline);
+        if (latest == UINT64_MAX)
+                coap_timer_stop(&e->latest, &x->latest);
+        else
+                coap_timer_set(&e->latest, &x->latest, latest);
+}
+
+static void exchange_timer_stop(CoapEngine *e, Exchange *x) {
+        coap_timer_stop(&e->timers, &x->timer);
+        coap_timer_stop(&e->latest, &x->latest);
+}
+
+/* Waits the current timeout after a transmission, and at most the longest timeout RFC 7252
+ * §4.2 allows for it: a retransmission stays inside the window whenever the tick comes. */
+static void exchange_timer_wait(CoapEngine *e, Exchange *x, uint64_t now) {
+        exchange_timer_set(e, x, sat_add(now, x->timeout), sat_add(now, x->timeout_max));
+}
+
+/* A send that hit a full socket buffer is tried again soon, on time. */
+static void exchange_timer_eagain(CoapEngine *e, Exchange *x, uint64_t now) {
+        exchange_timer_set(e, x, now + EAGAIN_RETRY_USEC, now + EAGAIN_RETRY_USEC);
 }
 
 static uint64_t engine_random(CoapEngine *e) {
@@ -308,7 +338,7 @@ static void exchange_detach(CoapEngine *e, Exchange *x) {
         if (x->dead)
                 return;
         x->dead = true;
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         coap_map_remove(&e->by_token, x->token, x);
         exchange_drop_cont(e, x);
         list_remove(&e->all, &x->all_node);
@@ -333,9 +363,11 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         x->msg = x->blob = NULL;
         x->opts = NULL;
         x->payload = NULL;
-        coap_timer_set(&e->timers, &x->timer,
-                       sat_add(now, (uint64_t) COAP_EXCHANGE_LIFETIME_FACTOR *
-                                            x->params.ack_timeout_ms * USEC_PER_MSEC));
+        /* Only the socket's lifetime depends on when this ends: no bound. */
+        exchange_timer_set(e, x,
+                           sat_add(now, (uint64_t) COAP_EXCHANGE_LIFETIME_FACTOR *
+                                                x->params.ack_timeout_ms * USEC_PER_MSEC),
+                           UINT64_MAX);
 }
 
 /* Emits ev for x. Returns whether x is still alive (the handler may have cancelled it). */
@@ -389,19 +421,36 @@ static void exchange_fail(CoapEngine *e, Exchange *x, int error, uint64_t now) {
         exchange_final(e, x, &ev, false, now);
 }
 
-/* A separate (CON/NON) final response to a CON request may be retransmitted by the server. */
+/* A separate (CON/NON) final response to a CON request, or a CON response to a NON one, may be
+ * retransmitted by the server (our ACK lost): held to be ACKed again (RFC 7252 §4.5). */
 static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m, size_t offset,
                                    uint64_t now) {
         CoapEvent ev = response_event(x, m, offset, true);
 
-        exchange_final(e, x, &ev, x->confirmable && m->type != COAP_TYPE_ACK, now);
+        exchange_final(e, x, &ev,
+                       m->type == COAP_TYPE_CON || (x->confirmable && m->type == COAP_TYPE_NON),
+                       now);
+}
+
+/* Ends x with -ECANCELED. An established observation (one notification seen) is held: the
+ * notifications still on their way get an RST (RFC 7641 §3.6) from an engine that is not idle, so
+ * its socket is still read. */
+static void exchange_cancel(CoapEngine *e, Exchange *x, uint64_t now) {
+        CoapEvent ev = exchange_event(x, -ECANCELED);
+        bool hold = x->have_seq;
+
+        x->observe = false;
+        x->was_observe = hold;
+        exchange_final(e, x, &ev, hold, now);
 }
 
 /* Encodes the message that plan describes, with a new MID, into x->msg. */
 static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         uint8_t obs[4], cf[4], size1[4], b1[3], b2[3], token[COAP_TOKEN_MAX], tag[8];
-        const uint8_t *payload = x->payload;
-        size_t payload_len = x->payload_len, n = 0, len, size;
+        /* After an upload, the requests for the response's blocks carry no body (RFC 7959 §3.3). */
+        const uint8_t *payload = x->b1_done ? NULL : x->payload;
+        size_t payload_len = x->b1_done ? 0 : x->payload_len, n = 0, len, size;
+        bool app_block2 = false, last_b1 = false;
         CoapOption *opts;
         CoapBuilder b;
         uint8_t *buf;
@@ -419,8 +468,9 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                         continue;
                 if (num == COAP_OPTION_BLOCK2 && (!plan->first || plan->block2))
                         continue;
-                if (num == COAP_OPTION_BLOCK1 && x->b1)
+                if (num == COAP_OPTION_BLOCK1 && (x->b1 || x->b1_done))
                         continue;
+                app_block2 = app_block2 || num == COAP_OPTION_BLOCK2;
                 opts[n++] = x->opts[i];
         }
         if (plan->observe >= 0)
@@ -460,8 +510,19 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                         };
                 payload = x->payload + x->b1_offset;
                 payload_len = blk.more ? bsize : x->payload_len - x->b1_offset;
+                last_b1 = !blk.more;
         }
-        if (plan->block2) {
+        /* Early negotiation (RFC 7959 §2.4): Block2 NUM 0 with our size on the first request, or
+         * for an upload on its last block, whose response starts the body (§3.3, figure 9). */
+        if (x->block2_early && !app_block2 && !plan->block2 && (x->b1 ? last_b1 : plan->first)) {
+                r = coap_block_encode(&(CoapBlock){.szx = x->block_szx}, b2);
+                if (r < 0) {
+                        free(opts);
+                        return r;
+                }
+                opts[n++] = (CoapOption){
+                        .number = COAP_OPTION_BLOCK2, .len = (uint16_t) r, .value = b2};
+        } else if (plan->block2) {
                 r = coap_block_encode(&plan->b2, b2);
                 if (r < 0) {
                         free(opts);
@@ -523,6 +584,8 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
 /* Starts the retransmission state of a freshly built message (RFC 7252 §4.2, §4.3). */
 static void exchange_arm(CoapEngine *e, Exchange *x) {
         x->timeout = engine_first_timeout(e, &x->params);
+        x->timeout_max = (uint64_t) x->params.ack_timeout_ms * USEC_PER_MSEC *
+                         x->params.ack_random_percent / 100;
         x->retries = x->confirmable ? x->params.max_retransmission : 0;
         x->wait = x->confirmable ? WAIT_ACK : WAIT_RESPONSE;
         x->resend = RESEND_NONE;
@@ -536,12 +599,12 @@ static int exchange_transmit(CoapEngine *e, Exchange *x, uint64_t now) {
         r = engine_send(e, &x->dest, x->msg, x->msg_len);
         if (r == -EAGAIN) {
                 x->resend = RESEND_FIRST;
-                coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                exchange_timer_eagain(e, x, now);
                 return 0;
         }
         if (r < 0)
                 return r;
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 }
 
@@ -553,6 +616,10 @@ static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, uint
                 r = exchange_transmit(e, x, now);
         if (r < 0)
                 exchange_fail(e, x, r, now);
+}
+
+static uint64_t backoff(uint64_t timeout, uint16_t percent) {
+        return timeout > UINT64_MAX / UINT16_MAX ? UINT64_MAX : timeout * percent / 100;
 }
 
 static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
@@ -568,7 +635,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 if (r == -EAGAIN) {
                         if (x->resend == RESEND_NONE)
                                 x->resend = RESEND_RETRANSMIT;
-                        coap_timer_set(&e->timers, &x->timer, now + EAGAIN_RETRY_USEC);
+                        exchange_timer_eagain(e, x, now);
                         return;
                 }
                 if (r < 0) {
@@ -578,12 +645,11 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 if (x->resend != RESEND_FIRST) {
                         e->stats.retransmissions++;
                         x->retries--;
-                        x->timeout = x->timeout > UINT64_MAX / UINT16_MAX
-                                             ? UINT64_MAX
-                                             : x->timeout * x->params.backoff_percent / 100;
+                        x->timeout = backoff(x->timeout, x->params.backoff_percent);
+                        x->timeout_max = backoff(x->timeout_max, x->params.backoff_percent);
                 }
                 x->resend = RESEND_NONE;
-                coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+                exchange_timer_wait(e, x, now);
                 return;
         }
 
@@ -627,6 +693,7 @@ CoapEngine *coap_engine_free(CoapEngine *e) {
         coap_map_done(&e->by_mid);
         coap_map_done(&e->owners);
         coap_heap_done(&e->timers);
+        coap_heap_done(&e->latest);
         free(e);
         return NULL;
 }
@@ -718,6 +785,54 @@ static bool spec_is_observe(const CoapRequestSpec *spec) {
         return false;
 }
 
+/* The options that name the target resource (RFC 7252 §5.10.1, §5.10.2). */
+static bool option_is_target(uint16_t number) {
+        return number == COAP_OPTION_URI_HOST || number == COAP_OPTION_URI_PORT ||
+               number == COAP_OPTION_URI_PATH || number == COAP_OPTION_URI_QUERY ||
+               number == COAP_OPTION_PROXY_URI || number == COAP_OPTION_PROXY_SCHEME;
+}
+
+static size_t next_target(const Exchange *x, size_t i) {
+        while (i < x->n_opts && !option_is_target(x->opts[i].number))
+                i++;
+        return i;
+}
+
+/* A connected socket's "no address" equals only itself. */
+static bool dest_equal(const CoapAddr *a, const CoapAddr *b) {
+        return a->len == 0 || b->len == 0 ? a->len == b->len : addr_equal(a, b);
+}
+
+/* Whether x and y ask the same server for the same resource the same way. */
+static bool exchange_same_target(const Exchange *x, const Exchange *y) {
+        size_t i = next_target(x, 0), j = next_target(y, 0);
+
+        if (x->method != y->method || !dest_equal(&x->dest, &y->dest))
+                return false;
+        /* FETCH names what it observes in its body (RFC 8132). */
+        if (x->method == COAP_CODE_FETCH &&
+            (x->payload_len != y->payload_len ||
+             (x->payload_len > 0 && memcmp(x->payload, y->payload, x->payload_len) != 0)))
+                return false;
+        for (; i < x->n_opts && j < y->n_opts; i = next_target(x, i + 1), j = next_target(y, j + 1))
+                if (x->opts[i].number != y->opts[j].number || x->opts[i].len != y->opts[j].len ||
+                    (x->opts[i].len > 0 &&
+                     memcmp(x->opts[i].value, y->opts[j].value, x->opts[i].len) != 0))
+                        return false;
+        return i == x->n_opts && j == y->n_opts;
+}
+
+/* Zephyr refuses a second registration for the same resource on one client. */
+static bool owner_observes(const Owner *o, const Exchange *x) {
+        for (ListNode *n = o ? o->live.head : NULL; n; n = n->next) {
+                const Exchange *y = container_of(n, Exchange, owner_node);
+
+                if (y->observe && exchange_same_target(x, y))
+                        return true;
+        }
+        return false;
+}
+
 static int engine_reserve(CoapEngine *e) {
         int r;
 
@@ -733,7 +848,10 @@ static int engine_reserve(CoapEngine *e) {
         r = coap_map_reserve(&e->owners, e->owners.n + 1);
         if (r < 0)
                 return r;
-        return coap_heap_reserve(&e->timers, e->n_all + 1);
+        r = coap_heap_reserve(&e->timers, e->n_all + 1);
+        if (r < 0)
+                return r;
+        return coap_heap_reserve(&e->latest, e->n_all + 1);
 }
 
 static int engine_get_owner(CoapEngine *e, uint64_t key, Owner **ret) {
@@ -772,7 +890,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
                 return -ENOMEM;
         x->id = spec->id;
         x->owner = spec->owner;
-        x->timer.idx = COAP_TIMER_IDLE;
+        x->timer.idx = x->latest.idx = COAP_TIMER_IDLE;
         if (spec->dest)
                 x->dest = *spec->dest;
         x->params = spec->params;
@@ -780,12 +898,17 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         x->confirmable = spec->confirmable;
         x->content_format = spec->content_format;
         x->block_szx = spec->block_szx;
+        x->block2_early = spec->block2_early;
         x->last_response_mid = -1;
         x->observe = spec_is_observe(spec);
 
         r = exchange_set_request(x, spec);
         if (r < 0)
                 goto fail;
+        if (x->observe && owner_observes(coap_map_get(&e->owners, spec->owner), x)) {
+                r = -EALREADY;
+                goto fail;
+        }
         r = engine_new_token(e, &x->token);
         if (r < 0)
                 goto fail;
@@ -827,7 +950,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         e->n_all++;
         e->n_live++;
         o->n_live++;
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 
 fail:
@@ -840,7 +963,7 @@ int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now) {
 
         if (!x)
                 return -ENOENT;
-        exchange_fail(e, x, -ECANCELED, now);
+        exchange_cancel(e, x, now);
         return 0;
 }
 
@@ -859,7 +982,7 @@ size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
                 x = container_of(o->live.head, Exchange, owner_node);
                 if (x->seq >= start)
                         break;
-                exchange_fail(e, x, -ECANCELED, now);
+                exchange_cancel(e, x, now);
                 n++;
         }
         return n;
@@ -868,6 +991,14 @@ size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner) {
         Owner *o;
 
+        /* Its ended exchanges too: nobody is left to keep the socket for. */
+        for (ListNode *n = e->n_all > e->n_live ? e->all.head : NULL, *next; n; n = next) {
+                Exchange *x = container_of(n, Exchange, all_node);
+
+                next = n->next;
+                if (x->wait == WAIT_HOLD && x->owner == owner)
+                        exchange_destroy(e, x);
+        }
         while ((o = coap_map_get(&e->owners, owner)) && o->live.head)
                 exchange_destroy(e, container_of(o->live.head, Exchange, owner_node));
         if (o) {
@@ -991,10 +1122,10 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
                 return r;
         }
         if (!x->confirmable) {
-                exchange_fail(e, x, -ECANCELED, now);
+                exchange_cancel(e, x, now);
                 return 0;
         }
-        coap_timer_set(&e->timers, &x->timer, sat_add(now, x->timeout));
+        exchange_timer_wait(e, x, now);
         return 0;
 }
 
@@ -1028,9 +1159,10 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
         int r;
 
         if (x->b1 && blk->more) {
-                /* The rest of a body after an upload (RFC 7959 §3.3) is not supported. */
-                exchange_fail(e, x, -ENOTSUP, now);
-                return;
+                /* The upload is complete and its response is a body of several blocks: fetch
+                 * them like any download (RFC 7959 §3.3), with body offsets from 0. */
+                x->b1 = false;
+                x->b1_done = true;
         }
         if (!x->b2) {
                 if (blk->num != 0) {
@@ -1114,6 +1246,8 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
         CoapEvent ev;
         Plan plan;
 
+        if (x->b1_done)
+                return false;
         /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size. */
         if (m->code == COAP_CODE_REQUEST_ENTITY_TOO_LARGE && has_blk && x->payload_len > 0 &&
             (x->b1 ? blk.szx < x->b1_szx : x->payload_len > coap_szx_to_size(blk.szx))) {
@@ -1154,7 +1288,7 @@ static void exchange_on_response(CoapEngine *e, Exchange *x, const CoapMsg *m, b
         Plan plan;
         int r;
 
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         x->wait = WAIT_NONE;
         x->resend = RESEND_NONE;
         if (x->observe && COAP_CODE_CLASS(m->code) != 2) {
@@ -1242,7 +1376,7 @@ static bool exchange_on_echo(CoapEngine *e, Exchange *x, const CoapMsg *m, uint6
                 return false;
         }
         x->echo_retries++;
-        coap_timer_stop(&e->timers, &x->timer);
+        exchange_timer_stop(e, x);
         plan = x->plan;
         plan.echo = echo.value;
         plan.echo_len = echo.len;
@@ -1370,7 +1504,7 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
                 x->wait = WAIT_SEPARATE;
                 x->resend = RESEND_NONE;
                 x->retries = 0;
-                coap_timer_set(&e->timers, &x->timer, sat_add(now, COAP_SEPARATE_TIMEOUT_USEC));
+                exchange_timer_set(e, x, sat_add(now, COAP_SEPARATE_TIMEOUT_USEC), UINT64_MAX);
                 return;
         }
         if (COAP_CODE_CLASS(m.code) == 0) {
@@ -1393,6 +1527,23 @@ uint64_t coap_engine_next_deadline(const CoapEngine *e) {
         CoapTimer *t = coap_heap_peek(&e->timers);
 
         return t ? t->deadline : UINT64_MAX;
+}
+
+uint64_t coap_engine_next_latest(const CoapEngine *e) {
+        CoapTimer *t = coap_heap_peek(&e->latest);
+
+        return t ? t->deadline : UINT64_MAX;
+}
+
+bool coap_engine_is_idle(const CoapEngine *e) {
+        return e->n_all == 0;
+}
+
+bool coap_engine_holds_dest(const CoapEngine *e, const CoapAddr *dest) {
+        for (const ListNode *n = e->all.head; n; n = n->next)
+                if (dest_equal(&container_of(n, Exchange, all_node)->dest, dest))
+                        return true;
+        return false;
 }
 
 size_t coap_engine_n_requests(const CoapEngine *e) {

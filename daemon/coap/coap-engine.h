@@ -55,7 +55,10 @@ typedef struct CoapRequestSpec {
         const CoapOption *options; /* extra options, copied, any order; Observe=0 registers */
         size_t n_options;
         CoapTxParams params;
-        uint8_t block_szx;    /* preferred block size for Block1 and Block2, 0..6 */
+        uint8_t block_szx; /* preferred block size for Block1 and Block2, 0..6 */
+        bool block2_early; /* early negotiation (RFC 7959 §2.4): the first request carries Block2
+                            * NUM 0 with block_szx; an upload carries it on its last Block1
+                            * request (§3.3). An application Block2 in options wins. */
         const CoapAddr *dest; /* NULL or len 0: connected socket */
 } CoapRequestSpec;
 
@@ -100,14 +103,17 @@ CoapEngine *coap_engine_free(CoapEngine *e);
 
 /* Copies the request and sends its first datagram. Returns 0; -EINVAL for a bad spec (method,
  * path segment > 255, option > 1034 bytes, block_szx > 6, params out of range); -EEXIST when id
- * is in use; -ENOMEM; or the send error of the first datagram (the request is then forgotten and
- * no event is emitted, as in Zephyr). */
+ * is in use; -EALREADY for an observation (Observe=0) when the owner observes the same resource
+ * on this engine already (same method, destination, Uri-Host/-Port/-Path/-Query, Proxy-Uri/
+ * -Scheme, and for FETCH the same payload), as Zephyr refuses it; -ENOMEM; or the send error of
+ * the first datagram (the request is then forgotten and no event is emitted, as in Zephyr). */
 int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
-/* Emits one final -ECANCELED event. -ENOENT when id is unknown. */
+/* Emits one final -ECANCELED event. -ENOENT when id is unknown. A cancelled observation is held
+ * (see coap_engine_is_idle()): its later notifications get an RST. */
 int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);
 /* Cancels every request of owner (one -ECANCELED event each); returns how many. */
 size_t coap_engine_cancel_owner(CoapEngine *e, uint64_t owner, uint64_t now);
-/* Forgets every request of owner without events (the owner is gone). */
+/* Forgets every request of owner without events, and its held exchanges (the owner is gone). */
 void coap_engine_drop_owner(CoapEngine *e, uint64_t owner);
 /* Flow control for an owner whose events are not consumed fast enough: while paused, each of
  * its Block2 downloads (notifications' blocks too) stops after emitting a block instead of asking
@@ -140,7 +146,22 @@ void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint6
 void coap_engine_tick(CoapEngine *e, uint64_t now);
 /* Earliest time coap_engine_tick() has work; UINT64_MAX when none. */
 uint64_t coap_engine_next_deadline(const CoapEngine *e);
+/* The time by which coap_engine_tick() must have run so that no transmission leaves the window
+ * of RFC 7252 §4.2: a retransmission at most ACK_TIMEOUT * ACK_RANDOM_FACTOR * backoff^n after
+ * the previous transmission; a send retried after -EAGAIN on time. Never earlier than
+ * coap_engine_next_deadline(); UINT64_MAX when no pending timer is bounded (holds and separate
+ * response waits may run late). A caller that coarsens its timer keeps deadline + slack within
+ * this. */
+uint64_t coap_engine_next_latest(const CoapEngine *e);
 
+/* No request and no held exchange. A held exchange (for 3 x its ACK timeout after it ended) still
+ * answers its peer: a retransmitted separate response is ACKed again (RFC 7252 §4.5), a
+ * notification after a cancelled observation gets an RST (RFC 7641 §3.6). Keep the socket read
+ * and ticked until the engine is idle; coap_engine_next_deadline() says when that may change. */
+bool coap_engine_is_idle(const CoapEngine *e);
+/* Whether a request or a held exchange goes to dest (len 0: the connected peer), e.g. so that the
+ * DTLS session to it is kept. Linear in the exchanges. */
+bool coap_engine_holds_dest(const CoapEngine *e, const CoapAddr *dest);
 /* Requests not yet final. */
 size_t coap_engine_n_requests(const CoapEngine *e);
 size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner);

@@ -4,13 +4,33 @@
 #include <errno.h>
 #include <string.h>
 
-#include "coap-option.h"
-
 /* Extended delta/length fields (RFC 7252 §3.1): nibble 13 adds one byte (value - 13), nibble 14
  * two bytes (value - 269). */
 #define EXT1_BASE  13u
 #define EXT2_BASE  269u
 #define OPTION_MAX (65535u + EXT2_BASE)
+
+size_t coap_uint_encode(uint32_t value, uint8_t out[4]) {
+        size_t n = 0;
+
+        for (uint32_t v = value; v > 0; v >>= 8)
+                n++;
+        for (size_t i = 0; i < n; i++)
+                out[i] = (uint8_t) (value >> (8 * (n - 1 - i)));
+        return n;
+}
+
+int coap_uint_decode(const uint8_t *value, size_t len, uint32_t *ret) {
+        uint32_t v = 0;
+
+        if (len > 4)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++)
+                v = v << 8 | value[i];
+        if (ret)
+                *ret = v;
+        return 0;
+}
 
 static const char *const parse_error_table[_COAP_PARSE_ERROR_MAX] = {
         [COAP_PARSE_OK] = "ok",

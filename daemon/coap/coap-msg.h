@@ -70,6 +70,12 @@ bool coap_msg_find_option(const CoapMsg *m, uint16_t number, CoapOption *ret);
 /* Unsigned integer option: 0, -ENOENT when absent, -EBADMSG when longer than 4 bytes. */
 int coap_msg_get_uint_option(const CoapMsg *m, uint16_t number, uint32_t *ret);
 
+/* Unsigned integer option values (RFC 7252 §3.2): minimal big-endian encoding into out[4];
+ * returns the length (0 for value 0). */
+size_t coap_uint_encode(uint32_t value, uint8_t out[4]);
+/* 0, or -EBADMSG when len > 4. */
+int coap_uint_decode(const uint8_t *value, size_t len, uint32_t *ret);
+
 /* Builds a message into caller memory. Options must be added in ascending number order.
  * Errors are sticky: after one, every call returns it again, and so does coap_builder_finish(). */
 typedef struct CoapBuilder {

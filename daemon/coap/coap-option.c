@@ -9,28 +9,6 @@
 #define OBSERVE_HALF    (UINT32_C(1) << 23)
 #define OBSERVE_TIMEOUT (UINT64_C(128) * 1000000u) /* RFC 7641 §3.4: 128 s */
 
-size_t coap_uint_encode(uint32_t value, uint8_t out[4]) {
-        size_t n = 0;
-
-        for (uint32_t v = value; v > 0; v >>= 8)
-                n++;
-        for (size_t i = 0; i < n; i++)
-                out[i] = (uint8_t) (value >> (8 * (n - 1 - i)));
-        return n;
-}
-
-int coap_uint_decode(const uint8_t *value, size_t len, uint32_t *ret) {
-        uint32_t v = 0;
-
-        if (len > 4)
-                return -EBADMSG;
-        for (size_t i = 0; i < len; i++)
-                v = v << 8 | value[i];
-        if (ret)
-                *ret = v;
-        return 0;
-}
-
 /* Appends the segments of [s, end) split at sep; empty segments are skipped, as Zephyr's
  * coap_packet_set_path() does. */
 static int split_append(const char *s, const char *end, char sep, uint16_t number, CoapOption *opts,

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Option value helpers: integers, Uri-Path/Uri-Query from a path, Block1/Block2, Observe
- * freshness. Pure: libc only. */
+/* Option value helpers on top of the codec (coap-msg.h, which also encodes integer values):
+ * Uri-Path/Uri-Query from a path, Block1/Block2, Observe freshness. Pure: libc only. Depends on
+ * coap-msg only, never the other way round. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "coap-msg.h"
-
-/* Minimal big-endian encoding into out[4]; returns the length (0 for value 0). */
-size_t coap_uint_encode(uint32_t value, uint8_t out[4]);
-/* 0, or -EBADMSG when len > 4. */
-int coap_uint_decode(const uint8_t *value, size_t len, uint32_t *ret);
 
 /* Splits "a/b/c?x=1&y" into Uri-Path "a","b","c" and Uri-Query "x=1","y". A leading '/' is
  * skipped; "" and "/" give no option. Values point into path. Returns 0 and *ret_n, -EINVAL for

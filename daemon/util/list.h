@@ -20,6 +20,24 @@
                 *_head_ = _item_;                                         \
         } while (0)
 
+/* At the tail, for lists used as queues: walks the list (keep those short). */
+#define LIST_APPEND(name, head, item)                                     \
+        do {                                                              \
+                __typeof__(*(head)) **_head_ = &(head), *_item_ = (item); \
+                __typeof__(*(head)) *_tail_ = *_head_;                    \
+                assert(_item_);                                           \
+                _item_->name##_next = NULL;                               \
+                if (!_tail_) {                                            \
+                        _item_->name##_prev = NULL;                       \
+                        *_head_ = _item_;                                 \
+                        break;                                            \
+                }                                                         \
+                while (_tail_->name##_next)                               \
+                        _tail_ = _tail_->name##_next;                     \
+                _tail_->name##_next = _item_;                             \
+                _item_->name##_prev = _tail_;                             \
+        } while (0)
+
 #define LIST_REMOVE(name, head, item)                                           \
         do {                                                                    \
                 __typeof__(*(head)) **_head_ = &(head), *_item_ = (item);       \

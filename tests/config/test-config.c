@@ -449,7 +449,7 @@ START_TEST(test_sample_file) {
                 strcat(text, is_key ? line + 1 : line);
         }
         ck_assert_int_eq(fclose(f), 0);
-        ck_assert_uint_eq(keys, 12);
+        ck_assert_uint_eq(keys, 18);
         ck_assert_int_eq(parse(&c, text, NULL), 0);
         assert_config_eq(&c, &d);
 }

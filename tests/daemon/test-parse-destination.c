@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus-util.h"
 #include "check-main.h"
+#include "core/destination.h"
 #include "internal/macro.h"
 
 static CoapAddr parse_ok(const char *s, int family) {

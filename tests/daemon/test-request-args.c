@@ -7,9 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bus-client.h"
+#include "bus/bus-request.h"
 #include "check-main.h"
 #include "coap-option.h"
+#include "internal/bus-api.h"
 
 static sd_bus *bus;
 static int peer_fd = -EBADF;
@@ -87,7 +88,7 @@ static int decode(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a
         ck_assert_int_ge(sd_bus_message_close_container(m), 0);
         ck_assert_int_ge(sd_bus_message_seal(m, 1, 0), 0);
         ck_assert_int_ge(sd_bus_message_rewind(m, true), 0);
-        return request_args_parse(m, config, a, error);
+        return bus_request_parse(m, config, a, error);
 }
 
 static void decode_ok(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a) {
@@ -174,15 +175,17 @@ START_TEST(test_every_key) {
         ck_assert_uint_eq(a.payload_len, 5);
         ck_assert_mem_eq(a.payload, "hello", 5);
         ck_assert(a.observe);
-        /* The given options in order, then the Observe that "observe" adds. */
-        ck_assert_uint_eq(a.n_options, ELEMENTSOF(opts) + 1);
-        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+        /* The given options in order but Block2 NUM 0, which asks for early negotiation, then the
+         * Observe that "observe" adds. */
+        ck_assert_uint_eq(a.n_options, ELEMENTSOF(opts));
+        for (size_t i = 0; i < ELEMENTSOF(opts) - 1; i++) {
                 ck_assert_uint_eq(a.options[i].number, opts[i].number);
                 ck_assert_uint_eq(a.options[i].len, opts[i].len);
                 ck_assert_mem_eq(a.options[i].value, opts[i].value, opts[i].len);
         }
-        ck_assert_uint_eq(a.options[3].number, COAP_OPTION_OBSERVE);
-        ck_assert_uint_eq(a.options[3].len, 0);
+        ck_assert_uint_eq(a.options[2].number, COAP_OPTION_OBSERVE);
+        ck_assert_uint_eq(a.options[2].len, 0);
+        ck_assert(a.block2_early);
         ck_assert_uint_eq(a.params.ack_timeout_ms, 100);
         ck_assert_uint_eq(a.params.ack_random_percent, 1000);
         ck_assert_uint_eq(a.params.backoff_percent, 100);
@@ -466,6 +469,42 @@ START_TEST(test_block_sizes) {
 }
 END_TEST
 
+/* A Block2 option NUM 0 asks for early negotiation: it leaves the options, caps the block size
+ * and flags the request; any other Block2 goes out as given. */
+START_TEST(test_early_block2) {
+        static const TestOption early = {.number = COAP_OPTION_BLOCK2, .value = "\x03", .len = 1};
+        static const TestOption num1 = {.number = COAP_OPTION_BLOCK2, .value = "\x13", .len = 1};
+        static const uint16_t sizes[] = {0, 1024, 64};
+        static const uint8_t expected[] = {3, 3, 2};
+
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = request_new();
+                RequestArgs a;
+
+                ck_assert_int_ge(sd_bus_message_append(m, "{sv}", "method", "y", 1), 0);
+                if (sizes[i] > 0)
+                        ck_assert_int_ge(
+                                sd_bus_message_append(m, "{sv}", "block-size", "q", sizes[i]), 0);
+                append_options(m, &early, 1);
+                decode_ok(m, &default_config, &a);
+                ck_assert_uint_eq(a.n_options, 0);
+                ck_assert(a.block2_early);
+                ck_assert_uint_eq(a.block_szx, expected[i]);
+        }
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = request_new();
+                RequestArgs a;
+
+                ck_assert_int_ge(sd_bus_message_append(m, "{sv}", "method", "y", 1), 0);
+                append_options(m, &num1, 1);
+                decode_ok(m, &default_config, &a);
+                ck_assert_uint_eq(a.n_options, 1);
+                ck_assert(!a.block2_early);
+                ck_assert_uint_eq(a.block_szx, 6);
+        }
+}
+END_TEST
+
 START_TEST(test_payload_limit) {
         static const size_t good[] = {0, 1, 63, 64};
         ManagerConfig config = MANAGER_CONFIG_DEFAULT;
@@ -677,7 +716,7 @@ START_TEST(test_not_a_dict) {
         ck_assert_int_ge(sd_bus_message_append(m, "s", "method"), 0);
         ck_assert_int_ge(sd_bus_message_seal(m, 1, 0), 0);
         ck_assert_int_ge(sd_bus_message_rewind(m, true), 0);
-        ck_assert_int_lt(request_args_parse(m, &default_config, &a, &error), 0);
+        ck_assert_int_lt(bus_request_parse(m, &default_config, &a, &error), 0);
         ck_assert(!sd_bus_error_is_set(&error));
 }
 END_TEST
@@ -701,6 +740,7 @@ static Suite *request_args_suite(void) {
         tcase_add_test(tc, test_options_wrong_element_type);
         tcase_add_test(tc, test_parameter_ranges);
         tcase_add_test(tc, test_block_sizes);
+        tcase_add_test(tc, test_early_block2);
         tcase_add_test(tc, test_payload_limit);
         tcase_add_test(tc, test_payload_default_limit);
         tcase_add_test(tc, test_options_count);

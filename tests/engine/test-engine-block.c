@@ -506,7 +506,58 @@ START_TEST(test_too_large_starts_block1) {
 }
 END_TEST
 
+/* A 2.04 to the last block that starts a body of several blocks: the rest is fetched with
+ * Block2 on requests like the last upload request, without its body (RFC 7959 §3.3). */
 START_TEST(test_block1_response_with_more_body) {
+        FakeEnv *f = start_put(300, 4, 5);
+        uint8_t st1[4], st2[4];
+        CoapOption o[2];
+        CoapMsg first, m;
+        CoapBlock b;
+
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 4);
+        assert_block1(f, 1, 1, false, 4, 256, 44, 5, -1);
+        o[0] = fake_block_option(COAP_OPTION_BLOCK1, 1, false, 4, st1);
+        o[1] = fake_block_option(COAP_OPTION_BLOCK2, 0, true, 3, st2);
+        fake_reply(f, COAP_CODE_CHANGED, o, 2, body, 128);
+        ck_assert_uint_eq(f->n_events, 2);
+        ck_assert_int_eq(f->events[1].ev.result, COAP_CODE_CHANGED);
+        ck_assert_uint_eq(f->events[1].ev.offset, 0);
+        ck_assert_uint_eq(f->events[1].ev.payload_len, 128);
+        ck_assert(!f->events[1].ev.last_block && !f->events[1].ev.final);
+
+        /* The same method, token and Uri-Path; no payload, Block1, Size1, Request-Tag or
+         * Content-Format. */
+        ck_assert_uint_eq(f->n_tx, 3);
+        fake_tx_msg(f, 0, &first);
+        fake_tx_last_msg(f, &m);
+        ck_assert_uint_eq(m.code, COAP_CODE_PUT);
+        ck_assert(memcmp(m.token, first.token, 8) == 0);
+        ck_assert(fake_msg_block(&m, COAP_OPTION_BLOCK2, &b));
+        ck_assert_uint_eq(b.num, 1);
+        ck_assert_uint_eq(b.szx, 3);
+        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_PATH, NULL));
+        ck_assert_uint_eq(m.n_options, 2);
+        ck_assert_uint_eq(m.payload_len, 0);
+
+        o[0] = fake_block_option(COAP_OPTION_BLOCK2, 1, true, 3, st2);
+        fake_reply(f, COAP_CODE_CHANGED, o, 1, body + 128, 128);
+        o[0] = fake_block_option(COAP_OPTION_BLOCK2, 2, false, 3, st2);
+        fake_reply(f, COAP_CODE_CHANGED, o, 1, body + 256, 7);
+        ck_assert_uint_eq(f->n_events, 4);
+        ck_assert_uint_eq(f->events[2].ev.offset, 128);
+        ck_assert(memcmp(f->events[2].payload, body + 128, 128) == 0);
+        ck_assert_uint_eq(f->events[3].ev.offset, 256);
+        ck_assert_uint_eq(f->events[3].ev.payload_len, 7);
+        ck_assert(f->events[3].ev.last_block && f->events[3].ev.final);
+        ck_assert_uint_eq(f->n_tx, 4);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        fake_env_free(f);
+}
+END_TEST
+
+/* A 4.13 while the response body is fetched does not restart the finished upload. */
+START_TEST(test_block1_then_block2_too_large) {
         FakeEnv *f = start_put(300, 4, 5);
         uint8_t st1[4], st2[4];
         CoapOption o[2];
@@ -515,9 +566,88 @@ START_TEST(test_block1_response_with_more_body) {
         o[0] = fake_block_option(COAP_OPTION_BLOCK1, 1, false, 4, st1);
         o[1] = fake_block_option(COAP_OPTION_BLOCK2, 0, true, 4, st2);
         fake_reply(f, COAP_CODE_CHANGED, o, 2, body, 256);
-        ck_assert_uint_eq(f->n_events, 2);
-        ck_assert_int_eq(f->events[1].ev.result, -ENOTSUP);
-        ck_assert(f->events[1].ev.final);
+        reply_block1(f, COAP_CODE_REQUEST_ENTITY_TOO_LARGE, 0, false, 2);
+        ck_assert_uint_eq(f->n_events, 3);
+        ck_assert_int_eq(f->events[2].ev.result, COAP_CODE_REQUEST_ENTITY_TOO_LARGE);
+        ck_assert(f->events[2].ev.final);
+        ck_assert_uint_eq(f->n_tx, 3);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Early negotiation asked by the request: Block2 NUM 0 with its size on the first request
+ * only; an application's own Block2 wins. */
+START_TEST(test_block2_early_flag) {
+        FakeEnv *f = fake_env_new(0x100);
+        CoapRequestSpec spec = fake_spec(1, "big");
+        uint8_t st[4];
+        CoapOption app = fake_block_option(COAP_OPTION_BLOCK2, 0, false, 1, st);
+        CoapMsg m;
+        CoapBlock b;
+
+        body_init();
+        spec.block_szx = 2;
+        spec.block2_early = true;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert(fake_msg_block(&m, COAP_OPTION_BLOCK2, &b));
+        ck_assert_uint_eq(b.num, 0);
+        ck_assert(!b.more);
+        ck_assert_uint_eq(b.szx, 2);
+        reply_block2(f, COAP_TYPE_ACK, 0, 0, true, 2, 0, 64, NULL);
+        assert_block_event(f, 0, 0, 64, false);
+        assert_continuation(f, 1, 2);
+        reply_block2(f, COAP_TYPE_ACK, 0, 1, false, 2, 64, 10, NULL);
+        assert_block_event(f, 1, 64, 10, true);
+
+        /* The same with an application Block2: sent as it is, once. */
+        spec.id = 2;
+        spec.options = &app;
+        spec.n_options = 1;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert_uint_eq(m.n_options, 2);
+        ck_assert(fake_msg_block(&m, COAP_OPTION_BLOCK2, &b));
+        ck_assert_uint_eq(b.szx, 1);
+
+        /* Off: no Block2 on the first request. */
+        spec.id = 3;
+        spec.options = NULL;
+        spec.n_options = 0;
+        spec.block2_early = false;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert(!coap_msg_find_option(&m, COAP_OPTION_BLOCK2, NULL));
+        fake_env_free(f);
+}
+END_TEST
+
+/* With an upload, the early Block2 goes on the last Block1 request (RFC 7959 §3.3, figure 9). */
+START_TEST(test_block2_early_flag_upload) {
+        FakeEnv *f = fake_env_new(0x200);
+        CoapRequestSpec spec = fake_spec(1, "up");
+        CoapMsg m;
+        CoapBlock b;
+
+        body_init();
+        spec.method = COAP_CODE_POST;
+        spec.payload = body;
+        spec.payload_len = 600;
+        spec.block_szx = 4;
+        spec.block2_early = true;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert(!coap_msg_find_option(&m, COAP_OPTION_BLOCK2, NULL));
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 4);
+        fake_tx_last_msg(f, &m);
+        ck_assert(!coap_msg_find_option(&m, COAP_OPTION_BLOCK2, NULL));
+        reply_block1(f, COAP_CODE_CONTINUE, 1, true, 4);
+        fake_tx_last_msg(f, &m);
+        ck_assert(fake_msg_block(&m, COAP_OPTION_BLOCK1, &b));
+        ck_assert(!b.more);
+        ck_assert(fake_msg_block(&m, COAP_OPTION_BLOCK2, &b));
+        ck_assert_uint_eq(b.num, 0);
+        ck_assert_uint_eq(b.szx, 4);
         fake_env_free(f);
 }
 END_TEST
@@ -536,6 +666,7 @@ static Suite *engine_block_suite(void) {
         tcase_add_test(tc, test_block2_separate_duplicates);
         tcase_add_test(tc, test_truncated_response);
         tcase_add_test(tc, test_block2_early_negotiation);
+        tcase_add_test(tc, test_block2_early_flag);
         tcase_add_test(tc, test_block2_size_shrinks_later);
         tcase_add_test(tc, test_block2_missing_mid_body);
         tcase_add_test(tc, test_block2_continuation_send_errors);
@@ -549,6 +680,8 @@ static Suite *engine_block_suite(void) {
         tcase_add_test(tc, test_block1_too_large_renegotiation);
         tcase_add_test(tc, test_too_large_starts_block1);
         tcase_add_test(tc, test_block1_response_with_more_body);
+        tcase_add_test(tc, test_block1_then_block2_too_large);
+        tcase_add_test(tc, test_block2_early_flag_upload);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -139,6 +139,87 @@ START_TEST(test_non_separate_response) {
 }
 END_TEST
 
+/* The engine stays busy while it holds an exchange that may still need an answer; a piggybacked
+ * response leaves nothing behind. */
+START_TEST(test_idle) {
+        FakeEnv *f = fake_env_new(1);
+        CoapMsg req;
+
+        ck_assert(coap_engine_is_idle(f->engine));
+        submit(f, 1, true, NULL, &req);
+        ck_assert(!coap_engine_is_idle(f->engine));
+        fake_reply(f, COAP_CODE_CONTENT, NULL, 0, "p", 1);
+        ck_assert(coap_engine_is_idle(f->engine));
+
+        /* Separate CON response: held 3 x ack_timeout to ACK its retransmissions. */
+        submit(f, 2, true, NULL, &req);
+        fake_feed(f, COAP_TYPE_ACK, COAP_CODE_EMPTY, req.mid, NULL, NULL, 0, NULL, 0);
+        fake_feed(f, COAP_TYPE_CON, COAP_CODE_CONTENT, 0x7001, req.token, NULL, 0, "s", 1);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        ck_assert(!coap_engine_is_idle(f->engine));
+        fake_advance_to(f, f->now + MS(6000) - 1);
+        ck_assert(!coap_engine_is_idle(f->engine));
+        fake_advance_to(f, f->now + 1);
+        ck_assert(coap_engine_is_idle(f->engine));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Held exchanges name their peer, and go with their owner. */
+START_TEST(test_held_dest_and_owner) {
+        FakeEnv *f = fake_env_new(1);
+        CoapAddr a = {.len = sizeof(struct sockaddr_in)}, b = a;
+        CoapRequestSpec spec = fake_spec(1, "x");
+        CoapMsg req;
+
+        ((struct sockaddr_in *) &a.ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *) &a.ss)->sin_port = htons(5683);
+        ((struct sockaddr_in *) &b.ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *) &b.ss)->sin_port = htons(5684);
+        spec.dest = &a;
+        ck_assert(!coap_engine_holds_dest(f->engine, &a));
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_tx_last_msg(f, &req);
+        ck_assert(coap_engine_holds_dest(f->engine, &a));
+        ck_assert(!coap_engine_holds_dest(f->engine, &b));
+        fake_feed_from(f, &a, COAP_TYPE_ACK, COAP_CODE_EMPTY, req.mid, NULL, NULL, 0, NULL, 0);
+        fake_feed_from(f, &a, COAP_TYPE_CON, COAP_CODE_CONTENT, 0x30, req.token, NULL, 0, "s", 1);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert(coap_engine_holds_dest(f->engine, &a));
+        /* Another owner's departure leaves it; its own takes it. */
+        coap_engine_drop_owner(f->engine, spec.owner + 1);
+        ck_assert(!coap_engine_is_idle(f->engine));
+        coap_engine_drop_owner(f->engine, spec.owner);
+        ck_assert(coap_engine_is_idle(f->engine));
+        ck_assert(!coap_engine_holds_dest(f->engine, &a));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
+/* A CON response to a NON request (RFC 7252 §5.2.3 allows it) is ACKed, and so is its
+ * retransmission when our ACK was lost (§4.5), without a second event. */
+START_TEST(test_non_request_con_response) {
+        FakeEnv *f = fake_env_new(1);
+        CoapMsg req;
+
+        submit(f, 1, false, NULL, &req);
+        fake_feed(f, COAP_TYPE_CON, COAP_CODE_CONTENT, 0x20, req.token, NULL, 0, "c", 1);
+        assert_empty(f, f->n_tx - 1, COAP_TYPE_ACK, 0x20);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert(f->events[0].ev.final);
+        ck_assert(!coap_engine_is_idle(f->engine));
+        f->now += MS(2000);
+        fake_feed(f, COAP_TYPE_CON, COAP_CODE_CONTENT, 0x20, req.token, NULL, 0, "c", 1);
+        assert_empty(f, f->n_tx - 1, COAP_TYPE_ACK, 0x20);
+        ck_assert_uint_eq(f->n_tx, 3);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert_uint_eq(coap_engine_get_stats(f->engine)->unmatched, 0);
+        fake_env_free(f);
+}
+END_TEST
+
 START_TEST(test_rst) {
         FakeEnv *f = fake_env_new(1);
         const CoapEngineStats *st = coap_engine_get_stats(f->engine);
@@ -348,6 +429,9 @@ static Suite *engine_match_suite(void) {
         tcase_add_test(tc, test_separate_response);
         tcase_add_test(tc, test_separate_timeout);
         tcase_add_test(tc, test_non_separate_response);
+        tcase_add_test(tc, test_idle);
+        tcase_add_test(tc, test_held_dest_and_owner);
+        tcase_add_test(tc, test_non_request_con_response);
         tcase_add_test(tc, test_rst);
         tcase_add_test(tc, test_unmatched);
         tcase_add_test(tc, test_malformed);

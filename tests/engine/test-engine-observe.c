@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "check-main.h"
@@ -160,6 +161,70 @@ START_TEST(test_observe_cancel) {
         notify(f, &reg, COAP_TYPE_NON, 0x701, COAP_CODE_CONTENT, 3, "c");
         assert_last_tx_empty(f, COAP_TYPE_RST, 0x701);
         ck_assert_uint_eq(f->n_events, 2);
+        /* Held, so that whoever runs the engine keeps reading its socket for these RSTs. */
+        ck_assert(!coap_engine_is_idle(f->engine));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), f->now + MS(6000));
+        fake_advance_to(f, f->now + MS(6000));
+        ck_assert(coap_engine_is_idle(f->engine));
+        /* Unknown now: still an RST. */
+        notify(f, &reg, COAP_TYPE_CON, 0x702, COAP_CODE_CONTENT, 4, "d");
+        assert_last_tx_empty(f, COAP_TYPE_RST, 0x702);
+        ck_assert_uint_eq(f->n_events, 2);
+        fake_env_free(f);
+}
+END_TEST
+
+/* A registration cancelled before any notification came leaves nothing to answer for. */
+START_TEST(test_observe_cancel_unanswered) {
+        CoapMsg reg;
+        FakeEnv *f = start_observe(true, 6, &reg);
+
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 1, f->now), 0);
+        ck_assert_int_eq(f->events[0].ev.result, -ECANCELED);
+        ck_assert(coap_engine_is_idle(f->engine));
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Zephyr: a second registration for the same resource on one client is -EALREADY. */
+START_TEST(test_observe_twice) {
+        CoapMsg reg;
+        FakeEnv *f = start_observe(true, 6, &reg);
+        CoapOption opt = {.number = COAP_OPTION_OBSERVE, .len = 0, .value = observe0};
+        CoapRequestSpec spec = fake_spec(2, "obs?q=1");
+        CoapAddr other = {.len = sizeof(struct sockaddr_in)};
+        size_t n_tx = f->n_tx;
+
+        spec.options = &opt;
+        spec.n_options = 1;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), -EALREADY);
+        ck_assert_uint_eq(f->n_tx, n_tx);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+        /* Another client, query, path or destination, or a plain GET: allowed. */
+        spec.owner = 9;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.owner = 1;
+        spec.id = 3;
+        spec.path = "obs?q=2";
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 4;
+        spec.path = "obs";
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 5;
+        spec.path = "obs?q=1";
+        other.ss.ss_family = AF_INET;
+        spec.dest = &other;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        spec.id = 6;
+        spec.dest = NULL;
+        spec.n_options = 0;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        /* Once the first has ended, the resource may be observed again. */
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 1, f->now), 0);
+        spec.id = 7;
+        spec.n_options = 1;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
         fake_env_free(f);
 }
 END_TEST
@@ -464,6 +529,8 @@ static Suite *engine_observe_suite(void) {
         tcase_add_test(tc, test_observe_ended_by_server);
         tcase_add_test(tc, test_observe_not_supported);
         tcase_add_test(tc, test_observe_cancel);
+        tcase_add_test(tc, test_observe_twice);
+        tcase_add_test(tc, test_observe_cancel_unanswered);
         tcase_add_test(tc, test_observe_deregister_con);
         tcase_add_test(tc, test_observe_deregister_non);
         tcase_add_test(tc, test_observe_deregister_send_error);

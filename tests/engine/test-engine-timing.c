@@ -216,6 +216,83 @@ START_TEST(test_many_timeouts) {
 }
 END_TEST
 
+/* RFC 7252 §4.2: retransmission n goes out between ACK_TIMEOUT * (2^n - 1) and
+ * ACK_TIMEOUT * ACK_RANDOM_FACTOR * (2^n - 1) after the first transmission, and the final
+ * timeout comes by ACK_TIMEOUT * ACK_RANDOM_FACTOR * (2^(MAX_RETRANSMIT + 1) - 1). A caller that
+ * ticks as late as coap_engine_next_latest() allows stays inside that window; one that ticks on
+ * the deadline sends at the drawn times. */
+static void check_window(uint16_t random_percent, uint64_t jitter, bool late) {
+        FakeEnv *f = fake_env_new(1);
+        CoapRequestSpec spec = fake_spec(1, "a");
+        const uint64_t ack = MS(400), hi = ack * random_percent / 100;
+        uint64_t t = f->now;
+
+        spec.params = fake_params(400, 4);
+        spec.params.ack_random_percent = random_percent;
+        fake_rng_push(f, 77); /* token */
+        fake_rng_push(f, jitter);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        for (unsigned n = 1; n <= 5; n++) {
+                uint64_t deadline = coap_engine_next_deadline(f->engine);
+                uint64_t latest = coap_engine_next_latest(f->engine);
+
+                ck_assert_uint_ge(latest, deadline);
+                if (random_percent == 100)
+                        ck_assert_uint_eq(latest, deadline);
+                fake_advance_to(f, late ? latest : deadline);
+                ck_assert_uint_ge(f->now - t, ack * ((UINT64_C(1) << n) - 1));
+                ck_assert_uint_le(f->now - t, hi * ((UINT64_C(1) << n) - 1));
+                if (n < 5) {
+                        ck_assert_uint_eq(f->n_tx, n + 1);
+                        ck_assert_uint_eq(f->tx[n].at, f->now);
+                }
+        }
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert_int_eq(f->events[0].ev.result, -ETIMEDOUT);
+        ck_assert_uint_eq(coap_engine_next_latest(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+
+START_TEST(test_retransmission_window) {
+        /* No randomisation: no slack at all. */
+        check_window(100, 0, false);
+        check_window(100, 0, true);
+        /* Factor 2: the drawn T0 near either end of [400 ms, 800 ms). */
+        check_window(200, 0, false);
+        check_window(200, 0, true);
+        check_window(200, MS(400) - 1, false);
+        check_window(200, MS(400) - 1, true);
+        check_window(150, MS(123), true);
+}
+END_TEST
+
+/* Waits that send nothing (a separate response, a held exchange) have no bound; a send retried
+ * after -EAGAIN has none to spare. */
+START_TEST(test_latest_unbounded_waits) {
+        FakeEnv *f = fake_env_new(1);
+        CoapRequestSpec spec = fake_spec(1, "a");
+        CoapMsg m;
+
+        spec.params = fake_params(1000, 2);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        fake_send_fail(f, -EAGAIN);
+        fake_advance_to(f, f->now + MS(1000));
+        ck_assert_uint_eq(coap_engine_next_latest(f->engine), f->now + MS(10));
+        fake_advance_to(f, f->now + MS(10));
+        ck_assert_uint_eq(coap_engine_next_latest(f->engine), f->now + MS(2000));
+        fake_tx_last_msg(f, &m);
+        fake_feed(f, COAP_TYPE_ACK, COAP_CODE_EMPTY, m.mid, NULL, NULL, 0, NULL, 0);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), f->now + MS(6000));
+        ck_assert_uint_eq(coap_engine_next_latest(f->engine), UINT64_MAX);
+        fake_feed(f, COAP_TYPE_CON, COAP_CODE_CONTENT, 0x4242, m.token, NULL, 0, "x", 1);
+        ck_assert_uint_eq(f->n_events, 1);
+        /* Held for duplicates: a deadline, no bound. */
+        ck_assert_uint_lt(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        ck_assert_uint_eq(coap_engine_next_latest(f->engine), UINT64_MAX);
+        fake_env_free(f);
+}
+END_TEST
+
 static Suite *engine_timing_suite(void) {
         Suite *s = suite_create("engine-timing");
         TCase *tc = tcase_create("timing");
@@ -229,6 +306,8 @@ static Suite *engine_timing_suite(void) {
         tcase_add_test(tc, test_eagain_retransmission);
         tcase_add_test(tc, test_send_error_retransmission);
         tcase_add_test(tc, test_many_timeouts);
+        tcase_add_test(tc, test_retransmission_window);
+        tcase_add_test(tc, test_latest_unbounded_waits);
         suite_add_tcase(s, tc);
         return s;
 }

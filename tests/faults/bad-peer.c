@@ -17,11 +17,16 @@
  *   ack-then-silent  an empty ACK, and never the separate response
  *   bad-block        a piggybacked 2.05 with Block2 NUM 3, M 1, SZX 6 to a request that asked
  *                    for no block (a block-wise body that does not start at 0)
+ *   lost-ack         an empty ACK, a separate CON 2.05 "sep", and the same datagram again 300 ms
+ *                    later, as if our ACK had been lost (RFC 7252 §4.5: it must be ACKed again)
+ *   notify           a piggybacked 2.05 with Observe 1, then a CON notification every 200 ms
+ *                    (Observe 2, 3, ...) until one is answered with RST, at most 25
  *   silent           nothing
  *
  * Prints the listening port on stdout ("PORT\n"). After every datagram it rewrites the stats
- * file: requests, sent, rst_received (RSTs for messages we sent as CON), other_received,
- * empty_received. Exits on SIGTERM or after the lifetime (default 120 s).
+ * file: requests, sent, rst_received (RSTs for messages we sent as CON), ack_received (empty
+ * ACKs for them), other_received, empty_received (empty messages but those RSTs). Exits on SIGTERM
+ * or after the lifetime (default 120 s).
  */
 
 #include <arpa/inet.h>
@@ -29,11 +34,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/macro.h"
@@ -43,6 +50,9 @@
 #define MAX_DATAGRAM      65535
 #define TOKEN_MAX         8
 #define SENT_MIDS         256
+#define LOST_ACK_MSEC     300
+#define NOTIFY_MSEC       200
+#define NOTIFY_MAX        25
 
 typedef enum Mode {
         MODE_GARBAGE,
@@ -53,6 +63,8 @@ typedef enum Mode {
         MODE_OK_THEN_DIE,
         MODE_ACK_THEN_SILENT,
         MODE_BAD_BLOCK,
+        MODE_LOST_ACK,
+        MODE_NOTIFY,
         MODE_SILENT,
         _MODE_MAX,
 } Mode;
@@ -66,6 +78,8 @@ static const char *const mode_names[_MODE_MAX] = {
         [MODE_OK_THEN_DIE] = "ok-then-die",
         [MODE_ACK_THEN_SILENT] = "ack-then-silent",
         [MODE_BAD_BLOCK] = "bad-block",
+        [MODE_LOST_ACK] = "lost-ack",
+        [MODE_NOTIFY] = "notify",
         [MODE_SILENT] = "silent",
 };
 
@@ -86,7 +100,12 @@ typedef struct Peer {
         uint16_t next_mid;
         uint16_t con_mids[SENT_MIDS]; /* message IDs of the CONs we sent, a ring */
         size_t n_con_mids;
-        uint64_t requests, sent, rst_received, other_received, empty_received;
+        uint64_t due_msec; /* CLOCK_MONOTONIC: when peer_on_timer() runs; 0 never */
+        Request last;      /* the request the timer works for */
+        uint8_t resend[256];
+        size_t resend_len;
+        uint32_t observe;
+        uint64_t requests, sent, rst_received, ack_received, other_received, empty_received;
 } Peer;
 
 static uint8_t out[MAX_DATAGRAM];
@@ -96,8 +115,9 @@ static void stats_format(const void *userdata, FILE *f) {
 
         fprintf(f,
                 "requests=%" PRIu64 " sent=%" PRIu64 " rst_received=%" PRIu64
-                " other_received=%" PRIu64 " empty_received=%" PRIu64 "\n",
-                p->requests, p->sent, p->rst_received, p->other_received, p->empty_received);
+                " ack_received=%" PRIu64 " other_received=%" PRIu64 " empty_received=%" PRIu64 "\n",
+                p->requests, p->sent, p->rst_received, p->ack_received, p->other_received,
+                p->empty_received);
 }
 
 static void peer_send(Peer *p, const uint8_t *buf, size_t len) {
@@ -130,6 +150,41 @@ static uint8_t other_token(const Request *req, uint8_t *ret) {
         for (uint8_t i = 0; i < tkl; i++)
                 ret[i] = (uint8_t) ((i < req->tkl ? req->token[i] : 0) ^ 0xa5);
         return tkl;
+}
+
+static uint64_t now_msec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* A CON notification of the last request: Observe 6 (delta 6, length 3), a new message ID. */
+static void peer_notify(Peer *p) {
+        uint8_t observe[4] = {0x63, (uint8_t) (p->observe >> 16), (uint8_t) (p->observe >> 8),
+                              (uint8_t) p->observe};
+        char text[16];
+        size_t k = put_header(0, 0x45, p->next_mid, p->last.token, p->last.tkl);
+
+        memcpy(out + k, observe, sizeof(observe));
+        k = put_payload(k + sizeof(observe), text,
+                        (size_t) snprintf(text, sizeof(text), "n%" PRIu32, p->observe));
+        p->observe++;
+        p->con_mids[p->n_con_mids++ % SENT_MIDS] = p->next_mid++;
+        peer_send(p, out, k);
+}
+
+static void peer_on_timer(Peer *p) {
+        p->due_msec = 0;
+        if (p->mode == MODE_LOST_ACK) {
+                peer_send(p, p->resend, p->resend_len);
+                return;
+        }
+        /* MODE_NOTIFY: until the client rejects one. */
+        if (p->rst_received > 0 || p->observe > NOTIFY_MAX)
+                return;
+        peer_notify(p);
+        p->due_msec = now_msec() + NOTIFY_MSEC;
 }
 
 static void peer_answer(Peer *p, const Request *req) {
@@ -208,6 +263,31 @@ static void peer_answer(Peer *p, const Request *req) {
                 peer_send(p, out, k);
                 return;
         }
+        case MODE_LOST_ACK:
+                if (req->type != 0)
+                        return;
+                k = put_header(2, 0, req->mid, NULL, 0);
+                peer_send(p, out, k);
+                k = put_header(0, 0x45, p->next_mid, req->token, req->tkl);
+                k = put_payload(k, "sep", 3);
+                p->con_mids[p->n_con_mids++ % SENT_MIDS] = p->next_mid++;
+                memcpy(p->resend, out, k);
+                p->resend_len = k;
+                peer_send(p, out, k);
+                p->due_msec = now_msec() + LOST_ACK_MSEC;
+                return;
+        case MODE_NOTIFY: {
+                static const uint8_t observe1[2] = {0x61, 1}; /* Observe (6) = 1 */
+
+                k = put_header(ack, 0x45, mid, req->token, req->tkl);
+                memcpy(out + k, observe1, sizeof(observe1));
+                k = put_payload(k + sizeof(observe1), "n1", 2);
+                peer_send(p, out, k);
+                p->last = *req;
+                p->observe = 2;
+                p->due_msec = now_msec() + NOTIFY_MSEC;
+                return;
+        }
         case MODE_SILENT:
         case _MODE_MAX:
                 return;
@@ -245,7 +325,10 @@ static void peer_on_datagram(Peer *p, const uint8_t *buf, size_t len) {
                 return;
         }
         if (req.code == 0) {
-                p->empty_received++;
+                if (req.type == 2 && mid_was_con(p, req.mid))
+                        p->ack_received++;
+                else
+                        p->empty_received++;
                 return;
         }
         if (req.type > 1 || (req.code >> 5) != 0) {
@@ -355,8 +438,17 @@ int main(int argc, char **argv) {
         alarm((unsigned) lifetime);
 
         for (;;) {
+                struct pollfd pfd = {.fd = peer.fd, .events = POLLIN};
+                uint64_t now = now_msec();
                 ssize_t n;
 
+                if (peer.due_msec > 0 && peer.due_msec <= now) {
+                        peer_on_timer(&peer);
+                        stats_file_write(peer.stats_path, stats_format, &peer);
+                        continue;
+                }
+                if (poll(&pfd, 1, peer.due_msec > 0 ? (int) (peer.due_msec - now) : -1) == 0)
+                        continue;
                 peer.src_len = sizeof(peer.src);
                 n = recvfrom(peer.fd, buf, sizeof(buf), 0, (struct sockaddr *) &peer.src,
                              &peer.src_len);

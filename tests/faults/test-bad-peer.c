@@ -292,12 +292,58 @@ START_TEST(test_bad_block) {
 }
 END_TEST
 
+/* Our ACK of a separate response is "lost": the peer sends the response again after the exchange
+ * ended, and the app makes no other request. The daemon still reads the socket and ACKs it again
+ * (RFC 7252 §4.5), without a second delivery. */
+START_TEST(test_lost_ack) {
+        TestResponse *rs;
+        uint64_t id;
+        size_t n;
+        Run run;
+
+        run_start(&run, "lost-ack", false);
+        id = run_request(&run, &fast_get);
+        rs = run_collect(&run, id, 5 * USEC_PER_SEC, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(rs[0].result, 0x45);
+        ck_assert_mem_eq(rs[0].payload, "sep", 3);
+        test_responses_free(rs, n);
+        ck_assert_uint_eq(fault_stats_await(run.stats, "ack_received", 2, 2 * USEC_PER_SEC), 2);
+        ck_assert_uint_eq(run_stat(&run, "rst_received", 0), 0);
+        ck_assert_uint_eq(test_bus_count_queued(run.bus, id), 0);
+        run_finish(&run, "lost-ack peer");
+}
+END_TEST
+
+/* After Cancel, the next notification is rejected with an RST at once (RFC 7641 §3.6), not when
+ * the app makes its next request. */
+START_TEST(test_notify_after_cancel) {
+        TestRequest req = fast_get;
+        TestResponse r = {};
+        uint64_t id;
+        Run run;
+
+        req.observe = true;
+        run_start(&run, "notify", false);
+        id = run_request(&run, &req);
+        ck_assert_int_eq(test_bus_next_response(run.bus, id, 2 * USEC_PER_SEC, &r), 0);
+        ck_assert_int_eq(r.result, 0x45);
+        ck_assert(!r.final);
+        test_response_done(&r);
+        ck_assert_int_ge(test_bus_call_id(run.bus, run.client, "Cancel", id, NULL), 0);
+        ck_assert_uint_eq(fault_stats_await(run.stats, "rst_received", 1, 2 * USEC_PER_SEC), 1);
+        run_finish(&run, "notify peer");
+}
+END_TEST
+
 static Suite *bad_peer_suite(void) {
         Suite *s = suite_create("faults-bad-peer");
         TCase *tc = tcase_create("bad-peer");
 
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_garbage);
+        tcase_add_test(tc, test_lost_ack);
+        tcase_add_test(tc, test_notify_after_cancel);
         tcase_add_test(tc, test_rst);
         tcase_add_test(tc, test_wrong_token);
         tcase_add_test(tc, test_wrong_token_ack);

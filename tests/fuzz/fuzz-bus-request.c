@@ -11,9 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bus-client.h"
+#include "bus/bus-request.h"
 #include "coap-option.h"
 #include "fuzz.h"
+#include "internal/bus-api.h"
 #include "request-args-check.h"
 
 /* Array elements and value bytes one input may generate, to keep each run fast. */
@@ -357,7 +358,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(sd_bus_message_seal(m, 1, 0) >= 0);
         check(sd_bus_message_rewind(m, true) >= 0);
 
-        r = request_args_parse(m, &config, &a, &error);
+        r = bus_request_parse(m, &config, &a, &error);
         if (r >= 0) {
                 check(r == 0 && !sd_bus_error_is_set(&error));
                 request_args_check_accepted(&a);

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Feeds the input as one data-channel message to the daemon's REQUEST path without a daemon:
- * each REQUEST frame that decodes becomes RequestArgs as daemon/channel.c makes them, with a
- * memfd for a payload the frame says is in one (of the right size or one byte off, by the tag's
- * lowest bit). A refused request must carry one of our error names whose errno is the return
- * value; an accepted one must be within every limit docs/dbus-api.md promises. */
+ * each REQUEST frame that decodes becomes RequestArgs as daemon/channel/channel-request.c makes
+ * them, with a memfd for a payload the frame says is in one (of the right size or one byte off,
+ * by the tag's lowest bit). A refused request must carry one of our error names whose errno is
+ * the return value; an accepted one must be within every limit docs/dbus-api.md promises. */
 
 #include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "channel-request.h"
+#include "channel/channel-request.h"
 #include "fuzz.h"
 #include "request-args-check.h"
 
@@ -25,6 +25,7 @@ static int make_memfd(size_t n) {
 static void feed_request(const ChannelFrame *f) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ uint8_t *payload = NULL;
+        RequestError e = {};
         _cleanup_close_ int payload_fd = -EBADF;
         ManagerConfig config = MANAGER_CONFIG_DEFAULT;
         ChannelParseError pe;
@@ -39,7 +40,10 @@ static void feed_request(const ChannelFrame *f) {
         if ((req.flags & CHANNEL_REQUEST_PAYLOAD_FD) && req.payload_len <= FUZZ_MAX_PAYLOAD + 1)
                 payload_fd = make_memfd(req.payload_len + (req.tag & 1));
 
-        r = channel_request_to_args(&req, &config, payload_fd, &a, &payload, &error);
+        r = channel_request_to_args(&req, &config, payload_fd, &a, &payload, &e);
+        /* As the data channel names a refusal: through the same map as D-Bus. */
+        if (e.name)
+                (void) sd_bus_error_set(&error, e.name, e.message);
         if (r >= 0) {
                 check(r == 0 && !sd_bus_error_is_set(&error));
                 request_args_check_accepted(&a);

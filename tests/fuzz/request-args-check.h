@@ -6,7 +6,8 @@
 
 #include <stdlib.h>
 
-#include "bus-client.h"
+#include "core/request.h"
+#include "internal/bus-api.h"
 
 #define check(expr)              \
         do {                     \

@@ -189,6 +189,11 @@ static pid_t fork_child(void) {
 }
 
 int test_coap_server_spawn(const char *host, uint16_t *ret_port, pid_t *ret_pid) {
+        return test_coap_server_spawn_args(host, NULL, ret_port, ret_pid);
+}
+
+int test_coap_server_spawn_args(const char *host, const char *const *extra, uint16_t *ret_port,
+                                pid_t *ret_pid) {
         int family = strchr(host, ':') ? AF_INET6 : AF_INET;
         uint16_t port;
         pid_t pid;
@@ -202,16 +207,20 @@ int test_coap_server_spawn(const char *host, uint16_t *ret_port, pid_t *ret_pid)
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
-                char port_str[8];
+                const char *argv[16] = {"coap-server-gnutls", "-A", host, "-p", NULL, "-d", "16"};
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                char port_str[8];
+                size_t n = 7;
 
                 snprintf(port_str, sizeof(port_str), "%u", port);
+                argv[4] = port_str;
+                for (size_t i = 0; extra && extra[i] && n + 1 < ELEMENTSOF(argv); i++)
+                        argv[n++] = extra[i];
                 if (null >= 0) {
                         (void) dup2(null, STDOUT_FILENO);
                         (void) dup2(null, STDERR_FILENO);
                 }
-                execlp("coap-server-gnutls", "coap-server-gnutls", "-A", host, "-p", port_str, "-d",
-                       "16", (char *) NULL);
+                execvp(argv[0], (char *const *) argv);
                 _exit(127);
         }
         r = test_coap_ping(family, host, port, SERVER_START_TIMEOUT_USEC);

@@ -24,6 +24,9 @@ void test_format_destination(char *buf, size_t size, const char *host, uint16_t 
 /* Starts coap-server-gnutls on host (an IPv4 or IPv6 literal) on a free port and waits (bounded)
  * until it answers a CoAP ping. Dies with the calling process. */
 int test_coap_server_spawn(const char *host, uint16_t *ret_port, pid_t *ret_pid);
+/* The same with extra options (NULL-terminated, at most 8), e.g. "-e" (echo PUT bodies). */
+int test_coap_server_spawn_args(const char *host, const char *const *extra, uint16_t *ret_port,
+                                pid_t *ret_pid);
 /* A forked peer on 127.0.0.1 that answers every CON with RST and counts nothing else. */
 int test_rst_peer_spawn(uint16_t *ret_port, pid_t *ret_pid);
 /* A forked peer on 127.0.0.1 that answers every CON request with noise first (an oversized

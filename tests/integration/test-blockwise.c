@@ -168,6 +168,58 @@ START_TEST(test_lossy) {
 }
 END_TEST
 
+/* RFC 7959 §3.3 against libcoap: an upload whose last Block1 request asks for the response
+ * block-wise (early negotiation, a Block2 option NUM 0) gets the echoed body from coap-server's
+ * -e in Block2, fetched on requests without body, byte-exact. */
+START_TEST(test_put_echo_block2) {
+        static const char *const echo[] = {"-e", NULL};
+        static const uint8_t b2_256 = 0x04;
+        const TestOption early = {.number = 23, .value = &b2_256, .len = 1};
+        const size_t len = 3000, block = 256;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ uint8_t *body = malloc(len);
+        TestResponse *resp = NULL;
+        size_t n, n_up = (len + block - 1) / block - 1, offset = 0;
+        Transfer t = {};
+        uint16_t port;
+        uint64_t id;
+        pid_t pid;
+
+        ck_assert_ptr_nonnull(body);
+        test_fill_random(body, len, 3003);
+        ck_assert_int_eq(test_coap_server_spawn_args("127.0.0.1", echo, &port, &pid), 0);
+        transfer_open(&t, test_udp_socket(AF_INET, "127.0.0.1", port));
+        ck_assert_msg(test_bus_request(t.bus, t.client, t.fd, "",
+                                       &(TestRequest){.method = TEST_PUT,
+                                                      .path = "echo",
+                                                      .payload = body,
+                                                      .payload_len = len,
+                                                      .options = &early,
+                                                      .n_options = 1},
+                                       &id, &error) >= 0,
+                      "PUT: %s: %s", error.name, error.message);
+        ck_assert_int_eq(test_bus_collect(t.bus, id, 10 * USEC_PER_SEC, &resp, &n), 0);
+        ck_assert_uint_eq(n, n_up + (len + block - 1) / block);
+        for (size_t i = 0; i < n_up; i++) {
+                ck_assert_int_eq(resp[i].result, 0x5f);
+                ck_assert_uint_eq(resp[i].offset, (i + 1) * block);
+        }
+        for (size_t i = n_up; i < n; i++) {
+                ck_assert_msg(resp[i].result == 0x41 || resp[i].result == 0x44, "result %d",
+                              resp[i].result);
+                ck_assert_uint_eq(resp[i].offset, offset);
+                ck_assert(resp[i].last_block == (i + 1 == n));
+                ck_assert_uint_le(offset + resp[i].payload_len, len);
+                ck_assert(memcmp(resp[i].payload, body + offset, resp[i].payload_len) == 0);
+                offset += resp[i].payload_len;
+        }
+        ck_assert_uint_eq(offset, len);
+        test_responses_free(resp, n);
+        transfer_close(&t);
+        test_child_stop(pid);
+}
+END_TEST
+
 static Suite *blockwise_suite(void) {
         Suite *s = suite_create("blockwise");
         TCase *tc = tcase_create("blockwise");
@@ -176,6 +228,7 @@ static Suite *blockwise_suite(void) {
         tcase_add_test(tc, test_put_get_1mib);
         tcase_add_test(tc, test_block_size_64);
         tcase_add_test(tc, test_lossy);
+        tcase_add_test(tc, test_put_echo_block2);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -33,7 +33,7 @@
 
 #define FINAL_FLAGS (CHANNEL_EVENT_FINAL | CHANNEL_EVENT_LAST_BLOCK)
 
-/* The daemon takes at most this many fds per message (daemon/channel.c). */
+/* The daemon takes at most this many fds per message (daemon/channel/channel.c). */
 #define CHANNEL_FDS_MAX 16
 
 #define COAP_OPTION_URI_PATH 11

@@ -115,6 +115,44 @@ START_TEST(test_observe_option_cancel) {
 }
 END_TEST
 
+/* As Zephyr: a second registration for the same resource on one client is EALREADY; a plain GET
+ * of it, or another client's registration, is not. */
+START_TEST(test_observe_twice) {
+        const TestRequest reg = {.method = TEST_GET, .path = "time", .observe = true};
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *other = NULL;
+        Observation o = {};
+        uint64_t id, id2;
+        TestResponse r;
+
+        ck_assert_int_eq(test_bus_new(&o.bus), 0);
+        ck_assert_int_eq(test_bus_create_client(o.bus, "observe", &o.client, NULL), 0);
+        ck_assert_int_eq(test_bus_create_client(o.bus, "other", &other, NULL), 0);
+        o.fd = test_udp_socket(AF_INET, test_peer_host(), test_peer_port());
+        ck_assert_int_ge(o.fd, 0);
+        ck_assert_int_ge(test_bus_request(o.bus, o.client, o.fd, "", &reg, &o.id, NULL), 0);
+        ck_assert_int_eq(test_bus_next_response(o.bus, o.id, 3 * USEC_PER_SEC, &r), 0);
+        ck_assert_int_eq(r.result, 0x45);
+        ck_assert(!r.final);
+        test_response_done(&r);
+
+        ck_assert_int_eq(test_bus_request(o.bus, o.client, o.fd, "", &reg, &id, &error), -EALREADY);
+        ck_assert_str_eq(error.name, "System.Error.EALREADY");
+        ck_assert_int_ge(test_bus_request(o.bus, o.client, o.fd, "",
+                                          &(TestRequest){.method = TEST_GET, .path = "time"}, &id,
+                                          NULL),
+                         0);
+        ck_assert_int_ge(test_bus_request(o.bus, other, o.fd, "", &reg, &id2, NULL), 0);
+        ck_assert_int_ge(test_bus_call_id(o.bus, other, "Cancel", id2, NULL), 0);
+
+        /* Once the first has ended, the client may register again. */
+        ck_assert_int_ge(test_bus_call_id(o.bus, o.client, "Cancel", o.id, NULL), 0);
+        ck_assert_int_ge(test_bus_request(o.bus, o.client, o.fd, "", &reg, &id2, NULL), 0);
+        ck_assert_int_ge(test_bus_call_id(o.bus, o.client, "Cancel", id2, NULL), 0);
+        observation_done(&o);
+}
+END_TEST
+
 START_TEST(test_deregister_not_observing) {
         _cleanup_(test_bus_freep) TestBus *b = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e1 = SD_BUS_ERROR_NULL, e2 = SD_BUS_ERROR_NULL;
@@ -234,6 +272,7 @@ static Suite *observe_suite(void) {
         tcase_set_timeout(tc, 15);
         tcase_add_test(tc, test_observe_deregister);
         tcase_add_test(tc, test_observe_option_cancel);
+        tcase_add_test(tc, test_observe_twice);
         tcase_add_test(tc, test_deregister_not_observing);
         tcase_add_test(tc, test_observe_blockwise);
         suite_add_tcase(s, tc);

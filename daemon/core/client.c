@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-#include "client.h"
+#include "core/client.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-client.h"
-#include "channel.h"
-#include "socket.h"
+#include "core/socket.h"
 #include "util/log.h"
 
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
@@ -19,8 +16,9 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
 
         if (caller->n_clients >= m->config.limits.max_clients_per_caller)
                 return -ENOSPC;
-        if (hashmap_size(m->clients) >= m->config.limits.max_clients)
-                return -ENOBUFS;
+        r = user_can_add_client(caller->user);
+        if (r < 0)
+                return r;
 
         c = calloc(1, sizeof(Client));
         if (!c)
@@ -30,16 +28,13 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         c->name = strdup(name);
         if (!c->name)
                 return -ENOMEM;
-        if (asprintf(&c->path, COAPCLIENTD_CLIENT_PREFIX "/%" PRIu64, c->id) < 0) {
-                c->path = NULL;
-                return -ENOMEM;
-        }
         r = hashmap_put(m->clients, &c->id, c);
         if (r < 0)
                 return r;
         c->caller = caller;
         LIST_PREPEND(clients, caller->clients, c);
         caller->n_clients++;
+        caller->user->n_clients++;
 
         log_debug("Client %" PRIu64 " (%s) created for %s", c->id, c->name, caller->name);
         *ret = TAKE_PTR(c);
@@ -56,6 +51,8 @@ static Request *request_free(Request *r) {
         LIST_REMOVE(requests, c->requests, r);
         c->n_requests--;
         c->manager->payload_bytes -= r->payload_len;
+        c->caller->user->n_requests--;
+        c->caller->user->payload_bytes -= r->payload_len;
         socket_peer_unref(r->peer);
         socket_unref(r->socket);
         free(r);
@@ -73,16 +70,23 @@ static void client_forget_socket(Client *c, Socket *s) {
 }
 
 Client *client_free(Client *c) {
+        HashmapIter it = {};
         Manager *m;
+        void *s;
 
         if (!c)
                 return NULL;
         m = c->manager;
         while (c->requests)
                 client_forget_socket(c, c->requests->socket);
+        /* Sockets keep ended exchanges to answer their peers (coap_engine_is_idle()); with the
+         * client gone, there is nobody left to keep them for. */
+        while (hashmap_iterate(m->sockets, &it, &s))
+                socket_drop_owner(s, c->id);
         if (c->caller) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;
+                c->caller->user->n_clients--;
         }
         client_set_credentials(c, NULL);
         if (hashmap_get(m->clients, &c->id) == c) {
@@ -90,7 +94,6 @@ Client *client_free(Client *c) {
                 log_debug("Client %" PRIu64 " freed", c->id);
         }
         free(c->name);
-        free(c->path);
         free(c);
         return NULL;
 }
@@ -100,10 +103,7 @@ int client_can_submit(Client *c, size_t payload_len) {
 
         if (c->n_requests >= m->config.limits.max_requests_per_client)
                 return -EAGAIN;
-        if (hashmap_size(m->requests) >= m->config.limits.max_requests ||
-            payload_len > m->config.limits.max_payload_bytes_total - m->payload_bytes)
-                return -ENOBUFS;
-        return 0;
+        return user_can_add_request(c->caller->user, payload_len);
 }
 
 void client_set_credentials(Client *c, PeerCredentials *creds) {
@@ -140,8 +140,8 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
         return 0;
 }
 
-int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
-                  const RequestOrigin *origin, uint64_t *ret_id) {
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, CallerSink *sink,
+                  uint64_t tag, uint64_t *ret_id) {
         Manager *m = c->manager;
         Request *r;
         int k;
@@ -151,7 +151,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
         if (!r)
                 return -ENOMEM;
         r->id = ++m->last_request_id;
-        r->origin = *origin;
+        r->sink = sink;
+        r->tag = tag;
         r->client = c;
         r->socket = s;
         r->peer = p;
@@ -164,6 +165,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
         LIST_PREPEND(requests, c->requests, r);
         c->n_requests++;
         m->payload_bytes += r->payload_len;
+        c->caller->user->n_requests++;
+        c->caller->user->payload_bytes += r->payload_len;
         socket_ref(s);
         socket_peer_ref(p);
 
@@ -184,12 +187,12 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
         return 0;
 }
 
-Request *client_find_by_tag(Client *c, uint64_t tag) {
+Request *client_find_by_tag(Client *c, const CallerSink *sink, uint64_t tag) {
         Request *r;
 
         /* At most max_requests_per_client long. */
         LIST_FOREACH(requests, r, c->requests)
-                if (r->origin.channel && r->origin.tag == tag)
+                if (r->sink == sink && r->tag == tag)
                         return r;
         return NULL;
 }
@@ -265,10 +268,7 @@ void client_resume(Client *c) {
 static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
         int k;
 
-        if (r->origin.channel)
-                k = channel_send_event(c->caller->channel, c, r->origin.tag, ev, NULL);
-        else
-                k = bus_client_send_response(c, ev);
+        k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;
 }
@@ -298,17 +298,18 @@ void client_fail_all(Client *c, int error) {
         }
 }
 
-void client_drop_channel_requests(Client *c) {
+void client_drop_sink_requests(Client *c, const CallerSink *sink) {
         for (;;) {
                 Request *r;
 
                 LIST_FOREACH(requests, r, c->requests)
-                        if (r->origin.channel)
+                        if (r->sink == sink)
                                 break;
                 if (!r)
                         return;
-                /* Its final -ECANCELED finds no channel and frees it; the engine knows every
+                /* Its final -ECANCELED has nowhere to go and frees it; the engine knows every
                  * request, but make sure the loop ends. */
+                r->sink = NULL;
                 if (socket_cancel(r->socket, r->id) < 0)
                         request_free(r);
         }

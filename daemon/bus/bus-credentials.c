@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "bus-credentials.h"
+#include "bus/bus-credentials.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bus-util.h"
-#include "dtls-loader.h"
+#include "bus/bus-util.h"
+#include "dtls/dtls-loader.h"
 #include "internal/bus-api.h"
 
 #define CREDENTIALS_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)

@@ -46,6 +46,15 @@ typedef struct ConfigItem {
         }
 
 static const ConfigItem config_items[] = {
+        ITEM("Limits", "MaxCallers", CONFIG_TYPE_COUNT, max_callers, 1, COUNT_MAX),
+        ITEM("Limits", "MaxCallersPerUser", CONFIG_TYPE_COUNT, max_callers_per_user, 1, COUNT_MAX),
+        ITEM("Limits", "MaxChannelsPerUser", CONFIG_TYPE_COUNT, max_channels_per_user, 1,
+             COUNT_MAX),
+        ITEM("Limits", "MaxClientsPerUser", CONFIG_TYPE_COUNT, max_clients_per_user, 1, COUNT_MAX),
+        ITEM("Limits", "MaxRequestsPerUser", CONFIG_TYPE_COUNT, max_requests_per_user, 1,
+             COUNT_MAX),
+        ITEM("Limits", "MaxPayloadBytesPerUser", CONFIG_TYPE_SIZE, max_payload_bytes_per_user, 1,
+             UINT64_MAX / 2),
         ITEM("Limits", "MaxClientsPerCaller", CONFIG_TYPE_COUNT, max_clients_per_caller, 1,
              COUNT_MAX),
         ITEM("Limits", "MaxClients", CONFIG_TYPE_COUNT, max_clients, 1, COUNT_MAX),
@@ -69,6 +78,12 @@ static const ConfigItem config_items[] = {
 
 void config_init_defaults(Config *c) {
         *c = (Config){
+                .max_callers = CONFIG_DEFAULT_MAX_CALLERS,
+                .max_callers_per_user = CONFIG_DEFAULT_MAX_CALLERS_PER_USER,
+                .max_channels_per_user = CONFIG_DEFAULT_MAX_CHANNELS_PER_USER,
+                .max_clients_per_user = CONFIG_DEFAULT_MAX_CLIENTS_PER_USER,
+                .max_requests_per_user = CONFIG_DEFAULT_MAX_REQUESTS_PER_USER,
+                .max_payload_bytes_per_user = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_PER_USER,
                 .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,
                 .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,
                 .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,

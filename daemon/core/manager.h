@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The Manager owns the event loop, the bus connection, every caller, client, request and
- * socket, and the limits. */
+/* The Manager owns the event loop, every caller, client, request and socket, and the limits.
+ * It knows no front end: the D-Bus one (daemon/bus/) and the data channel (daemon/channel/)
+ * hook into it. */
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "coap-engine.h"
-#include "config.h"
+#include "config/config.h"
 #include "internal/macro.h"
 #include "util/hashmap.h"
 #include "util/list.h"
@@ -23,11 +23,17 @@ typedef struct Request Request;
 typedef struct Socket Socket;
 typedef struct SocketPeer SocketPeer;
 typedef struct PeerCredentials PeerCredentials;
-typedef struct Channel Channel;
+typedef struct CallerSink CallerSink;
 
 /* Everything a caller can make the daemon allocate is bounded here: compile-time defaults,
  * overridden by the configuration file. */
 typedef struct Limits {
+        uint32_t max_callers;
+        uint32_t max_callers_per_user; /* per-user quotas: every uid but root (core/user.h) */
+        uint32_t max_channels_per_user;
+        uint32_t max_clients_per_user;
+        uint32_t max_requests_per_user;
+        uint64_t max_payload_bytes_per_user;
         uint32_t max_clients_per_caller;
         uint32_t max_clients;
         uint32_t max_requests_per_client;
@@ -42,6 +48,12 @@ typedef struct Limits {
 
 #define LIMITS_DEFAULT                                                                     \
         ((Limits){                                                                         \
+                .max_callers = CONFIG_DEFAULT_MAX_CALLERS,                                 \
+                .max_callers_per_user = CONFIG_DEFAULT_MAX_CALLERS_PER_USER,               \
+                .max_channels_per_user = CONFIG_DEFAULT_MAX_CHANNELS_PER_USER,             \
+                .max_clients_per_user = CONFIG_DEFAULT_MAX_CLIENTS_PER_USER,               \
+                .max_requests_per_user = CONFIG_DEFAULT_MAX_REQUESTS_PER_USER,             \
+                .max_payload_bytes_per_user = CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_PER_USER,   \
                 .max_clients_per_caller = CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER,           \
                 .max_clients = CONFIG_DEFAULT_MAX_CLIENTS,                                 \
                 .max_requests_per_client = CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT,         \
@@ -78,39 +90,19 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret);
  * close its own descriptor meanwhile and the port stays bound until then. */
 #define SOCKET_LINGER_USEC (100 * USEC_PER_MSEC)
 
-/* A caller's pending Peer.Ping times out after this: it is then treated as stalled. */
-#define CALLER_PROBE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* What a front end hooks into the core. */
+typedef void (*ManagerFlushFunc)(void *userdata);
+typedef int (*ManagerOpenChannelFunc)(void *userdata, Caller *caller, int *ret_peer_fd);
 
-/* One D-Bus peer (unique name) that owns at least one client. */
-struct Caller {
-        Manager *manager;
-        char *name;
-        sd_bus_track *track;
-        Client *clients; /* LIST */
-        uint32_t n_clients;
-        Channel *channel; /* its data channel, if it opened one */
-
-        /* Flow control of its Response signals. A Peer.Ping is answered only after the caller
-         * has read every message we sent before it, so its reply acknowledges them. */
-        uint64_t sent_bytes;           /* of the signals sent to it */
-        uint64_t acked_bytes;          /* of those it has read */
-        uint64_t probe_mark;           /* sent_bytes when the last Ping was sent */
-        sd_bus_slot *probe_slot;       /* the pending Ping */
-        bool paused;                   /* its downloads hold before their next block */
-        bool stalled;                  /* its requests were ended: no signals until it catches up */
-        bool unresponsive;             /* a Ping timed out: stalled until one is answered */
-        bool unprobed;                 /* it cannot be pinged (bus policy): no flow control */
-        sd_event_source *stall_source; /* ends its requests outside any engine call */
-};
+#define MANAGER_FLUSH_HOOKS_MAX 4
 
 struct Manager {
         sd_event *event;
-        sd_bus *bus;
-        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot;
 
         ManagerConfig config; /* the limits, and what requests get by default */
 
         Hashmap *callers;       /* unique name -> Caller */
+        Hashmap *users;         /* uid -> User: what each uid holds */
         Hashmap *clients;       /* id -> Client */
         Hashmap *requests;      /* id -> Request */
         Hashmap *sockets;       /* SocketKey -> Socket */
@@ -126,40 +118,40 @@ struct Manager {
         uint64_t last_request_id;
 
         CoapEngineStats freed_stats; /* of engines already freed */
-        bool bus_queue_warned;
 
         uint8_t rx_buffer[MANAGER_RX_BUFFER_SIZE]; /* shared by every socket: one reader at a time
                                                     */
-        /* Shared by every data channel, from the first one on: CHANNEL_RX_SLOTS messages. */
-        uint8_t *channel_rx_buffer;
-        Channel *pending_channels;        /* LIST: channels with events to send */
-        sd_event_source *flush_source;    /* sends them when no handler did */
-        sd_event_source *coalesce_source; /* sends those whose blocks waited long enough */
+
+        /* Front ends that batch events: flushed at the end of every handler that may make some
+         * (manager_flush()). */
+        struct {
+                ManagerFlushFunc func;
+                void *userdata;
+        } flush_hooks[MANAGER_FLUSH_HOOKS_MAX];
+        size_t n_flush_hooks;
+
+        /* The data channel front end, if any: makes a caller's channel (manager_open_channel()). */
+        ManagerOpenChannelFunc open_channel;
+        void *open_channel_userdata;
 };
 
 int manager_new(const ManagerConfig *config, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Connects to address (NULL: the system bus), publishes the objects and takes the bus name. */
-int manager_connect_bus(Manager *m, const char *address);
 int manager_run(Manager *m);
 
 uint64_t manager_now(Manager *m);
 
-/* Finds or creates the Caller for a unique name, tracking it on the bus. */
-int manager_get_caller(Manager *m, const char *name, Caller **ret);
 Caller *manager_find_caller(Manager *m, const char *name);
-/* Frees every client of the caller (their requests dropped without events) and the caller. */
-Caller *caller_free(Caller *c);
-/* Frees the caller if it has no client and no data channel left. */
-void caller_gc(Caller *c);
-/* Accounts a signal of size bytes sent to the caller: pings it every so often, pauses or stalls
- * it when it falls behind. Safe from an engine event handler. */
-void caller_account_signal(Caller *c, size_t size);
-/* Pauses, stalls or resumes the caller by what it has not read yet: its unacknowledged signals
- * and its data channel's backlog. */
-void caller_check_flow(Caller *c);
+
+/* Front ends: a flush hook runs after every handler that may have produced events. */
+int manager_add_flush_hook(Manager *m, ManagerFlushFunc func, void *userdata);
+void manager_flush(Manager *m);
+void manager_set_channel_opener(Manager *m, ManagerOpenChannelFunc func, void *userdata);
+/* The caller's data channel, through the front end that makes them: -EOPNOTSUPP without one,
+ * -EDQUOT at the user's MaxChannelsPerUser. The channel is the caller's sink that holds it. */
+int manager_open_channel(Manager *m, Caller *caller, int *ret_peer_fd);
 
 void manager_queue_socket_gc(Manager *m, Socket *s);
 /* Sets a CLOCK_MONOTONIC timer source to fire once at usec. */
@@ -167,5 +159,3 @@ int manager_arm_timer(sd_event_source *timer, uint64_t usec);
 
 /* Sum over live engines and freed ones. */
 void manager_get_stats(Manager *m, CoapEngineStats *ret);
-/* Warns (once per crossing) when our outgoing bus queue grows past the limit. */
-void manager_check_bus_queue(Manager *m);

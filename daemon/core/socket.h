@@ -16,8 +16,8 @@
 #include <systemd/sd-event.h>
 
 #include "coap-engine.h"
-#include "dtls.h"
-#include "manager.h"
+#include "core/manager.h"
+#include "dtls/dtls.h"
 
 typedef struct SocketKey {
         uint64_t dev;
@@ -72,7 +72,8 @@ struct Socket {
         SocketKey key;
         int fd;
         int family;
-        bool connected; /* fixed while the socket has peers: see socket_is_connected() */
+        bool connected;        /* fixed while the socket has peers: see socket_is_connected() */
+        CoapAddr connected_to; /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
         sd_event_source *io_source, *timer_source;
         CoapEngine *engine;
@@ -96,11 +97,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Socket *, socket_free);
 /* Whether the socket has a peer (connect()), i.e. can send without a destination. */
 bool socket_is_connected(Socket *s);
 
+/* Whether the socket is connected to dest (address and port). */
+bool socket_is_connected_to(Socket *s, const CoapAddr *dest);
+
 void socket_ref(Socket *s);
 /* The last reference queues the socket for collection. */
 void socket_unref(Socket *s);
-/* From the collection: frees the peers without references (closing their sessions), then the
- * socket if it has no reference left. Returns whether the socket was freed. */
+/* From the collection: frees the peers without references (closing their sessions) to which the
+ * engine holds no ended exchange, then the socket if it has no reference left and its engine is
+ * idle (coap_engine_is_idle(): a held exchange still answers its peer). Returns whether the socket
+ * was freed. A socket kept for its engine comes back to the collection when the engine's timer
+ * makes it idle. */
 bool socket_collect(Socket *s);
 
 /* The peer of s for requests to dest (len 0: the connected peer) with creds (NULL: plain CoAP),

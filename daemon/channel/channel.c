@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-#include "channel.h"
+#include "channel/channel.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bus-client.h"
-#include "channel-request.h"
+#include <systemd/sd-bus.h>
+
 #include "channel-wire.h"
-#include "client.h"
+#include "channel/channel-request.h"
 #include "coap-defs.h"
 #include "coap-msg.h"
+#include "core/client.h"
+#include "core/request.h"
+#include "internal/error-names.h"
 #include "util/log.h"
 
 /* File descriptors one message may carry: a socket and a payload memfd per request. */
@@ -34,22 +38,26 @@ struct ChannelMessage {
         uint8_t data[];
 };
 
-uint64_t channel_unread_bytes(const Channel *ch) {
-        return ch ? ch->backlog_bytes + ch->batch_len : 0;
+static Channel *channel_from_sink(const CallerSink *sink) {
+        return (Channel *) ((uint8_t *) sink - offsetof(Channel, sink));
+}
+
+static uint64_t channel_unread_bytes(const Channel *ch) {
+        return ch->backlog_bytes + ch->batch_len;
 }
 
 /* A caller that sends but does not read must not make its backlog grow for ever: above twice
  * its budget the daemon stops reading its requests (and the refusals they would bring) until
  * it has read down to its budget. A hangup is reported either way. */
 static void channel_update_events(Channel *ch) {
-        uint64_t budget = ch->manager->config.limits.max_queued_bytes_per_caller;
+        uint64_t budget = ch->hub->manager->config.limits.max_queued_bytes_per_caller;
         uint64_t unread = channel_unread_bytes(ch);
         int r;
 
         if (!ch->throttled && unread > 2 * budget) {
                 log_warning("Channel of %s: %" PRIu64 " bytes of responses unread, not reading "
                             "its requests until it catches up",
-                            ch->caller->name, unread);
+                            ch->sink.caller->name, unread);
                 ch->throttled = true;
         } else if (ch->throttled && unread <= budget)
                 ch->throttled = false;
@@ -58,7 +66,7 @@ static void channel_update_events(Channel *ch) {
                                                   (ch->backlog && !ch->broken ? EPOLLOUT : 0));
         if (r < 0)
                 log_warning_errno(r, "Channel of %s: failed to update its events: %m",
-                                  ch->caller->name);
+                                  ch->sink.caller->name);
 }
 
 static void channel_drop_output(Channel *ch) {
@@ -81,9 +89,11 @@ static void channel_break(Channel *ch, int error) {
                 return;
         /* The caller going away mid-write is ordinary; anything else is worth a warning. */
         if (error == -EPIPE || error == -ECONNRESET)
-                log_debug_errno(error, "Channel of %s: the caller's end is gone", ch->caller->name);
+                log_debug_errno(error, "Channel of %s: the caller's end is gone",
+                                ch->sink.caller->name);
         else
-                log_warning_errno(error, "Channel of %s broke, closing it: %m", ch->caller->name);
+                log_warning_errno(error, "Channel of %s broke, closing it: %m",
+                                  ch->sink.caller->name);
         ch->broken = true;
         channel_drop_output(ch);
         (void) shutdown(ch->fd, SHUT_RDWR);
@@ -153,15 +163,15 @@ static bool channel_may_wait(const Channel *ch, uint64_t now) {
                now < ch->batch_since + CHANNEL_COALESCE_USEC;
 }
 
-void channel_flush_all(Manager *m) {
-        uint64_t now = manager_now(m), next = UINT64_MAX;
+void channel_flush_all(ChannelHub *h) {
+        uint64_t now = manager_now(h->manager), next = UINT64_MAX;
         Channel *waiting = NULL, *ch;
         int r;
 
         /* A flow-control change may produce events and mark a channel again: loop until none is
          * left. */
-        while ((ch = m->pending_channels)) {
-                LIST_REMOVE(pending, m->pending_channels, ch);
+        while ((ch = h->pending)) {
+                LIST_REMOVE(pending, h->pending, ch);
                 if (channel_may_wait(ch, now)) {
                         LIST_PREPEND(pending, waiting, ch);
                         next = MIN(next, ch->batch_since + CHANNEL_COALESCE_USEC);
@@ -176,19 +186,19 @@ void channel_flush_all(Manager *m) {
                 free(ch->batch);
                 ch->batch = NULL;
                 ch->batch_size = 0;
-                caller_check_flow(ch->caller);
+                caller_check_flow(ch->sink.caller);
         }
-        m->pending_channels = waiting;
-        (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+        h->pending = waiting;
+        (void) sd_event_source_set_enabled(h->flush_source, SD_EVENT_OFF);
         if (next == UINT64_MAX)
                 return;
-        r = manager_arm_timer(m->coalesce_source, next);
+        r = manager_arm_timer(h->coalesce_source, next);
         if (r < 0) {
                 /* Without the timer they could wait for ever: send them now. */
                 log_warning_errno(r, "Failed to arm the coalescing timer: %m");
-                while ((ch = m->pending_channels)) {
+                while ((ch = h->pending)) {
                         ch->urgent = true;
-                        LIST_REMOVE(pending, m->pending_channels, ch);
+                        LIST_REMOVE(pending, h->pending, ch);
                         ch->pending = false;
                         channel_flush(ch);
                 }
@@ -259,7 +269,7 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         long n;
         int r;
 
-        if (!ch || ch->broken)
+        if (ch->broken)
                 return -ENOTCONN;
         event_details(ev, &out);
         r = channel_reserve(ch, channel_event_size(&out));
@@ -280,48 +290,53 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         ch->batch_len += (size_t) n;
         ch->urgent = ch->urgent || ev->result < 0 || ev->last_block || ev->final;
         if (!ch->pending) {
-                LIST_PREPEND(pending, ch->manager->pending_channels, ch);
+                LIST_PREPEND(pending, ch->hub->pending, ch);
                 ch->pending = true;
-                ch->batch_since = manager_now(ch->manager);
+                ch->batch_since = manager_now(ch->hub->manager);
         }
-        r = sd_event_source_set_enabled(ch->manager->flush_source, SD_EVENT_ONESHOT);
+        r = sd_event_source_set_enabled(ch->hub->flush_source, SD_EVENT_ONESHOT);
         if (r < 0)
                 /* Without the deferred flush, send now rather than never. */
                 channel_flush(ch);
         return 0;
 }
 
-/* Refuses one request: its only event, final, names the error. */
-static void channel_refuse(Channel *ch, Client *c, uint64_t tag, sd_bus_error *error, int r) {
-        int errnum;
+/* Refuses one request: its only event, final, carries the errno and names the refusal (a
+ * system error by the name D-Bus gives its errno, as a Request() call would get). */
+static void channel_refuse(Channel *ch, Client *c, uint64_t tag, const RequestError *e, int r) {
+        _cleanup_(sd_bus_error_free) sd_bus_error system = SD_BUS_ERROR_NULL;
+        const char *name = e->name;
 
-        if (!sd_bus_error_is_set(error))
-                (void) sd_bus_error_set_errno(error, r);
-        errnum = sd_bus_error_get_errno(error);
-        log_debug("Channel of %s: request %" PRIu64 " refused: %s", ch->caller->name, tag,
-                  error->message ?: error->name);
+        if (r >= 0)
+                r = -EIO;
+        if (!name) {
+                (void) sd_bus_error_set_errno(&system, r);
+                name = system.name;
+        }
+        log_debug("Channel of %s: request %" PRIu64 " refused: %s", ch->sink.caller->name, tag,
+                  e->message[0] ? e->message : name);
         (void) channel_send_event(ch, c, tag,
                                   &(CoapEvent){
-                                          .result = -(errnum > 0 ? errnum : EIO),
+                                          .result = r,
                                           .last_block = true,
                                           .final = true,
                                   },
-                                  error->name);
+                                  name);
 }
 
 /* The client, if it exists and belongs to the channel's caller; other callers' clients are
  * indistinguishable from missing ones. */
 static Client *channel_find_client(Channel *ch, uint64_t id) {
-        Client *c = hashmap_get(ch->manager->clients, &id);
+        Client *c = hashmap_get(ch->hub->manager->clients, &id);
 
-        return c && c->caller == ch->caller ? c : NULL;
+        return c && c->caller == ch->sink.caller ? c : NULL;
 }
 
 static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fds, size_t n_fds,
                                size_t *next_fd) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ uint8_t *payload = NULL;
         ChannelParseError pe = CHANNEL_PARSE_OK;
+        RequestError error = {};
         ChannelRequest req;
         int sock = -EBADF, payload_fd = -EBADF, r;
         RequestArgs a;
@@ -338,7 +353,7 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
         if (r < 0) {
                 uint64_t client, tag;
 
-                log_debug("Channel of %s: malformed request: %s", ch->caller->name,
+                log_debug("Channel of %s: malformed request: %s", ch->sink.caller->name,
                           channel_parse_error_to_string(pe));
                 /* The ids come first: answer the request if it names one of ours. */
                 if (f->body_len < 16 ||
@@ -348,29 +363,29 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                                        &client, &tag, &pe) < 0 ||
                     !(c = channel_find_client(ch, client)))
                         return;
-                (void) sd_bus_error_setf(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                         "Malformed request frame: %s.",
-                                         channel_parse_error_to_string(pe));
-                channel_refuse(ch, c, tag, &error, -EINVAL);
+                r = request_error_set(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                      "Malformed request frame: %s.",
+                                      channel_parse_error_to_string(pe));
+                channel_refuse(ch, c, tag, &error, r);
                 return;
         }
         c = channel_find_client(ch, req.client);
         if (!c) {
                 /* No client of this caller: nobody to tell but the log. */
-                log_debug("Channel of %s: request for unknown client %" PRIu64, ch->caller->name,
-                          req.client);
+                log_debug("Channel of %s: request for unknown client %" PRIu64,
+                          ch->sink.caller->name, req.client);
                 return;
         }
-        if (client_find_by_tag(c, req.tag)) {
-                (void) sd_bus_error_setf(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                         "Request tag %" PRIu64 " is in flight already.", req.tag);
-                channel_refuse(ch, c, req.tag, &error, -EINVAL);
+        if (client_find_by_tag(c, &ch->sink, req.tag)) {
+                r = request_error_set(&error, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                      "Request tag %" PRIu64 " is in flight already.", req.tag);
+                channel_refuse(ch, c, req.tag, &error, r);
                 return;
         }
         if (sock < 0) {
-                (void) sd_bus_error_set(&error, COAPCLIENTD_ERROR_NOT_A_SOCKET,
-                                        "The request came without its socket fd.");
-                channel_refuse(ch, c, req.tag, &error, -ENOTSOCK);
+                r = request_error_set(&error, COAPCLIENTD_ERROR_NOT_A_SOCKET, -ENOTSOCK,
+                                      "The request came without its socket fd.");
+                channel_refuse(ch, c, req.tag, &error, r);
                 return;
         }
 
@@ -381,16 +396,15 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
         if (r >= 0 && payload_fd >= 0)
                 ch->payload_bytes_read += req.payload_len;
         if (r >= 0)
-                r = channel_request_to_args(&req, &ch->manager->config, payload_fd, &a, &payload,
-                                            &error);
+                r = channel_request_to_args(&req, &ch->hub->manager->config, payload_fd, &a,
+                                            &payload, &error);
         if (r >= 0)
                 r = request_submit(c, sock,
                                    &(RequestDestination){
                                            .sockaddr = req.dest,
                                            .sockaddr_len = req.dest_len,
                                    },
-                                   &a, &(RequestOrigin){.channel = true, .tag = req.tag}, &id,
-                                   &error);
+                                   &a, &ch->sink, req.tag, &id, &error);
         if (r < 0)
                 channel_refuse(ch, c, req.tag, &error, r);
 }
@@ -402,7 +416,7 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
         Client *c;
 
         if (channel_decode_ids(f, &client, &tag, &pe) < 0) {
-                log_debug("Channel of %s: malformed frame: %s", ch->caller->name,
+                log_debug("Channel of %s: malformed frame: %s", ch->sink.caller->name,
                           channel_parse_error_to_string(pe));
                 return;
         }
@@ -414,7 +428,7 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
                 return;
         }
         /* Unknown tags are normal: the request may have ended while this was on its way. */
-        r = client_find_by_tag(c, tag);
+        r = client_find_by_tag(c, &ch->sink, tag);
         if (!r)
                 return;
         if (f->type == CHANNEL_FRAME_CANCEL)
@@ -436,12 +450,12 @@ static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const
                 if (f.type == CHANNEL_FRAME_REQUEST)
                         channel_on_request(ch, &f, fds, n_fds, &next_fd);
                 else if (f.type == CHANNEL_FRAME_EVENT)
-                        log_debug("Channel of %s: ignoring an EVENT frame", ch->caller->name);
+                        log_debug("Channel of %s: ignoring an EVENT frame", ch->sink.caller->name);
                 else
                         channel_on_ids(ch, &f);
         }
         if (r < 0)
-                log_warning("Channel of %s: %s, closing it", ch->caller->name,
+                log_warning("Channel of %s: %s, closing it", ch->sink.caller->name,
                             channel_parse_error_to_string(pe));
         return r;
 }
@@ -486,8 +500,7 @@ static int channel_read(Channel *ch) {
 
                 for (size_t i = 0; i < CHANNEL_RX_SLOTS; i++) {
                         iov[i] = (struct iovec){
-                                .iov_base =
-                                        ch->manager->channel_rx_buffer + i * CHANNEL_MESSAGE_MAX,
+                                .iov_base = ch->hub->rx_buffer + i * CHANNEL_MESSAGE_MAX,
                                 .iov_len = CHANNEL_MESSAGE_MAX,
                         };
                         mm[i] = (struct mmsghdr){.msg_hdr = {
@@ -512,7 +525,8 @@ static int channel_read(Channel *ch) {
                         else if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
                                 log_warning("Channel of %s: message over %d bytes or %d fds, "
                                             "closing it",
-                                            ch->caller->name, CHANNEL_MESSAGE_MAX, CHANNEL_FDS_MAX);
+                                            ch->sink.caller->name, CHANNEL_MESSAGE_MAX,
+                                            CHANNEL_FDS_MAX);
                                 r = -EMSGSIZE;
                         } else
                                 r = channel_on_message(ch, iov[i].iov_base, mm[i].msg_len, fds,
@@ -522,7 +536,7 @@ static int channel_read(Channel *ch) {
                 }
                 if (r < 0)
                         return r;
-                channel_flush_all(ch->manager);
+                channel_flush_all(ch->hub);
                 /* Others' turn after a few MiB of memfd payloads, however few the messages. */
                 if (ch->throttled || n < CHANNEL_RX_SLOTS ||
                     ch->payload_bytes_read > CHANNEL_PAYLOAD_BYTES_PER_DISPATCH)
@@ -531,14 +545,22 @@ static int channel_read(Channel *ch) {
         return 0;
 }
 
+static void channel_free(Channel *ch) {
+        if (ch->pending)
+                LIST_REMOVE(pending, ch->hub->pending, ch);
+        sd_event_source_disable_unref(ch->io_source);
+        safe_close(ch->fd);
+        channel_drop_output(ch);
+        free(ch->batch);
+        free(ch);
+}
+
 /* The caller closed its end or broke the protocol: its channel requests end without events. */
 static void channel_close(Channel *ch) {
-        Caller *caller = ch->caller;
-        Client *c;
+        Caller *caller = ch->sink.caller;
 
+        caller_remove_sink(caller, &ch->sink);
         channel_free(ch);
-        LIST_FOREACH(clients, c, caller->clients)
-                client_drop_channel_requests(c);
         /* Its backlog went with it: a caller held back by it may go on. */
         caller_check_flow(caller);
         caller_gc(caller);
@@ -546,7 +568,7 @@ static void channel_close(Channel *ch) {
 
 static int channel_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         Channel *ch = userdata;
-        Manager *m = ch->manager;
+        ChannelHub *h = ch->hub;
         int r = 0;
 
         (void) source, (void) fd;
@@ -559,25 +581,43 @@ static int channel_on_io(sd_event_source *source, int fd, uint32_t revents, void
         if (r >= 0 && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
                 r = -ECONNRESET;
         if (r < 0) {
-                log_debug_errno(r, "Channel of %s closed: %m", ch->caller->name);
+                log_debug_errno(r, "Channel of %s closed: %m", ch->sink.caller->name);
                 channel_close(ch);
         } else
-                caller_check_flow(ch->caller);
-        channel_flush_all(m);
+                caller_check_flow(ch->sink.caller);
+        channel_flush_all(h);
         return 0;
 }
 
-int channel_new(Caller *caller, int *ret_peer_fd) {
-        Manager *m = caller->manager;
+static int channel_sink_send_event(CallerSink *sink, Client *c, const Request *r,
+                                   const CoapEvent *ev) {
+        return channel_send_event(channel_from_sink(sink), c, r->tag, ev, NULL);
+}
+
+static uint64_t channel_sink_unread(const CallerSink *sink) {
+        return channel_unread_bytes(channel_from_sink(sink));
+}
+
+static void channel_sink_free(CallerSink *sink) {
+        channel_free(channel_from_sink(sink));
+}
+
+static const CallerSinkOps channel_sink_ops = {
+        .send_event = channel_sink_send_event,
+        .unread = channel_sink_unread,
+        .free = channel_sink_free,
+};
+
+int channel_new(ChannelHub *h, Caller *caller, int *ret_peer_fd) {
         _cleanup_close_ int peer = -EBADF;
         int pair[2], r;
         Channel *ch;
 
-        if (caller->channel)
+        if (caller_find_sink(caller, &channel_sink_ops))
                 return -EBUSY;
-        if (!m->channel_rx_buffer) {
-                m->channel_rx_buffer = malloc(CHANNEL_RX_SLOTS * CHANNEL_MESSAGE_MAX);
-                if (!m->channel_rx_buffer)
+        if (!h->rx_buffer) {
+                h->rx_buffer = malloc(CHANNEL_RX_SLOTS * CHANNEL_MESSAGE_MAX);
+                if (!h->rx_buffer)
                         return -ENOMEM;
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
@@ -588,31 +628,75 @@ int channel_new(Caller *caller, int *ret_peer_fd) {
                 safe_close(pair[0]);
                 return -ENOMEM;
         }
-        ch->manager = m;
-        ch->caller = caller;
+        ch->hub = h;
         ch->fd = pair[0];
-        caller->channel = ch;
-
-        r = sd_event_add_io(m->event, &ch->io_source, ch->fd, EPOLLIN, channel_on_io, ch);
+        r = sd_event_add_io(h->manager->event, &ch->io_source, ch->fd, EPOLLIN, channel_on_io, ch);
         if (r < 0) {
                 channel_free(ch);
                 return r;
         }
+        caller_add_sink(caller, &ch->sink, &channel_sink_ops, true);
         *ret_peer_fd = TAKE_FD(peer);
         return 0;
 }
 
-Channel *channel_free(Channel *ch) {
-        if (!ch)
+static int channel_hub_on_flush(sd_event_source *source, void *userdata) {
+        (void) source;
+        channel_flush_all(userdata);
+        return 0;
+}
+
+static int channel_hub_on_coalesce(sd_event_source *source, uint64_t usec, void *userdata) {
+        (void) source, (void) usec;
+        channel_flush_all(userdata);
+        return 0;
+}
+
+static void channel_hub_flush(void *userdata) {
+        channel_flush_all(userdata);
+}
+
+static int channel_hub_open(void *userdata, Caller *caller, int *ret_peer_fd) {
+        return channel_new(userdata, caller, ret_peer_fd);
+}
+
+int channel_hub_new(Manager *m, ChannelHub **ret) {
+        _cleanup_(channel_hub_freep) ChannelHub *h = NULL;
+        int r;
+
+        h = calloc(1, sizeof(ChannelHub));
+        if (!h)
+                return -ENOMEM;
+        h->manager = m;
+        r = sd_event_add_defer(m->event, &h->flush_source, channel_hub_on_flush, h);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(h->flush_source, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+        /* Accuracy 0 would be sd-event's default of 250 ms. */
+        r = sd_event_add_time(m->event, &h->coalesce_source, CLOCK_MONOTONIC, 0, 100 /* us */,
+                              channel_hub_on_coalesce, h);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(h->coalesce_source, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+        r = manager_add_flush_hook(m, channel_hub_flush, h);
+        if (r < 0)
+                return r;
+        manager_set_channel_opener(m, channel_hub_open, h);
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+ChannelHub *channel_hub_free(ChannelHub *h) {
+        if (!h)
                 return NULL;
-        if (ch->caller->channel == ch)
-                ch->caller->channel = NULL;
-        if (ch->pending)
-                LIST_REMOVE(pending, ch->manager->pending_channels, ch);
-        sd_event_source_disable_unref(ch->io_source);
-        safe_close(ch->fd);
-        channel_drop_output(ch);
-        free(ch->batch);
-        free(ch);
+        manager_set_channel_opener(h->manager, NULL, NULL);
+        sd_event_source_disable_unref(h->flush_source);
+        sd_event_source_disable_unref(h->coalesce_source);
+        free(h->rx_buffer);
+        free(h);
         return NULL;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "socket.h"
+#include "core/socket.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "channel.h"
-#include "client.h"
+#include "core/caller.h"
+#include "core/client.h"
 #include "internal/request-rules.h"
 #include "util/log.h"
 #include "util/random-util.h"
@@ -250,14 +250,27 @@ static void socket_settle(Socket *s) {
         }
 }
 
-/* An eighth of the time left, at most 250 ms. sd-event then wakes us on a 250 ms grid where it
- * can, so the retransmission timer that moves with every block of a transfer does not cost a
- * timerfd_settime() each time; a retransmission is at most 12.5% late, well inside RFC 7252's
- * randomisation of 50%. */
+/* An eighth of the time left, at most 250 ms, and never past the engine's latest time. sd-event
+ * then wakes us on a 250 ms grid where it can, so the retransmission timer that moves with every
+ * block of a transfer does not cost a timerfd_settime() each time, while every transmission stays
+ * inside its RFC 7252 §4.2 window (none at all without randomisation). At least 1: 0 would be
+ * sd-event's default of 250 ms. */
 static uint64_t socket_timer_accuracy(Socket *s, uint64_t deadline) {
-        uint64_t now = manager_now(s->manager);
+        uint64_t now = manager_now(s->manager), latest = coap_engine_next_latest(s->engine);
+        uint64_t accuracy =
+                deadline > now + 8 ? MIN((deadline - now) / 8, SOCKET_TIMER_ACCURACY_MAX_USEC) : 1;
 
-        return deadline > now + 8 ? MIN((deadline - now) / 8, SOCKET_TIMER_ACCURACY_MAX_USEC) : 1;
+        if (latest < UINT64_MAX)
+                accuracy = MIN(accuracy, latest > deadline ? latest - deadline : 1);
+        return MAX(accuracy, UINT64_C(1));
+}
+
+/* A socket no request uses is collected once its engine holds nothing more (socket_collect()):
+ * whatever made the engine idle (its timer, a departed owner, a socket error) brings it back to
+ * the collection. */
+static void socket_queue_if_unused(Socket *s) {
+        if (s->n_refs == 0 && !s->in_gc_queue && coap_engine_is_idle(s->engine))
+                manager_queue_socket_gc(s->manager, s);
 }
 
 static void socket_rearm(Socket *s) {
@@ -284,6 +297,12 @@ static void socket_rearm(Socket *s) {
                 r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_error_errno(r, "Failed to arm socket timer: %m");
+}
+
+/* After every engine call: its timers, and its socket's collection. */
+static void socket_engine_changed(Socket *s) {
+        socket_rearm(s);
+        socket_queue_if_unused(s);
 }
 
 static int socket_send(void *userdata, const CoapAddr *dest, const uint8_t *buf, size_t len) {
@@ -372,7 +391,7 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                 log_warning("Socket fd %d was shut down, stopping it", s->fd);
                 coap_engine_fail_all(s->engine, -EIO, manager_now(m));
                 (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
-                socket_rearm(s);
+                socket_engine_changed(s);
                 return 0;
         }
         for (unsigned i = 0; i < SOCKET_READ_BURST; i++) {
@@ -415,8 +434,8 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
         if (revents & EPOLLERR)
                 socket_drain_error_queue(s);
         socket_settle(s);
-        socket_rearm(s);
-        channel_flush_all(m);
+        socket_engine_changed(s);
+        manager_flush(m);
         return 0;
 }
 
@@ -433,8 +452,8 @@ static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdat
                         (void) dtls_on_timeout(p->dtls, now);
         socket_settle(s);
         coap_engine_tick(s->engine, now);
-        socket_rearm(s);
-        channel_flush_all(s->manager);
+        socket_engine_changed(s);
+        manager_flush(s->manager);
         return 0;
 }
 
@@ -561,8 +580,32 @@ bool socket_is_connected(Socket *s) {
         if (hashmap_size(s->peers) > 0 || s->connected_checked == now)
                 return s->connected;
         s->connected = getpeername(s->fd, (struct sockaddr *) &ss, &len) >= 0;
+        s->connected_to = (CoapAddr){};
+        if (s->connected) {
+                s->connected_to.len = len;
+                memcpy(&s->connected_to.ss, &ss, MIN((size_t) len, sizeof(ss)));
+        }
         s->connected_checked = now;
         return s->connected;
+}
+
+bool socket_is_connected_to(Socket *s, const CoapAddr *dest) {
+        const struct sockaddr_storage *a = &dest->ss, *b = &s->connected_to.ss;
+
+        if (!socket_is_connected(s) || a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET) {
+                const struct sockaddr_in *x = (const void *) a, *y = (const void *) b;
+
+                return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        }
+        if (a->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *x = (const void *) a, *y = (const void *) b;
+
+                return x->sin6_port == y->sin6_port &&
+                       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+        }
+        return false;
 }
 
 void socket_ref(Socket *s) {
@@ -578,10 +621,13 @@ void socket_unref(Socket *s) {
 bool socket_collect(Socket *s) {
         SocketPeer *p, *n;
 
+        /* A session stays while the engine may still answer its peer for an ended exchange. */
         LIST_FOREACH_SAFE(secure, p, n, s->secure)
-                if (p->n_refs == 0)
+                if (p->n_refs == 0 && !coap_engine_holds_dest(s->engine, &p->addr))
                         peer_free(p);
-        if (s->n_refs > 0)
+        /* Held exchanges still answer their peers (an ACK for a retransmitted response, an RST
+         * for a notification after Cancel): keep reading until the engine is idle. */
+        if (s->n_refs > 0 || !coap_engine_is_idle(s->engine))
                 return false;
         socket_free(s);
         return true;
@@ -694,27 +740,27 @@ int socket_submit(Socket *s, const CoapRequestSpec *spec) {
         /* A receive error may have stopped reading; a new request gives the socket a new chance. */
         (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_ON);
         r = coap_engine_submit(s->engine, spec, manager_now(s->manager));
-        socket_rearm(s);
+        socket_engine_changed(s);
         return r;
 }
 
 int socket_cancel(Socket *s, uint64_t id) {
         int r = coap_engine_cancel(s->engine, id, manager_now(s->manager));
 
-        socket_rearm(s);
+        socket_engine_changed(s);
         return r;
 }
 
 size_t socket_cancel_owner(Socket *s, uint64_t owner) {
         size_t n = coap_engine_cancel_owner(s->engine, owner, manager_now(s->manager));
 
-        socket_rearm(s);
+        socket_engine_changed(s);
         return n;
 }
 
 void socket_drop_owner(Socket *s, uint64_t owner) {
         coap_engine_drop_owner(s->engine, owner);
-        socket_rearm(s);
+        socket_engine_changed(s);
 }
 
 void socket_pause_owner(Socket *s, uint64_t owner) {
@@ -724,12 +770,12 @@ void socket_pause_owner(Socket *s, uint64_t owner) {
 
 void socket_resume_owner(Socket *s, uint64_t owner) {
         coap_engine_resume_owner(s->engine, owner, manager_now(s->manager));
-        socket_rearm(s);
+        socket_engine_changed(s);
 }
 
 int socket_deregister_observe(Socket *s, uint64_t id) {
         int r = coap_engine_deregister_observe(s->engine, id, manager_now(s->manager));
 
-        socket_rearm(s);
+        socket_engine_changed(s);
         return r;
 }

@@ -7,17 +7,13 @@
 #include <stdint.h>
 
 #include "coap-engine.h"
-#include "manager.h"
-
-/* The front end a request came through: its events go back the same way. */
-typedef struct RequestOrigin {
-        bool channel; /* the caller's data channel; else Response signals */
-        uint64_t tag; /* the channel's tag of the request */
-} RequestOrigin;
+#include "core/caller.h"
+#include "core/manager.h"
 
 struct Request {
-        uint64_t id; /* daemon-wide, also the engine's request id */
-        RequestOrigin origin;
+        uint64_t id;      /* daemon-wide, also the engine's request id */
+        CallerSink *sink; /* the front end it came through: its events go back there */
+        uint64_t tag;     /* what that front end knows it by */
         Client *client;
         Socket *socket;       /* holds one reference */
         SocketPeer *peer;     /* holds one reference */
@@ -33,7 +29,6 @@ struct Client {
         Manager *manager;
         uint64_t id; /* the engine's owner key */
         char *name;
-        char *path;
         Caller *caller;
         LIST_FIELDS(Client, clients);
 
@@ -54,14 +49,16 @@ struct Client {
 
 #define CLIENT_NAME_MAX 255
 
-/* -ENOSPC: caller has too many clients; -ENOBUFS: daemon-wide limit. */
+/* -ENOSPC: caller has too many clients; -EDQUOT: its user has; -ENOBUFS: daemon-wide limit
+ * (less root's reserve, for everyone else). */
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret);
 /* Drops the client's requests without events and frees it; does not free its caller. */
 Client *client_free(Client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
 
 /* 0, or -EAGAIN when the client has its maximum of requests in flight (Zephyr's "no free
- * slot"), -ENOBUFS at a daemon-wide limit (requests, or payload bytes held for them). */
+ * slot"), -EDQUOT at its user's quota, -ENOBUFS at a daemon-wide limit (requests, or payload
+ * bytes held for them). */
 int client_can_submit(Client *c, size_t payload_len);
 /* Replaces the client's credentials (NULL: plain CoAP from now on) and releases the sessions
  * it kept; requests in flight finish on theirs. Takes creds. */
@@ -73,10 +70,10 @@ void client_set_credentials(Client *c, PeerCredentials *creds);
 int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret);
 /* Submits spec to peer p of socket s (after client_can_submit() said yes); fills in id and
  * owner. Returns coap_engine_submit()'s errors. */
-int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec,
-                  const RequestOrigin *origin, uint64_t *ret_id);
-/* The request of the client that the data channel knows by tag, or NULL. */
-Request *client_find_by_tag(Client *c, uint64_t tag);
+int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, CallerSink *sink,
+                  uint64_t tag, uint64_t *ret_id);
+/* The request of the client that sink knows by tag, or NULL. */
+Request *client_find_by_tag(Client *c, const CallerSink *sink, uint64_t tag);
 /* -ENOENT when id is not one of this client's requests in flight. */
 int client_cancel(Client *c, uint64_t id);
 void client_cancel_all(Client *c);
@@ -88,8 +85,8 @@ void client_pause(Client *c);
 void client_resume(Client *c);
 /* Ends every request with a final event carrying error (a negative errno). */
 void client_fail_all(Client *c, int error);
-/* Drops, without events, every request that came through the data channel (it closed). */
-void client_drop_channel_requests(Client *c);
+/* Drops, without events, every request whose events went to sink (its front end let go). */
+void client_drop_sink_requests(Client *c, const CallerSink *sink);
 
 /* An engine event for one of this client's requests (called by the socket). */
 void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);

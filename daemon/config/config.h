@@ -16,7 +16,13 @@
 /* Defaults sized for an embedded device: together they bound what all callers can make the
  * daemon hold to about 16 MiB (payload copies 8 MiB, request and client state, unread signals of
  * a few stalled callers). docs/dbus-api.md, "Limits and bad input", explains each. */
+#define CONFIG_DEFAULT_MAX_CALLERS                 512
 #define CONFIG_DEFAULT_MAX_CLIENTS_PER_CALLER      32
+#define CONFIG_DEFAULT_MAX_CALLERS_PER_USER        64
+#define CONFIG_DEFAULT_MAX_CHANNELS_PER_USER       64
+#define CONFIG_DEFAULT_MAX_CLIENTS_PER_USER        256
+#define CONFIG_DEFAULT_MAX_REQUESTS_PER_USER       512
+#define CONFIG_DEFAULT_MAX_PAYLOAD_BYTES_PER_USER  (UINT64_C(2) << 20)
 #define CONFIG_DEFAULT_MAX_CLIENTS                 1024
 #define CONFIG_DEFAULT_MAX_REQUESTS_PER_CLIENT     32
 #define CONFIG_DEFAULT_MAX_REQUESTS                2048
@@ -26,6 +32,12 @@
 
 typedef struct Config {
         /* [Limits] */
+        uint32_t max_callers;                 /* bus peers with clients or a channel */
+        uint32_t max_callers_per_user;        /* the same, of one uid (not root) */
+        uint32_t max_channels_per_user;       /* data channels of one uid (not root) */
+        uint32_t max_clients_per_user;        /* client contexts of one uid (not root) */
+        uint32_t max_requests_per_user;       /* requests in flight of one uid (not root) */
+        uint64_t max_payload_bytes_per_user;  /* payload bytes in flight of one uid (not root) */
         uint32_t max_clients_per_caller;      /* client contexts one bus peer may hold */
         uint32_t max_clients;                 /* client contexts of all peers */
         uint32_t max_requests_per_client;     /* requests in flight per client context */

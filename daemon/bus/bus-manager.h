@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include "manager.h"
+#include "bus/bus.h"
 
 /* Publishes org.coapclientd.CoapClient1.Manager on the root object. */
-int bus_manager_register(Manager *m);
+int bus_manager_register(BusService *b);

@@ -6,7 +6,7 @@
 
 #include <systemd/sd-bus.h>
 
-#include "socket.h"
+#include "core/socket.h"
 
 #define CREDENTIALS_SECRET_MAX       (64 * 1024)
 #define CREDENTIALS_PSK_IDENTITY_MAX 256

@@ -7,13 +7,33 @@
  * of a download may wait for a few more), so a burst of responses costs one write. What the socket
  * does not take waits in a backlog, counted against the caller's flow-control budget. */
 
-#include "manager.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/caller.h"
 
 typedef struct ChannelMessage ChannelMessage;
+typedef struct Channel Channel;
+
+/* Every channel of the daemon: the receive buffer they share, and the batches waiting to be
+ * sent. Hooked into the manager: it opens the channels OpenChannel() asks for, and flushes their
+ * batches at the end of every handler. */
+typedef struct ChannelHub {
+        Manager *manager;
+        uint8_t *rx_buffer;               /* CHANNEL_RX_SLOTS messages, from the first channel on */
+        Channel *pending;                 /* LIST: channels with events to send */
+        sd_event_source *flush_source;    /* sends them when no handler did */
+        sd_event_source *coalesce_source; /* sends those whose blocks waited long enough */
+} ChannelHub;
+
+int channel_hub_new(Manager *m, ChannelHub **ret);
+/* The channels themselves belong to their callers. NULL-safe. */
+ChannelHub *channel_hub_free(ChannelHub *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelHub *, channel_hub_free);
 
 struct Channel {
-        Manager *manager;
-        Caller *caller;
+        CallerSink sink; /* sink.caller: its caller, NULL once detached */
+        ChannelHub *hub;
         int fd;
         sd_event_source *io_source;
         bool pending;         /* in Manager.pending_channels: it has a batch to send */
@@ -32,12 +52,10 @@ struct Channel {
 
 /* Opens the caller's channel and returns the other end (owned by the caller of this function).
  * -EBUSY: the caller has one. */
-int channel_new(Caller *caller, int *ret_peer_fd);
-/* Closes the socket and frees the channel; the caller's requests stay. NULL-safe. */
-Channel *channel_free(Channel *ch);
+int channel_new(ChannelHub *h, Caller *caller, int *ret_peer_fd);
 
 /* Queues one event of the request the caller knows by tag; error_name names a refusal.
- * -ENOTCONN: no channel (ch NULL) or it broke; the event is dropped. */
+ * -ENOTCONN: the channel broke; the event is dropped. */
 int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
                        const char *error_name);
 
@@ -45,7 +63,4 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
  * produce events (and from a defer source for the others), so that a burst of events costs one
  * write and no extra turn of the loop. Batches of only intermediate download blocks may wait up
  * to 1 ms or 16 KiB for more (a timer sends them then). */
-void channel_flush_all(Manager *m);
-
-/* Event bytes the caller has not taken yet (0 for NULL). */
-uint64_t channel_unread_bytes(const Channel *ch);
+void channel_flush_all(ChannelHub *h);

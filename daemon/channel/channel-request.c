@@ -1,25 +1,40 @@
 /* SPDX-License-Identifier: MIT */
-#include "channel-request.h"
+#include "channel/channel-request.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/error-names.h"
 #include "internal/macro.h"
 
-/* Reads the payload a request left in a memfd: exactly len bytes from offset 0. Only a memfd
- * (F_GET_SEALS works on nothing else): a file on a slow or stuck file system would block the
- * daemon. pread, not mmap: the sender may still truncate it. */
-static int read_payload_fd(int fd, size_t len, uint8_t **ret, sd_bus_error *error) {
+/* Whether fd is a memfd: its /proc link names one. F_GET_SEALS alone would take any tmpfs or
+ * hugetlbfs file as well. */
+static bool fd_is_memfd(int fd) {
+        char path[64], target[16];
+        ssize_t n;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, target, sizeof(target));
+        return n >= 7 && memcmp(target, "/memfd:", 7) == 0;
+}
+
+/* Reads the payload a request left in a memfd: exactly len bytes from offset 0. Only a memfd: a
+ * file on a slow or stuck file system would block the daemon. pread, not mmap: the sender may
+ * still truncate it. */
+static int read_payload_fd(int fd, size_t len, uint8_t **ret, RequestError *e) {
         _cleanup_free_ uint8_t *buf = NULL;
         struct stat st;
         size_t done = 0;
 
-        if (fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            (uint64_t) st.st_size != len)
-                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+        if (!fd_is_memfd(fd) || fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &st) < 0 ||
+            !S_ISREG(st.st_mode) || (uint64_t) st.st_size != len)
+                return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
                                          "The payload fd is not a memfd of %zu bytes.", len);
         buf = malloc(len ? len : 1);
         if (!buf)
@@ -30,7 +45,7 @@ static int read_payload_fd(int fd, size_t len, uint8_t **ret, sd_bus_error *erro
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
+                        return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
                                                  "The payload fd ended after %zu bytes.", done);
                 done += (size_t) n;
         }
@@ -39,7 +54,7 @@ static int read_payload_fd(int fd, size_t len, uint8_t **ret, sd_bus_error *erro
 }
 
 int channel_request_to_args(const ChannelRequest *req, const ManagerConfig *config, int payload_fd,
-                            RequestArgs *a, uint8_t **ret_payload, sd_bus_error *error) {
+                            RequestArgs *a, uint8_t **ret_payload, RequestError *e) {
         int r;
 
         request_args_init(a, config);
@@ -51,41 +66,41 @@ int channel_request_to_args(const ChannelRequest *req, const ManagerConfig *conf
                 a->content_format = req->content_format;
         for (size_t i = 0; i < req->n_options; i++) {
                 r = request_args_add_option(a, req->options[i].number, req->options[i].value,
-                                            req->options[i].len, error);
+                                            req->options[i].len, e);
                 if (r < 0)
                         return r;
         }
         if (req->flags & CHANNEL_REQUEST_PARAMS) {
-                r = request_args_set_tx_param(a, REQUEST_ACK_TIMEOUT, req->ack_timeout_ms, error);
+                r = request_args_set_tx_param(a, REQUEST_ACK_TIMEOUT, req->ack_timeout_ms, e);
                 if (r >= 0 && req->ack_random_percent != 0)
                         r = request_args_set_tx_param(a, REQUEST_ACK_RANDOM_PERCENT,
-                                                      req->ack_random_percent, error);
+                                                      req->ack_random_percent, e);
                 if (r >= 0)
                         r = request_args_set_tx_param(a, REQUEST_BACKOFF_PERCENT,
-                                                      req->backoff_percent, error);
+                                                      req->backoff_percent, e);
                 if (r >= 0)
                         r = request_args_set_tx_param(a, REQUEST_MAX_RETRANSMISSION,
-                                                      req->max_retransmission, error);
+                                                      req->max_retransmission, e);
                 if (r < 0)
                         return r;
         }
         if (req->block_size != 0) {
-                r = request_args_set_block_size(a, req->block_size, error);
+                r = request_args_set_block_size(a, req->block_size, e);
                 if (r < 0)
                         return r;
         }
         /* The size first: a memfd is only read when its length is acceptable. */
-        r = request_args_set_payload(a, req->payload, req->payload_len, config, error);
+        r = request_args_set_payload(a, req->payload, req->payload_len, config, e);
         if (r < 0)
                 return r;
         if (req->flags & CHANNEL_REQUEST_PAYLOAD_FD) {
                 if (payload_fd < 0)
-                        return sd_bus_error_set(error, COAPCLIENTD_ERROR_INVALID_ARGUMENT,
-                                                "The request's payload fd is missing.");
-                r = read_payload_fd(payload_fd, req->payload_len, ret_payload, error);
+                        return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                                 "The request's payload fd is missing.");
+                r = read_payload_fd(payload_fd, req->payload_len, ret_payload, e);
                 if (r < 0)
                         return r;
                 a->payload = *ret_payload;
         }
-        return request_args_finish(a, error);
+        return request_args_finish(a, e);
 }

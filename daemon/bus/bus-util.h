@@ -1,21 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Helpers that translate D-Bus input into daemon types. */
+/* Helpers for reading a{sv} arguments. */
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <systemd/sd-bus.h>
-
-#include "coap-engine.h"
-
-/* "" (connected socket: len 0), "A.B.C.D:PORT" or "[IPv6]:PORT" with an optional "%scope"
- * (interface name or index) inside the brackets. Port 1..65535. On an AF_INET6 socket an IPv4
- * destination becomes its v4-mapped address, as the kernel reports its datagrams. -EINVAL for
- * anything else, or an IPv6 destination on an AF_INET socket. */
-int parse_destination(const char *s, int socket_family, CoapAddr *ret);
-
-/* The same from a struct sockaddr_in/_in6 as the kernel lays it out (len 0: connected socket),
- * e.g. from the data channel. */
-int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret);
 
 /* One key of an a{sv} argument and its variant's signature (NULL: the caller reads the variant
  * itself, e.g. one that may hold either of two types). */
