@@ -598,32 +598,42 @@ static int send_get(sd_bus *bus, const char *client, bool wait, sd_bus_error *er
 
 static int cmd_stall(unsigned n) {
         sd_bus **buses = calloc(n, sizeof(sd_bus *));
+        const char *step = "";
+        unsigned i;
         int r = 0;
 
         if (!buses)
                 return EXIT_FAILURE;
-        for (unsigned i = 0; r >= 0 && i < n; i++) {
+        for (i = 0; r >= 0 && i < n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 const char *client;
 
+                step = "connect";
                 r = hostile_bus_open(&buses[i]);
-                if (r >= 0)
-                        r = call_manager(buses[i], "CreateClient", NULL, &reply, "s", "stall");
+                if (r >= 0) {
+                        step = "CreateClient";
+                        r = call_manager(buses[i], "CreateClient", &error, &reply, "s", "stall");
+                }
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "o", &client);
-                if (r >= 0)
+                if (r >= 0) {
+                        step = "Request";
                         r = send_get(buses[i], client, false, NULL);
+                }
                 if (r >= 0)
                         r = sd_bus_flush(buses[i]);
+                if (r < 0 && error.name)
+                        fprintf(stderr, "stall: %s: %s\n", error.name, error.message);
         }
         if (r < 0) {
-                fprintf(stderr, "stall: %s\n", strerror(-r));
+                fprintf(stderr, "stall: caller %u: %s: %s\n", i - 1, step, strerror(-r));
                 return EXIT_FAILURE;
         }
         printf("stalled %u\n", n);
         fflush(stdout);
         await_eof();
-        for (unsigned i = 0; i < n; i++)
+        for (i = 0; i < n; i++)
                 sd_bus_flush_close_unref(buses[i]);
         free(buses);
         return EXIT_SUCCESS;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Flow control must not switch itself off (issue 12 point 4). 140 callers of one uid each
+/* Flow control must not switch itself off (issue 12 point 4). 141 callers of three uids each
  * download 96 KiB (more than a sixteenth of MaxQueuedBytesPerCaller=, so the daemon pings each)
  * and never read: more Pings pending than the bus's max_replies_per_connection (128) lets the
  * daemon have. Then a caller of another uid downloads 64 × 96 KiB (6 MiB) and never answers a
@@ -23,7 +23,8 @@
 #include "net-helper.h"
 
 #define BODY_SIZE     (96 * 1024)
-#define STALLED       "140"
+#define STALLERS      3    /* users; a user may have 64 callers (MaxCallersPerUser) */
+#define STALLED_EACH  "47" /* callers each: 141 in all */
 #define OVERFLOW_GETS "64"
 #define DELIVERED_MAX 3072
 
@@ -55,7 +56,7 @@ static void put_body(void) {
 
 START_TEST(test_flow_control_after_refused_pings) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        HostileCaller stall = {}, overflow = {};
+        HostileCaller stall[STALLERS] = {}, overflow = {};
         char line[256], state[32];
         uint64_t delivered, in_flight;
         unsigned refused;
@@ -65,16 +66,22 @@ START_TEST(test_flow_control_after_refused_pings) {
         ck_assert_int_ge(hostile_bus_open(&bus), 0);
         ck_assert(hostile_daemon_same(bus));
 
-        ck_assert_int_ge(hostile_spawn(hostile_user(0),
-                                       (const char *const[]){"stall", STALLED, NULL}, &stall),
-                         0);
-        ck_assert_int_eq(hostile_expect(&stall, "stalled", line, sizeof(line),
-                                        hostile_usec(120 * USEC_PER_SEC)),
-                         0);
+        /* Users a, c and d; b overflows. */
+        for (unsigned u = 0; u < STALLERS; u++)
+                ck_assert_int_ge(hostile_spawn(hostile_user(u == 0 ? 0 : u + 1),
+                                               (const char *const[]){"stall", STALLED_EACH, NULL},
+                                               &stall[u]),
+                                 0);
+        for (unsigned u = 0; u < STALLERS; u++)
+                ck_assert_int_eq(hostile_expect(&stall[u], "stalled", line, sizeof(line),
+                                                hostile_usec(120 * USEC_PER_SEC)),
+                                 0);
         /* Their downloads are done (within their budget): the daemon has pinged each. */
         v = hostile_await_manager_u32(bus, "RequestsInFlight", 0, hostile_usec(60 * USEC_PER_SEC));
-        printf("# %s callers of %s with %u KiB unread each; requests in flight: %u\n", STALLED,
-               hostile_user(0), BODY_SIZE / 1024, v);
+        printf("# %u × %s callers of %s, %s and %s with %u KiB unread each; requests in flight: "
+               "%u\n",
+               STALLERS, STALLED_EACH, hostile_user(0), hostile_user(2), hostile_user(3),
+               BODY_SIZE / 1024, v);
         fflush(stdout);
         ck_assert_uint_eq(v, 0);
 
@@ -96,7 +103,8 @@ START_TEST(test_flow_control_after_refused_pings) {
         fflush(stdout);
 
         ck_assert_int_eq(hostile_stop(&overflow, hostile_usec(10 * USEC_PER_SEC)), 0);
-        ck_assert_int_eq(hostile_stop(&stall, hostile_usec(10 * USEC_PER_SEC)), 0);
+        for (unsigned u = 0; u < STALLERS; u++)
+                ck_assert_int_eq(hostile_stop(&stall[u], hostile_usec(10 * USEC_PER_SEC)), 0);
         ck_assert(hostile_daemon_same(bus));
         ck_assert_msg(strcmp(state, "cut") == 0 || delivered <= DELIVERED_MAX,
                       "the daemon sent %" PRIu64 " Response signals to a caller that read none: "
