@@ -158,6 +158,7 @@ static void bus_caller_release_calls(BusCaller *bc) {
         if (bc->probe_slot) {
                 bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
                 b->n_calls--;
+                b->n_probes--;
         }
         if (bc->creds_slot) {
                 bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
@@ -391,6 +392,7 @@ static void bus_caller_send_probe(BusCaller *bc) {
                 return;
         }
         b->n_calls++;
+        b->n_probes++;
         bc->probe_mark = bc->sent_bytes;
 }
 
@@ -409,7 +411,7 @@ static void bus_caller_maybe_probe(BusCaller *bc) {
             !(((c && (c->paused || c->stalled)) || bc->throttled) &&
               bc->sent_bytes > bc->acked_bytes))
                 return;
-        if (b->n_calls >= BUS_CALLS_MAX) {
+        if (b->n_calls >= BUS_CALLS_MAX || b->n_probes >= BUS_PROBES_MAX) {
                 LIST_APPEND(probe_queue, b->probe_queue, bc);
                 bc->probe_queued = true;
                 return;
@@ -418,20 +420,20 @@ static void bus_caller_maybe_probe(BusCaller *bc) {
 }
 
 static void bus_service_next_call(BusService *b) {
-        while (b->n_calls < BUS_CALLS_MAX && (b->probe_queue || b->creds_queue)) {
-                BusCaller *bc;
+        /* New callers first: their calls wait for the answer. */
+        while (b->n_calls < BUS_CALLS_MAX && b->creds_queue) {
+                BusCaller *bc = b->creds_queue;
 
-                if (b->probe_queue) {
-                        bc = b->probe_queue;
-                        LIST_REMOVE(probe_queue, b->probe_queue, bc);
-                        bc->probe_queued = false;
-                        bus_caller_send_probe(bc);
-                } else {
-                        bc = b->creds_queue;
-                        LIST_REMOVE(creds_queue, b->creds_queue, bc);
-                        bc->creds_queued = false;
-                        bus_caller_send_creds_query(bc);
-                }
+                LIST_REMOVE(creds_queue, b->creds_queue, bc);
+                bc->creds_queued = false;
+                bus_caller_send_creds_query(bc);
+        }
+        while (b->n_calls < BUS_CALLS_MAX && b->n_probes < BUS_PROBES_MAX && b->probe_queue) {
+                BusCaller *bc = b->probe_queue;
+
+                LIST_REMOVE(probe_queue, b->probe_queue, bc);
+                bc->probe_queued = false;
+                bus_caller_send_probe(bc);
         }
 }
 
@@ -461,6 +463,7 @@ static int bus_caller_on_probe_reply(sd_bus_message *reply, void *userdata,
         (void) ret_error;
         bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
         b->n_calls--;
+        b->n_probes--;
         if (e && !(sender && strcmp(sender, bc->name) == 0)) {
                 /* From the bus or our own sd-bus, not from the caller: nothing was read. */
                 if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||

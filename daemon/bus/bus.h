@@ -14,8 +14,11 @@
 typedef struct BusCaller BusCaller;
 
 /* Our calls waiting for a reply at once, at most (Pings, credential queries): dbus-daemon
- * refuses a connection's 129th by default (max_replies_per_connection). */
-#define BUS_CALLS_MAX 96
+ * refuses a connection's 129th by default (max_replies_per_connection). Pings may hold at most
+ * BUS_PROBES_MAX of them, since a caller that never reads holds one for 30 s: the rest stays
+ * for the credential queries new callers wait for. */
+#define BUS_CALLS_MAX  96
+#define BUS_PROBES_MAX 64
 
 typedef struct BusService {
         Manager *manager;
@@ -23,8 +26,9 @@ typedef struct BusService {
         sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot, *name_owner_slot;
         bool queue_warned;
 
-        Hashmap *callers; /* unique name -> BusCaller: every peer that called us */
-        unsigned n_calls; /* ours, waiting for replies */
+        Hashmap *callers;  /* unique name -> BusCaller: every peer that called us */
+        unsigned n_calls;  /* ours, waiting for replies */
+        unsigned n_probes; /* of them, Pings */
         BusCaller *probe_queue, *creds_queue; /* LISTs: waiting for a free call slot */
 } BusService;
 
