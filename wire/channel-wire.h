@@ -48,6 +48,7 @@ typedef enum ChannelParseError {
         CHANNEL_PARSE_TOO_MANY_OPTIONS,
         CHANNEL_PARSE_BAD_ERROR_NAME,
         CHANNEL_PARSE_BAD_ETAG,
+        CHANNEL_PARSE_BAD_TOKEN,
         _CHANNEL_PARSE_ERROR_MAX,
 } ChannelParseError;
 
@@ -59,7 +60,8 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 #define CHANNEL_REQUEST_CONTENT_FORMAT (1u << 2)
 #define CHANNEL_REQUEST_PARAMS         (1u << 3) /* the four transmission parameters are set */
 #define CHANNEL_REQUEST_PAYLOAD_FD     (1u << 4) /* payload_len bytes are in the second fd */
-#define CHANNEL_REQUEST_FLAGS_ALL      0x1fu
+#define CHANNEL_REQUEST_MESSAGE        (1u << 5) /* EVENTs with CHANNEL_EVENT_MESSAGE, see there */
+#define CHANNEL_REQUEST_FLAGS_ALL      0x3fu
 
 typedef struct ChannelOption {
         uint16_t number;
@@ -95,7 +97,11 @@ typedef struct ChannelRequest {
 #define CHANNEL_EVENT_CONTENT_FORMAT (1u << 3)
 #define CHANNEL_EVENT_OBSERVE        (1u << 4)
 #define CHANNEL_EVENT_SIZE2          (1u << 5)
-#define CHANNEL_EVENT_FLAGS_ALL      0x3fu
+/* The response's header and raw options follow (only to a request with CHANNEL_REQUEST_MESSAGE,
+ * so that a library that never asks never meets the flag). */
+#define CHANNEL_EVENT_MESSAGE        (1u << 6)
+#define CHANNEL_EVENT_FLAGS_ALL      0x7fu
+#define CHANNEL_TOKEN_MAX            8
 
 /* One call of Zephyr's response callback, as the Response signal carries it. */
 typedef struct ChannelEvent {
@@ -111,6 +117,14 @@ typedef struct ChannelEvent {
         uint32_t size2;
         uint8_t etag[CHANNEL_ETAG_MAX];
         const char *error_name; /* the D-Bus error name of a refused request, else NULL */
+        /* With CHANNEL_EVENT_MESSAGE: the response's message ID, code byte, token and options as
+         * they were on the wire (RFC 7252 encoding, not checked here). */
+        uint16_t mid;
+        uint8_t code;
+        uint8_t token_len;
+        uint8_t token[CHANNEL_TOKEN_MAX];
+        const uint8_t *options;
+        uint16_t options_len;
         const uint8_t *payload;
         uint32_t payload_len;
 } ChannelEvent;

@@ -132,6 +132,13 @@ static void check_event_equal(const ChannelEvent *a, const ChannelEvent *b) {
         check(memcmp(a->etag, b->etag, sizeof(a->etag)) == 0);
         check((a->error_name == NULL) == (b->error_name == NULL));
         check(!a->error_name || strcmp(a->error_name, b->error_name) == 0);
+        check(a->mid == b->mid);
+        check(a->code == b->code);
+        check(a->token_len == b->token_len);
+        check(memcmp(a->token, b->token, a->token_len) == 0);
+        check(a->options_len == b->options_len);
+        check((a->options == NULL) == (b->options == NULL));
+        check(!a->options || memcmp(a->options, b->options, a->options_len) == 0);
         check(a->payload_len == b->payload_len);
         check((a->payload == NULL) == (b->payload == NULL));
         check(!a->payload || memcmp(a->payload, b->payload, a->payload_len) == 0);
@@ -157,6 +164,9 @@ static void fuzz_event(const ChannelFrame *f) {
                 check(ev.etag[i] == 0);
         check(!ev.error_name || inside(ev.error_name, strlen(ev.error_name) + 1, f));
         check(ev.payload_len == 0 ? !ev.payload : inside(ev.payload, ev.payload_len, f));
+        check(ev.token_len <= CHANNEL_TOKEN_MAX);
+        check((ev.flags & CHANNEL_EVENT_MESSAGE) || (ev.token_len == 0 && ev.options_len == 0));
+        check(ev.options_len == 0 ? !ev.options : inside(ev.options, ev.options_len, f));
 
         check(channel_event_size(&ev) == size);
         buf = frame_buffer(size);
