@@ -11,6 +11,8 @@
 
 #include <systemd/sd-bus.h>
 
+/* The seed's types (API 304) and the packet types of API 403. */
+#define COAPCLIENT_BUILDING_LIBRARY
 #include "coapclient/coap_client.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -55,7 +57,8 @@ struct Request {
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;
         char *path;
-        coap_client_response_cb_t cb;
+        unsigned api; /* 304 or 403: the type of cb */
+        void (*cb)(void);
         void *user_data;
         bool observe;
 
@@ -81,6 +84,8 @@ struct Delivery {
         bool final;
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
         struct coap_client_response_info info;
+        bool has_packet;           /* the daemon sent the message (API 403 requests) */
+        struct coap_packet packet; /* its data is data[]: header, token, options, payload */
         Delivery *next;
         uint8_t data[]; /* payload points here */
 };

@@ -148,11 +148,25 @@ static void callback_locked(Request *r, const Delivery *d) {
         if (r->cb) {
                 lib_current_delivery = d && d->result >= 0 ? d : NULL;
                 lib_current_client = c;
-                if (d)
-                        r->cb((int16_t) d->result, (size_t) d->offset, d->payload, d->len,
-                              d->last_block, r->user_data);
+                if (r->api == 403) {
+                        const struct coap_client_response_data data = {
+                                .result_code = d ? (int16_t) d->result : -ECANCELED,
+                                .packet = lib_current_delivery && d->has_packet ? &d->packet : NULL,
+                                .offset = d ? (size_t) d->offset : 0,
+                                .payload = d ? d->payload : NULL,
+                                .payload_len = d ? d->len : 0,
+                                .last_block = d ? d->last_block : true,
+                        };
+
+                        ((void (*)(const struct coap_client_response_data *, void *)) r->cb)(
+                                &data, r->user_data);
+                } else if (d)
+                        ((coap_client_response_cb_t) r->cb)((int16_t) d->result, (size_t) d->offset,
+                                                            d->payload, d->len, d->last_block,
+                                                            r->user_data);
                 else
-                        r->cb(-ECANCELED, 0, NULL, 0, true, r->user_data);
+                        ((coap_client_response_cb_t) r->cb)(-ECANCELED, 0, NULL, 0, true,
+                                                            r->user_data);
                 lib_current_delivery = saved_delivery;
                 lib_current_client = saved_client;
         }
