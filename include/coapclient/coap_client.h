@@ -688,10 +688,12 @@ bool coap_client_has_ongoing_exchange(struct coap_client *client);
 struct coap_client_option coap_client_option_initial_block2(void);
 #else
 static inline struct coap_client_option coap_client_option_initial_block2(void) {
-        struct coap_client_option o = {0};
+        struct coap_client_option o;
 
         o.code = COAP_OPTION_BLOCK2;
         o.len = 1;
+        for (size_t i = 0; i < MAX_COAP_CLIENT_OPTION_LEN; i++)
+                o.value[i] = 0;
         o.value[0] = COAP_BLOCK_1024;
         return o;
 }

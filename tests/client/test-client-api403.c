@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+
+/* An application written against the current Zephyr API (COAPCLIENT_ZEPHYR_API 403), run
+ * through coapclientd against coap-server-gnutls: strcpy(req.path, ...), options[] (a Proxy-Uri
+ * longer than the seed's 12 bytes), an upload from payload_cb read back byte-exact, and every
+ * response read through data->packet with Zephyr's packet API. */
+
+#define COAPCLIENT_ZEPHYR_API 403
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check-main.h"
+#include "client-test-util.h"
+#include "coapclient/coap_client.h"
+
+typedef struct Rec {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        unsigned n_calls, n_last, n_errors;
+        int16_t code;
+        size_t next_offset;
+        bool bad_offset;
+        bool bad_packet; /* a packet that disagrees with the rest of data */
+        bool error_with_packet;
+        int content_format; /* of the last response, from data->packet */
+        int observe;        /* Observe of the last response, or -ENOENT */
+        unsigned n_block2;  /* responses with one Block2 option */
+        uint8_t *body;
+        size_t body_len;
+        struct Upload *upload; /* what payload_cb gives: user_data is one for both callbacks */
+} Rec;
+
+static void rec_init(Rec *r) {
+        *r = (Rec){.content_format = -1, .observe = -ENOENT};
+        ck_assert_int_eq(pthread_mutex_init(&r->lock, NULL), 0);
+        ck_assert_int_eq(pthread_cond_init(&r->cond, NULL), 0);
+}
+
+static void rec_done(Rec *r) {
+        free(r->body);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+}
+
+static void response_cb(const struct coap_client_response_data *data, void *user_data) {
+        Rec *r = user_data;
+
+        pthread_mutex_lock(&r->lock);
+        r->n_calls++;
+        r->code = data->result_code;
+        if (data->result_code < 0) {
+                r->n_errors++;
+                r->error_with_packet = r->error_with_packet || data->packet;
+        } else if (!data->packet) {
+                r->bad_packet = true;
+        } else {
+                struct coap_option block2[2];
+                const uint8_t *payload;
+                uint16_t len;
+
+                payload = coap_packet_get_payload(data->packet, &len);
+                if (coap_header_get_code(data->packet) != (uint8_t) data->result_code ||
+                    coap_header_get_version(data->packet) != 1 || payload != data->payload ||
+                    len != data->payload_len || data->source)
+                        r->bad_packet = true;
+                r->content_format = coap_get_option_int(data->packet, COAP_OPTION_CONTENT_FORMAT);
+                r->observe = coap_get_option_int(data->packet, COAP_OPTION_OBSERVE);
+                if (coap_find_options(data->packet, COAP_OPTION_BLOCK2, block2, 2) == 1)
+                        r->n_block2++;
+                if (data->offset != r->next_offset)
+                        r->bad_offset = true;
+                r->body = realloc(r->body, data->offset + data->payload_len + 1);
+                ck_assert_ptr_nonnull(r->body);
+                if (data->payload_len > 0)
+                        memcpy(r->body + data->offset, data->payload, data->payload_len);
+                r->body_len = data->offset + data->payload_len;
+                r->next_offset = data->last_block ? 0 : r->body_len;
+        }
+        if (data->last_block)
+                r->n_last++;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
+static bool rec_wait_last(Rec *r, unsigned n) {
+        struct timespec deadline;
+        bool ok = true;
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 60;
+        pthread_mutex_lock(&r->lock);
+        while (ok && r->n_last < n)
+                ok = pthread_cond_timedwait(&r->cond, &r->lock, &deadline) == 0;
+        pthread_mutex_unlock(&r->lock);
+        return ok;
+}
+
+/* payload_cb's source: body, block by block, checking that the library asks in order. */
+typedef struct Upload {
+        const uint8_t *body;
+        size_t size;
+        size_t next_offset;
+        unsigned n_calls;
+        bool bad_request; /* an offset or block size the rules do not allow */
+        int fail_with;    /* returned at the first call instead of a block */
+        bool short_block; /* gives a short block that is not the last */
+} Upload;
+
+static int payload_cb(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
+                      void *user_data) {
+        Upload *u = ((Rec *) user_data)->upload;
+        size_t n;
+
+        u->n_calls++;
+        if (u->fail_with < 0)
+                return u->fail_with;
+        if (offset != u->next_offset || *len != 1024)
+                u->bad_request = true;
+        n = u->size - offset < *len ? u->size - offset : *len;
+        if (u->short_block && n > 1)
+                n--;
+        *payload = u->body + offset;
+        *len = n;
+        *last_block = offset + n == u->size;
+        u->next_offset = offset + n;
+        return 0;
+}
+
+static uint8_t *make_body(size_t size, uint32_t seed) {
+        uint8_t *b = malloc(size);
+
+        ck_assert_ptr_nonnull(b);
+        for (size_t i = 0; i < size; i++) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                b[i] = (uint8_t) seed;
+        }
+        return b;
+}
+
+/* A request as a Zephyr 4.3 application writes it. */
+static struct coap_client_request request(enum coap_method method, const char *path, Rec *rec) {
+        struct coap_client_request req = {0};
+
+        req.method = method;
+        req.confirmable = true;
+        strcpy(req.path, path);
+        req.fmt = COAP_CONTENT_FORMAT_TEXT_PLAIN;
+        req.cb = response_cb;
+        req.user_data = rec;
+        return req;
+}
+
+START_TEST(test_payload_cb_upload_read_back) {
+        const size_t size = 300 * 1024 + 17;
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        uint8_t *body = make_body(size, 403);
+        Upload up = {.body = body, .size = size};
+        Rec put, get;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        rec_init(&put);
+        rec_init(&get);
+        put.upload = &up;
+        ck_assert_int_eq(coap_client_init(&client, "api403"), 0);
+
+        req = request(COAP_METHOD_PUT, "example_data", &put);
+        req.fmt = COAP_CONTENT_FORMAT_APP_OCTET_STREAM;
+        req.payload_cb = payload_cb;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(!up.bad_request);
+        ck_assert_uint_eq(up.n_calls, (size + 1023) / 1024);
+        ck_assert(rec_wait_last(&put, 1));
+        ck_assert_int_eq(COAP_RESPONSE_CODE_CLASS(put.code), 2);
+        ck_assert_uint_eq(put.n_errors, 0);
+        ck_assert(!put.bad_packet);
+
+        req = request(COAP_METHOD_GET, "example_data", &get);
+        req.options[0] = coap_client_option_initial_block2();
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(rec_wait_last(&get, 1));
+        ck_assert_int_eq(get.code, COAP_RESPONSE_CODE_CONTENT);
+        ck_assert_uint_eq(get.n_errors, 0);
+        ck_assert(!get.bad_packet);
+        ck_assert(!get.bad_offset);
+        ck_assert_uint_eq(get.body_len, size);
+        ck_assert(memcmp(get.body, body, size) == 0);
+        /* Every block's packet showed its options. */
+        ck_assert_int_eq(get.content_format, COAP_CONTENT_FORMAT_APP_OCTET_STREAM);
+        ck_assert_uint_eq(get.n_block2, get.n_calls);
+        ck_assert_uint_ge(get.n_calls, size / 1024);
+
+        coap_client_deinit(&client);
+        rec_done(&put);
+        rec_done(&get);
+        free(body);
+        close(sock);
+}
+END_TEST
+
+/* An option value longer than the seed's 12 bytes reaches the server: coap-server-gnutls
+ * answers a Proxy-Uri with 5.05. */
+START_TEST(test_long_option) {
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        const char *uri = "coap://example.invalid/a-path-that-is-longer-than-twelve-bytes/"
+                          "and-longer-than-a-hundred-too/0123456789012345678901234567890123456789";
+        Rec rec;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        rec_init(&rec);
+        ck_assert_int_eq(coap_client_init(&client, NULL), 0);
+        req = request(COAP_METHOD_GET, "/", &rec);
+        req.options[0].code = COAP_OPTION_PROXY_URI;
+        req.options[0].len = (uint16_t) strlen(uri);
+        memcpy(req.options[0].value, uri, strlen(uri));
+        req.num_options = 1;
+        ck_assert_uint_gt(strlen(uri), 128);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(rec_wait_last(&rec, 1));
+        ck_assert_int_eq(rec.code, COAP_RESPONSE_CODE_PROXYING_NOT_SUPPORTED);
+        ck_assert(!rec.bad_packet);
+
+        coap_client_deinit(&client);
+        rec_done(&rec);
+        close(sock);
+}
+END_TEST
+
+/* An observation's notifications carry Observe in data->packet; cancelling ends it with
+ * -ECANCELED and no packet. */
+START_TEST(test_observe_and_cancel) {
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        Rec rec;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        rec_init(&rec);
+        ck_assert_int_eq(coap_client_init(&client, NULL), 0);
+        req = request(COAP_METHOD_GET, "time", &rec);
+        req.options[0].code = COAP_OPTION_OBSERVE;
+        req.options[0].len = 0;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(rec_wait_last(&rec, 1));
+        ck_assert_int_eq(rec.code, COAP_RESPONSE_CODE_CONTENT);
+        ck_assert_int_ge(rec.observe, 0);
+        ck_assert(coap_client_has_ongoing_exchange(&client));
+
+        coap_client_cancel_request(&client, &req);
+        pthread_mutex_lock(&rec.lock);
+        ck_assert_int_eq(rec.code, -ECANCELED);
+        ck_assert_uint_eq(rec.n_errors, 1);
+        ck_assert(!rec.error_with_packet);
+        ck_assert(!rec.bad_packet);
+        pthread_mutex_unlock(&rec.lock);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+
+        coap_client_deinit(&client);
+        rec_done(&rec);
+        close(sock);
+}
+END_TEST
+
+START_TEST(test_refusals) {
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        uint8_t *big = make_body(3 * 1024 * 1024, 3);
+        Upload up = {.body = big, .size = 3 * 1024 * 1024};
+        Rec rec;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        rec_init(&rec);
+        rec.upload = &up;
+        ck_assert_int_eq(coap_client_init(&client, NULL), 0);
+
+        /* A path that fills its array without a NUL. */
+        req = request(COAP_METHOD_GET, "x", &rec);
+        memset(req.path, 'a', sizeof(req.path));
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        req = request(COAP_METHOD_GET, "x", &rec);
+        req.num_options = MAX_EXTRA_OPTIONS + 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        req = request(COAP_METHOD_GET, "x", &rec);
+        req.multicast_timeout_ms = 100;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -ENOTSUP);
+
+        /* payload_cb: both body sources, its own error, a short block before the last. */
+        req = request(COAP_METHOD_PUT, "example_data", &rec);
+        req.payload_cb = payload_cb;
+        req.payload = big;
+        req.len = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        req.payload = NULL;
+        req.len = 0;
+        up.fail_with = -EIO;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EIO);
+        up.fail_with = 0;
+        up.short_block = true;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        ck_assert_uint_eq(up.next_offset, 1023);
+
+        /* Linux: the body goes to coapclientd whole, within MaxPayloadBytes (1 MiB here); a
+         * 3 MiB one is refused once the limit is passed, not read to its end. */
+        up = (Upload){.body = big, .size = 3 * 1024 * 1024};
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EMSGSIZE);
+        ck_assert_uint_eq(up.n_calls, 1024 + 1);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+        ck_assert_uint_eq(rec.n_calls, 0);
+
+        coap_client_deinit(&client);
+        rec_done(&rec);
+        free(big);
+        close(sock);
+}
+END_TEST
+
+static Suite *api403_suite(void) {
+        Suite *s = suite_create("api403");
+        TCase *tc = tcase_create("api403");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_payload_cb_upload_read_back);
+        tcase_add_test(tc, test_long_option);
+        tcase_add_test(tc, test_observe_and_cancel);
+        tcase_add_test(tc, test_refusals);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+DEFINE_CHECK_MAIN(api403_suite)
