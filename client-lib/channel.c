@@ -205,7 +205,8 @@ static void queue_event_locked(const ChannelEvent *ev) {
         /* Only a request of this daemon, still waiting for its callbacks. */
         if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, lib.channel_daemon) != 0)
                 return;
-        message_size = event_message_size(ev);
+        /* Only API 403 shows the message (data->packet). */
+        message_size = r->api == 403 ? event_message_size(ev) : 0;
         d = calloc(1, sizeof(Delivery) + MAX(message_size, (size_t) ev->payload_len));
         if (!d) {
                 lib_queue_error_locked(r, -ENOMEM);

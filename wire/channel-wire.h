@@ -60,7 +60,8 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 #define CHANNEL_REQUEST_CONTENT_FORMAT (1u << 2)
 #define CHANNEL_REQUEST_PARAMS         (1u << 3) /* the four transmission parameters are set */
 #define CHANNEL_REQUEST_PAYLOAD_FD     (1u << 4) /* payload_len bytes are in the second fd */
-#define CHANNEL_REQUEST_MESSAGE        (1u << 5) /* EVENTs with CHANNEL_EVENT_MESSAGE, see there */
+/* The sender reads CHANNEL_EVENT_MESSAGE: the channel's EVENTs carry it from then on. */
+#define CHANNEL_REQUEST_MESSAGE        (1u << 5)
 #define CHANNEL_REQUEST_FLAGS_ALL      0x3fu
 
 typedef struct ChannelOption {
@@ -97,8 +98,8 @@ typedef struct ChannelRequest {
 #define CHANNEL_EVENT_CONTENT_FORMAT (1u << 3)
 #define CHANNEL_EVENT_OBSERVE        (1u << 4)
 #define CHANNEL_EVENT_SIZE2          (1u << 5)
-/* The response's header and raw options follow (only to a request with CHANNEL_REQUEST_MESSAGE,
- * so that a library that never asks never meets the flag). */
+/* The response's header and raw options follow (only on a channel that had a REQUEST with
+ * CHANNEL_REQUEST_MESSAGE, so that a library that never asks never meets the flag). */
 #define CHANNEL_EVENT_MESSAGE        (1u << 6)
 #define CHANNEL_EVENT_FLAGS_ALL      0x7fu
 #define CHANNEL_TOKEN_MAX            8

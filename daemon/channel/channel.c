@@ -225,7 +225,7 @@ static int channel_reserve(Channel *ch, size_t size) {
         return 0;
 }
 
-static void event_details(const CoapEvent *ev, ChannelEvent *out) {
+static void event_details(const Channel *ch, const CoapEvent *ev, ChannelEvent *out) {
         const CoapMsg *msg = ev->msg;
         CoapOption etag;
         uint32_t v;
@@ -235,6 +235,16 @@ static void event_details(const CoapEvent *ev, ChannelEvent *out) {
         if (!msg)
                 return;
         out->type = msg->type;
+        /* A datagram's options fit the u16 length. */
+        if (ch->messages && msg->options_len <= UINT16_MAX) {
+                out->flags |= CHANNEL_EVENT_MESSAGE;
+                out->mid = msg->mid;
+                out->code = msg->code;
+                out->token_len = msg->token_len;
+                memcpy(out->token, msg->token, msg->token_len);
+                out->options = msg->options;
+                out->options_len = (uint16_t) msg->options_len;
+        }
         if (coap_msg_get_uint_option(msg, COAP_OPTION_CONTENT_FORMAT, &v) >= 0 && v <= UINT16_MAX) {
                 out->flags |= CHANNEL_EVENT_CONTENT_FORMAT;
                 out->content_format = (uint16_t) v;
@@ -271,7 +281,7 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
 
         if (ch->broken)
                 return -ENOTCONN;
-        event_details(ev, &out);
+        event_details(ch, ev, &out);
         r = channel_reserve(ch, channel_event_size(&out));
         if (r < 0) {
                 /* A lost event could be a request's last: give the channel up instead. */
@@ -388,6 +398,10 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 channel_refuse(ch, c, req.tag, &error, r);
                 return;
         }
+
+        /* The library reads message sections from now on (API 403's data->packet). */
+        if (req.flags & CHANNEL_REQUEST_MESSAGE)
+                ch->messages = true;
 
         /* A large payload is read only for a request that may run. */
         r = req.flags & CHANNEL_REQUEST_PAYLOAD_FD

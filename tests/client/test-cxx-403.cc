@@ -16,10 +16,13 @@ static bool packet_ok;
 static void response_cb(const struct coap_client_response_data *data, void *) {
         uint8_t token[COAP_TOKEN_MAX_LEN];
 
+        uint16_t len;
+
         if (data->packet)
                 packet_ok = coap_header_get_code(data->packet) == data->result_code &&
                             coap_header_get_token(data->packet, token) > 0 &&
-                            coap_get_option_int(data->packet, COAP_OPTION_CONTENT_FORMAT) >= 0;
+                            coap_packet_get_payload(data->packet, &len) == data->payload &&
+                            len == data->payload_len && data->payload_len > 0;
         if (data->last_block)
                 waiter.last(data->result_code);
 }

@@ -51,6 +51,10 @@ typedef struct Event {
         char *error_name;
         uint8_t *payload; /* NUL-terminated */
         size_t payload_len;
+        /* The message section (CHANNEL_EVENT_MESSAGE). */
+        uint8_t code, token_len;
+        uint8_t *options;
+        size_t options_len;
 } Event;
 
 /* Our end of a data channel, with the events read from it but not taken yet. */
@@ -65,6 +69,7 @@ typedef struct Chan {
 static void event_done(Event *e) {
         free(e->error_name);
         free(e->payload);
+        free(e->options);
         *e = (Event){};
 }
 
@@ -191,8 +196,16 @@ static void chan_decode(Chan *ch, const uint8_t *msg, size_t len) {
                         .error_name = ev.error_name ? strdup(ev.error_name) : NULL,
                         .payload = malloc(ev.payload_len + 1),
                         .payload_len = ev.payload_len,
+                        .code = ev.code,
+                        .token_len = ev.token_len,
+                        .options = ev.options_len > 0 ? malloc(ev.options_len) : NULL,
+                        .options_len = ev.options_len,
                 };
                 ck_assert_ptr_nonnull(e->payload);
+                if (ev.options_len > 0) {
+                        ck_assert_ptr_nonnull(e->options);
+                        memcpy(e->options, ev.options, ev.options_len);
+                }
                 if (ev.payload_len > 0)
                         memcpy(e->payload, ev.payload, ev.payload_len);
                 e->payload[ev.payload_len] = '\0';
@@ -648,6 +661,54 @@ START_TEST(test_get) {
         /* Nothing went over D-Bus. */
         ck_assert_int_eq(test_bus_run(f.bus, 0), 0);
         ck_assert_uint_eq(test_bus_count_queued(f.bus, UINT64_MAX), 0);
+        fixture_close(&f);
+}
+END_TEST
+
+/* A REQUEST with CHANNEL_REQUEST_MESSAGE turns on the message section for the channel's EVENTs:
+ * the response's code, token and options as the server sent them. */
+START_TEST(test_message_section) {
+        _cleanup_close_ int connected = -EBADF;
+        Fixture f = {};
+        ChannelRequest req;
+        Event e;
+
+        fixture_open(&f, "message");
+        connected = peer_socket();
+
+        req = get_request(&f, 1, "time");
+        send_request(&f.ch, &req, &connected, 1);
+        e = chan_final(&f.ch, 1, WAIT_USEC);
+        ck_assert_int_eq(e.result, 0x45);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, 0);
+        event_done(&e);
+
+        /* coap-server's /time answers with Observe (6) first, then Max-Age (14). */
+        req = get_request(&f, 2, "time");
+        req.flags |= CHANNEL_REQUEST_MESSAGE | CHANNEL_REQUEST_OBSERVE;
+        send_request(&f.ch, &req, &connected, 1);
+        chan_next(&f.ch, 2, WAIT_USEC, &e);
+        ck_assert_int_eq(e.result, 0x45);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, CHANNEL_EVENT_MESSAGE);
+        ck_assert_uint_eq(e.code, 0x45);
+        ck_assert_uint_gt(e.token_len, 0);
+        ck_assert_uint_ge(e.options_len, 2);
+        ck_assert_uint_eq(e.options[0] >> 4, 6);
+        event_done(&e);
+        send_ids(&f.ch, CHANNEL_FRAME_CANCEL, f.client, 2);
+        e = chan_final(&f.ch, 2, WAIT_USEC);
+        ck_assert_int_eq(e.result, -ECANCELED);
+        /* An error has no message. */
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, 0);
+        event_done(&e);
+
+        /* From then on every response of the channel carries it. */
+        req = get_request(&f, 3, "time");
+        send_request(&f.ch, &req, &connected, 1);
+        e = chan_final(&f.ch, 3, WAIT_USEC);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, CHANNEL_EVENT_MESSAGE);
+        ck_assert_uint_eq(e.code, 0x45);
+        event_done(&e);
         fixture_close(&f);
 }
 END_TEST
@@ -1506,6 +1567,7 @@ static Suite *channel_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_open_channel);
         tcase_add_test(tc, test_get);
+        tcase_add_test(tc, test_message_section);
         tcase_add_test(tc, test_burst);
         tcase_add_test(tc, test_tx_params);
         tcase_add_test(tc, test_blockwise);
