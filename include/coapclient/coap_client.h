@@ -742,6 +742,8 @@ static inline int coapclient_request_ref_403(const struct coap_client_request *r
         ret->user_data = req->user_data;
         ret->multicast_timeout_ms = req->multicast_timeout_ms;
         for (i = 0; i < ret->num_options; i++) {
+                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
                 opts[i].code = req->options[i].code;
                 opts[i].len = req->options[i].len;
                 opts[i].value = req->options[i].value;
@@ -821,6 +823,8 @@ static inline int coapclient_req_ext(struct coap_client *client, int sock,
         ref.user_data = req->user_data;
         ref.multicast_timeout_ms = 0;
         for (size_t i = 0; i < req->num_options; i++) {
+                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
                 opts[i].code = req->options[i].code;
                 opts[i].len = req->options[i].len;
                 opts[i].value = req->options[i].value;
