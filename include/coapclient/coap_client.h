@@ -11,8 +11,12 @@
  * request's callback for every response block, notification or error, as Zephyr does.
  *
  * Code written for Zephyr's coap_client only needs this include instead of
- * <zephyr/net/coap_client.h> and <zephyr/net/coap.h>. Differences from Zephyr are marked
- * "Linux:" below. The main ones:
+ * <zephyr/net/coap_client.h> and <zephyr/net/coap.h>. Two versions of the API: by default the
+ * seed's (Zephyr 3.4 to 4.2: the six-argument callback, const char *path, an options pointer);
+ * with "#define COAPCLIENT_ZEPHYR_API 403" before the include the current one (Zephyr 4.3 and
+ * later: struct coap_client_response_data with data->packet, path[] and options[] in the
+ * request, payload_cb). Both are the same library and daemon. Differences from Zephyr are
+ * marked "Linux:" below. The main ones:
  *
  *  - Several requests may be in flight per client (coapclientd's per-client limit, 64 by
  *    default, replaces CONFIG_COAP_CLIENT_MAX_REQUESTS) and there may be any number of clients
