@@ -658,15 +658,12 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         return 0;
 }
 
-/* The block size payload_cb is asked for, and the largest body, of c (under the lock). */
-static int payload_cb_limits_locked(const struct coap_client *client, const RequestRef *req,
-                                    size_t *ret_block, size_t *ret_limit) {
-        Client *c = client_find_locked(client);
+/* The block size payload_cb is asked for, and the largest body it may give, for c. */
+static int payload_cb_limits_locked(const Client *c, const RequestRef *req, size_t *ret_block,
+                                    size_t *ret_limit) {
         uint16_t block;
         int r;
 
-        if (!c)
-                return -EINVAL;
         r = request_block_size(c, req, &block);
         if (r < 0)
                 return r;
@@ -681,6 +678,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
         _cleanup_close_ int body_fd = -EBADF;
         struct coap_transmission_parameters p;
         RequestBody body = {.fd = -EBADF};
+        size_t block = 0, limit = 0;
         Client *c;
         int r;
 
@@ -697,21 +695,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                 return -ENOTSUP;
         if (req->multicast_timeout_ms > 0)
                 return -ENOTSUP;
-
-        if (req->payload_cb) {
-                size_t block, limit;
-
-                LIB_LOCK();
-                r = payload_cb_limits_locked(client, req, &block, &limit);
-                LIB_UNLOCK();
-                if (r < 0)
-                        return r;
-                body_fd = payload_cb_memfd(req, block, limit, &body.len);
-                if (body_fd < 0)
-                        return body_fd;
-                body.present = true;
-                body.fd = body_fd;
-        } else if (req->payload) {
+        if (req->payload) {
                 body.present = true;
                 body.data = req->payload;
                 body.len = req->len;
@@ -723,17 +707,30 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
         r = c ? check_request(req, &p) : -EINVAL;
         if (r >= 0)
                 r = check_socket_locked(sock);
+        if (r >= 0 && req->payload_cb) {
+                r = payload_cb_limits_locked(c, req, &block, &limit);
+                /* The application's callback runs without the lock. */
+                LIB_UNLOCK();
+                if (r >= 0)
+                        r = body_fd = payload_cb_memfd(req, block, limit, &body.len);
+                body.present = true;
+                body.fd = body_fd;
+                LIB_LOCK();
+                /* Deinitialised meanwhile? */
+                c = client_find_locked(client);
+                if (r >= 0 && !c)
+                        r = -EINVAL;
+        }
         if (r >= 0)
                 r = client_req_locked(c, sock, addr, req, &body, &p);
         LIB_UNLOCK();
         return r;
 }
 
-/* The seed's request by reference; opts has room for COAP_CLIENT_MAX_EXTRA_OPTIONS. */
+/* The seed's request by reference; opts has room for its options (at most
+ * COAP_CLIENT_MAX_EXTRA_OPTIONS, checked by the caller). */
 static void request_ref_304(const struct coap_client_request *req, OptionRef *opts,
                             RequestRef *ret) {
-        size_t n = MIN((size_t) req->num_options, (size_t) COAP_CLIENT_MAX_EXTRA_OPTIONS);
-
         *ret = (RequestRef){
                 .api = 304,
                 .method = req->method,
@@ -747,7 +744,7 @@ static void request_ref_304(const struct coap_client_request *req, OptionRef *op
                 .num_options = req->num_options,
                 .user_data = req->user_data,
         };
-        for (size_t i = 0; req->options && i < n; i++)
+        for (size_t i = 0; req->options && i < req->num_options; i++)
                 opts[i] = (OptionRef){
                         .code = req->options[i].code,
                         .len = req->options[i].len,
@@ -762,7 +759,7 @@ _public_ int coap_client_req_params(struct coap_client *client, int sock,
         OptionRef opts[COAP_CLIENT_MAX_EXTRA_OPTIONS];
         RequestRef ref;
 
-        if (!req)
+        if (!req || req->num_options > COAP_CLIENT_MAX_EXTRA_OPTIONS)
                 return -EINVAL;
         for (size_t i = 0; req->options && i < req->num_options; i++)
                 if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)

@@ -314,6 +314,11 @@ START_TEST(test_refusals) {
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
         req.payload = NULL;
         req.len = 0;
+        /* A request refused anyway is refused before the body is asked for. */
+        req.method = 0;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
+        ck_assert_uint_eq(up.n_calls, 0);
+        req.method = COAP_METHOD_PUT;
         up.fail_with = -EIO;
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EIO);
         up.fail_with = 0;
