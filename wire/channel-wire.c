@@ -16,11 +16,13 @@
  *            56 payload_len u32; then error name, the message section (with
  *            CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
  *            6 token, options), payload
- *   IDS      0 client u64, 8 tag u64 */
+ *   IDS      0 client u64, 8 tag u64
+ *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
 #define REQUEST_FIXED 40
 #define EVENT_FIXED   60
 #define IDS_SIZE      16
 #define MESSAGE_FIXED 6
+#define UPLOAD_FIXED  32
 
 static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_OK] = "ok",
@@ -216,6 +218,30 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
         return (long) total;
 }
 
+long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size) {
+        size_t total;
+        uint8_t *p;
+
+        if ((up->flags & ~CHANNEL_UPLOAD_FLAGS_ALL) || up->len > CHANNEL_MESSAGE_MAX ||
+            (up->len > 0 && !up->data))
+                return -EINVAL;
+        total = CHANNEL_HEADER_SIZE + UPLOAD_FIXED + up->len;
+        if (total > CHANNEL_MESSAGE_MAX)
+                return -EINVAL;
+        if (total > size)
+                return -ENOBUFS;
+        put_header(buf, total, CHANNEL_FRAME_UPLOAD);
+        p = buf + CHANNEL_HEADER_SIZE;
+        put64(p, up->client);
+        put64(p + 8, up->tag);
+        put64(p + 16, up->offset);
+        put32(p + 24, up->flags);
+        put32(p + 28, up->len);
+        if (up->len > 0)
+                memcpy(p + UPLOAD_FIXED, up->data, up->len);
+        return (long) total;
+}
+
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size) {
         if (type != CHANNEL_FRAME_CANCEL && type != CHANNEL_FRAME_CANCEL_ALL &&
@@ -255,6 +281,7 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
         case CHANNEL_FRAME_CANCEL:
         case CHANNEL_FRAME_CANCEL_ALL:
         case CHANNEL_FRAME_DEREGISTER_OBSERVE:
+        case CHANNEL_FRAME_UPLOAD:
         case CHANNEL_FRAME_EVENT:
                 break;
         default:
@@ -403,6 +430,31 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
         if (p != end)
                 return fail(error, CHANNEL_PARSE_TRAILING_BYTES);
         *ret = ev;
+        return 0;
+}
+
+int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelParseError *error) {
+        ChannelUpload up;
+
+        if (f->type != CHANNEL_FRAME_UPLOAD)
+                return fail(error, CHANNEL_PARSE_UNKNOWN_TYPE);
+        if (f->body_len < UPLOAD_FIXED)
+                return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+        up = (ChannelUpload){
+                .client = get64(f->body),
+                .tag = get64(f->body + 8),
+                .offset = get64(f->body + 16),
+                .flags = get32(f->body + 24),
+                .len = get32(f->body + 28),
+        };
+        if (up.flags & ~CHANNEL_UPLOAD_FLAGS_ALL)
+                return fail(error, CHANNEL_PARSE_UNKNOWN_FLAGS);
+        if (f->body_len - UPLOAD_FIXED < up.len)
+                return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+        if (f->body_len - UPLOAD_FIXED > up.len)
+                return fail(error, CHANNEL_PARSE_TRAILING_BYTES);
+        up.data = up.len > 0 ? f->body + UPLOAD_FIXED : NULL;
+        *ret = up;
         return 0;
 }
 

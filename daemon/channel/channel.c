@@ -451,6 +451,26 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
                 (void) client_deregister_observe(c, r->id);
 }
 
+/* More of a streamed body. The engine checks that it follows on and fits the window; an UPLOAD
+ * for a request that ended meanwhile is normal. */
+static void channel_on_upload(Channel *ch, const ChannelFrame *f) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        ChannelUpload up;
+        Request *r;
+        Client *c;
+
+        if (channel_decode_upload(f, &up, &pe) < 0) {
+                log_debug("Channel of %s: malformed frame: %s", ch->sink.caller->name,
+                          channel_parse_error_to_string(pe));
+                return;
+        }
+        c = channel_find_client(ch, up.client);
+        r = c ? client_find_by_tag(c, &ch->sink, up.tag) : NULL;
+        if (r)
+                (void) client_append(c, r->id, up.offset, up.data, up.len,
+                                     up.flags & CHANNEL_UPLOAD_END);
+}
+
 /* One message: frames in order, each REQUEST taking its fds from fds[]. -EBADMSG: the framing
  * itself is broken and the channel cannot be trusted any more. */
 static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const int *fds,
@@ -463,6 +483,8 @@ static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const
         while ((r = channel_next_frame(buf, len, &offset, &f, &pe)) > 0) {
                 if (f.type == CHANNEL_FRAME_REQUEST)
                         channel_on_request(ch, &f, fds, n_fds, &next_fd);
+                else if (f.type == CHANNEL_FRAME_UPLOAD)
+                        channel_on_upload(ch, &f);
                 else if (f.type == CHANNEL_FRAME_EVENT)
                         log_debug("Channel of %s: ignoring an EVENT frame", ch->sink.caller->name);
                 else

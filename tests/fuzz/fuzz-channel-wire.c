@@ -212,13 +212,46 @@ static void fuzz_ids(const ChannelFrame *f) {
         check(tag2 == tag);
 }
 
+static void fuzz_upload(const ChannelFrame *f) {
+        const uint8_t *frame = f->body - CHANNEL_HEADER_SIZE;
+        size_t size = CHANNEL_HEADER_SIZE + f->body_len;
+        ChannelParseError e = _CHANNEL_PARSE_ERROR_MAX;
+        ChannelUpload up, again;
+        ChannelFrame f2;
+        uint8_t *buf;
+        int r;
+
+        r = channel_decode_upload(f, &up, &e);
+        if (r < 0) {
+                check_failure(r, e);
+                return;
+        }
+        check(up.flags == (up.flags & CHANNEL_UPLOAD_FLAGS_ALL));
+        check(up.len == 0 ? !up.data : inside(up.data, up.len, f));
+        buf = frame_buffer(size);
+        check(channel_encode_upload(&up, buf, size - 1) == -ENOBUFS);
+        check(channel_encode_upload(&up, buf, size) == (long) size);
+        check(memcmp(buf, frame, size) == 0);
+        next_only_frame(buf, size, CHANNEL_FRAME_UPLOAD, &f2);
+        check(channel_decode_upload(&f2, &again, NULL) == 0);
+        check(again.client == up.client && again.tag == up.tag && again.offset == up.offset &&
+              again.flags == up.flags && again.len == up.len);
+        free(buf);
+}
+
 /* Every decoder but the frame's own refuses it by its type. */
 static void check_wrong_decoders(const ChannelFrame *f) {
         ChannelParseError e;
         ChannelRequest req;
         ChannelEvent ev;
+        ChannelUpload up;
         uint64_t client, tag;
 
+        if (f->type != CHANNEL_FRAME_UPLOAD) {
+                e = CHANNEL_PARSE_OK;
+                check(channel_decode_upload(f, &up, &e) == -EBADMSG);
+                check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
+        }
         if (f->type != CHANNEL_FRAME_REQUEST) {
                 e = CHANNEL_PARSE_OK;
                 check(channel_decode_request(f, &req, &e) == -EBADMSG);
@@ -229,7 +262,8 @@ static void check_wrong_decoders(const ChannelFrame *f) {
                 check(channel_decode_event(f, &ev, &e) == -EBADMSG);
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
         }
-        if (f->type == CHANNEL_FRAME_REQUEST || f->type == CHANNEL_FRAME_EVENT) {
+        if (f->type == CHANNEL_FRAME_REQUEST || f->type == CHANNEL_FRAME_EVENT ||
+            f->type == CHANNEL_FRAME_UPLOAD) {
                 e = CHANNEL_PARSE_OK;
                 check(channel_decode_ids(f, &client, &tag, &e) == -EBADMSG);
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
@@ -259,6 +293,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         break;
                 case CHANNEL_FRAME_EVENT:
                         fuzz_event(&f);
+                        break;
+                case CHANNEL_FRAME_UPLOAD:
+                        fuzz_upload(&f);
                         break;
                 case CHANNEL_FRAME_CANCEL:
                 case CHANNEL_FRAME_CANCEL_ALL:

@@ -160,6 +160,23 @@ static void send_request(Chan *ch, const ChannelRequest *req, const int *fds, si
         send_message(ch->fd, buf, encode_request(req, buf, CHANNEL_MESSAGE_MAX), fds, n_fds);
 }
 
+static void send_upload(Chan *ch, uint64_t client, uint64_t tag, uint64_t offset,
+                        const uint8_t *data, size_t len, bool end) {
+        _cleanup_free_ uint8_t *buf = malloc(CHANNEL_MESSAGE_MAX);
+        long n;
+
+        ck_assert_ptr_nonnull(buf);
+        n = channel_encode_upload(&(ChannelUpload){.client = client,
+                                                   .tag = tag,
+                                                   .offset = offset,
+                                                   .flags = end ? CHANNEL_UPLOAD_END : 0,
+                                                   .data = data,
+                                                   .len = (uint32_t) len},
+                                  buf, CHANNEL_MESSAGE_MAX);
+        ck_assert_int_gt(n, 0);
+        send_message(ch->fd, buf, (size_t) n, NULL, 0);
+}
+
 static void send_ids(Chan *ch, ChannelFrameType type, uint64_t client, uint64_t tag) {
         uint8_t buf[CHANNEL_HEADER_SIZE + 16];
         long n = channel_encode_ids(type, client, tag, buf, sizeof(buf));
@@ -858,6 +875,79 @@ START_TEST(test_blockwise) {
         get_body(&f, fd, 2, "chan-blocks", 64, body, len);
         /* With the server's block size. */
         get_body(&f, fd, 3, "chan-blocks", 0, body, len);
+        assert_inflight(f.bus, 0);
+        fixture_close(&f);
+}
+END_TEST
+
+/* The final event of tag, after any number of others (acknowledged blocks). */
+static Event chan_last(Chan *ch, uint64_t tag) {
+        Event *e = NULL, ret;
+        size_t n = chan_collect(ch, tag, WAIT_USEC, &e);
+
+        ck_assert_uint_ge(n, 1);
+        ret = e[n - 1];
+        e[n - 1] = (Event){};
+        events_free(e, n);
+        return ret;
+}
+
+/* A streamed body: its beginning in the REQUEST, the rest in UPLOAD frames, read back whole;
+ * and what breaks a stream. */
+START_TEST(test_stream) {
+        const size_t len = 5000;
+        _cleanup_free_ uint8_t *body = malloc(len), *big = calloc(1, CHANNEL_UPLOAD_WINDOW);
+        _cleanup_close_ int fd = -EBADF;
+        Fixture f = {};
+        ChannelRequest req;
+        Event e;
+
+        ck_assert_ptr_nonnull(body);
+        ck_assert_ptr_nonnull(big);
+        test_fill_random(body, len, 0x57ea);
+        fixture_open(&f, "stream");
+        fd = peer_socket();
+
+        req = get_request(&f, 1, "chan-stream");
+        req.method = TEST_PUT;
+        req.flags |= CHANNEL_REQUEST_STREAM;
+        req.block_size = 256;
+        req.payload = body;
+        req.payload_len = 1024;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 1, 1024, body + 1024, 1976, false);
+        send_upload(&f.ch, f.client, 1, 3000, body + 3000, 2000, true);
+        assert_put_events(&f, 1, len, 256);
+        get_body(&f, fd, 2, "chan-stream", 256, body, len);
+
+        /* One block does not begin a stream. */
+        req.tag = 3;
+        req.payload_len = 256;
+        send_request(&f.ch, &req, &fd, 1);
+        e = chan_final(&f.ch, 3, WAIT_USEC);
+        ck_assert_int_eq(e.result, -EINVAL);
+        ck_assert_str_eq(e.error_name, COAPCLIENTD_ERROR_INVALID_ARGUMENT);
+        event_done(&e);
+
+        /* More than the window past what the server acknowledged. */
+        req.tag = 4;
+        req.payload_len = 1024;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 4, 1024, big, CHANNEL_UPLOAD_WINDOW, false);
+        e = chan_last(&f.ch, 4);
+        ck_assert_int_eq(e.result, -ENOBUFS);
+        event_done(&e);
+
+        /* A gap. */
+        req.tag = 5;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 5, 1025, body, 1, true);
+        e = chan_last(&f.ch, 5);
+        ck_assert_int_eq(e.result, -EINVAL);
+        event_done(&e);
+
+        /* An UPLOAD for a request that is gone changes nothing. */
+        send_upload(&f.ch, f.client, 5, 1025, body, 1, true);
         assert_inflight(f.bus, 0);
         fixture_close(&f);
 }
@@ -1568,6 +1658,7 @@ static Suite *channel_suite(void) {
         tcase_add_test(tc, test_open_channel);
         tcase_add_test(tc, test_get);
         tcase_add_test(tc, test_message_section);
+        tcase_add_test(tc, test_stream);
         tcase_add_test(tc, test_burst);
         tcase_add_test(tc, test_tx_params);
         tcase_add_test(tc, test_blockwise);

@@ -427,6 +427,61 @@ START_TEST(test_event_exactly_max) {
 }
 END_TEST
 
+/* An UPLOAD frame byte for byte, and back. */
+START_TEST(test_upload_bytes) {
+        static const uint8_t expected[] = {
+                0x2b, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, /* size 43, UPLOAD, 0 */
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* client */
+                0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* tag */
+                0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, /* offset 65536 */
+                0x01, 0x00, 0x00, 0x00,                         /* END */
+                0x03, 0x00, 0x00, 0x00,                         /* len 3 */
+                'x',  'y',  'z',
+        };
+        const ChannelUpload up = {
+                .client = 0x0102030405060708,
+                .tag = 0x11,
+                .offset = 65536,
+                .flags = CHANNEL_UPLOAD_END,
+                .data = (const uint8_t *) "xyz",
+                .len = 3,
+        };
+        uint8_t buf[sizeof(expected)];
+        ChannelUpload back;
+        ChannelFrame f;
+
+        ck_assert_int_eq(channel_encode_upload(&up, buf, sizeof(buf) - 1), -ENOBUFS);
+        ck_assert_int_eq(channel_encode_upload(&up, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_mem_eq(buf, expected, sizeof(expected));
+        next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_UPLOAD, &f);
+        ck_assert_int_eq(channel_decode_upload(&f, &back, NULL), 0);
+        ck_assert_uint_eq(back.client, up.client);
+        ck_assert_uint_eq(back.tag, up.tag);
+        ck_assert_uint_eq(back.offset, up.offset);
+        ck_assert_uint_eq(back.flags, up.flags);
+        ck_assert_uint_eq(back.len, 3);
+        ck_assert_ptr_eq(back.data, buf + 40);
+
+        /* Empty: the end of a body that ended on a block. */
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.flags = CHANNEL_UPLOAD_END}, buf,
+                                               sizeof(buf)),
+                         40);
+        next_only_frame(buf, 40, CHANNEL_FRAME_UPLOAD, &f);
+        ck_assert_int_eq(channel_decode_upload(&f, &back, NULL), 0);
+        ck_assert_ptr_null(back.data);
+
+        /* Unknown flags, bytes without a pointer, more than a message. */
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.flags = 2}, buf, sizeof(buf)),
+                         -EINVAL);
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.len = 1}, buf, sizeof(buf)),
+                         -EINVAL);
+        ck_assert_int_eq(
+                channel_encode_upload(&(ChannelUpload){.data = buf, .len = CHANNEL_MESSAGE_MAX},
+                                      buf, sizeof(buf)),
+                -EINVAL);
+}
+END_TEST
+
 static const ChannelFrameType ids_types[] = {
         CHANNEL_FRAME_CANCEL,
         CHANNEL_FRAME_CANCEL_ALL,
@@ -718,7 +773,7 @@ static void assert_request_einval(const ChannelRequest *req) {
 }
 
 START_TEST(test_request_einval) {
-        static const uint8_t flags[] = {0x40, 0x80, 0xff};
+        static const uint8_t flags[] = {0x80, 0xff};
         static const size_t dest_lens[] = {1, 15, 17, 27, 29, 255};
         static const uint8_t dest[255];
         ChannelRequest req = {.path = "p"};
@@ -833,6 +888,7 @@ typedef enum Base {
         BASE_REQUEST,
         BASE_EVENT,
         BASE_EVENT_MESSAGE,
+        BASE_UPLOAD,
         BASE_CANCEL,
 } Base;
 
@@ -843,6 +899,7 @@ typedef enum Base {
  *   EVENT_MESSAGE (82 bytes): EVENT with CHANNEL_EVENT_MESSAGE, mid 72..73, code 74,
  *                       token_len 75 (1), options_len 76..77 (1), token 78, option 79,
  *                       payload "pq" 80..81
+ *   UPLOAD (41 bytes):  flags 32..35, len 36..39, one byte 40
  *   CANCEL (24 bytes) */
 static size_t encode_base(Base base, uint8_t *buf, size_t size) {
         static const uint8_t accept = 0x32;
@@ -880,6 +937,13 @@ static size_t encode_base(Base base, uint8_t *buf, size_t size) {
         case BASE_EVENT:
                 n = channel_encode_event(&ev, buf, size);
                 ck_assert_int_eq(n, 74);
+                break;
+        case BASE_UPLOAD:
+                n = channel_encode_upload(
+                        &(ChannelUpload){
+                                .client = 1, .tag = 2, .offset = 3, .data = &accept, .len = 1},
+                        buf, size);
+                ck_assert_int_eq(n, 41);
                 break;
         case BASE_EVENT_MESSAGE: {
                 ChannelEvent m = ev;
@@ -925,7 +989,7 @@ static const BadFrame bad_frames[] = {
         {"header reserved byte 7", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, true, 0, 7, 1,
          0x80},
         {"type 0", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 0},
-        {"type 5", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 5},
+        {"type 6", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 6},
         {"type 15", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 15},
         {"type 17", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 17},
         {"type 0x0101", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_REQUEST, true, 0, 4, 2, 0x0101},
@@ -933,8 +997,8 @@ static const BadFrame bad_frames[] = {
         {"request body 39 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST, false, -30, 0, 0, 0},
         {"request reserved byte", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_REQUEST, false, 0, REQ_ZERO,
          1, 1},
-        {"request flag bit 6", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
-         0x41},
+        {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
+         0x81},
         {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
          0x80},
         {"dest_len 15", CHANNEL_PARSE_BAD_DESTINATION, BASE_REQUEST, false, 0, REQ_DEST_LEN, 1, 15},
@@ -1011,6 +1075,10 @@ static const BadFrame bad_frames[] = {
          EV_PAYLOAD_LEN, 4, 1},
         {"event trailing byte", CHANNEL_PARSE_TRAILING_BYTES, BASE_EVENT, false, 1, 0, 0, 0},
 
+        {"upload body 31 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_UPLOAD, false, -10, 0, 0, 0},
+        {"upload flag bit 1", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_UPLOAD, false, 0, 32, 4, 2},
+        {"upload len + 1", CHANNEL_PARSE_TRUNCATED_BODY, BASE_UPLOAD, false, 0, 36, 4, 2},
+        {"upload len - 1", CHANNEL_PARSE_TRAILING_BYTES, BASE_UPLOAD, false, 0, 36, 4, 0},
         {"ids body 15 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_CANCEL, false, -1, 0, 0, 0},
         {"CANCEL_ALL body 0 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_CANCEL, false, -16, 4, 2,
          CHANNEL_FRAME_CANCEL_ALL},
@@ -1046,20 +1114,26 @@ START_TEST(test_parse_errors) {
         } else {
                 ChannelRequest req, req_untouched;
                 ChannelEvent ev, ev_untouched;
+                ChannelUpload up, up_untouched;
                 uint64_t client = 99, tag = 99;
 
                 ck_assert_msg(r == 1, "%s: header rejected: %s", t->name,
                               channel_parse_error_to_string(e));
                 memset(&req, 0x5a, sizeof(req));
                 memset(&ev, 0x5a, sizeof(ev));
+                memset(&up, 0x5a, sizeof(up));
                 req_untouched = req;
                 ev_untouched = ev;
+                up_untouched = up;
                 switch (f.type) {
                 case CHANNEL_FRAME_REQUEST:
                         r = channel_decode_request(&f, &req, &e);
                         break;
                 case CHANNEL_FRAME_EVENT:
                         r = channel_decode_event(&f, &ev, &e);
+                        break;
+                case CHANNEL_FRAME_UPLOAD:
+                        r = channel_decode_upload(&f, &up, &e);
                         break;
                 default:
                         r = channel_decode_ids(&f, &client, &tag, &e);
@@ -1070,6 +1144,7 @@ START_TEST(test_parse_errors) {
                               channel_parse_error_to_string(t->error));
                 ck_assert_mem_eq(&req, &req_untouched, sizeof(req));
                 ck_assert_mem_eq(&ev, &ev_untouched, sizeof(ev));
+                ck_assert_mem_eq(&up, &up_untouched, sizeof(up));
                 ck_assert_uint_eq(client, 99);
                 ck_assert_uint_eq(tag, 99);
         }
@@ -1123,7 +1198,7 @@ START_TEST(test_request_n_fds) {
 END_TEST
 
 START_TEST(test_decode_wrong_type) {
-        static const Base bases[] = {BASE_REQUEST, BASE_EVENT, BASE_CANCEL};
+        static const Base bases[] = {BASE_REQUEST, BASE_EVENT, BASE_UPLOAD, BASE_CANCEL};
         uint8_t buf[128];
 
         for (size_t i = 0; i < ELEMENTS(bases); i++) {
@@ -1135,9 +1210,10 @@ START_TEST(test_decode_wrong_type) {
                 ChannelFrame f;
 
                 next_only_frame(buf, len,
-                                bases[i] == BASE_REQUEST ? CHANNEL_FRAME_REQUEST
-                                : bases[i] == BASE_EVENT ? CHANNEL_FRAME_EVENT
-                                                         : CHANNEL_FRAME_CANCEL,
+                                bases[i] == BASE_REQUEST  ? CHANNEL_FRAME_REQUEST
+                                : bases[i] == BASE_EVENT  ? CHANNEL_FRAME_EVENT
+                                : bases[i] == BASE_UPLOAD ? CHANNEL_FRAME_UPLOAD
+                                                          : CHANNEL_FRAME_CANCEL,
                                 &f);
                 memset(&req, 0x5a, sizeof(req));
                 memset(&ev, 0x5a, sizeof(ev));
@@ -1156,6 +1232,13 @@ START_TEST(test_decode_wrong_type) {
                 if (bases[i] != BASE_CANCEL) {
                         e = CHANNEL_PARSE_OK;
                         ck_assert_int_eq(channel_decode_ids(&f, &client, &tag, &e), -EBADMSG);
+                        ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
+                }
+                if (bases[i] != BASE_UPLOAD) {
+                        ChannelUpload up;
+
+                        e = CHANNEL_PARSE_OK;
+                        ck_assert_int_eq(channel_decode_upload(&f, &up, &e), -EBADMSG);
                         ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
                 }
                 ck_assert_mem_eq(&req, &req_untouched, sizeof(req));
@@ -1204,6 +1287,7 @@ static Suite *channel_wire_suite(void) {
         tcase_add_test(tc, test_event_minimal);
         tcase_add_test(tc, test_event_full);
         tcase_add_test(tc, test_event_message_bytes);
+        tcase_add_test(tc, test_upload_bytes);
         tcase_add_test(tc, test_event_results_and_etags);
         tcase_add_test(tc, test_event_error_names);
         tcase_add_test(tc, test_event_exactly_max);
