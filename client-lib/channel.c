@@ -239,6 +239,11 @@ static void queue_event_locked(const ChannelEvent *ev) {
         if (d->final)
                 r->final_queued = true;
         queue_push_locked(d);
+        /* Each acknowledged block of a streamed body is an event: room for more. */
+        if (r->streaming && d->final)
+                r->streaming = false;
+        else if (r->streaming && d->result >= 0)
+                lib_stream_acked_locked(r, ev->offset);
 }
 
 /* One message of EVENT frames. A frame we cannot parse means the two ends disagree about the

@@ -62,6 +62,15 @@ struct Request {
         void *user_data;
         bool observe;
 
+        /* API 403's payload_cb while it streams the body (CHANNEL_REQUEST_STREAM). */
+        int (*payload_cb)(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
+                          void *user_data);
+        bool streaming;        /* more of the body is to come from payload_cb */
+        bool stream_queued;    /* a delivery to ask payload_cb for more is queued */
+        size_t stream_block;   /* the block size payload_cb is asked for */
+        uint64_t stream_sent;  /* bytes sent so far */
+        uint64_t stream_acked; /* the offset of the latest event: the window starts there */
+
         bool linked;          /* in client->requests: pending, matchable */
         bool final_queued;    /* the last callback is queued: nothing more is queued */
         bool cancelled;       /* -ECANCELED was reported or suppressed: drop queued callbacks */
@@ -83,6 +92,7 @@ struct Delivery {
         bool last_block;
         bool final;
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
+        bool pump;   /* no callback: ask the request's payload_cb for more of its body */
         struct coap_client_response_info info;
         bool has_packet;           /* the daemon sent the message (API 403 requests) */
         struct coap_packet packet; /* its data is data[]: header, token, options, payload */
@@ -184,6 +194,9 @@ void lib_channel_read_locked(bool drain);
 void queue_push_locked(Delivery *d);
 /* Every pending request run by daemon (NULL: any) gets -ECONNABORTED. */
 void lib_abort_requests_locked(const char *daemon);
+/* An event of a streaming request moved its window: queues asking payload_cb for more. */
+void lib_stream_acked_locked(Request *r, uint64_t offset);
+
 /* Queues the final error callback of r (once). */
 void lib_queue_error_locked(Request *r, int error);
 /* Makes the -ECANCELED callback of r now, from the calling thread: drops and retakes the

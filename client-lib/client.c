@@ -28,12 +28,13 @@
 typedef struct coapclient_request_ref RequestRef;
 typedef struct coapclient_option_ref OptionRef;
 
-/* A request's body: inline (data), or already in a memfd (fd >= 0), or none (!present). */
+/* A request's body: inline (data), or none (!present); with stream_block, the beginning of a
+ * body that payload_cb streams in blocks of that size. */
 typedef struct RequestBody {
         bool present;
         const uint8_t *data;
         size_t len;
-        int fd;
+        size_t stream_block;
 } RequestBody;
 
 static Client *client_find_locked(const struct coap_client *client) {
@@ -454,20 +455,18 @@ static int payload_memfd(const uint8_t *payload, size_t len) {
         return r < 0 ? r : TAKE_FD(fd);
 }
 
-/* The body that req->payload_cb gives block by block (Zephyr's rules: *len is the block size in
- * and the length out, every block but the last full), in a memfd of *ret_len bytes, at most
- * limit: -EMSGSIZE beyond. Runs without the lock: the callback is the application's. */
-static int payload_cb_memfd(const RequestRef *req, size_t block, size_t limit, size_t *ret_len) {
-        _cleanup_close_ int fd = -EBADF;
+/* The beginning of the body that req->payload_cb gives block by block (Zephyr's rules: *len is
+ * the block size in and the length out, every block but the last full), up to max bytes, into
+ * buf. *ret_last: the body ended within them. Runs without the lock: the callback is the
+ * application's. */
+static int payload_cb_collect(const RequestRef *req, size_t block, uint8_t *buf, size_t max,
+                              size_t *ret_len, bool *ret_last) {
         size_t offset = 0;
+        bool last = false;
 
-        fd = memfd_create("coapclient-payload", MFD_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
+        while (!last && offset + block <= max) {
                 const uint8_t *p = NULL;
                 size_t len = block;
-                bool last = false;
                 int r;
 
                 r = req->payload_cb(offset, &p, &len, &last, req->user_data);
@@ -475,17 +474,13 @@ static int payload_cb_memfd(const RequestRef *req, size_t block, size_t limit, s
                         return r;
                 if (len > block || (len > 0 && !p) || (!last && len != block))
                         return -EINVAL;
-                if (len > limit - offset)
-                        return -EMSGSIZE;
-                r = write_all(fd, p, len);
-                if (r < 0)
-                        return r;
+                if (len > 0)
+                        memcpy(buf + offset, p, len);
                 offset += len;
-                if (last)
-                        break;
         }
         *ret_len = offset;
-        return TAKE_FD(fd);
+        *ret_last = last;
+        return 0;
 }
 
 /* The request's frame, with the socket (and a payload memfd) attached, down the channel. */
@@ -535,10 +530,9 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 };
         }
         f.payload_len = (uint32_t) (body->present ? body->len : 0);
-        if (body->fd >= 0) {
-                f.flags |= CHANNEL_REQUEST_PAYLOAD_FD;
-                fds[1] = body->fd;
-        } else if (f.payload_len > INLINE_PAYLOAD_MAX) {
+        if (body->stream_block > 0)
+                f.flags |= CHANNEL_REQUEST_STREAM;
+        if (f.payload_len > INLINE_PAYLOAD_MAX) {
                 payload_fd = payload_memfd(body->data, body->len);
                 if (payload_fd < 0)
                         return payload_fd;
@@ -591,6 +585,7 @@ static int request_new(Client *c, const RequestRef *req, Request **ret) {
         r->method = req->method;
         r->api = req->api;
         r->cb = req->cb;
+        r->payload_cb = req->payload_cb;
         r->user_data = req->user_data;
         r->observe = request_is_observe(req);
         *ret = r;
@@ -606,6 +601,11 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         k = request_new(c, req, &r);
         if (k < 0)
                 return k;
+        if (body->stream_block > 0) {
+                r->streaming = true;
+                r->stream_block = body->stream_block;
+                r->stream_sent = body->len;
+        }
 
         /* A second attempt after finding the channel or the client object stale (the daemon
          * restarted and its NameOwnerChanged is still unread). */
@@ -675,9 +675,9 @@ static int payload_cb_limits_locked(const Client *c, const RequestRef *req, size
 _public_ int coapclient_req(struct coap_client *client, int sock, const struct sockaddr *addr,
                             const RequestRef *req,
                             const struct coap_transmission_parameters *params) {
-        _cleanup_close_ int body_fd = -EBADF;
+        _cleanup_free_ uint8_t *first = NULL;
         struct coap_transmission_parameters p;
-        RequestBody body = {.fd = -EBADF};
+        RequestBody body = {};
         size_t block = 0, limit = 0;
         Client *c;
         int r;
@@ -708,13 +708,26 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
         if (r >= 0)
                 r = check_socket_locked(sock);
         if (r >= 0 && req->payload_cb) {
+                size_t max;
+                bool last;
+
                 r = payload_cb_limits_locked(c, req, &block, &limit);
+                /* The beginning goes with the request, whole blocks of it, within the window
+                 * and what coapclientd takes in one request; payload_cb streams the rest. */
+                max = r >= 0 ? MIN((size_t) CHANNEL_UPLOAD_WINDOW, limit) / block * block : 0;
+                first = malloc(max > 0 ? max : 1);
+                if (r >= 0 && !first)
+                        r = -ENOMEM;
                 /* The application's callback runs without the lock. */
                 LIB_UNLOCK();
                 if (r >= 0)
-                        r = body_fd = payload_cb_memfd(req, block, limit, &body.len);
+                        r = payload_cb_collect(req, block, first, max, &body.len, &last);
+                /* A stream must begin with more than one block. */
+                if (r >= 0 && !last && body.len <= block)
+                        r = -EMSGSIZE;
                 body.present = true;
-                body.fd = body_fd;
+                body.data = first;
+                body.stream_block = r >= 0 && !last ? block : 0;
                 LIB_LOCK();
                 /* Deinitialised meanwhile? */
                 c = client_find_locked(client);

@@ -467,18 +467,21 @@ typedef void (*coap_client_response_cb_t)(const struct coap_client_response_data
  * Supplies the body of an upload block by block (Zephyr 4.3).
  *
  * @param offset Where the block starts in the body.
- * @param payload Set to the block's bytes; they must stay valid until the next call or the
- *        return of coap_client_req().
+ * @param payload Set to the block's bytes; they must stay valid until the callback is called
+ *        again or returns to coap_client_req().
  * @param len The block size in; the block's length out. Every block but the last must be
  *        full.
  * @param last_block Set to true with the last block.
  * @param user_data The request's user_data.
- * @return 0, or a negative errno that coap_client_req() returns.
+ * @return 0, or a negative errno: coap_client_req() returns it, or, for a block asked for
+ *         later, the response callback reports it (-EINVAL when the callback broke the rules)
+ *         and the request ends.
  *
- * Linux: called from inside coap_client_req(), which hands the whole body to coapclientd (in a
- * memfd), so the body is bounded by coapclientd's MaxPayloadBytes (1 MiB by default); a larger
- * one fails with -EMSGSIZE. The block size asked for is the client's
- * (coap_client_set_block_size(), 1024 bytes by default).
+ * The body has no size limit: it is streamed with flow control. coap_client_req() asks for the
+ * first 64 KiB (less when coapclientd's MaxPayloadBytes is smaller);
+ * the rest is asked for in the library thread (or coap_client_process()) as the server
+ * acknowledges blocks, never more than 64 KiB ahead of it. The block size asked for is the
+ * client's (coap_client_set_block_size(), 1024 bytes by default).
  */
 typedef int (*coap_client_payload_cb_t)(size_t offset, const uint8_t **payload, size_t *len,
                                         bool *last_block, void *user_data);
@@ -762,8 +765,8 @@ static inline int coapclient_request_ref_403(const struct coap_client_request *r
  * @return as with API 304, and -EINVAL also for a path not NUL-terminated within
  *         MAX_PATH_SIZE, more than MAX_EXTRA_OPTIONS options, payload and payload_cb both set,
  *         or multicast_timeout_ms not 0; -ENOTSUP for multicast_timeout_ms > 0 (Linux: not yet
- *         supported); the error payload_cb returned, or -EINVAL when it broke its rules;
- *         -EMSGSIZE when the body payload_cb gives exceeds coapclientd's MaxPayloadBytes.
+ *         supported); the error payload_cb returned for the first 64 KiB of the body, or
+ *         -EINVAL when it broke its rules there.
  */
 static inline int coap_client_req(struct coap_client *client, int sock,
                                   const struct net_sockaddr *addr, struct coap_client_request *req,
