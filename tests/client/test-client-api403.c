@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -116,6 +117,9 @@ typedef struct Upload {
         int fail_with;    /* returned instead of the block at fail_at */
         size_t fail_at;
         bool short_block; /* gives a short block that is not the last, at fail_at */
+        size_t hold_at;   /* with hold: posts reached there, then waits for release */
+        bool hold;
+        sem_t reached, release;
 } Upload;
 
 static int payload_cb(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
@@ -124,6 +128,11 @@ static int payload_cb(size_t offset, const uint8_t **payload, size_t *len, bool 
         size_t n;
 
         u->n_calls++;
+        if (u->hold && offset == u->hold_at) {
+                sem_post(&u->reached);
+                while (sem_wait(&u->release) < 0)
+                        ;
+        }
         if (u->fail_with < 0 && offset >= u->fail_at)
                 return u->fail_with;
         if (offset != u->next_offset || *len != 1024)
@@ -333,6 +342,63 @@ START_TEST(test_stream_fails_later) {
 }
 END_TEST
 
+/* Cancelling a streaming upload while payload_cb runs in the library thread: as for a
+ * response callback, -ECANCELED follows there once it returns, what it gave is dropped, and it is
+ * not asked for anything more. */
+START_TEST(test_stream_cancel) {
+        const size_t size = 3 * 1024 * 1024;
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        uint8_t *big = make_body(size, 5);
+        Upload up = {.body = big, .size = size, .hold = true, .hold_at = 512 * 1024};
+        unsigned n_calls;
+        Rec rec, get;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        ck_assert_int_eq(sem_init(&up.reached, 0, 0), 0);
+        ck_assert_int_eq(sem_init(&up.release, 0, 0), 0);
+        rec_init(&rec);
+        rec_init(&get);
+        rec.upload = &up;
+        ck_assert_int_eq(coap_client_init(&client, NULL), 0);
+        req = request(COAP_METHOD_PUT, "example_data", &rec);
+        req.payload_cb = payload_cb;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        while (sem_wait(&up.reached) < 0)
+                ;
+        /* It does not wait for the running payload_cb, as for a running callback. */
+        coap_client_cancel_request(&client, &req);
+        pthread_mutex_lock(&rec.lock);
+        ck_assert_uint_eq(rec.n_errors, 0);
+        pthread_mutex_unlock(&rec.lock);
+        sem_post(&up.release);
+        ck_assert(rec_wait(&rec, &rec.n_errors, 1));
+        ck_assert(rec_wait_last(&rec, 1));
+        pthread_mutex_lock(&rec.lock);
+        ck_assert_int_eq(rec.code, -ECANCELED);
+        pthread_mutex_unlock(&rec.lock);
+
+        /* A round trip later, nothing more was asked for. */
+        n_calls = up.n_calls;
+        req = request(COAP_METHOD_GET, "time", &get);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(rec_wait_last(&get, 1));
+        ck_assert_uint_eq(up.n_calls, n_calls);
+        ck_assert_uint_lt(up.next_offset, size);
+        ck_assert(!up.bad_request);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+
+        coap_client_deinit(&client);
+        rec_done(&rec);
+        rec_done(&get);
+        sem_destroy(&up.reached);
+        sem_destroy(&up.release);
+        free(big);
+        close(sock);
+}
+END_TEST
+
 START_TEST(test_refusals) {
         struct coap_client client = {0};
         struct coap_client_request req;
@@ -397,6 +463,7 @@ static Suite *api403_suite(void) {
         tcase_add_test(tc, test_observe_and_cancel);
         tcase_add_test(tc, test_refusals);
         tcase_add_test(tc, test_stream_fails_later);
+        tcase_add_test(tc, test_stream_cancel);
         suite_add_tcase(s, tc);
         return s;
 }
