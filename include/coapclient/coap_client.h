@@ -480,7 +480,8 @@ typedef void (*coap_client_response_cb_t)(const struct coap_client_response_data
  * The body has no size limit: it is streamed with flow control. coap_client_req() asks for the
  * first 64 KiB (less when coapclientd's MaxPayloadBytes is smaller);
  * the rest is asked for in the library thread (or coap_client_process()) as the server
- * acknowledges blocks, never more than 64 KiB ahead of it. The block size asked for is the
+ * acknowledges blocks, never more than 64 KiB ahead of it, so what it reads through user_data
+ * must stay valid until the request's final callback. The block size asked for is the
  * client's (coap_client_set_block_size(), 1024 bytes by default).
  */
 typedef int (*coap_client_payload_cb_t)(size_t offset, const uint8_t **payload, size_t *len,
