@@ -339,8 +339,8 @@ static bool request_is_observe(const RequestRef *req) {
 }
 
 /* The block size the request asks for: an application's Block2 option (from
- * coap_client_option_initial_block2(), Zephyr's early negotiation) becomes coapclientd's
- * "block-size", since the daemon owns the Block2 option. 0: the daemon's default. */
+ * coap_client_option_initial_block2(), Zephyr's early negotiation) sets it (and goes along:
+ * coapclientd sends it on the first request). 0: the daemon's default. */
 static int request_block_size(const Client *c, const RequestRef *req, uint16_t *ret) {
         *ret = c->block_size;
         for (size_t i = 0; i < req->num_options; i++) {
@@ -521,8 +521,6 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 f.content_format = (uint16_t) req->fmt;
         }
         for (size_t i = 0; i < req->num_options; i++) {
-                if (req->options[i].code == COAP_OPTION_BLOCK2)
-                        continue;
                 f.options[f.n_options++] = (ChannelOption){
                         .number = req->options[i].code,
                         .len = (uint8_t) req->options[i].len,

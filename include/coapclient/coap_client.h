@@ -423,7 +423,8 @@ struct coap_client_request {
         coap_client_response_cb_t cb;
         /** Extra options, e.g. Observe (6) with value 0 (len 0, or one zero byte) to register
          * an observation, Accept, ETag, If-Match. A Block2 option (as from
-         * coap_client_option_initial_block2()) sets the block size of this request. Linux:
+         * coap_client_option_initial_block2()) sets the block size of this request and goes
+         * out with its first message (RFC 7959 early negotiation). Linux:
          * Uri-Path, Uri-Query, Content-Format, Block1, Size1 and Request-Tag come from the
          * other fields and coapclientd, and are rejected here with -EINVAL. */
         const struct coap_client_option *options;

@@ -226,6 +226,37 @@ START_TEST(test_payload_cb_upload_read_back) {
 }
 END_TEST
 
+/* Early negotiation: a Block2 option NUM 0 goes out with the first request, so the server
+ * answers even a small resource in blocks of that size, each with its Block2 in data->packet. */
+START_TEST(test_early_block2) {
+        struct coap_client client = {0};
+        struct coap_client_request req;
+        Rec rec;
+        int sock = peer_socket(/* connected= */ true);
+
+        ck_assert_int_ge(sock, 0);
+        rec_init(&rec);
+        ck_assert_int_eq(coap_client_init(&client, NULL), 0);
+        req = request(COAP_METHOD_GET, "/", &rec);
+        req.options[0] = coap_client_option_initial_block2();
+        req.options[0].value[0] = COAP_BLOCK_32;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(rec_wait_last(&rec, 1));
+        ck_assert_int_eq(rec.code, COAP_RESPONSE_CODE_CONTENT);
+        ck_assert(!rec.bad_packet);
+        ck_assert(!rec.bad_offset);
+        /* coap-server's index is over 32 bytes: several blocks, each with Block2. */
+        ck_assert_uint_gt(rec.body_len, 32);
+        ck_assert_uint_eq(rec.n_calls, (rec.body_len + 31) / 32);
+        ck_assert_uint_eq(rec.n_block2, rec.n_calls);
+
+        coap_client_deinit(&client);
+        rec_done(&rec);
+        close(sock);
+}
+END_TEST
+
 /* An option value longer than the seed's 12 bytes reaches the server: coap-server-gnutls
  * answers a Proxy-Uri with 5.05. */
 START_TEST(test_long_option) {
@@ -460,6 +491,7 @@ static Suite *api403_suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_payload_cb_upload_read_back);
         tcase_add_test(tc, test_long_option);
+        tcase_add_test(tc, test_early_block2);
         tcase_add_test(tc, test_observe_and_cancel);
         tcase_add_test(tc, test_refusals);
         tcase_add_test(tc, test_stream_fails_later);
