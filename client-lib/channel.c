@@ -158,15 +158,56 @@ static Request *request_find_locked(uint64_t client, uint64_t tag) {
         return NULL;
 }
 
+/* The size of the response message rebuilt from ev: header, token, options, payload marker and
+ * payload. 0: ev carries none, or it would not fit a struct coap_packet. */
+static size_t event_message_size(const ChannelEvent *ev) {
+        size_t n;
+
+        if (!(ev->flags & CHANNEL_EVENT_MESSAGE))
+                return 0;
+        n = 4 + (size_t) ev->token_len + ev->options_len +
+            (ev->payload_len > 0 ? 1 + (size_t) ev->payload_len : 0);
+        return n <= UINT16_MAX ? n : 0;
+}
+
+/* d->data as the datagram the server sent, and d->packet over it. */
+static void delivery_set_message(Delivery *d, const ChannelEvent *ev, size_t size) {
+        uint8_t *p = d->data;
+
+        p[0] = (uint8_t) (1u << 6 | (ev->type & 0x3u) << 4 | ev->token_len);
+        p[1] = ev->code;
+        p[2] = (uint8_t) (ev->mid >> 8);
+        p[3] = (uint8_t) ev->mid;
+        memcpy(p + 4, ev->token, ev->token_len);
+        p += 4 + ev->token_len;
+        if (ev->options_len > 0)
+                memcpy(p, ev->options, ev->options_len);
+        p += ev->options_len;
+        if (ev->payload_len > 0)
+                *p++ = 0xff;
+        d->payload = ev->payload_len > 0 ? p : NULL;
+        d->has_packet = true;
+        d->packet = (struct coap_packet){
+                .data = d->data,
+                .offset = (uint16_t) size,
+                .max_len = (uint16_t) size,
+                .hdr_len = (uint8_t) (4 + ev->token_len),
+                .opt_len = ev->options_len,
+        };
+}
+
 static void queue_event_locked(const ChannelEvent *ev) {
         Request *r = request_find_locked(ev->client, ev->tag);
         struct coap_client_response_info *info;
+        size_t message_size;
         Delivery *d;
 
         /* Only a request of this daemon, still waiting for its callbacks. */
         if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, lib.channel_daemon) != 0)
                 return;
-        d = calloc(1, sizeof(Delivery) + ev->payload_len);
+        /* Only API 403 shows the message (data->packet). */
+        message_size = r->api == 403 ? event_message_size(ev) : 0;
+        d = calloc(1, sizeof(Delivery) + MAX(message_size, (size_t) ev->payload_len));
         if (!d) {
                 lib_queue_error_locked(r, -ENOMEM);
                 return;
@@ -182,8 +223,10 @@ static void queue_event_locked(const ChannelEvent *ev) {
                 .final = ev->flags & CHANNEL_EVENT_FINAL,
                 .silent = ev->flags & CHANNEL_EVENT_SILENT,
         };
+        if (message_size > 0)
+                delivery_set_message(d, ev, message_size);
         if (ev->payload_len > 0)
-                memcpy(d->data, ev->payload, ev->payload_len);
+                memcpy((uint8_t *) d->payload, ev->payload, ev->payload_len);
         info = &d->info;
         info->has_content_format = ev->flags & CHANNEL_EVENT_CONTENT_FORMAT;
         info->content_format = ev->content_format;
@@ -196,6 +239,11 @@ static void queue_event_locked(const ChannelEvent *ev) {
         if (d->final)
                 r->final_queued = true;
         queue_push_locked(d);
+        /* Each acknowledged block of a streamed body is an event: room for more. */
+        if (r->streaming && d->final)
+                r->streaming = false;
+        else if (r->streaming && d->result >= 0)
+                lib_stream_acked_locked(r, ev->offset);
 }
 
 /* One message of EVENT frames. A frame we cannot parse means the two ends disagree about the

@@ -11,6 +11,8 @@
 
 #include <systemd/sd-bus.h>
 
+/* The seed's types (API 304) and the packet types of API 403. */
+#define COAPCLIENT_BUILDING_LIBRARY
 #include "coapclient/coap_client.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -55,9 +57,19 @@ struct Request {
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;
         char *path;
-        coap_client_response_cb_t cb;
+        unsigned api; /* 304 or 403: the type of cb */
+        void (*cb)(void);
         void *user_data;
         bool observe;
+
+        /* API 403's payload_cb while it streams the body (CHANNEL_REQUEST_STREAM). */
+        int (*payload_cb)(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
+                          void *user_data);
+        bool streaming;        /* more of the body is to come from payload_cb */
+        bool stream_queued;    /* a delivery to ask payload_cb for more is queued */
+        size_t stream_block;   /* the block size payload_cb is asked for */
+        uint64_t stream_sent;  /* bytes sent so far */
+        uint64_t stream_acked; /* the offset of the latest event: the window starts there */
 
         bool linked;          /* in client->requests: pending, matchable */
         bool final_queued;    /* the last callback is queued: nothing more is queued */
@@ -80,7 +92,10 @@ struct Delivery {
         bool last_block;
         bool final;
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
+        bool pump;   /* no callback: ask the request's payload_cb for more of its body */
         struct coap_client_response_info info;
+        bool has_packet;           /* the daemon sent the message (API 403 requests) */
+        struct coap_packet packet; /* its data is data[]: header, token, options, payload */
         Delivery *next;
         uint8_t data[]; /* payload points here */
 };
@@ -179,6 +194,9 @@ void lib_channel_read_locked(bool drain);
 void queue_push_locked(Delivery *d);
 /* Every pending request run by daemon (NULL: any) gets -ECONNABORTED. */
 void lib_abort_requests_locked(const char *daemon);
+/* An event of a streaming request moved its window: queues asking payload_cb for more. */
+void lib_stream_acked_locked(Request *r, uint64_t offset);
+
 /* Queues the final error callback of r (once). */
 void lib_queue_error_locked(Request *r, int error);
 /* Makes the -ECANCELED callback of r now, from the calling thread: drops and retakes the

@@ -22,6 +22,21 @@
 /* Payloads above this travel in a memfd rather than inside the request's message. */
 #define INLINE_PAYLOAD_MAX (64 * 1024)
 
+/* coapclientd's block size for a request that sets none: what payload_cb is asked for then. */
+#define COAPCLIENT_DEFAULT_BLOCK_SIZE 1024
+
+typedef struct coapclient_request_ref RequestRef;
+typedef struct coapclient_option_ref OptionRef;
+
+/* A request's body: inline (data), or none (!present); with stream_block, the beginning of a
+ * body that payload_cb streams in blocks of that size. */
+typedef struct RequestBody {
+        bool present;
+        const uint8_t *data;
+        size_t len;
+        size_t stream_block;
+} RequestBody;
+
 static Client *client_find_locked(const struct coap_client *client) {
         if (!client)
                 return NULL;
@@ -214,7 +229,7 @@ _public_ int coap_client_init(struct coap_client *client, const char *info) {
         return r;
 }
 
-static bool request_matches(const Request *r, const struct coap_client_request *q) {
+static bool request_matches(const Request *r, const RequestRef *q) {
         /* Zephyr's rule: a field that is zero or NULL on either side matches anything. */
         if (r->method != 0 && q->method != 0 && r->method != q->method)
                 return false;
@@ -232,8 +247,7 @@ static bool request_matches(const Request *r, const struct coap_client_request *
  * made before returning, except for a request whose callback runs in another thread (its
  * -ECANCELED follows there) or in this one (nothing more is reported, as in Zephyr). Tells
  * the daemon per request when tell_daemon is set. */
-static void client_cancel_locked(Client *c, const struct coap_client_request *filter,
-                                 bool tell_daemon) {
+static void client_cancel_locked(Client *c, const RequestRef *filter, bool tell_daemon) {
         Request *report = NULL, *next;
 
         for (Request *r = c->requests; r; r = next) {
@@ -310,9 +324,9 @@ _public_ void coap_client_deinit(struct coap_client *client) {
 }
 
 /* An Observe option with value 0 registers an observation (RFC 7641). */
-static bool request_is_observe(const struct coap_client_request *req) {
+static bool request_is_observe(const RequestRef *req) {
         for (size_t i = 0; i < req->num_options; i++) {
-                const struct coap_client_option *o = &req->options[i];
+                const OptionRef *o = &req->options[i];
                 bool zero = true;
 
                 if (o->code != COAP_OPTION_OBSERVE)
@@ -325,13 +339,12 @@ static bool request_is_observe(const struct coap_client_request *req) {
 }
 
 /* The block size the request asks for: an application's Block2 option (from
- * coap_client_option_initial_block2(), Zephyr's early negotiation) becomes coapclientd's
- * "block-size", since the daemon owns the Block2 option. 0: the daemon's default. */
-static int request_block_size(const Client *c, const struct coap_client_request *req,
-                              uint16_t *ret) {
+ * coap_client_option_initial_block2(), Zephyr's early negotiation) sets it (and goes along:
+ * coapclientd sends it on the first request). 0: the daemon's default. */
+static int request_block_size(const Client *c, const RequestRef *req, uint16_t *ret) {
         *ret = c->block_size;
         for (size_t i = 0; i < req->num_options; i++) {
-                const struct coap_client_option *o = &req->options[i];
+                const OptionRef *o = &req->options[i];
                 unsigned szx;
 
                 if (o->code != COAP_OPTION_BLOCK2)
@@ -362,8 +375,7 @@ static bool path_segments_fit(const char *path) {
         return true;
 }
 
-static int check_request(const struct coap_client_request *req,
-                         const struct coap_transmission_parameters *p) {
+static int check_request(const RequestRef *req, const struct coap_transmission_parameters *p) {
         if (req->method < COAP_METHOD_GET || req->method > COAP_METHOD_IPATCH ||
             strlen(req->path) > COAPCLIENTD_PATH_MAX || !path_segments_fit(req->path))
                 return -EINVAL;
@@ -416,16 +428,11 @@ static size_t sockaddr_size(const struct sockaddr *sa) {
         }
 }
 
-/* A memfd holding the payload, for a request too large for one message. */
-static int payload_memfd(const struct coap_client_request *req) {
-        _cleanup_close_ int fd = -EBADF;
+static int write_all(int fd, const uint8_t *buf, size_t len) {
         size_t done = 0;
 
-        fd = memfd_create("coapclient-payload", MFD_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        while (done < req->len) {
-                ssize_t n = write(fd, req->payload + done, req->len - done);
+        while (done < len) {
+                ssize_t n = write(fd, buf + done, len - done);
 
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -433,13 +440,53 @@ static int payload_memfd(const struct coap_client_request *req) {
                         return -errno;
                 done += (size_t) n;
         }
-        return TAKE_FD(fd);
+        return 0;
+}
+
+/* A memfd holding the payload, for a request too large for one message. */
+static int payload_memfd(const uint8_t *payload, size_t len) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = memfd_create("coapclient-payload", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, payload, len);
+        return r < 0 ? r : TAKE_FD(fd);
+}
+
+/* The beginning of the body that req->payload_cb gives block by block (Zephyr's rules: *len is
+ * the block size in and the length out, every block but the last full), up to max bytes, into
+ * buf. *ret_last: the body ended within them. Runs without the lock: the callback is the
+ * application's. */
+static int payload_cb_collect(const RequestRef *req, size_t block, uint8_t *buf, size_t max,
+                              size_t *ret_len, bool *ret_last) {
+        size_t offset = 0;
+        bool last = false;
+
+        while (!last && offset + block <= max) {
+                const uint8_t *p = NULL;
+                size_t len = block;
+                int r;
+
+                r = req->payload_cb(offset, &p, &len, &last, req->user_data);
+                if (r < 0)
+                        return r;
+                if (len > block || (len > 0 && !p) || (!last && len != block))
+                        return -EINVAL;
+                if (len > 0)
+                        memcpy(buf + offset, p, len);
+                offset += len;
+        }
+        *ret_len = offset;
+        *ret_last = last;
+        return 0;
 }
 
 /* The request's frame, with the socket (and a payload memfd) attached, down the channel. */
 static int client_send_request_locked(Client *c, uint64_t tag, int sock,
-                                      const struct sockaddr *addr,
-                                      const struct coap_client_request *req,
+                                      const struct sockaddr *addr, const RequestRef *req,
+                                      const RequestBody *body,
                                       const struct coap_transmission_parameters *p) {
         _cleanup_close_ int payload_fd = -EBADF;
         ChannelRequest f = {
@@ -447,7 +494,9 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 .tag = tag,
                 .method = (uint8_t) req->method,
                 .flags = CHANNEL_REQUEST_PARAMS |
-                         (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0),
+                         (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0) |
+                         /* data->packet of API 403 needs the whole response. */
+                         (req->api == 403 ? CHANNEL_REQUEST_MESSAGE : 0),
                 .ack_timeout_ms = p->ack_timeout,
                 .ack_random_percent = p->ack_random_percent,
                 .backoff_percent = p->coap_backoff_percent,
@@ -464,29 +513,31 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
         r = request_block_size(c, req, &block_size);
         if (r < 0)
                 return r;
-        f.block_size = block_size;
-        if (req->payload) {
+        /* The blocks payload_cb was asked for are the blocks that go out. */
+        f.block_size =
+                block_size == 0 && req->payload_cb ? COAPCLIENT_DEFAULT_BLOCK_SIZE : block_size;
+        if (body->present) {
                 f.flags |= CHANNEL_REQUEST_CONTENT_FORMAT;
                 f.content_format = (uint16_t) req->fmt;
         }
         for (size_t i = 0; i < req->num_options; i++) {
-                if (req->options[i].code == COAP_OPTION_BLOCK2)
-                        continue;
                 f.options[f.n_options++] = (ChannelOption){
                         .number = req->options[i].code,
-                        .len = req->options[i].len,
+                        .len = (uint8_t) req->options[i].len,
                         .value = req->options[i].value,
                 };
         }
-        f.payload_len = (uint32_t) (req->payload ? req->len : 0);
+        f.payload_len = (uint32_t) (body->present ? body->len : 0);
+        if (body->stream_block > 0)
+                f.flags |= CHANNEL_REQUEST_STREAM;
         if (f.payload_len > INLINE_PAYLOAD_MAX) {
-                payload_fd = payload_memfd(req);
+                payload_fd = payload_memfd(body->data, body->len);
                 if (payload_fd < 0)
                         return payload_fd;
                 f.flags |= CHANNEL_REQUEST_PAYLOAD_FD;
                 fds[1] = payload_fd;
         } else
-                f.payload = req->payload;
+                f.payload = body->data;
 
         for (;;) {
                 /* Encoded again after each wait: other threads used the buffer meanwhile. */
@@ -494,7 +545,7 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 if (n < 0)
                         return (int) n;
                 r = lib_channel_send_locked(lib.channel_buf_tx, (size_t) n, fds,
-                                            payload_fd >= 0 ? 2 : 1);
+                                            fds[1] >= 0 ? 2 : 1);
                 if (r != -EAGAIN)
                         return r;
                 r = lib_channel_wait_writable_locked(c);
@@ -513,7 +564,7 @@ static bool client_is_full_locked(const Client *c) {
         return n >= lib.max_requests_per_client;
 }
 
-static int request_new(Client *c, const struct coap_client_request *req, Request **ret) {
+static int request_new(Client *c, const RequestRef *req, Request **ret) {
         Request *r;
 
         r = calloc(1, sizeof(*r));
@@ -530,7 +581,9 @@ static int request_new(Client *c, const struct coap_client_request *req, Request
         }
         r->client = client_ref(c);
         r->method = req->method;
+        r->api = req->api;
         r->cb = req->cb;
+        r->payload_cb = req->payload_cb;
         r->user_data = req->user_data;
         r->observe = request_is_observe(req);
         *ret = r;
@@ -538,7 +591,7 @@ static int request_new(Client *c, const struct coap_client_request *req, Request
 }
 
 static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
-                             const struct coap_client_request *req,
+                             const RequestRef *req, const RequestBody *body,
                              const struct coap_transmission_parameters *p) {
         Request *r;
         int k;
@@ -546,6 +599,11 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         k = request_new(c, req, &r);
         if (k < 0)
                 return k;
+        if (body->stream_block > 0) {
+                r->streaming = true;
+                r->stream_block = body->stream_block;
+                r->stream_sent = body->len;
+        }
 
         /* A second attempt after finding the channel or the client object stale (the daemon
          * restarted and its NameOwnerChanged is still unread). */
@@ -558,7 +616,7 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
                         client_forget_remote_locked(c);
                 if (k >= 0 && !c->path)
                         k = client_create_remote_locked(c);
-                if (k >= 0 && req->payload && req->len > lib.max_payload_bytes)
+                if (k >= 0 && body->present && body->len > lib.max_payload_bytes)
                         k = -EMSGSIZE;
                 else if (k >= 0 && client_is_full_locked(c))
                         k = -EAGAIN;
@@ -566,7 +624,7 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
                         break;
 
                 r->id = ++lib.last_tag;
-                k = client_send_request_locked(c, r->id, sock, addr, req, p);
+                k = client_send_request_locked(c, r->id, sock, addr, req, body, p);
                 if ((k != -ECONNABORTED && k != -ESTALE) || attempt > 0)
                         break;
                 /* The daemon closed the channel: what it still sent counts, then start over. (For
@@ -598,23 +656,48 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         return 0;
 }
 
-_public_ int coap_client_req_params(struct coap_client *client, int sock,
-                                    const struct sockaddr *addr,
-                                    const struct coap_client_request *req,
-                                    const struct coap_transmission_parameters *params) {
+/* The block size payload_cb is asked for, and the largest body it may give, for c. */
+static int payload_cb_limits_locked(const Client *c, const RequestRef *req, size_t *ret_block,
+                                    size_t *ret_limit) {
+        uint16_t block;
+        int r;
+
+        r = request_block_size(c, req, &block);
+        if (r < 0)
+                return r;
+        *ret_block = block ?: COAPCLIENT_DEFAULT_BLOCK_SIZE;
+        *ret_limit = lib.max_payload_bytes;
+        return 0;
+}
+
+_public_ int coapclient_req(struct coap_client *client, int sock, const struct sockaddr *addr,
+                            const RequestRef *req,
+                            const struct coap_transmission_parameters *params) {
+        _cleanup_free_ uint8_t *first = NULL;
         struct coap_transmission_parameters p;
+        RequestBody body = {};
+        size_t block = 0, limit = 0;
         Client *c;
         int r;
 
-        if (!client || sock < 0 || !req || !req->path || req->path[0] == '\0' ||
-            req->num_options > COAP_CLIENT_MAX_EXTRA_OPTIONS ||
-            (req->num_options > 0 && !req->options) || (req->len > 0 && !req->payload))
+        if (!client || sock < 0 || !req || (req->api != 304 && req->api != 403) || !req->path ||
+            req->path[0] == '\0' || req->num_options > COAP_CLIENT_MAX_EXTRA_OPTIONS ||
+            (req->num_options > 0 && !req->options) || (req->len > 0 && !req->payload) ||
+            (req->payload && req->payload_cb))
                 return -EINVAL;
         for (size_t i = 0; i < req->num_options; i++)
-                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                if (req->options[i].len > UINT8_MAX ||
+                    (req->options[i].len > 0 && !req->options[i].value))
                         return -EINVAL;
         if (sockaddr_size(addr) == SIZE_MAX)
                 return -ENOTSUP;
+        if (req->multicast_timeout_ms > 0)
+                return -ENOTSUP;
+        if (req->payload) {
+                body.present = true;
+                body.data = req->payload;
+                body.len = req->len;
+        }
 
         LIB_LOCK();
         p = params ? *params : lib.defaults;
@@ -622,10 +705,78 @@ _public_ int coap_client_req_params(struct coap_client *client, int sock,
         r = c ? check_request(req, &p) : -EINVAL;
         if (r >= 0)
                 r = check_socket_locked(sock);
+        if (r >= 0 && req->payload_cb) {
+                size_t max;
+                bool last;
+
+                r = payload_cb_limits_locked(c, req, &block, &limit);
+                /* The beginning goes with the request, whole blocks of it, within the window
+                 * and what coapclientd takes in one request; payload_cb streams the rest. */
+                max = r >= 0 ? MIN((size_t) CHANNEL_UPLOAD_WINDOW, limit) / block * block : 0;
+                first = malloc(max > 0 ? max : 1);
+                if (r >= 0 && !first)
+                        r = -ENOMEM;
+                /* The application's callback runs without the lock. */
+                LIB_UNLOCK();
+                if (r >= 0)
+                        r = payload_cb_collect(req, block, first, max, &body.len, &last);
+                /* A stream must begin with more than one block. */
+                if (r >= 0 && !last && body.len <= block)
+                        r = -EMSGSIZE;
+                body.present = true;
+                body.data = first;
+                body.stream_block = r >= 0 && !last ? block : 0;
+                LIB_LOCK();
+                /* Deinitialised meanwhile? */
+                c = client_find_locked(client);
+                if (r >= 0 && !c)
+                        r = -EINVAL;
+        }
         if (r >= 0)
-                r = client_req_locked(c, sock, addr, req, &p);
+                r = client_req_locked(c, sock, addr, req, &body, &p);
         LIB_UNLOCK();
         return r;
+}
+
+/* The seed's request by reference; opts has room for its options (at most
+ * COAP_CLIENT_MAX_EXTRA_OPTIONS, checked by the caller). */
+static void request_ref_304(const struct coap_client_request *req, OptionRef *opts,
+                            RequestRef *ret) {
+        *ret = (RequestRef){
+                .api = 304,
+                .method = req->method,
+                .confirmable = req->confirmable,
+                .path = req->path,
+                .fmt = req->fmt,
+                .payload = req->payload,
+                .len = req->len,
+                .cb = (void (*)(void)) req->cb,
+                .options = req->options ? opts : NULL,
+                .num_options = req->num_options,
+                .user_data = req->user_data,
+        };
+        for (size_t i = 0; req->options && i < req->num_options; i++)
+                opts[i] = (OptionRef){
+                        .code = req->options[i].code,
+                        .len = req->options[i].len,
+                        .value = req->options[i].value,
+                };
+}
+
+_public_ int coap_client_req_params(struct coap_client *client, int sock,
+                                    const struct sockaddr *addr,
+                                    const struct coap_client_request *req,
+                                    const struct coap_transmission_parameters *params) {
+        OptionRef opts[COAP_CLIENT_MAX_EXTRA_OPTIONS];
+        RequestRef ref;
+
+        if (!req || req->num_options > COAP_CLIENT_MAX_EXTRA_OPTIONS)
+                return -EINVAL;
+        for (size_t i = 0; req->options && i < req->num_options; i++)
+                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
+        request_ref_304(req, opts, &ref);
+        return coapclient_req(client, sock, addr, &ref, params);
 }
 
 _public_ int coap_client_req_retries(struct coap_client *client, int sock,
@@ -653,8 +804,7 @@ _public_ void coap_client_cancel_requests(struct coap_client *client) {
         LIB_UNLOCK();
 }
 
-_public_ void coap_client_cancel_request(struct coap_client *client,
-                                         const struct coap_client_request *req) {
+_public_ void coapclient_cancel_request(struct coap_client *client, const RequestRef *req) {
         Client *c;
 
         if (!req)
@@ -666,8 +816,22 @@ _public_ void coap_client_cancel_request(struct coap_client *client,
         LIB_UNLOCK();
 }
 
-_public_ int coap_client_deregister_observe(struct coap_client *client,
-                                            const struct coap_client_request *req) {
+_public_ void coap_client_cancel_request(struct coap_client *client,
+                                         const struct coap_client_request *req) {
+        RequestRef ref;
+
+        if (!req)
+                return;
+        /* Matching looks at neither the options nor the payload. */
+        request_ref_304(&(struct coap_client_request){.method = req->method,
+                                                      .path = req->path,
+                                                      .cb = req->cb,
+                                                      .user_data = req->user_data},
+                        NULL, &ref);
+        coapclient_cancel_request(client, &ref);
+}
+
+_public_ int coapclient_deregister_observe(struct coap_client *client, const RequestRef *req) {
         Client *c;
         int r = 0;
 
@@ -689,6 +853,20 @@ _public_ int coap_client_deregister_observe(struct coap_client *client,
         }
         LIB_UNLOCK();
         return r;
+}
+
+_public_ int coap_client_deregister_observe(struct coap_client *client,
+                                            const struct coap_client_request *req) {
+        RequestRef ref;
+
+        if (!req)
+                return -EINVAL;
+        request_ref_304(&(struct coap_client_request){.method = req->method,
+                                                      .path = req->path,
+                                                      .cb = req->cb,
+                                                      .user_data = req->user_data},
+                        NULL, &ref);
+        return coapclient_deregister_observe(client, &ref);
 }
 
 _public_ bool coap_client_has_ongoing_exchange(struct coap_client *client) {

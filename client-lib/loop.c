@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include "channel-wire.h"
 #include "client-private.h"
 #include "internal/bus-api.h"
 #include "internal/macro.h"
@@ -148,11 +149,25 @@ static void callback_locked(Request *r, const Delivery *d) {
         if (r->cb) {
                 lib_current_delivery = d && d->result >= 0 ? d : NULL;
                 lib_current_client = c;
-                if (d)
-                        r->cb((int16_t) d->result, (size_t) d->offset, d->payload, d->len,
-                              d->last_block, r->user_data);
+                if (r->api == 403) {
+                        const struct coap_client_response_data data = {
+                                .result_code = d ? (int16_t) d->result : -ECANCELED,
+                                .packet = lib_current_delivery && d->has_packet ? &d->packet : NULL,
+                                .offset = d ? (size_t) d->offset : 0,
+                                .payload = d ? d->payload : NULL,
+                                .payload_len = d ? d->len : 0,
+                                .last_block = d ? d->last_block : true,
+                        };
+
+                        ((void (*)(const struct coap_client_response_data *, void *)) r->cb)(
+                                &data, r->user_data);
+                } else if (d)
+                        ((coap_client_response_cb_t) r->cb)((int16_t) d->result, (size_t) d->offset,
+                                                            d->payload, d->len, d->last_block,
+                                                            r->user_data);
                 else
-                        r->cb(-ECANCELED, 0, NULL, 0, true, r->user_data);
+                        ((coap_client_response_cb_t) r->cb)(-ECANCELED, 0, NULL, 0, true,
+                                                            r->user_data);
                 lib_current_delivery = saved_delivery;
                 lib_current_client = saved_client;
         }
@@ -171,13 +186,132 @@ void lib_report_cancel_locked(Request *r) {
         callback_locked(r, NULL);
 }
 
+void lib_stream_acked_locked(Request *r, uint64_t offset) {
+        Delivery *d;
+
+        if (offset > r->stream_acked)
+                r->stream_acked = offset;
+        if (r->stream_queued ||
+            r->stream_sent + r->stream_block > r->stream_acked + CHANNEL_UPLOAD_WINDOW)
+                return;
+        d = calloc(1, sizeof(Delivery));
+        if (!d) {
+                lib_queue_error_locked(r, -ENOMEM);
+                return;
+        }
+        *d = (Delivery){.request = request_ref(r), .pump = true};
+        r->stream_queued = true;
+        queue_push_locked(d);
+}
+
+/* Ends r's stream with error: the daemon drops the request, the callback reports error. */
+static void stream_fail_locked(Request *r, int error) {
+        Client *c = r->client;
+        uint8_t buf[CHANNEL_HEADER_SIZE + 16];
+        long n;
+
+        r->streaming = false;
+        n = channel_encode_ids(CHANNEL_FRAME_CANCEL, c->id, r->id, buf, sizeof(buf));
+        if (n > 0 && lib.channel_daemon && strcmp(r->daemon, lib.channel_daemon) == 0)
+                (void) lib_channel_send_locked(buf, (size_t) n, NULL, 0);
+        lib_queue_error_locked(r, error);
+}
+
+/* Asks r's payload_cb for the blocks that fit the window (with the lock dropped, counted as a
+ * running callback of its client, as Zephyr calls it from its thread) and sends them as one
+ * UPLOAD frame. */
+static void stream_pump_locked(Request *r) {
+        const Client *saved_client = lib_current_client;
+        Client *c = r->client;
+        size_t room, len = 0, block = r->stream_block;
+        uint64_t offset = r->stream_sent;
+        uint8_t *data, *frame;
+        bool last = false;
+        long n;
+        int k = 0;
+
+        r->stream_queued = false;
+        if (!r->streaming || r->cancelled || r->final_queued)
+                return;
+        room = (size_t) (r->stream_acked + CHANNEL_UPLOAD_WINDOW - offset);
+        data = malloc(room);
+        frame = malloc(CHANNEL_HEADER_SIZE + 32 + room);
+        if (!data || !frame) {
+                free(data);
+                free(frame);
+                stream_fail_locked(r, -ENOMEM);
+                return;
+        }
+
+        r->in_callback = true;
+        r->cb_thread = pthread_self();
+        c->n_running++;
+        LIB_UNLOCK();
+        lib_current_client = c;
+        while (!last && len + block <= room) {
+                const uint8_t *p = NULL;
+                size_t got = block;
+
+                k = r->payload_cb((size_t) (offset + len), &p, &got, &last, r->user_data);
+                if (k >= 0 && (got > block || (got > 0 && !p) || (!last && got != block)))
+                        k = -EINVAL;
+                if (k < 0)
+                        break;
+                if (got > 0)
+                        memcpy(data + len, p, got);
+                len += got;
+        }
+        lib_current_client = saved_client;
+        LIB_LOCK();
+        r->in_callback = false;
+        c->n_running--;
+
+        if (k < 0)
+                stream_fail_locked(r, k);
+        else if (r->streaming && !r->cancelled && !r->final_queued) {
+                n = channel_encode_upload(
+                        &(ChannelUpload){
+                                .client = c->id,
+                                .tag = r->id,
+                                .offset = offset,
+                                .flags = last ? CHANNEL_UPLOAD_END : 0,
+                                .data = data,
+                                .len = (uint32_t) len,
+                        },
+                        frame, CHANNEL_HEADER_SIZE + 32 + room);
+                for (;;) {
+                        if (!lib.channel_daemon || strcmp(r->daemon, lib.channel_daemon) != 0)
+                                break; /* the request is aborted with its channel */
+                        k = lib_channel_send_locked(frame, (size_t) n, NULL, 0);
+                        if (k != -EAGAIN)
+                                break;
+                        if (lib_channel_wait_writable_locked(c) < 0)
+                                break;
+                }
+                r->stream_sent = offset + len;
+                r->streaming = !last;
+                /* Acknowledgements that came meanwhile may leave room already. */
+                if (r->streaming)
+                        lib_stream_acked_locked(r, r->stream_acked);
+        }
+        free(data);
+        free(frame);
+        if (r->deferred_cancel) {
+                r->deferred_cancel = false;
+                callback_locked(r, NULL);
+        }
+        assert_se_zero(pthread_cond_broadcast(&lib.callbacks_done));
+}
+
 static void deliver_queue_locked(void) {
         Delivery *d;
 
         while ((d = queue_pop_locked())) {
                 Request *r = d->request;
 
-                if (!r->cancelled) {
+                if (d->pump)
+                        stream_pump_locked(r);
+                else if (!r->cancelled) {
                         /* After the last callback the request is no longer ongoing: the callback
                          * may start the next one, and cancelling cannot reach it any more. */
                         if (d->final)

@@ -13,11 +13,16 @@
  *   EVENT    0 client u64, 8 tag u64, 16 result i32, 20 flags u32, 24 offset u64,
  *            32 content_format u16, 34 type u8, 35 etag_len u8, 36 observe u32, 40 size2 u32,
  *            44 error_len u8 (with its NUL, 0: none), 45 zero[3], 48 etag[8],
- *            56 payload_len u32; then error name, payload
- *   IDS      0 client u64, 8 tag u64 */
+ *            56 payload_len u32; then error name, the message section (with
+ *            CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
+ *            6 token, options), payload
+ *   IDS      0 client u64, 8 tag u64
+ *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
 #define REQUEST_FIXED 40
 #define EVENT_FIXED   60
 #define IDS_SIZE      16
+#define MESSAGE_FIXED 6
+#define UPLOAD_FIXED  32
 
 static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_OK] = "ok",
@@ -33,6 +38,7 @@ static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_TOO_MANY_OPTIONS] = "too many options",
         [CHANNEL_PARSE_BAD_ERROR_NAME] = "error name not a NUL-terminated string",
         [CHANNEL_PARSE_BAD_ETAG] = "ETag longer than 8 bytes",
+        [CHANNEL_PARSE_BAD_TOKEN] = "token longer than 8 bytes",
 };
 
 const char *channel_parse_error_to_string(ChannelParseError e) {
@@ -145,9 +151,16 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         return (long) total;
 }
 
+static size_t message_size(const ChannelEvent *ev) {
+        return ev->flags & CHANNEL_EVENT_MESSAGE
+                       ? MESSAGE_FIXED + (size_t) ev->token_len + ev->options_len
+                       : 0;
+}
+
 size_t channel_event_size(const ChannelEvent *ev) {
         return CHANNEL_HEADER_SIZE + EVENT_FIXED +
-               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + ev->payload_len;
+               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + message_size(ev) +
+               ev->payload_len;
 }
 
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
@@ -158,7 +171,10 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
             error_len > CHANNEL_ERROR_NAME_MAX || ev->payload_len > CHANNEL_MESSAGE_MAX ||
             (ev->payload_len > 0 && !ev->payload))
                 return -EINVAL;
-        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + ev->payload_len;
+        if ((ev->flags & CHANNEL_EVENT_MESSAGE) &&
+            (ev->token_len > CHANNEL_TOKEN_MAX || (ev->options_len > 0 && !ev->options)))
+                return -EINVAL;
+        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + message_size(ev) + ev->payload_len;
         if (total > CHANNEL_MESSAGE_MAX)
                 return -EINVAL;
         if (total > size)
@@ -185,8 +201,44 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
         if (error_len > 0)
                 memcpy(p, ev->error_name, error_len);
         p += error_len;
+        if (ev->flags & CHANNEL_EVENT_MESSAGE) {
+                put16(p, ev->mid);
+                p[2] = ev->code;
+                p[3] = ev->token_len;
+                put16(p + 4, ev->options_len);
+                p += MESSAGE_FIXED;
+                memcpy(p, ev->token, ev->token_len);
+                p += ev->token_len;
+                if (ev->options_len > 0)
+                        memcpy(p, ev->options, ev->options_len);
+                p += ev->options_len;
+        }
         if (ev->payload_len > 0)
                 memcpy(p, ev->payload, ev->payload_len);
+        return (long) total;
+}
+
+long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size) {
+        size_t total;
+        uint8_t *p;
+
+        if ((up->flags & ~CHANNEL_UPLOAD_FLAGS_ALL) || up->len > CHANNEL_MESSAGE_MAX ||
+            (up->len > 0 && !up->data))
+                return -EINVAL;
+        total = CHANNEL_HEADER_SIZE + UPLOAD_FIXED + up->len;
+        if (total > CHANNEL_MESSAGE_MAX)
+                return -EINVAL;
+        if (total > size)
+                return -ENOBUFS;
+        put_header(buf, total, CHANNEL_FRAME_UPLOAD);
+        p = buf + CHANNEL_HEADER_SIZE;
+        put64(p, up->client);
+        put64(p + 8, up->tag);
+        put64(p + 16, up->offset);
+        put32(p + 24, up->flags);
+        put32(p + 28, up->len);
+        if (up->len > 0)
+                memcpy(p + UPLOAD_FIXED, up->data, up->len);
         return (long) total;
 }
 
@@ -229,6 +281,7 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
         case CHANNEL_FRAME_CANCEL:
         case CHANNEL_FRAME_CANCEL_ALL:
         case CHANNEL_FRAME_DEREGISTER_OBSERVE:
+        case CHANNEL_FRAME_UPLOAD:
         case CHANNEL_FRAME_EVENT:
                 break;
         default:
@@ -353,6 +406,23 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
                 ev.error_name = (const char *) p;
         }
         p += error_len;
+        if (ev.flags & CHANNEL_EVENT_MESSAGE) {
+                if (end - p < MESSAGE_FIXED)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                ev.mid = get16(p);
+                ev.code = p[2];
+                ev.token_len = p[3];
+                ev.options_len = get16(p + 4);
+                p += MESSAGE_FIXED;
+                if (ev.token_len > CHANNEL_TOKEN_MAX)
+                        return fail(error, CHANNEL_PARSE_BAD_TOKEN);
+                if ((size_t) (end - p) < (size_t) ev.token_len + ev.options_len)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                memcpy(ev.token, p, ev.token_len);
+                p += ev.token_len;
+                ev.options = ev.options_len > 0 ? p : NULL;
+                p += ev.options_len;
+        }
         if ((size_t) (end - p) < ev.payload_len)
                 return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
         ev.payload = ev.payload_len > 0 ? p : NULL;
@@ -360,6 +430,31 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
         if (p != end)
                 return fail(error, CHANNEL_PARSE_TRAILING_BYTES);
         *ret = ev;
+        return 0;
+}
+
+int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelParseError *error) {
+        ChannelUpload up;
+
+        if (f->type != CHANNEL_FRAME_UPLOAD)
+                return fail(error, CHANNEL_PARSE_UNKNOWN_TYPE);
+        if (f->body_len < UPLOAD_FIXED)
+                return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+        up = (ChannelUpload){
+                .client = get64(f->body),
+                .tag = get64(f->body + 8),
+                .offset = get64(f->body + 16),
+                .flags = get32(f->body + 24),
+                .len = get32(f->body + 28),
+        };
+        if (up.flags & ~CHANNEL_UPLOAD_FLAGS_ALL)
+                return fail(error, CHANNEL_PARSE_UNKNOWN_FLAGS);
+        if (f->body_len - UPLOAD_FIXED < up.len)
+                return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+        if (f->body_len - UPLOAD_FIXED > up.len)
+                return fail(error, CHANNEL_PARSE_TRAILING_BYTES);
+        up.data = up.len > 0 ? f->body + UPLOAD_FIXED : NULL;
+        *ret = up;
         return 0;
 }
 

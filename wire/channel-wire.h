@@ -31,6 +31,7 @@ typedef enum ChannelFrameType {
         CHANNEL_FRAME_CANCEL = 2,             /* library -> daemon: client, tag */
         CHANNEL_FRAME_CANCEL_ALL = 3,         /* library -> daemon: client */
         CHANNEL_FRAME_DEREGISTER_OBSERVE = 4, /* library -> daemon: client, tag */
+        CHANNEL_FRAME_UPLOAD = 5,             /* library -> daemon: more of a streamed body */
         CHANNEL_FRAME_EVENT = 16,             /* daemon -> library */
 } ChannelFrameType;
 
@@ -48,6 +49,7 @@ typedef enum ChannelParseError {
         CHANNEL_PARSE_TOO_MANY_OPTIONS,
         CHANNEL_PARSE_BAD_ERROR_NAME,
         CHANNEL_PARSE_BAD_ETAG,
+        CHANNEL_PARSE_BAD_TOKEN,
         _CHANNEL_PARSE_ERROR_MAX,
 } ChannelParseError;
 
@@ -59,7 +61,17 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 #define CHANNEL_REQUEST_CONTENT_FORMAT (1u << 2)
 #define CHANNEL_REQUEST_PARAMS         (1u << 3) /* the four transmission parameters are set */
 #define CHANNEL_REQUEST_PAYLOAD_FD     (1u << 4) /* payload_len bytes are in the second fd */
-#define CHANNEL_REQUEST_FLAGS_ALL      0x1fu
+/* The sender reads CHANNEL_EVENT_MESSAGE: the channel's EVENTs carry it from then on. */
+#define CHANNEL_REQUEST_MESSAGE        (1u << 5)
+/* A streamed body: the payload is its beginning (more than one block of block_size, which must
+ * be set, and at most CHANNEL_UPLOAD_WINDOW bytes, inline), UPLOAD frames bring the rest. */
+#define CHANNEL_REQUEST_STREAM         (1u << 6)
+#define CHANNEL_REQUEST_FLAGS_ALL      0x7fu
+
+/* Flow control of a streamed body: the sender may have sent up to this many bytes past the
+ * offset of the request's latest EVENT (its last acknowledged block; 0 at first). The daemon
+ * holds no more than that of it; a stream that sends more fails with -ENOBUFS. */
+#define CHANNEL_UPLOAD_WINDOW (64 * 1024)
 
 typedef struct ChannelOption {
         uint16_t number;
@@ -95,7 +107,11 @@ typedef struct ChannelRequest {
 #define CHANNEL_EVENT_CONTENT_FORMAT (1u << 3)
 #define CHANNEL_EVENT_OBSERVE        (1u << 4)
 #define CHANNEL_EVENT_SIZE2          (1u << 5)
-#define CHANNEL_EVENT_FLAGS_ALL      0x3fu
+/* The response's header and raw options follow (only on a channel that had a REQUEST with
+ * CHANNEL_REQUEST_MESSAGE, so that a library that never asks never meets the flag). */
+#define CHANNEL_EVENT_MESSAGE        (1u << 6)
+#define CHANNEL_EVENT_FLAGS_ALL      0x7fu
+#define CHANNEL_TOKEN_MAX            8
 
 /* One call of Zephyr's response callback, as the Response signal carries it. */
 typedef struct ChannelEvent {
@@ -111,9 +127,31 @@ typedef struct ChannelEvent {
         uint32_t size2;
         uint8_t etag[CHANNEL_ETAG_MAX];
         const char *error_name; /* the D-Bus error name of a refused request, else NULL */
+        /* With CHANNEL_EVENT_MESSAGE: the response's message ID, code byte, token and options as
+         * they were on the wire (RFC 7252 encoding, not checked here). */
+        uint16_t mid;
+        uint8_t code;
+        uint8_t token_len;
+        uint8_t token[CHANNEL_TOKEN_MAX];
+        const uint8_t *options;
+        uint16_t options_len;
         const uint8_t *payload;
         uint32_t payload_len;
 } ChannelEvent;
+
+/* UPLOAD flags. */
+#define CHANNEL_UPLOAD_END       (1u << 0) /* the body ends with these bytes */
+#define CHANNEL_UPLOAD_FLAGS_ALL 0x1u
+
+/* The next bytes of a streamed body, at offset (the end of what came before). */
+typedef struct ChannelUpload {
+        uint64_t client;
+        uint64_t tag;
+        uint64_t offset;
+        uint32_t flags;
+        const uint8_t *data;
+        uint32_t len;
+} ChannelUpload;
 
 typedef struct ChannelFrame {
         uint16_t type;
@@ -128,6 +166,7 @@ size_t channel_event_size(const ChannelEvent *ev);
  * not fit in size, -EINVAL when the input breaks a rule above. */
 long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size);
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size);
+long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size);
 /* CANCEL and DEREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag ignored). */
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size);
@@ -139,6 +178,7 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
 /* Bodies. Pointers in ret point into the frame; -EBADMSG with *error set. */
 int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelParseError *error);
 int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseError *error);
+int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelParseError *error);
 int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
                        ChannelParseError *error);
 /* The fds a REQUEST frame takes from its message, read from its flags even when the rest of the

@@ -93,6 +93,16 @@ int channel_request_to_args(const ChannelRequest *req, const ManagerConfig *conf
         r = request_args_set_payload(a, req->payload, req->payload_len, config, e);
         if (r < 0)
                 return r;
+        if (req->flags & CHANNEL_REQUEST_STREAM) {
+                /* The beginning inline, more than one block of a size the library chose. */
+                if ((req->flags & CHANNEL_REQUEST_PAYLOAD_FD) || req->block_size == 0 ||
+                    req->payload_len <= req->block_size || req->payload_len > CHANNEL_UPLOAD_WINDOW)
+                        return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                                 "A streamed body begins inline with more than "
+                                                 "one block and at most %d bytes.",
+                                                 CHANNEL_UPLOAD_WINDOW);
+                a->stream_window = CHANNEL_UPLOAD_WINDOW;
+        }
         if (req->flags & CHANNEL_REQUEST_PAYLOAD_FD) {
                 if (payload_fd < 0)
                         return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,

@@ -225,7 +225,7 @@ static int channel_reserve(Channel *ch, size_t size) {
         return 0;
 }
 
-static void event_details(const CoapEvent *ev, ChannelEvent *out) {
+static void event_details(const Channel *ch, const CoapEvent *ev, ChannelEvent *out) {
         const CoapMsg *msg = ev->msg;
         CoapOption etag;
         uint32_t v;
@@ -235,6 +235,16 @@ static void event_details(const CoapEvent *ev, ChannelEvent *out) {
         if (!msg)
                 return;
         out->type = msg->type;
+        /* A datagram's options fit the u16 length. */
+        if (ch->messages && msg->options_len <= UINT16_MAX) {
+                out->flags |= CHANNEL_EVENT_MESSAGE;
+                out->mid = msg->mid;
+                out->code = msg->code;
+                out->token_len = msg->token_len;
+                memcpy(out->token, msg->token, msg->token_len);
+                out->options = msg->options;
+                out->options_len = (uint16_t) msg->options_len;
+        }
         if (coap_msg_get_uint_option(msg, COAP_OPTION_CONTENT_FORMAT, &v) >= 0 && v <= UINT16_MAX) {
                 out->flags |= CHANNEL_EVENT_CONTENT_FORMAT;
                 out->content_format = (uint16_t) v;
@@ -271,7 +281,7 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
 
         if (ch->broken)
                 return -ENOTCONN;
-        event_details(ev, &out);
+        event_details(ch, ev, &out);
         r = channel_reserve(ch, channel_event_size(&out));
         if (r < 0) {
                 /* A lost event could be a request's last: give the channel up instead. */
@@ -389,6 +399,10 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 return;
         }
 
+        /* The library reads message sections from now on (API 403's data->packet). */
+        if (req.flags & CHANNEL_REQUEST_MESSAGE)
+                ch->messages = true;
+
         /* A large payload is read only for a request that may run. */
         r = req.flags & CHANNEL_REQUEST_PAYLOAD_FD
                     ? request_precheck(c, sock, req.payload_len, &error)
@@ -437,6 +451,26 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
                 (void) client_deregister_observe(c, r->id);
 }
 
+/* More of a streamed body. The engine checks that it follows on and fits the window; an UPLOAD
+ * for a request that ended meanwhile is normal. */
+static void channel_on_upload(Channel *ch, const ChannelFrame *f) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        ChannelUpload up;
+        Request *r;
+        Client *c;
+
+        if (channel_decode_upload(f, &up, &pe) < 0) {
+                log_debug("Channel of %s: malformed frame: %s", ch->sink.caller->name,
+                          channel_parse_error_to_string(pe));
+                return;
+        }
+        c = channel_find_client(ch, up.client);
+        r = c ? client_find_by_tag(c, &ch->sink, up.tag) : NULL;
+        if (r)
+                (void) client_append(c, r->id, up.offset, up.data, up.len,
+                                     up.flags & CHANNEL_UPLOAD_END);
+}
+
 /* One message: frames in order, each REQUEST taking its fds from fds[]. -EBADMSG: the framing
  * itself is broken and the channel cannot be trusted any more. */
 static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const int *fds,
@@ -449,6 +483,8 @@ static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const
         while ((r = channel_next_frame(buf, len, &offset, &f, &pe)) > 0) {
                 if (f.type == CHANNEL_FRAME_REQUEST)
                         channel_on_request(ch, &f, fds, n_fds, &next_fd);
+                else if (f.type == CHANNEL_FRAME_UPLOAD)
+                        channel_on_upload(ch, &f);
                 else if (f.type == CHANNEL_FRAME_EVENT)
                         log_debug("Channel of %s: ignoring an EVENT frame", ch->sink.caller->name);
                 else

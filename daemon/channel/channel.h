@@ -48,6 +48,7 @@ struct Channel {
         bool broken;    /* shut down: events are dropped until the hangup is read */
         bool throttled; /* its requests are not read while it does not read its events */
         uint64_t payload_bytes_read; /* from memfds in this dispatch */
+        bool messages; /* a REQUEST had CHANNEL_REQUEST_MESSAGE: EVENTs carry the message */
 };
 
 /* Opens the caller's channel and returns the other end (owned by the caller of this function).

@@ -152,6 +152,12 @@ typedef struct Exchange {
         size_t b1_offset, b1_len;
         uint64_t request_tag;
 
+        /* A streamed body: payload (in stream_buf, stream_window bytes) holds its bytes from
+         * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
+        bool stream, stream_end, stream_wait;
+        size_t stream_base, stream_window;
+        uint8_t *stream_buf;
+
         bool b2;   /* Block2 download in progress */
         bool held; /* paused before asking for the next block, no message outstanding */
         Plan held_plan;
@@ -302,7 +308,23 @@ static void exchange_free(Exchange *x) {
         free(x->msg);
         free(x->opts);
         free(x->blob);
+        free(x->stream_buf);
         free(x);
+}
+
+/* The end of the body's bytes the engine has (all of them unless streamed). */
+static size_t body_end(const Exchange *x) {
+        return x->stream_base + x->payload_len;
+}
+
+static bool body_complete(const Exchange *x) {
+        return !x->stream || x->stream_end;
+}
+
+/* The next Block1 block can be sent: a streamed body has it and a byte after it (or has ended),
+ * so that its M bit is known. */
+static bool block1_ready(const Exchange *x) {
+        return body_complete(x) || x->b1_offset + coap_szx_to_size(x->b1_szx) < body_end(x);
 }
 
 /* The request is final: no more lookups by id, owner or MID. */
@@ -360,7 +382,8 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         free(x->msg);
         free(x->opts);
         free(x->blob);
-        x->msg = x->blob = NULL;
+        free(x->stream_buf);
+        x->msg = x->blob = x->stream_buf = NULL;
         x->opts = NULL;
         x->payload = NULL;
         /* Only the socket's lifetime depends on when this ends: no bound. */
@@ -483,7 +506,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                 size_t bsize = coap_szx_to_size(x->b1_szx);
                 CoapBlock blk = {
                         .num = (uint32_t) (x->b1_offset / bsize),
-                        .more = x->b1_offset + bsize < x->payload_len,
+                        .more = x->b1_offset + bsize < body_end(x),
                         .szx = x->b1_szx,
                 };
 
@@ -501,15 +524,15 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                 memcpy(tag, &x->request_tag, sizeof(tag));
                 opts[n++] = (CoapOption){
                         .number = COAP_OPTION_REQUEST_TAG, .len = sizeof(tag), .value = tag};
-                if (blk.num == 0)
+                /* Size1 when the size is known: not for a stream still coming. */
+                if (blk.num == 0 && body_complete(x))
                         opts[n++] = (CoapOption){
                                 .number = COAP_OPTION_SIZE1,
-                                .len = (uint16_t) coap_uint_encode((uint32_t) x->payload_len,
-                                                                   size1),
+                                .len = (uint16_t) coap_uint_encode((uint32_t) body_end(x), size1),
                                 .value = size1,
                         };
-                payload = x->payload + x->b1_offset;
-                payload_len = blk.more ? bsize : x->payload_len - x->b1_offset;
+                payload = x->payload + (x->b1_offset - x->stream_base);
+                payload_len = blk.more ? bsize : body_end(x) - x->b1_offset;
                 last_b1 = !blk.more;
         }
         /* Early negotiation (RFC 7959 §2.4): Block2 NUM 0 with our size on the first request, or
@@ -720,13 +743,18 @@ static int spec_validate(const CoapRequestSpec *spec) {
                 return -EINVAL;
         if (spec->payload_len / coap_szx_to_size(spec->block_szx) >= BLOCK_NUM_LIMIT)
                 return -EINVAL;
+        /* A stream starts with more than one block, so that the first one is known not to be
+         * the last. */
+        if (spec->stream && (spec->payload_len <= coap_szx_to_size(spec->block_szx) ||
+                             spec->payload_len > spec->stream_window))
+                return -EINVAL;
         return 0;
 }
 
-/* Copies path, options and payload into one allocation. */
+/* Copies path, options and payload into one allocation (a streamed payload into its window). */
 static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
         const char *path = spec->path ? spec->path : "";
-        size_t max = 1, n_path, total = spec->payload_len;
+        size_t max = 1, n_path, total = spec->stream ? 0 : spec->payload_len;
         CoapOption *opts;
         uint8_t *p;
         int r;
@@ -761,6 +789,16 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                         memcpy(p, opts[i].value, opts[i].len);
                 opts[i].value = p;
                 p += opts[i].len;
+        }
+        if (spec->stream) {
+                x->stream_buf = malloc(spec->stream_window);
+                if (!x->stream_buf) {
+                        free(opts);
+                        return -ENOMEM;
+                }
+                p = x->stream_buf;
+                x->stream = true;
+                x->stream_window = spec->stream_window;
         }
         if (spec->payload_len > 0)
                 memcpy(p, spec->payload, spec->payload_len);
@@ -912,7 +950,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         r = engine_new_token(e, &x->token);
         if (r < 0)
                 goto fail;
-        if (x->payload_len > coap_szx_to_size(x->block_szx)) {
+        if (x->stream || x->payload_len > coap_szx_to_size(x->block_szx)) {
                 x->b1 = true;
                 x->b1_szx = x->block_szx;
                 x->request_tag = engine_random(e);
@@ -1193,7 +1231,7 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
         if (!blk->more) {
                 x->b2 = false;
                 if (!stream) {
-                        exchange_respond_final(e, x, m, x->b1 ? x->payload_len : offset, now);
+                        exchange_respond_final(e, x, m, x->b1 ? body_end(x) : offset, now);
                         return;
                 }
                 exchange_drop_cont(e, x);
@@ -1248,8 +1286,10 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
 
         if (x->b1_done)
                 return false;
-        /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size. */
+        /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size (a stream
+         * only while it still has its beginning). */
         if (m->code == COAP_CODE_REQUEST_ENTITY_TOO_LARGE && has_blk && x->payload_len > 0 &&
+            x->stream_base == 0 &&
             (x->b1 ? blk.szx < x->b1_szx : x->payload_len > coap_szx_to_size(blk.szx))) {
                 if (!x->b1) {
                         x->b1 = true;
@@ -1261,7 +1301,7 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
                 exchange_continue(e, x, &plan, now);
                 return true;
         }
-        if (!x->b1 || x->b1_offset + x->b1_len >= x->payload_len)
+        if (!x->b1 || (body_complete(x) && x->b1_offset + x->b1_len >= body_end(x)))
                 return false;
 
         sent = x->b1_offset + x->b1_len;
@@ -1275,9 +1315,50 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
         if (!exchange_emit(e, x, &ev))
                 return true;
         x->b1_offset = sent;
+        if (x->stream) {
+                /* What the server has is not needed again: room for what comes next. */
+                size_t done = sent - x->stream_base;
+
+                memmove(x->stream_buf, x->stream_buf + done, x->payload_len - done);
+                x->payload_len -= done;
+                x->stream_base = sent;
+                if (!block1_ready(x)) {
+                        /* No timer: coap_engine_append() sends the next block. */
+                        x->stream_wait = true;
+                        return true;
+                }
+        }
         plan = x->plan;
         exchange_continue(e, x, &plan, now);
         return true;
+}
+
+int coap_engine_append(CoapEngine *e, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                       bool end, uint64_t now) {
+        Exchange *x = coap_map_get(&e->by_id, id);
+        Plan plan;
+        int r = 0;
+
+        if (!x)
+                return -ENOENT;
+        if (!x->stream || x->stream_end || offset != body_end(x) || (len > 0 && !data))
+                r = -EINVAL;
+        else if (len > x->stream_window - x->payload_len)
+                r = -ENOBUFS;
+        if (r < 0) {
+                exchange_fail(e, x, r, now);
+                return r;
+        }
+        if (len > 0)
+                memcpy(x->stream_buf + x->payload_len, data, len);
+        x->payload_len += len;
+        x->stream_end = end;
+        if (x->stream_wait && block1_ready(x)) {
+                x->stream_wait = false;
+                plan = x->plan;
+                exchange_continue(e, x, &plan, now);
+        }
+        return 0;
 }
 
 /* A matched response to the outstanding message of a live exchange. */
@@ -1332,7 +1413,7 @@ static void exchange_on_response(CoapEngine *e, Exchange *x, const CoapMsg *m, b
                 (void) exchange_emit(e, x, &ev);
                 return;
         }
-        exchange_respond_final(e, x, m, x->b1 ? x->payload_len : 0, now);
+        exchange_respond_final(e, x, m, x->b1 ? body_end(x) : 0, now);
 }
 
 /* A response on the registration token of a live observation (RFC 7641 §3.2-§3.4). */
@@ -1450,8 +1531,9 @@ static void engine_on_response(CoapEngine *e, const CoapMsg *m, const CoapAddr *
                         return;
                 x->last_response_mid = m->mid;
         }
-        /* A held download asked for nothing: only a new notification may come. */
-        if (x->held && (!x->observe || is_cont))
+        /* A held download asked for nothing: only a new notification may come. Nor did an
+         * upload waiting for its next block. */
+        if ((x->held && (!x->observe || is_cont)) || x->stream_wait)
                 return;
         if (exchange_on_echo(e, x, m, now))
                 return;

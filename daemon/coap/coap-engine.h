@@ -60,6 +60,13 @@ typedef struct CoapRequestSpec {
                             * NUM 0 with block_szx; an upload carries it on its last Block1
                             * request (§3.3). An application Block2 in options wins. */
         const CoapAddr *dest; /* NULL or len 0: connected socket */
+        /* A streamed Block1 body: payload is its beginning (more than one block), the rest
+         * comes through coap_engine_append(); the engine holds at most stream_window bytes of
+         * it (from the last block the server acknowledged on), so the body has no size limit.
+         * Each acknowledged block is an event (offset: the bytes acknowledged), after which
+         * that many more bytes fit. */
+        bool stream;
+        size_t stream_window;
 } CoapRequestSpec;
 
 /* One callback of Zephyr's coap_client_response_cb_t, plus what the proxy needs. */
@@ -108,6 +115,12 @@ CoapEngine *coap_engine_free(CoapEngine *e);
  * -Scheme, and for FETCH the same payload), as Zephyr refuses it; -ENOMEM; or the send error of
  * the first datagram (the request is then forgotten and no event is emitted, as in Zephyr). */
 int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
+/* The next bytes of a streamed body (CoapRequestSpec.stream) at offset, the end of what came
+ * before; end: the body is complete. A Block1 transfer that waits for them goes on. -ENOENT
+ * unknown id (e.g. the request ended); a broken stream (not one, ended, offset not the end,
+ * over stream_window) ends the request with a final -EINVAL or -ENOBUFS event and returns it. */
+int coap_engine_append(CoapEngine *e, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                       bool end, uint64_t now);
 /* Emits one final -ECANCELED event. -ENOENT when id is unknown. A cancelled observation is held
  * (see coap_engine_is_idle()): its later notifications get an RST. */
 int coap_engine_cancel(CoapEngine *e, uint64_t id, uint64_t now);

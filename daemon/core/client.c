@@ -142,11 +142,13 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
 
 int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, CallerSink *sink,
                   uint64_t tag, uint64_t *ret_id) {
+        /* A streamed body takes its window in the engine, whatever its size. */
+        size_t held = spec->stream ? spec->stream_window : spec->payload_len;
         Manager *m = c->manager;
         Request *r;
         int k;
 
-        assert(client_can_submit(c, spec->payload_len) == 0);
+        assert(client_can_submit(c, held) == 0);
         r = calloc(1, sizeof(Request));
         if (!r)
                 return -ENOMEM;
@@ -156,7 +158,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         r->client = c;
         r->socket = s;
         r->peer = p;
-        r->payload_len = spec->payload_len;
+        r->payload_len = held;
         k = hashmap_put(m->requests, &r->id, r);
         if (k < 0) {
                 free(r);
@@ -209,6 +211,15 @@ int client_cancel(Client *c, uint64_t id) {
         if (!r)
                 return -ENOENT;
         return socket_cancel(r->socket, id);
+}
+
+int client_append(Client *c, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                  bool end) {
+        Request *r = client_find_request(c, id);
+
+        if (!r)
+                return -ENOENT;
+        return socket_append(r->socket, id, offset, data, len, end);
 }
 
 void client_cancel_all(Client *c) {

@@ -76,6 +76,10 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
 Request *client_find_by_tag(Client *c, const CallerSink *sink, uint64_t tag);
 /* -ENOENT when id is not one of this client's requests in flight. */
 int client_cancel(Client *c, uint64_t id);
+/* The next bytes of request id's streamed body (CoapRequestSpec.stream); a broken stream ends
+ * the request with a final error event. -ENOENT: no such request (it may have ended). */
+int client_append(Client *c, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                  bool end);
 void client_cancel_all(Client *c);
 /* -ENOENT unknown, -EINVAL not an observation. */
 int client_deregister_observe(Client *c, uint64_t id);

@@ -292,7 +292,7 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
         Socket *s;
         int r;
 
-        r = request_admit(c, a->payload_len, e);
+        r = request_admit(c, a->stream_window > 0 ? a->stream_window : a->payload_len, e);
         if (r < 0)
                 return r;
         r = socket_acquire(m, fd, &s);
@@ -340,6 +340,8 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                                   .block_szx = a->block_szx,
                                   .block2_early = a->block2_early,
                                   .dest = &dest,
+                                  .stream = a->stream_window > 0,
+                                  .stream_window = a->stream_window,
                           },
                           sink, tag, ret_id);
         if (r == -EINVAL)

@@ -47,7 +47,8 @@ typedef struct RequestArgs {
         bool observe;
         CoapTxParams params;
         uint8_t block_szx;
-        bool block2_early; /* from a Block2 option NUM 0: see request_args_finish() */
+        bool block2_early;    /* from a Block2 option NUM 0: see request_args_finish() */
+        size_t stream_window; /* > 0: payload begins a streamed body, held in this many bytes */
 } RequestArgs;
 
 /* Transmission parameters a request may set, with their ranges in the contract. */

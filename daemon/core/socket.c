@@ -751,6 +751,14 @@ int socket_cancel(Socket *s, uint64_t id) {
         return r;
 }
 
+int socket_append(Socket *s, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                  bool end) {
+        int r = coap_engine_append(s->engine, id, offset, data, len, end, manager_now(s->manager));
+
+        socket_rearm(s);
+        return r;
+}
+
 size_t socket_cancel_owner(Socket *s, uint64_t owner) {
         size_t n = coap_engine_cancel_owner(s->engine, owner, manager_now(s->manager));
 

@@ -129,6 +129,9 @@ static inline void socket_peer_unrefp(SocketPeer **p) {
 /* Wrappers around the engine calls that re-arm the timer afterwards. */
 int socket_submit(Socket *s, const CoapRequestSpec *spec);
 int socket_cancel(Socket *s, uint64_t id);
+/* coap_engine_append() on the socket's engine. */
+int socket_append(Socket *s, uint64_t id, uint64_t offset, const uint8_t *data, size_t len,
+                  bool end);
 size_t socket_cancel_owner(Socket *s, uint64_t owner);
 void socket_drop_owner(Socket *s, uint64_t owner);
 /* Flow control of the owner's downloads (coap_engine_pause_owner/resume_owner). */

@@ -11,8 +11,12 @@
  * request's callback for every response block, notification or error, as Zephyr does.
  *
  * Code written for Zephyr's coap_client only needs this include instead of
- * <zephyr/net/coap_client.h> and <zephyr/net/coap.h>. Differences from Zephyr are marked
- * "Linux:" below. The main ones:
+ * <zephyr/net/coap_client.h> and <zephyr/net/coap.h>. Two versions of the API: by default the
+ * seed's (Zephyr 3.4 to 4.2: the six-argument callback, const char *path, an options pointer);
+ * with "#define COAPCLIENT_ZEPHYR_API 403" before the include the current one (Zephyr 4.3 and
+ * later: struct coap_client_response_data with data->packet, path[] and options[] in the
+ * request, payload_cb). Both are the same library and daemon. Differences from Zephyr are
+ * marked "Linux:" below. The main ones:
  *
  *  - Several requests may be in flight per client (coapclientd's per-client limit, 64 by
  *    default, replaces CONFIG_COAP_CLIENT_MAX_REQUESTS) and there may be any number of clients
@@ -43,6 +47,7 @@
  * This library is not fork-safe: a child process must not use clients created before fork().
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,9 +168,36 @@ enum coap_block_size {
         COAP_BLOCK_1024 = 6,
 };
 
-/** Largest value of a struct coap_client_option (Zephyr without
- * CONFIG_COAP_EXTENDED_OPTIONS_LEN). */
+/* The API version: 304 (default) is the seed's API of Zephyr 3.4 to 4.2, 403 the current one of
+ * Zephyr 4.3 and later. Both are served by the same library and daemon. */
+#ifndef COAPCLIENT_ZEPHYR_API
+#define COAPCLIENT_ZEPHYR_API 304
+#endif
+#if COAPCLIENT_ZEPHYR_API != 304 && COAPCLIENT_ZEPHYR_API != 403
+#error "COAPCLIENT_ZEPHYR_API must be 304 or 403"
+#endif
+
+/* Zephyr's Kconfig, with defaults that suit Linux; define them before the include to change them.
+ * With API 403 extra option values hold up to 255 bytes unless the application defines
+ * CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE; with 304 only when it defines
+ * CONFIG_COAP_EXTENDED_OPTIONS_LEN (else the seed's layout: 12 bytes). */
+#if COAPCLIENT_ZEPHYR_API == 403 && !defined(CONFIG_COAP_EXTENDED_OPTIONS_LEN)
+#define CONFIG_COAP_EXTENDED_OPTIONS_LEN 1
+#endif
+#if defined(CONFIG_COAP_EXTENDED_OPTIONS_LEN) && !defined(CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE)
+#define CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE 255
+#endif
+
+/** Largest value of a struct coap_client_option: 12 (Zephyr without
+ * CONFIG_COAP_EXTENDED_OPTIONS_LEN), else CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE. coapclientd
+ * takes up to 255. */
+#ifdef CONFIG_COAP_EXTENDED_OPTIONS_LEN
+#define MAX_COAP_CLIENT_OPTION_LEN CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE
+#define COAPCLIENT_OPTION_LEN_T    uint16_t
+#else
 #define MAX_COAP_CLIENT_OPTION_LEN 12
+#define COAPCLIENT_OPTION_LEN_T    uint8_t
+#endif
 
 /** Most extra options one request may carry. Linux: Zephyr's
  * CONFIG_COAP_CLIENT_MAX_EXTRA_OPTIONS defaults to 2. */
@@ -191,12 +223,152 @@ struct coap_transmission_parameters {
 struct coap_client_option {
         /** Option number (enum coap_option_num or any other). */
         uint16_t code;
+#ifdef CONFIG_COAP_EXTENDED_OPTIONS_LEN
+        /** Length of value, at most MAX_COAP_CLIENT_OPTION_LEN and 255. */
+        uint16_t len;
+#else
         /** Length of value, at most MAX_COAP_CLIENT_OPTION_LEN. */
         uint8_t len;
+#endif
         /** The option value. */
         uint8_t value[MAX_COAP_CLIENT_OPTION_LEN];
 };
 
+#if COAPCLIENT_ZEPHYR_API == 403 || defined(COAPCLIENT_BUILDING_LIBRARY)
+/* ---- API 403: Zephyr's network types and packet-reading API (<zephyr/net/coap.h>) ----------- */
+
+/* Zephyr 4.3 renamed the socket types; here they are Linux's. */
+#define net_sockaddr         sockaddr
+#define net_sockaddr_in      sockaddr_in
+#define net_sockaddr_in6     sockaddr_in6
+#define net_sockaddr_storage sockaddr_storage
+typedef socklen_t net_socklen_t;
+
+/** The longest token. */
+#define COAP_TOKEN_MAX_LEN 8UL
+
+/** A received CoAP message (Zephyr's layout): read it with the functions below. */
+struct coap_packet {
+        /** The message as received: header, token, options, payload. */
+        uint8_t *data;
+        /** Length of the message. */
+        uint16_t offset;
+        /** Size of data. */
+        uint16_t max_len;
+        /** Length of header and token. */
+        uint8_t hdr_len;
+        /** Length of the options. */
+        uint16_t opt_len;
+        /** Number of the last option. */
+        uint16_t delta;
+};
+
+/** What the response callback of API 403 receives (Zephyr 4.3). */
+struct coap_client_response_data {
+        /** The raw CoAP code byte of the response, or a negative errno. */
+        int16_t result_code;
+        /** The response message; NULL on errors. */
+        const struct coap_packet *packet;
+        /** Where payload starts within the whole body. */
+        size_t offset;
+        /** The payload of this block, NULL when there is none. */
+        const uint8_t *payload;
+        /** Length of payload. */
+        size_t payload_len;
+        /** True on the last callback of a response; always on errors. */
+        bool last_block;
+        /** The responder of a multicast request; NULL otherwise (Linux: always). */
+        const struct net_sockaddr *source;
+        /** Length of source. */
+        net_socklen_t source_len;
+};
+
+/** The version field of cpkt's header (1). */
+uint8_t coap_header_get_version(const struct coap_packet *cpkt);
+/** The type of cpkt (enum coap_msgtype). */
+uint8_t coap_header_get_type(const struct coap_packet *cpkt);
+/** Copies cpkt's token to token (room for COAP_TOKEN_MAX_LEN bytes); returns its length. */
+uint8_t coap_header_get_token(const struct coap_packet *cpkt, uint8_t *token);
+/** The code byte of cpkt (enum coap_response_code). */
+uint8_t coap_header_get_code(const struct coap_packet *cpkt);
+/** The message ID of cpkt. */
+uint16_t coap_header_get_id(const struct coap_packet *cpkt);
+/** cpkt's payload and its length in *len; NULL and 0 when there is none. */
+const uint8_t *coap_packet_get_payload(const struct coap_packet *cpkt, uint16_t *len);
+/** The value of the first option code in cpkt as an unsigned integer (network byte order);
+ * -ENOENT when cpkt has none, -EINVAL for a NULL cpkt. */
+int coap_get_option_int(const struct coap_packet *cpkt, uint16_t code);
+
+/* Internal, for coap_find_options(): a position among cpkt's options, zeroed at first. */
+struct coapclient_option_iter {
+        size_t offset;
+        uint16_t number;
+};
+
+/* Internal: the next option of cpkt. 1 and advances *iter, 0 after the last, -EINVAL for a NULL
+ * or malformed cpkt. */
+int coapclient_packet_next_option(const struct coap_packet *cpkt,
+                                  struct coapclient_option_iter *iter, uint16_t *ret_code,
+                                  const uint8_t **ret_value, uint16_t *ret_len);
+#endif
+
+#if COAPCLIENT_ZEPHYR_API == 403
+/** One option of a received message, as coap_find_options() fills it (Zephyr's layout). */
+struct coap_option {
+        /** The option number. */
+        uint16_t delta;
+#ifdef CONFIG_COAP_EXTENDED_OPTIONS_LEN
+        /** Length of value. */
+        uint16_t len;
+        /** The value. */
+        uint8_t value[CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE];
+#else
+        /** Length of value. */
+        uint8_t len;
+        /** The value. */
+        uint8_t value[12];
+#endif
+};
+
+/**
+ * Copies the options code of cpkt, in their order, to options (veclen entries at most).
+ *
+ * @return how many were copied; -EINVAL for a NULL cpkt, or an option value longer than
+ *         struct coap_option holds (CONFIG_COAP_EXTENDED_OPTIONS_LEN_VALUE).
+ */
+static inline int coap_find_options(const struct coap_packet *cpkt, uint16_t code,
+                                    struct coap_option *options, uint16_t veclen) {
+        struct coapclient_option_iter iter = {0, 0};
+        int n = 0, r = 0;
+        uint16_t c, len;
+        const uint8_t *value;
+
+        while (n < veclen &&
+               (r = coapclient_packet_next_option(cpkt, &iter, &c, &value, &len)) > 0) {
+                if (c != code)
+                        continue;
+                if (len > sizeof(options[n].value))
+                        return -EINVAL;
+                options[n].delta = c;
+                options[n].len = (COAPCLIENT_OPTION_LEN_T) len;
+                for (uint16_t i = 0; i < len; i++)
+                        options[n].value[i] = value[i];
+                n++;
+        }
+        return n == veclen || r == 0 ? n : r;
+}
+
+/** An option's value as an unsigned integer (network byte order). */
+static inline unsigned int coap_option_value_to_int(const struct coap_option *option) {
+        unsigned int v = 0;
+
+        for (unsigned i = 0; i < option->len && i < 4; i++)
+                v = (v << 8) | option->value[i];
+        return v;
+}
+#endif
+
+#if COAPCLIENT_ZEPHYR_API == 304
 /**
  * The response callback.
  *
@@ -251,7 +423,8 @@ struct coap_client_request {
         coap_client_response_cb_t cb;
         /** Extra options, e.g. Observe (6) with value 0 (len 0, or one zero byte) to register
          * an observation, Accept, ETag, If-Match. A Block2 option (as from
-         * coap_client_option_initial_block2()) sets the block size of this request. Linux:
+         * coap_client_option_initial_block2()) sets the block size of this request and goes
+         * out with its first message (RFC 7959 early negotiation). Linux:
          * Uri-Path, Uri-Query, Content-Format, Block1, Size1 and Request-Tag come from the
          * other fields and coapclientd, and are rejected here with -EINVAL. */
         const struct coap_client_option *options;
@@ -260,6 +433,90 @@ struct coap_client_request {
         /** Passed to cb. */
         void *user_data;
 };
+
+#else /* COAPCLIENT_ZEPHYR_API == 403 */
+
+/** Zephyr's CONFIG_COAP_CLIENT_MAX_PATH_LENGTH: the longest path of a request (Zephyr: 64). */
+#ifndef CONFIG_COAP_CLIENT_MAX_PATH_LENGTH
+#define CONFIG_COAP_CLIENT_MAX_PATH_LENGTH 255
+#endif
+/** Zephyr's CONFIG_COAP_CLIENT_MAX_EXTRA_OPTIONS: room for options in a request (Zephyr: 2;
+ * coapclientd takes up to 16). */
+#ifndef CONFIG_COAP_CLIENT_MAX_EXTRA_OPTIONS
+#define CONFIG_COAP_CLIENT_MAX_EXTRA_OPTIONS 16
+#endif
+/** Size of struct coap_client_request's path, its NUL included. */
+#define MAX_PATH_SIZE     (CONFIG_COAP_CLIENT_MAX_PATH_LENGTH + 1)
+/** Size of struct coap_client_request's options. */
+#define MAX_EXTRA_OPTIONS CONFIG_COAP_CLIENT_MAX_EXTRA_OPTIONS
+
+/**
+ * The response callback (Zephyr 4.3).
+ *
+ * @param data The response: data->result_code is the raw CoAP code byte (2.05 Content = 0x45)
+ *        or a negative errno, the same as with API 304 (see there); data->packet the whole
+ *        response (every option: coap_find_options(), coap_get_option_int()), NULL on errors;
+ *        data->offset, data->payload, data->payload_len and data->last_block as with API 304.
+ *        data->source is NULL (Linux: multicast requests are not supported yet). Everything
+ *        is valid only during the callback.
+ * @param user_data The request's user_data.
+ */
+typedef void (*coap_client_response_cb_t)(const struct coap_client_response_data *data,
+                                          void *user_data);
+
+/**
+ * Supplies the body of an upload block by block (Zephyr 4.3).
+ *
+ * @param offset Where the block starts in the body.
+ * @param payload Set to the block's bytes; they must stay valid until the callback is called
+ *        again or returns to coap_client_req().
+ * @param len The block size in; the block's length out. Every block but the last must be
+ *        full.
+ * @param last_block Set to true with the last block.
+ * @param user_data The request's user_data.
+ * @return 0, or a negative errno: coap_client_req() returns it, or, for a block asked for
+ *         later, the response callback reports it (-EINVAL when the callback broke the rules)
+ *         and the request ends.
+ *
+ * The body has no size limit: it is streamed with flow control. coap_client_req() asks for the
+ * first 64 KiB (less when coapclientd's MaxPayloadBytes is smaller);
+ * the rest is asked for in the library thread (or coap_client_process()) as the server
+ * acknowledges blocks, never more than 64 KiB ahead of it, so what it reads through user_data
+ * must stay valid until the request's final callback. The block size asked for is the
+ * client's (coap_client_set_block_size(), 1024 bytes by default).
+ */
+typedef int (*coap_client_payload_cb_t)(size_t offset, const uint8_t **payload, size_t *len,
+                                        bool *last_block, void *user_data);
+
+/** A request (Zephyr 4.3). Everything is copied by coap_client_req(). */
+struct coap_client_request {
+        /** Request method. */
+        enum coap_method method;
+        /** True: confirmable (CON); false: non-confirmable (NON). */
+        bool confirmable;
+        /** Resource path, as with API 304; NUL-terminated within the array. */
+        char path[MAX_PATH_SIZE];
+        /** Content-Format, sent only with payload or payload_cb. */
+        enum coap_content_format fmt;
+        /** Request body, or NULL. */
+        const uint8_t *payload;
+        /** Length of payload. */
+        size_t len;
+        /** Supplies the body instead of payload, or NULL. */
+        coap_client_payload_cb_t payload_cb;
+        /** Response callback, or NULL for none. */
+        coap_client_response_cb_t cb;
+        /** Extra options, as with API 304. */
+        struct coap_client_option options[MAX_EXTRA_OPTIONS];
+        /** Number of entries used in options. */
+        uint8_t num_options;
+        /** Passed to cb and payload_cb. */
+        void *user_data;
+        /** Multicast window; must be 0 (Linux: multicast requests are not supported yet). */
+        uint32_t multicast_timeout_ms;
+};
+
+#endif /* COAPCLIENT_ZEPHYR_API */
 
 /**
  * A client context. The application allocates it (statically, as in Zephyr, or anywhere) and
@@ -296,6 +553,44 @@ int coap_client_init(struct coap_client *client, const char *info);
  */
 void coap_client_deinit(struct coap_client *client);
 
+/* ---- Internal: how the inline functions of this header hand a request to the library, whatever
+ * the application's CONFIG_ sizes are. Not for direct use. */
+
+/** A request option by reference. */
+struct coapclient_option_ref {
+        uint16_t code;
+        uint16_t len;
+        const uint8_t *value;
+};
+
+/** A request of either API by reference. */
+struct coapclient_request_ref {
+        /** 304 or 403: the type of cb. */
+        unsigned api;
+        enum coap_method method;
+        bool confirmable;
+        const char *path;
+        enum coap_content_format fmt;
+        const uint8_t *payload;
+        size_t len;
+        int (*payload_cb)(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
+                          void *user_data);
+        void (*cb)(void);
+        const struct coapclient_option_ref *options;
+        uint8_t num_options;
+        void *user_data;
+        uint32_t multicast_timeout_ms;
+};
+
+int coapclient_req(struct coap_client *client, int sock, const struct sockaddr *addr,
+                   const struct coapclient_request_ref *req,
+                   const struct coap_transmission_parameters *params);
+void coapclient_cancel_request(struct coap_client *client,
+                               const struct coapclient_request_ref *req);
+int coapclient_deregister_observe(struct coap_client *client,
+                                  const struct coapclient_request_ref *req);
+
+#if COAPCLIENT_ZEPHYR_API == 304
 /**
  * Sends a request; the callback reports the outcome.
  *
@@ -323,13 +618,22 @@ void coap_client_deinit(struct coap_client *client);
  *         not running); or the errors of coap_client_set_tls() when the credentials had to be
  *         sent again after coapclientd restarted.
  */
+#ifdef CONFIG_COAP_EXTENDED_OPTIONS_LEN
+#define COAPCLIENT_REQ_PARAMS  coapclient_req_ext
+#define COAPCLIENT_REQ_RETRIES coapclient_req_retries_ext
+#else
+#define COAPCLIENT_REQ_PARAMS  coap_client_req_params
+#define COAPCLIENT_REQ_RETRIES coap_client_req_retries
+#endif
+#ifndef __cplusplus
 #define coap_client_req(client, sock, addr, req, params_or_retries) \
         _Generic((params_or_retries),                                                              \
-                struct coap_transmission_parameters *: coap_client_req_params,                     \
-                const struct coap_transmission_parameters *: coap_client_req_params,               \
-                void *: coap_client_req_params,                                                    \
-                default: coap_client_req_retries)((client), (sock), (addr), (req),                 \
-                                                  (params_or_retries))
+                struct coap_transmission_parameters *: COAPCLIENT_REQ_PARAMS,                      \
+                const struct coap_transmission_parameters *: COAPCLIENT_REQ_PARAMS,                \
+                void *: COAPCLIENT_REQ_PARAMS,                                                     \
+                default: COAPCLIENT_REQ_RETRIES)((client), (sock), (addr), (req),                  \
+                                                 (params_or_retries))
+#endif
 
 /** coap_client_req() with transmission parameters (NULL: the defaults of
  * coap_get_transmission_parameters()). */
@@ -342,6 +646,8 @@ int coap_client_req_params(struct coap_client *client, int sock, const struct so
 int coap_client_req_retries(struct coap_client *client, int sock, const struct sockaddr *addr,
                             const struct coap_client_request *req, int retries);
 
+#endif /* COAPCLIENT_ZEPHYR_API == 304 */
+
 /**
  * Cancels every pending request of client: each gets one callback with -ECANCELED and
  * last_block true, and no callback after that. A callback of one of them that is running in
@@ -353,6 +659,7 @@ int coap_client_req_retries(struct coap_client *client, int sock, const struct s
  */
 void coap_client_cancel_requests(struct coap_client *client);
 
+#if COAPCLIENT_ZEPHYR_API == 304
 /**
  * Cancels the pending requests of client that match req, as coap_client_cancel_requests(),
  * but without waiting (as Zephyr): a callback running in another thread may still finish,
@@ -372,6 +679,7 @@ void coap_client_cancel_request(struct coap_client *client, const struct coap_cl
  */
 int coap_client_deregister_observe(struct coap_client *client,
                                    const struct coap_client_request *req);
+#endif
 
 /**
  * @return true while client has a request pending (its final callback not yet made).
@@ -385,7 +693,20 @@ bool coap_client_has_ongoing_exchange(struct coap_client *client);
  * on (RFC 7959 early negotiation): code COAP_OPTION_BLOCK2, NUM 0, SZX of the default block
  * size (Linux: 1024 bytes, COAP_BLOCK_1024).
  */
+#ifndef CONFIG_COAP_EXTENDED_OPTIONS_LEN
 struct coap_client_option coap_client_option_initial_block2(void);
+#else
+static inline struct coap_client_option coap_client_option_initial_block2(void) {
+        struct coap_client_option o;
+
+        o.code = COAP_OPTION_BLOCK2;
+        o.len = 1;
+        for (size_t i = 0; i < MAX_COAP_CLIENT_OPTION_LEN; i++)
+                o.value[i] = 0;
+        o.value[0] = COAP_BLOCK_1024;
+        return o;
+}
+#endif
 
 /**
  * Linux only. Sets the block size client uses for Block1 uploads and asks for in Block2
@@ -403,6 +724,134 @@ struct coap_transmission_parameters coap_get_transmission_parameters(void);
 /** Changes the process-wide defaults returned by coap_get_transmission_parameters(). NULL is
  * ignored. */
 void coap_set_transmission_parameters(const struct coap_transmission_parameters *params);
+
+#if COAPCLIENT_ZEPHYR_API == 403
+/* Internal: req by reference (options only with_options), or -EINVAL when its path is not
+ * NUL-terminated within its array or it claims more options than it holds. */
+static inline int coapclient_request_ref_403(const struct coap_client_request *req,
+                                             bool with_options, struct coapclient_option_ref *opts,
+                                             struct coapclient_request_ref *ret) {
+        size_t i;
+
+        for (i = 0; i < MAX_PATH_SIZE && req->path[i] != '\0'; i++)
+                ;
+        if (i == MAX_PATH_SIZE || (with_options && req->num_options > MAX_EXTRA_OPTIONS))
+                return -EINVAL;
+        ret->api = 403;
+        ret->method = req->method;
+        ret->confirmable = req->confirmable;
+        ret->path = req->path;
+        ret->fmt = req->fmt;
+        ret->payload = req->payload;
+        ret->len = req->len;
+        ret->payload_cb = req->payload_cb;
+        ret->cb = (void (*)(void)) req->cb;
+        ret->options = with_options ? opts : NULL;
+        ret->num_options = with_options ? req->num_options : 0;
+        ret->user_data = req->user_data;
+        ret->multicast_timeout_ms = req->multicast_timeout_ms;
+        for (i = 0; i < ret->num_options; i++) {
+                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
+                opts[i].code = req->options[i].code;
+                opts[i].len = req->options[i].len;
+                opts[i].value = req->options[i].value;
+        }
+        return 0;
+}
+
+/**
+ * Sends a request; the callback reports the outcome (Zephyr 4.3's signature).
+ *
+ * @param params The transmission parameters, or NULL for coap_get_transmission_parameters().
+ * @return as with API 304, and -EINVAL also for a path not NUL-terminated within
+ *         MAX_PATH_SIZE, more than MAX_EXTRA_OPTIONS options, payload and payload_cb both set,
+ *         or multicast_timeout_ms not 0; -ENOTSUP for multicast_timeout_ms > 0 (Linux: not yet
+ *         supported); the error payload_cb returned for the first 64 KiB of the body, or
+ *         -EINVAL when it broke its rules there.
+ */
+static inline int coap_client_req(struct coap_client *client, int sock,
+                                  const struct net_sockaddr *addr, struct coap_client_request *req,
+                                  struct coap_transmission_parameters *params) {
+        struct coapclient_option_ref opts[MAX_EXTRA_OPTIONS];
+        struct coapclient_request_ref ref;
+        int r;
+
+        if (!req)
+                return -EINVAL;
+        r = coapclient_request_ref_403(req, true, opts, &ref);
+        if (r < 0)
+                return r;
+        return coapclient_req(client, sock, addr, &ref, params);
+}
+
+/** Cancels the pending requests of client that match req, as with API 304. */
+static inline void coap_client_cancel_request(struct coap_client *client,
+                                              struct coap_client_request *req) {
+        struct coapclient_request_ref ref;
+
+        if (req && coapclient_request_ref_403(req, false, NULL, &ref) >= 0)
+                coapclient_cancel_request(client, &ref);
+}
+
+/** Ends the observations of client that match req, as with API 304. */
+static inline int coap_client_deregister_observe(struct coap_client *client,
+                                                 struct coap_client_request *req) {
+        struct coapclient_request_ref ref;
+        int r;
+
+        if (!req)
+                return -EINVAL;
+        r = coapclient_request_ref_403(req, false, NULL, &ref);
+        return r < 0 ? r : coapclient_deregister_observe(client, &ref);
+}
+
+#elif defined(CONFIG_COAP_EXTENDED_OPTIONS_LEN)
+/* Internal: API 304 with the application's option layout. */
+static inline int coapclient_req_ext(struct coap_client *client, int sock,
+                                     const struct sockaddr *addr,
+                                     const struct coap_client_request *req,
+                                     const struct coap_transmission_parameters *params) {
+        struct coapclient_option_ref opts[COAP_CLIENT_MAX_EXTRA_OPTIONS];
+        struct coapclient_request_ref ref;
+
+        if (!req || req->num_options > COAP_CLIENT_MAX_EXTRA_OPTIONS ||
+            (req->num_options > 0 && !req->options))
+                return -EINVAL;
+        ref.api = 304;
+        ref.method = req->method;
+        ref.confirmable = req->confirmable;
+        ref.path = req->path;
+        ref.fmt = req->fmt;
+        ref.payload = req->payload;
+        ref.len = req->len;
+        ref.payload_cb = NULL;
+        ref.cb = (void (*)(void)) req->cb;
+        ref.options = opts;
+        ref.num_options = req->num_options;
+        ref.user_data = req->user_data;
+        ref.multicast_timeout_ms = 0;
+        for (size_t i = 0; i < req->num_options; i++) {
+                if (req->options[i].len > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EINVAL;
+                opts[i].code = req->options[i].code;
+                opts[i].len = req->options[i].len;
+                opts[i].value = req->options[i].value;
+        }
+        return coapclient_req(client, sock, addr, &ref, params);
+}
+
+static inline int coapclient_req_retries_ext(struct coap_client *client, int sock,
+                                             const struct sockaddr *addr,
+                                             const struct coap_client_request *req, int retries) {
+        struct coap_transmission_parameters p = coap_get_transmission_parameters();
+
+        if (retries >= 0)
+                p.max_retransmission = (uint8_t) (retries < 255 ? retries : 255);
+        return coapclient_req_ext(client, sock, addr, req, &p);
+}
+
+#endif
 
 /**
  * Linux only: options of the response a callback reports. Each has_ flag tells whether the
@@ -620,6 +1069,21 @@ int coap_client_set_tls_handshake_timeout(struct coap_client *client, uint32_t t
 
 #ifdef __cplusplus
 }
+
+#if COAPCLIENT_ZEPHYR_API == 304
+/* C++ has no _Generic: overloads take the fifth argument of coap_client_req(). Pass nullptr, not
+ * NULL, for the default parameters (NULL is an integer in C++, ambiguous here). */
+static inline int coap_client_req(struct coap_client *client, int sock, const struct sockaddr *addr,
+                                  const struct coap_client_request *req,
+                                  const struct coap_transmission_parameters *params) {
+        return COAPCLIENT_REQ_PARAMS(client, sock, addr, req, params);
+}
+
+static inline int coap_client_req(struct coap_client *client, int sock, const struct sockaddr *addr,
+                                  const struct coap_client_request *req, int retries) {
+        return COAPCLIENT_REQ_RETRIES(client, sock, addr, req, retries);
+}
+#endif
 #endif
 
 #endif

@@ -506,6 +506,144 @@ START_TEST(test_too_large_starts_block1) {
 }
 END_TEST
 
+/* A streamed body: body[0, first) submitted, a window of window bytes. */
+static FakeEnv *start_stream(size_t first, size_t window, uint8_t szx, uint64_t tag) {
+        FakeEnv *f = fake_env_new(0x200);
+        CoapRequestSpec spec = fake_spec(1, "up");
+
+        body_init();
+        spec.method = COAP_CODE_PUT;
+        spec.payload = body;
+        spec.payload_len = first;
+        spec.content_format = COAP_CONTENT_FORMAT_JSON;
+        spec.block_szx = szx;
+        spec.stream = true;
+        spec.stream_window = window;
+        fake_rng_push(f, 0xaaaa); /* token */
+        fake_rng_push(f, tag);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        return f;
+}
+
+START_TEST(test_block1_stream) {
+        FakeEnv *f = start_stream(300, 600, 4, 7);
+
+        /* No Size1: the size is not known yet. */
+        assert_block1(f, 0, 0, true, 4, 0, 256, 7, -1);
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 4);
+        assert_upload_event(f, 0, COAP_CODE_CONTINUE, 256, false);
+        /* 44 bytes are not a block yet, and nothing says whether more come: wait, without a
+         * message or a timer. */
+        ck_assert_uint_eq(f->n_tx, 1);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+        /* A stray response meanwhile asked for nothing. */
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 4);
+        ck_assert_uint_eq(f->n_events, 1);
+
+        /* 300 + 212 = 512: a full block, but not a byte after it yet. */
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 300, body + 300, 212, false, f->now), 0);
+        ck_assert_uint_eq(f->n_tx, 1);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 512, body + 512, 10, false, f->now), 0);
+        assert_block1(f, 1, 1, true, 4, 256, 256, 7, -1);
+        ck_assert_uint_ne(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        /* The window holds the unacknowledged bytes only: 256..522 now, 600 at most. */
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 522, body + 522, 334, false, f->now), 0);
+        reply_block1(f, COAP_CODE_CONTINUE, 1, true, 4);
+        assert_upload_event(f, 1, COAP_CODE_CONTINUE, 512, false);
+        assert_block1(f, 2, 2, true, 4, 512, 256, 7, -1);
+        /* The end: the last block goes out as such. */
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 856, body + 856, 44, true, f->now), 0);
+        reply_block1(f, COAP_CODE_CONTINUE, 2, true, 4);
+        assert_block1(f, 3, 3, false, 4, 768, 132, 7, -1);
+        reply_block1(f, COAP_CODE_CHANGED, 3, false, 4);
+        assert_upload_event(f, 3, COAP_CODE_CHANGED, 900, true);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 900, NULL, 0, true, f->now), -ENOENT);
+        fake_env_free(f);
+}
+END_TEST
+
+START_TEST(test_block1_stream_ends_on_a_block) {
+        FakeEnv *f = start_stream(512, 1024, 4, 7);
+
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 4);
+        ck_assert_uint_eq(f->n_tx, 1);
+        /* An empty end: block 1 turns out to be the last. */
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 512, NULL, 0, true, f->now), 0);
+        assert_block1(f, 1, 1, false, 4, 256, 256, 7, -1);
+        fake_env_free(f);
+}
+END_TEST
+
+START_TEST(test_block1_stream_broken) {
+        FakeEnv *f;
+
+        /* More than the window. */
+        f = start_stream(300, 600, 4, 7);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 300, body + 300, 301, false, f->now),
+                         -ENOBUFS);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert_int_eq(f->events[0].ev.result, -ENOBUFS);
+        ck_assert(f->events[0].ev.final);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        fake_env_free(f);
+
+        /* A gap, and bytes after the end. */
+        f = start_stream(300, 600, 4, 7);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 301, body + 301, 1, false, f->now),
+                         -EINVAL);
+        ck_assert_int_eq(f->events[0].ev.result, -EINVAL);
+        fake_env_free(f);
+        f = start_stream(300, 600, 4, 7);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 300, body + 300, 1, true, f->now), 0);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 301, body + 301, 1, true, f->now),
+                         -EINVAL);
+        fake_env_free(f);
+
+        /* Not a stream. */
+        f = start_put(600, 4, 5);
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 600, body, 1, true, f->now), -EINVAL);
+        fake_env_free(f);
+}
+END_TEST
+
+START_TEST(test_block1_stream_too_large) {
+        FakeEnv *f = start_stream(300, 600, 4, 7);
+
+        /* 4.13 on the first block: the beginning is still there, start over smaller. */
+        reply_block1(f, COAP_CODE_REQUEST_ENTITY_TOO_LARGE, 0, false, 3);
+        assert_block1(f, 1, 0, true, 3, 0, 128, 7, -1);
+        reply_block1(f, COAP_CODE_CONTINUE, 0, true, 3);
+        assert_block1(f, 2, 1, true, 3, 128, 128, 7, -1);
+        reply_block1(f, COAP_CODE_CONTINUE, 1, true, 3);
+        /* Later the beginning is gone: the 4.13 is the answer. */
+        ck_assert_int_eq(coap_engine_append(f->engine, 1, 300, body + 300, 100, false, f->now), 0);
+        reply_block1(f, COAP_CODE_REQUEST_ENTITY_TOO_LARGE, 2, false, 2);
+        assert_upload_event(f, 2, COAP_CODE_REQUEST_ENTITY_TOO_LARGE, 384, true);
+        fake_env_free(f);
+}
+END_TEST
+
+START_TEST(test_block1_stream_invalid_spec) {
+        FakeEnv *f = fake_env_new(0x200);
+        CoapRequestSpec spec = fake_spec(1, "up");
+
+        body_init();
+        spec.method = COAP_CODE_PUT;
+        spec.payload = body;
+        spec.block_szx = 4;
+        spec.stream = true;
+        spec.stream_window = 1024;
+        /* One block is not enough to know it is not the last. */
+        spec.payload_len = 256;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), -EINVAL);
+        spec.payload_len = 1025;
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), -EINVAL);
+        fake_env_free(f);
+}
+END_TEST
+
 /* A 2.04 to the last block that starts a body of several blocks: the rest is fetched with
  * Block2 on requests like the last upload request, without its body (RFC 7959 §3.3). */
 START_TEST(test_block1_response_with_more_body) {
@@ -682,6 +820,11 @@ static Suite *engine_block_suite(void) {
         tcase_add_test(tc, test_block1_response_with_more_body);
         tcase_add_test(tc, test_block1_then_block2_too_large);
         tcase_add_test(tc, test_block2_early_flag_upload);
+        tcase_add_test(tc, test_block1_stream);
+        tcase_add_test(tc, test_block1_stream_ends_on_a_block);
+        tcase_add_test(tc, test_block1_stream_broken);
+        tcase_add_test(tc, test_block1_stream_too_large);
+        tcase_add_test(tc, test_block1_stream_invalid_spec);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -132,6 +132,13 @@ static void check_event_equal(const ChannelEvent *a, const ChannelEvent *b) {
         check(memcmp(a->etag, b->etag, sizeof(a->etag)) == 0);
         check((a->error_name == NULL) == (b->error_name == NULL));
         check(!a->error_name || strcmp(a->error_name, b->error_name) == 0);
+        check(a->mid == b->mid);
+        check(a->code == b->code);
+        check(a->token_len == b->token_len);
+        check(memcmp(a->token, b->token, a->token_len) == 0);
+        check(a->options_len == b->options_len);
+        check((a->options == NULL) == (b->options == NULL));
+        check(!a->options || memcmp(a->options, b->options, a->options_len) == 0);
         check(a->payload_len == b->payload_len);
         check((a->payload == NULL) == (b->payload == NULL));
         check(!a->payload || memcmp(a->payload, b->payload, a->payload_len) == 0);
@@ -157,6 +164,9 @@ static void fuzz_event(const ChannelFrame *f) {
                 check(ev.etag[i] == 0);
         check(!ev.error_name || inside(ev.error_name, strlen(ev.error_name) + 1, f));
         check(ev.payload_len == 0 ? !ev.payload : inside(ev.payload, ev.payload_len, f));
+        check(ev.token_len <= CHANNEL_TOKEN_MAX);
+        check((ev.flags & CHANNEL_EVENT_MESSAGE) || (ev.token_len == 0 && ev.options_len == 0));
+        check(ev.options_len == 0 ? !ev.options : inside(ev.options, ev.options_len, f));
 
         check(channel_event_size(&ev) == size);
         buf = frame_buffer(size);
@@ -202,13 +212,46 @@ static void fuzz_ids(const ChannelFrame *f) {
         check(tag2 == tag);
 }
 
+static void fuzz_upload(const ChannelFrame *f) {
+        const uint8_t *frame = f->body - CHANNEL_HEADER_SIZE;
+        size_t size = CHANNEL_HEADER_SIZE + f->body_len;
+        ChannelParseError e = _CHANNEL_PARSE_ERROR_MAX;
+        ChannelUpload up, again;
+        ChannelFrame f2;
+        uint8_t *buf;
+        int r;
+
+        r = channel_decode_upload(f, &up, &e);
+        if (r < 0) {
+                check_failure(r, e);
+                return;
+        }
+        check(up.flags == (up.flags & CHANNEL_UPLOAD_FLAGS_ALL));
+        check(up.len == 0 ? !up.data : inside(up.data, up.len, f));
+        buf = frame_buffer(size);
+        check(channel_encode_upload(&up, buf, size - 1) == -ENOBUFS);
+        check(channel_encode_upload(&up, buf, size) == (long) size);
+        check(memcmp(buf, frame, size) == 0);
+        next_only_frame(buf, size, CHANNEL_FRAME_UPLOAD, &f2);
+        check(channel_decode_upload(&f2, &again, NULL) == 0);
+        check(again.client == up.client && again.tag == up.tag && again.offset == up.offset &&
+              again.flags == up.flags && again.len == up.len);
+        free(buf);
+}
+
 /* Every decoder but the frame's own refuses it by its type. */
 static void check_wrong_decoders(const ChannelFrame *f) {
         ChannelParseError e;
         ChannelRequest req;
         ChannelEvent ev;
+        ChannelUpload up;
         uint64_t client, tag;
 
+        if (f->type != CHANNEL_FRAME_UPLOAD) {
+                e = CHANNEL_PARSE_OK;
+                check(channel_decode_upload(f, &up, &e) == -EBADMSG);
+                check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
+        }
         if (f->type != CHANNEL_FRAME_REQUEST) {
                 e = CHANNEL_PARSE_OK;
                 check(channel_decode_request(f, &req, &e) == -EBADMSG);
@@ -219,7 +262,8 @@ static void check_wrong_decoders(const ChannelFrame *f) {
                 check(channel_decode_event(f, &ev, &e) == -EBADMSG);
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
         }
-        if (f->type == CHANNEL_FRAME_REQUEST || f->type == CHANNEL_FRAME_EVENT) {
+        if (f->type == CHANNEL_FRAME_REQUEST || f->type == CHANNEL_FRAME_EVENT ||
+            f->type == CHANNEL_FRAME_UPLOAD) {
                 e = CHANNEL_PARSE_OK;
                 check(channel_decode_ids(f, &client, &tag, &e) == -EBADMSG);
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
@@ -249,6 +293,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         break;
                 case CHANNEL_FRAME_EVENT:
                         fuzz_event(&f);
+                        break;
+                case CHANNEL_FRAME_UPLOAD:
+                        fuzz_upload(&f);
                         break;
                 case CHANNEL_FRAME_CANCEL:
                 case CHANNEL_FRAME_CANCEL_ALL:

@@ -51,6 +51,10 @@ typedef struct Event {
         char *error_name;
         uint8_t *payload; /* NUL-terminated */
         size_t payload_len;
+        /* The message section (CHANNEL_EVENT_MESSAGE). */
+        uint8_t code, token_len;
+        uint8_t *options;
+        size_t options_len;
 } Event;
 
 /* Our end of a data channel, with the events read from it but not taken yet. */
@@ -65,6 +69,7 @@ typedef struct Chan {
 static void event_done(Event *e) {
         free(e->error_name);
         free(e->payload);
+        free(e->options);
         *e = (Event){};
 }
 
@@ -155,6 +160,23 @@ static void send_request(Chan *ch, const ChannelRequest *req, const int *fds, si
         send_message(ch->fd, buf, encode_request(req, buf, CHANNEL_MESSAGE_MAX), fds, n_fds);
 }
 
+static void send_upload(Chan *ch, uint64_t client, uint64_t tag, uint64_t offset,
+                        const uint8_t *data, size_t len, bool end) {
+        _cleanup_free_ uint8_t *buf = malloc(CHANNEL_MESSAGE_MAX);
+        long n;
+
+        ck_assert_ptr_nonnull(buf);
+        n = channel_encode_upload(&(ChannelUpload){.client = client,
+                                                   .tag = tag,
+                                                   .offset = offset,
+                                                   .flags = end ? CHANNEL_UPLOAD_END : 0,
+                                                   .data = data,
+                                                   .len = (uint32_t) len},
+                                  buf, CHANNEL_MESSAGE_MAX);
+        ck_assert_int_gt(n, 0);
+        send_message(ch->fd, buf, (size_t) n, NULL, 0);
+}
+
 static void send_ids(Chan *ch, ChannelFrameType type, uint64_t client, uint64_t tag) {
         uint8_t buf[CHANNEL_HEADER_SIZE + 16];
         long n = channel_encode_ids(type, client, tag, buf, sizeof(buf));
@@ -191,8 +213,16 @@ static void chan_decode(Chan *ch, const uint8_t *msg, size_t len) {
                         .error_name = ev.error_name ? strdup(ev.error_name) : NULL,
                         .payload = malloc(ev.payload_len + 1),
                         .payload_len = ev.payload_len,
+                        .code = ev.code,
+                        .token_len = ev.token_len,
+                        .options = ev.options_len > 0 ? malloc(ev.options_len) : NULL,
+                        .options_len = ev.options_len,
                 };
                 ck_assert_ptr_nonnull(e->payload);
+                if (ev.options_len > 0) {
+                        ck_assert_ptr_nonnull(e->options);
+                        memcpy(e->options, ev.options, ev.options_len);
+                }
                 if (ev.payload_len > 0)
                         memcpy(e->payload, ev.payload, ev.payload_len);
                 e->payload[ev.payload_len] = '\0';
@@ -652,6 +682,54 @@ START_TEST(test_get) {
 }
 END_TEST
 
+/* A REQUEST with CHANNEL_REQUEST_MESSAGE turns on the message section for the channel's EVENTs:
+ * the response's code, token and options as the server sent them. */
+START_TEST(test_message_section) {
+        _cleanup_close_ int connected = -EBADF;
+        Fixture f = {};
+        ChannelRequest req;
+        Event e;
+
+        fixture_open(&f, "message");
+        connected = peer_socket();
+
+        req = get_request(&f, 1, "time");
+        send_request(&f.ch, &req, &connected, 1);
+        e = chan_final(&f.ch, 1, WAIT_USEC);
+        ck_assert_int_eq(e.result, 0x45);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, 0);
+        event_done(&e);
+
+        /* coap-server's /time answers with Observe (6) first, then Max-Age (14). */
+        req = get_request(&f, 2, "time");
+        req.flags |= CHANNEL_REQUEST_MESSAGE | CHANNEL_REQUEST_OBSERVE;
+        send_request(&f.ch, &req, &connected, 1);
+        chan_next(&f.ch, 2, WAIT_USEC, &e);
+        ck_assert_int_eq(e.result, 0x45);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, CHANNEL_EVENT_MESSAGE);
+        ck_assert_uint_eq(e.code, 0x45);
+        ck_assert_uint_gt(e.token_len, 0);
+        ck_assert_uint_ge(e.options_len, 2);
+        ck_assert_uint_eq(e.options[0] >> 4, 6);
+        event_done(&e);
+        send_ids(&f.ch, CHANNEL_FRAME_CANCEL, f.client, 2);
+        e = chan_final(&f.ch, 2, WAIT_USEC);
+        ck_assert_int_eq(e.result, -ECANCELED);
+        /* An error has no message. */
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, 0);
+        event_done(&e);
+
+        /* From then on every response of the channel carries it. */
+        req = get_request(&f, 3, "time");
+        send_request(&f.ch, &req, &connected, 1);
+        e = chan_final(&f.ch, 3, WAIT_USEC);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_MESSAGE, CHANNEL_EVENT_MESSAGE);
+        ck_assert_uint_eq(e.code, 0x45);
+        event_done(&e);
+        fixture_close(&f);
+}
+END_TEST
+
 /* Many messages at once, each with its own socket: every request goes out over its own, and
  * each gets its answer. */
 START_TEST(test_burst) {
@@ -797,6 +875,79 @@ START_TEST(test_blockwise) {
         get_body(&f, fd, 2, "chan-blocks", 64, body, len);
         /* With the server's block size. */
         get_body(&f, fd, 3, "chan-blocks", 0, body, len);
+        assert_inflight(f.bus, 0);
+        fixture_close(&f);
+}
+END_TEST
+
+/* The final event of tag, after any number of others (acknowledged blocks). */
+static Event chan_last(Chan *ch, uint64_t tag) {
+        Event *e = NULL, ret;
+        size_t n = chan_collect(ch, tag, WAIT_USEC, &e);
+
+        ck_assert_uint_ge(n, 1);
+        ret = e[n - 1];
+        e[n - 1] = (Event){};
+        events_free(e, n);
+        return ret;
+}
+
+/* A streamed body: its beginning in the REQUEST, the rest in UPLOAD frames, read back whole;
+ * and what breaks a stream. */
+START_TEST(test_stream) {
+        const size_t len = 5000;
+        _cleanup_free_ uint8_t *body = malloc(len), *big = calloc(1, CHANNEL_UPLOAD_WINDOW);
+        _cleanup_close_ int fd = -EBADF;
+        Fixture f = {};
+        ChannelRequest req;
+        Event e;
+
+        ck_assert_ptr_nonnull(body);
+        ck_assert_ptr_nonnull(big);
+        test_fill_random(body, len, 0x57ea);
+        fixture_open(&f, "stream");
+        fd = peer_socket();
+
+        req = get_request(&f, 1, "chan-stream");
+        req.method = TEST_PUT;
+        req.flags |= CHANNEL_REQUEST_STREAM;
+        req.block_size = 256;
+        req.payload = body;
+        req.payload_len = 1024;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 1, 1024, body + 1024, 1976, false);
+        send_upload(&f.ch, f.client, 1, 3000, body + 3000, 2000, true);
+        assert_put_events(&f, 1, len, 256);
+        get_body(&f, fd, 2, "chan-stream", 256, body, len);
+
+        /* One block does not begin a stream. */
+        req.tag = 3;
+        req.payload_len = 256;
+        send_request(&f.ch, &req, &fd, 1);
+        e = chan_final(&f.ch, 3, WAIT_USEC);
+        ck_assert_int_eq(e.result, -EINVAL);
+        ck_assert_str_eq(e.error_name, COAPCLIENTD_ERROR_INVALID_ARGUMENT);
+        event_done(&e);
+
+        /* More than the window past what the server acknowledged. */
+        req.tag = 4;
+        req.payload_len = 1024;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 4, 1024, big, CHANNEL_UPLOAD_WINDOW, false);
+        e = chan_last(&f.ch, 4);
+        ck_assert_int_eq(e.result, -ENOBUFS);
+        event_done(&e);
+
+        /* A gap. */
+        req.tag = 5;
+        send_request(&f.ch, &req, &fd, 1);
+        send_upload(&f.ch, f.client, 5, 1025, body, 1, true);
+        e = chan_last(&f.ch, 5);
+        ck_assert_int_eq(e.result, -EINVAL);
+        event_done(&e);
+
+        /* An UPLOAD for a request that is gone changes nothing. */
+        send_upload(&f.ch, f.client, 5, 1025, body, 1, true);
         assert_inflight(f.bus, 0);
         fixture_close(&f);
 }
@@ -1506,6 +1657,8 @@ static Suite *channel_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_open_channel);
         tcase_add_test(tc, test_get);
+        tcase_add_test(tc, test_message_section);
+        tcase_add_test(tc, test_stream);
         tcase_add_test(tc, test_burst);
         tcase_add_test(tc, test_tx_params);
         tcase_add_test(tc, test_blockwise);

@@ -129,6 +129,22 @@ static void assert_event_equal(const ChannelEvent *a, const ChannelEvent *b, con
                 ck_assert_ptr_null(b->error_name);
         }
 
+        if (a->flags & CHANNEL_EVENT_MESSAGE) {
+                ck_assert_uint_eq(a->mid, b->mid);
+                ck_assert_uint_eq(a->code, b->code);
+                ck_assert_uint_eq(a->token_len, b->token_len);
+                ck_assert_mem_eq(a->token, b->token, a->token_len);
+                ck_assert_uint_eq(a->options_len, b->options_len);
+                if (a->options_len > 0) {
+                        ck_assert(within(b->options, b->options_len, frame, frame_len));
+                        ck_assert_mem_eq(a->options, b->options, a->options_len);
+                } else
+                        ck_assert_ptr_null(b->options);
+        } else {
+                ck_assert_uint_eq(b->token_len, 0);
+                ck_assert_ptr_null(b->options);
+        }
+
         ck_assert_uint_eq(a->payload_len, b->payload_len);
         if (a->payload_len > 0) {
                 ck_assert(within(b->payload, b->payload_len, frame, frame_len));
@@ -279,7 +295,7 @@ START_TEST(test_event_minimal) {
 END_TEST
 
 START_TEST(test_event_full) {
-        static uint8_t payload[1024];
+        static uint8_t payload[1024], options[300];
         const ChannelEvent ev = {
                 .client = UINT64_MAX,
                 .tag = 1ull << 63,
@@ -293,12 +309,62 @@ START_TEST(test_event_full) {
                 .size2 = 123456,
                 .etag = {1, 2, 3, 4, 5, 6, 7, 8},
                 .error_name = "org.coapclientd.CoapClient1.Error.Timeout",
+                .mid = 0xbeef,
+                .code = 0x45,
+                .token_len = CHANNEL_TOKEN_MAX,
+                .token = {8, 7, 6, 5, 4, 3, 2, 1},
+                .options = options,
+                .options_len = sizeof(options),
                 .payload = payload,
                 .payload_len = sizeof(payload),
         };
 
         memset(payload, 'p', sizeof(payload));
-        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 1024);
+        memset(options, 'o', sizeof(options));
+        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 6 + 8 + 300 + 1024);
+}
+END_TEST
+
+/* The message section, byte for byte: between the error name and the payload. */
+START_TEST(test_event_message_bytes) {
+        static const uint8_t options[] = {0xc1, 0x2a, 0x61,
+                                          0x07}; /* Content-Format 42, Max-Age 7 */
+        static const uint8_t expected[] = {
+                0x34, 0x12, 0x44, 0x02, 0x04, 0x00, /* mid 0x1234, 2.04, tkl 2, options_len 4 */
+                0xab, 0xcd,                         /* token */
+                0xc1, 0x2a, 0x61, 0x07,             /* options */
+                'o',  'k',                          /* payload */
+        };
+        const ChannelEvent ev = {
+                .tag = 5,
+                .result = 0x44,
+                .flags = CHANNEL_EVENT_MESSAGE | CHANNEL_EVENT_LAST_BLOCK,
+                .mid = 0x1234,
+                .code = 0x44,
+                .token_len = 2,
+                .token = {0xab, 0xcd},
+                .options = options,
+                .options_len = sizeof(options),
+                .payload = (const uint8_t *) "ok",
+                .payload_len = 2,
+        };
+        uint8_t buf[CHANNEL_HEADER_SIZE + 60 + sizeof(expected)];
+
+        ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 60, expected, sizeof(expected));
+        round_trip_event(&ev, sizeof(buf));
+
+        /* A token longer than 8 bytes is refused either way. */
+        buf[CHANNEL_HEADER_SIZE + 60 + 3] = 9;
+        {
+                ChannelParseError e = CHANNEL_PARSE_OK;
+                ChannelEvent back;
+                ChannelFrame f;
+
+                next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_EVENT, &f);
+                ck_assert_int_eq(channel_decode_event(&f, &back, &e), -EBADMSG);
+                ck_assert_int_eq(e, CHANNEL_PARSE_BAD_TOKEN);
+        }
 }
 END_TEST
 
@@ -358,6 +424,61 @@ START_TEST(test_event_exactly_max) {
         ev.payload_len = CHANNEL_MESSAGE_MAX - CHANNEL_HEADER_SIZE - 60 - 2;
         round_trip_event(&ev, CHANNEL_MESSAGE_MAX);
         free(payload);
+}
+END_TEST
+
+/* An UPLOAD frame byte for byte, and back. */
+START_TEST(test_upload_bytes) {
+        static const uint8_t expected[] = {
+                0x2b, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, /* size 43, UPLOAD, 0 */
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* client */
+                0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* tag */
+                0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, /* offset 65536 */
+                0x01, 0x00, 0x00, 0x00,                         /* END */
+                0x03, 0x00, 0x00, 0x00,                         /* len 3 */
+                'x',  'y',  'z',
+        };
+        const ChannelUpload up = {
+                .client = 0x0102030405060708,
+                .tag = 0x11,
+                .offset = 65536,
+                .flags = CHANNEL_UPLOAD_END,
+                .data = (const uint8_t *) "xyz",
+                .len = 3,
+        };
+        uint8_t buf[sizeof(expected)];
+        ChannelUpload back;
+        ChannelFrame f;
+
+        ck_assert_int_eq(channel_encode_upload(&up, buf, sizeof(buf) - 1), -ENOBUFS);
+        ck_assert_int_eq(channel_encode_upload(&up, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_mem_eq(buf, expected, sizeof(expected));
+        next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_UPLOAD, &f);
+        ck_assert_int_eq(channel_decode_upload(&f, &back, NULL), 0);
+        ck_assert_uint_eq(back.client, up.client);
+        ck_assert_uint_eq(back.tag, up.tag);
+        ck_assert_uint_eq(back.offset, up.offset);
+        ck_assert_uint_eq(back.flags, up.flags);
+        ck_assert_uint_eq(back.len, 3);
+        ck_assert_ptr_eq(back.data, buf + 40);
+
+        /* Empty: the end of a body that ended on a block. */
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.flags = CHANNEL_UPLOAD_END}, buf,
+                                               sizeof(buf)),
+                         40);
+        next_only_frame(buf, 40, CHANNEL_FRAME_UPLOAD, &f);
+        ck_assert_int_eq(channel_decode_upload(&f, &back, NULL), 0);
+        ck_assert_ptr_null(back.data);
+
+        /* Unknown flags, bytes without a pointer, more than a message. */
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.flags = 2}, buf, sizeof(buf)),
+                         -EINVAL);
+        ck_assert_int_eq(channel_encode_upload(&(ChannelUpload){.len = 1}, buf, sizeof(buf)),
+                         -EINVAL);
+        ck_assert_int_eq(
+                channel_encode_upload(&(ChannelUpload){.data = buf, .len = CHANNEL_MESSAGE_MAX},
+                                      buf, sizeof(buf)),
+                -EINVAL);
 }
 END_TEST
 
@@ -652,7 +773,7 @@ static void assert_request_einval(const ChannelRequest *req) {
 }
 
 START_TEST(test_request_einval) {
-        static const uint8_t flags[] = {0x20, 0x40, 0x80, 0xff};
+        static const uint8_t flags[] = {0x80, 0xff};
         static const size_t dest_lens[] = {1, 15, 17, 27, 29, 255};
         static const uint8_t dest[255];
         ChannelRequest req = {.path = "p"};
@@ -716,7 +837,7 @@ static void assert_event_einval(const ChannelEvent *ev) {
 }
 
 START_TEST(test_event_einval) {
-        static const uint32_t flags[] = {0x40, 0x80, 0x100, 1u << 31, UINT32_MAX};
+        static const uint32_t flags[] = {0x80, 0x100, 1u << 31, UINT32_MAX};
         char name[CHANNEL_ERROR_NAME_MAX + 1];
         ChannelEvent ev = {0};
         uint8_t *payload;
@@ -725,6 +846,15 @@ START_TEST(test_event_einval) {
                 ev.flags = flags[i];
                 assert_event_einval(&ev);
         }
+        ev.flags = 0;
+
+        ev.flags = CHANNEL_EVENT_MESSAGE;
+        ev.token_len = CHANNEL_TOKEN_MAX + 1;
+        assert_event_einval(&ev);
+        ev.token_len = 0;
+        ev.options_len = 1;
+        assert_event_einval(&ev);
+        ev.options_len = 0;
         ev.flags = 0;
 
         ev.etag_len = CHANNEL_ETAG_MAX + 1;
@@ -757,6 +887,8 @@ END_TEST
 typedef enum Base {
         BASE_REQUEST,
         BASE_EVENT,
+        BASE_EVENT_MESSAGE,
+        BASE_UPLOAD,
         BASE_CANCEL,
 } Base;
 
@@ -764,6 +896,10 @@ typedef enum Base {
  *   REQUEST (77 bytes): dest 48..63 (sockaddr_in), path "ab" 64..66, option 6 (empty) 67..69,
  *                       option 17 = 0x32 70..73, payload "xyz" 74..76
  *   EVENT (74 bytes):   etag_len 2, error name "e.X" 68..71, payload "pq" 72..73
+ *   EVENT_MESSAGE (82 bytes): EVENT with CHANNEL_EVENT_MESSAGE, mid 72..73, code 74,
+ *                       token_len 75 (1), options_len 76..77 (1), token 78, option 79,
+ *                       payload "pq" 80..81
+ *   UPLOAD (41 bytes):  flags 32..35, len 36..39, one byte 40
  *   CANCEL (24 bytes) */
 static size_t encode_base(Base base, uint8_t *buf, size_t size) {
         static const uint8_t accept = 0x32;
@@ -802,6 +938,25 @@ static size_t encode_base(Base base, uint8_t *buf, size_t size) {
                 n = channel_encode_event(&ev, buf, size);
                 ck_assert_int_eq(n, 74);
                 break;
+        case BASE_UPLOAD:
+                n = channel_encode_upload(
+                        &(ChannelUpload){
+                                .client = 1, .tag = 2, .offset = 3, .data = &accept, .len = 1},
+                        buf, size);
+                ck_assert_int_eq(n, 41);
+                break;
+        case BASE_EVENT_MESSAGE: {
+                ChannelEvent m = ev;
+
+                m.flags |= CHANNEL_EVENT_MESSAGE;
+                m.token_len = 1;
+                m.token[0] = 0x77;
+                m.options = &accept;
+                m.options_len = 1;
+                n = channel_encode_event(&m, buf, size);
+                ck_assert_int_eq(n, 82);
+                break;
+        }
         default:
                 n = channel_encode_ids(CHANNEL_FRAME_CANCEL, 1, 2, buf, size);
                 ck_assert_int_eq(n, 24);
@@ -834,7 +989,7 @@ static const BadFrame bad_frames[] = {
         {"header reserved byte 7", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, true, 0, 7, 1,
          0x80},
         {"type 0", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 0},
-        {"type 5", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 5},
+        {"type 6", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 6},
         {"type 15", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 15},
         {"type 17", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 17},
         {"type 0x0101", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_REQUEST, true, 0, 4, 2, 0x0101},
@@ -842,8 +997,8 @@ static const BadFrame bad_frames[] = {
         {"request body 39 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST, false, -30, 0, 0, 0},
         {"request reserved byte", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_REQUEST, false, 0, REQ_ZERO,
          1, 1},
-        {"request flag bit 5", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
-         0x21},
+        {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
+         0x81},
         {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
          0x80},
         {"dest_len 15", CHANNEL_PARSE_BAD_DESTINATION, BASE_REQUEST, false, 0, REQ_DEST_LEN, 1, 15},
@@ -891,7 +1046,15 @@ static const BadFrame bad_frames[] = {
          EV_ZERO + 1, 1, 1},
         {"event reserved byte 47", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, false, 0,
          EV_ZERO + 2, 1, 0x80},
-        {"event flag bit 6", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x42},
+        {"event flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x82},
+        /* The base event with CHANNEL_EVENT_MESSAGE: its 2-byte payload is too short for the
+         * section. */
+        {"message section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT, false, 0, EV_FLAGS,
+         4, 0x42},
+        {"token_len 9", CHANNEL_PARSE_BAD_TOKEN, BASE_EVENT_MESSAGE, false, 0, 75, 1, 9},
+        {"options_len past the end", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_MESSAGE, false, 0, 76,
+         2, 5},
+        {"options_len short", CHANNEL_PARSE_TRAILING_BYTES, BASE_EVENT_MESSAGE, false, 0, 76, 2, 0},
         {"event flag bit 31", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4,
          1u << 31},
         {"etag_len 9", CHANNEL_PARSE_BAD_ETAG, BASE_EVENT, false, 0, EV_ETAG_LEN, 1, 9},
@@ -912,6 +1075,10 @@ static const BadFrame bad_frames[] = {
          EV_PAYLOAD_LEN, 4, 1},
         {"event trailing byte", CHANNEL_PARSE_TRAILING_BYTES, BASE_EVENT, false, 1, 0, 0, 0},
 
+        {"upload body 31 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_UPLOAD, false, -10, 0, 0, 0},
+        {"upload flag bit 1", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_UPLOAD, false, 0, 32, 4, 2},
+        {"upload len + 1", CHANNEL_PARSE_TRUNCATED_BODY, BASE_UPLOAD, false, 0, 36, 4, 2},
+        {"upload len - 1", CHANNEL_PARSE_TRAILING_BYTES, BASE_UPLOAD, false, 0, 36, 4, 0},
         {"ids body 15 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_CANCEL, false, -1, 0, 0, 0},
         {"CANCEL_ALL body 0 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_CANCEL, false, -16, 4, 2,
          CHANNEL_FRAME_CANCEL_ALL},
@@ -947,20 +1114,26 @@ START_TEST(test_parse_errors) {
         } else {
                 ChannelRequest req, req_untouched;
                 ChannelEvent ev, ev_untouched;
+                ChannelUpload up, up_untouched;
                 uint64_t client = 99, tag = 99;
 
                 ck_assert_msg(r == 1, "%s: header rejected: %s", t->name,
                               channel_parse_error_to_string(e));
                 memset(&req, 0x5a, sizeof(req));
                 memset(&ev, 0x5a, sizeof(ev));
+                memset(&up, 0x5a, sizeof(up));
                 req_untouched = req;
                 ev_untouched = ev;
+                up_untouched = up;
                 switch (f.type) {
                 case CHANNEL_FRAME_REQUEST:
                         r = channel_decode_request(&f, &req, &e);
                         break;
                 case CHANNEL_FRAME_EVENT:
                         r = channel_decode_event(&f, &ev, &e);
+                        break;
+                case CHANNEL_FRAME_UPLOAD:
+                        r = channel_decode_upload(&f, &up, &e);
                         break;
                 default:
                         r = channel_decode_ids(&f, &client, &tag, &e);
@@ -971,6 +1144,7 @@ START_TEST(test_parse_errors) {
                               channel_parse_error_to_string(t->error));
                 ck_assert_mem_eq(&req, &req_untouched, sizeof(req));
                 ck_assert_mem_eq(&ev, &ev_untouched, sizeof(ev));
+                ck_assert_mem_eq(&up, &up_untouched, sizeof(up));
                 ck_assert_uint_eq(client, 99);
                 ck_assert_uint_eq(tag, 99);
         }
@@ -1024,7 +1198,7 @@ START_TEST(test_request_n_fds) {
 END_TEST
 
 START_TEST(test_decode_wrong_type) {
-        static const Base bases[] = {BASE_REQUEST, BASE_EVENT, BASE_CANCEL};
+        static const Base bases[] = {BASE_REQUEST, BASE_EVENT, BASE_UPLOAD, BASE_CANCEL};
         uint8_t buf[128];
 
         for (size_t i = 0; i < ELEMENTS(bases); i++) {
@@ -1036,9 +1210,10 @@ START_TEST(test_decode_wrong_type) {
                 ChannelFrame f;
 
                 next_only_frame(buf, len,
-                                bases[i] == BASE_REQUEST ? CHANNEL_FRAME_REQUEST
-                                : bases[i] == BASE_EVENT ? CHANNEL_FRAME_EVENT
-                                                         : CHANNEL_FRAME_CANCEL,
+                                bases[i] == BASE_REQUEST  ? CHANNEL_FRAME_REQUEST
+                                : bases[i] == BASE_EVENT  ? CHANNEL_FRAME_EVENT
+                                : bases[i] == BASE_UPLOAD ? CHANNEL_FRAME_UPLOAD
+                                                          : CHANNEL_FRAME_CANCEL,
                                 &f);
                 memset(&req, 0x5a, sizeof(req));
                 memset(&ev, 0x5a, sizeof(ev));
@@ -1057,6 +1232,13 @@ START_TEST(test_decode_wrong_type) {
                 if (bases[i] != BASE_CANCEL) {
                         e = CHANNEL_PARSE_OK;
                         ck_assert_int_eq(channel_decode_ids(&f, &client, &tag, &e), -EBADMSG);
+                        ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
+                }
+                if (bases[i] != BASE_UPLOAD) {
+                        ChannelUpload up;
+
+                        e = CHANNEL_PARSE_OK;
+                        ck_assert_int_eq(channel_decode_upload(&f, &up, &e), -EBADMSG);
                         ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
                 }
                 ck_assert_mem_eq(&req, &req_untouched, sizeof(req));
@@ -1104,6 +1286,8 @@ static Suite *channel_wire_suite(void) {
         tcase_add_test(tc, test_request_exactly_max);
         tcase_add_test(tc, test_event_minimal);
         tcase_add_test(tc, test_event_full);
+        tcase_add_test(tc, test_event_message_bytes);
+        tcase_add_test(tc, test_upload_bytes);
         tcase_add_test(tc, test_event_results_and_etags);
         tcase_add_test(tc, test_event_error_names);
         tcase_add_test(tc, test_event_exactly_max);
