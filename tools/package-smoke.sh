@@ -238,7 +238,7 @@ check "org.coapclientd.CoapClient1 is owned by user coapclientd" owner_ok
 if has coapclientctl || has libcoapclient-dev; then
     port=
     for _ in $(seq 1 50); do
-        port=$(( (RANDOM % 15000) * 2 + 20000 ))
+        port=$(( (RANDOM % 6300) * 2 + 20000 ))
         coap-server-gnutls -A 127.0.0.1 -p "$port" -d 4 -k secretPSK -h CoAP >"$tmp/peer.log" 2>&1 &
         peer_pid=$!
         sleep 0.1

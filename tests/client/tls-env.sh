@@ -70,7 +70,7 @@ done
 start_peer() {
     local port pid
     for _ in $(seq 1 50); do
-        port=$(((RANDOM % 15000) * 2 + 20000))
+        port=$(((RANDOM % 6300) * 2 + 20000))
         coap-server-gnutls -A 127.0.0.1 -p "$port" "$@" >"$TEST_TMPDIR/peer-$port.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 100); do

@@ -45,10 +45,11 @@ read -r COAPCLIENTD_BUS_ADDRESS bus_pid < <(dbus-daemon --config-file="$TEST_BUS
 [ -n "$COAPCLIENTD_BUS_ADDRESS" ] || { echo "Bail out! dbus-daemon did not start"; exit 1; }
 export COAPCLIENTD_BUS_ADDRESS
 
-# A free even port: coap-server takes PORT (UDP, TCP) and PORT+1 (DTLS, TLS).
+# A free even port: coap-server takes PORT (UDP, TCP) and PORT+1 (DTLS, TLS). Below the
+# ephemeral range (32768 on), so that no test's client socket holds it already.
 COAP_PEER_HOST=127.0.0.1
 for _ in $(seq 1 50); do
-    COAP_PEER_PORT=$(( (RANDOM % 15000) * 2 + 20000 ))
+    COAP_PEER_PORT=$(( (RANDOM % 6300) * 2 + 20000 ))
     coap-server-gnutls -A "$COAP_PEER_HOST" -p "$COAP_PEER_PORT" -d 16 -k secretPSK -h CoAP \
         >"$TEST_TMPDIR/peer.log" 2>&1 &
     peer_pid=$!
