@@ -465,7 +465,7 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
         if (r < 0)
                 return r;
         f.block_size = block_size;
-        if (req->payload) {
+        if (req->payload && req->fmt != COAP_CONTENT_FORMAT_NONE) {
                 f.flags |= CHANNEL_REQUEST_CONTENT_FORMAT;
                 f.content_format = (uint16_t) req->fmt;
         }
