@@ -187,7 +187,7 @@ check_grep "-o FILE untouched by a timeout" "$T/keep" "^old$"
 ln -s keep "$T/link"
 check "2.05 through a symbolic link" 0 "$CTL" get "$URI/async?1" -o "$T/link"
 n=$((n + 1))
-if [ -L "$T/link" ] && [ "$(cat "$T/keep")" = done ]; then echo "ok $n - link kept, target written"
+if [ -L "$T/link" ] && [ "$(cat "$T/keep")" = "done" ]; then echo "ok $n - link kept, target written"
 else echo "not ok $n - link or target wrong"; failed=$((failed + 1)); fi
 n=$((n + 1))
 if [ -z "$(find "$T" -name '.coapclientctl.*')" ]; then echo "ok $n - no temporary files left"
