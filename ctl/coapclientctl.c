@@ -863,12 +863,45 @@ typedef struct Output {
         FILE *f;
 } Output;
 
-static int output_open(Output *o, const char *path) {
+/* The temporary file beside o->target. */
+static int output_open_tmp(Output *o, const struct stat *st) {
         _cleanup_free_ char *dir = NULL;
-        struct stat st;
+        char *slash;
         mode_t mask;
-        bool exists;
         int fd;
+
+        dir = strdup(o->target);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (asprintf(&o->tmp, "%s/.coapclientctl.XXXXXX",
+                     !slash         ? "."
+                     : slash == dir ? ""
+                                    : (*slash = '\0', dir)) < 0) {
+                o->tmp = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(o->tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        mask = umask(0);
+        umask(mask);
+        (void) fchmod(fd, st ? st->st_mode & 07777 : 0666 & ~mask);
+        o->f = fdopen(fd, "w");
+        if (!o->f) {
+                int r = -errno;
+
+                close(fd);
+                (void) unlink(o->tmp);
+                return r;
+        }
+        return 0;
+}
+
+static int output_open(Output *o, const char *path) {
+        struct stat st;
+        bool exists;
+        int r;
 
         *o = (Output){.path = path, .f = stdout};
         if (!path)
@@ -879,37 +912,13 @@ static int output_open(Output *o, const char *path) {
                 return o->f ? 0 : -errno;
         }
         o->target = realpath(path, NULL) ?: strdup(path);
-        if (!o->target)
-                return -ENOMEM;
-        dir = strdup(o->target);
-        if (!dir)
-                return -ENOMEM;
-        if (strrchr(dir, '/'))
-                *strrchr(dir, '/') = '\0';
-        else
-                strcpy(dir, ".");
-        if (asprintf(&o->tmp, "%s/.coapclientctl.XXXXXX", dir[0] ? dir : "/") < 0) {
-                o->tmp = NULL;
-                return -ENOMEM;
-        }
-        fd = mkostemp(o->tmp, O_CLOEXEC);
-        if (fd < 0) {
+        r = o->target ? output_open_tmp(o, exists ? &st : NULL) : -ENOMEM;
+        if (r < 0) {
+                o->f = NULL;
                 o->tmp = (free(o->tmp), NULL);
-                return -errno;
+                o->target = (free(o->target), NULL);
         }
-        mask = umask(0);
-        umask(mask);
-        (void) fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~mask);
-        o->f = fdopen(fd, "w");
-        if (!o->f) {
-                int r = -errno;
-
-                close(fd);
-                (void) unlink(o->tmp);
-                o->tmp = (free(o->tmp), NULL);
-                return r;
-        }
-        return 0;
+        return r;
 }
 
 /* Closes the output; a temporary file replaces the target when commit is set and is removed
