@@ -8,6 +8,7 @@
 
 #include "bus/bus-caller.h"
 #include "bus/bus-client.h"
+#include "bus/bus-logcontrol.h"
 #include "bus/bus-manager.h"
 #include "core/caller.h"
 #include "internal/bus-api.h"
@@ -117,6 +118,9 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         if (r < 0)
                 return r;
         r = bus_client_register(b);
+        if (r < 0)
+                return r;
+        r = bus_logcontrol_register(b);
         if (r < 0)
                 return r;
 
