@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl-bus.h"
 #include "ctl-util.h"
 #include "internal/macro.h"
 #include "link-format.h"
@@ -29,6 +30,8 @@ typedef enum Verb {
         VERB_REQUEST,
         VERB_OBSERVE,
         VERB_DISCOVER,
+        VERB_STATUS,  /* no URI: coapclientd itself */
+        VERB_MONITOR, /* no URI */
 } Verb;
 
 typedef struct Args {
@@ -93,9 +96,10 @@ static uint64_t now_usec(void) {
 }
 
 static void help(void) {
-        printf("Usage: coapclientctl COMMAND URI [OPTIONS]\n"
+        printf("Usage: coapclientctl COMMAND [URI] [OPTIONS]\n"
                "\n"
-               "Sends one CoAP request through coapclientd and prints the response body.\n"
+               "Sends one CoAP request through coapclientd and prints the response body,\n"
+               "or shows what coapclientd does.\n"
                "\n"
                "Commands:\n"
                "  get URI       GET the resource\n"
@@ -107,6 +111,9 @@ static void help(void) {
                "  ipatch URI    iPATCH: an idempotent PATCH (RFC 8132)\n"
                "  observe URI   GET with Observe and print every notification\n"
                "  discover URI  list the resources of /.well-known/core (RFC 6690)\n"
+               "  status        coapclientd's version, limits, defaults, counters and\n"
+               "                callers (all for root, one's own for others)\n"
+               "  monitor       show requests as they start and end (root only)\n"
                "\n"
                "URI: coap://HOST[:PORT][/PATH][?QUERY], HOST an IPv4 address, an IPv6 address\n"
                "in brackets or a host name (sent as Uri-Host); PORT defaults to 5683.\n"
@@ -128,9 +135,10 @@ static void help(void) {
                "     --ack-timeout=MS        initial retransmission timeout (default 2000)\n"
                "     --retransmit=N          retransmissions of a confirmable message (default "
                "4)\n"
-               "  -C --count=N               observe: stop after N notifications\n"
+               "  -C --count=N               observe: stop after N notifications;\n"
+               "                             monitor: after N requests ended\n"
                "  -4 / -6                    use IPv4 / IPv6 only when resolving HOST\n"
-               "  -j --json                  discover: print the links as JSON\n"
+               "  -j --json                  discover, status, monitor: print JSON\n"
                "  -v --verbose               show response codes and options on stderr\n"
                "  -h --help                  show this help\n"
                "     --version               show the version\n"
@@ -278,8 +286,11 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 {"ipatch", COAP_METHOD_IPATCH, VERB_REQUEST},
                 {"observe", COAP_METHOD_GET, VERB_OBSERVE},
                 {"discover", COAP_METHOD_GET, VERB_DISCOVER},
+                {"status", 0, VERB_STATUS},
+                {"monitor", 0, VERB_MONITOR},
         };
         const char *command;
+        bool known;
         unsigned long v;
         uint16_t fmt;
         char *end;
@@ -426,25 +437,36 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 }
         }
 
-        if (optind + 2 != argc)
-                return usage_error("Expected a COMMAND and a URI%s.",
-                                   optind + 2 < argc ? ", and nothing more" : "");
+        if (optind >= argc)
+                return usage_error("%s", "Expected a COMMAND.");
         command = argv[optind];
+        known = false;
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(command, commands[i].name) == 0) {
                         a->method = commands[i].method;
                         a->verb = commands[i].verb;
+                        known = true;
                 }
-        if (a->method == 0)
+        if (!known)
                 return usage_error("Unknown command '%s'.", command);
+        if (a->verb == VERB_STATUS || a->verb == VERB_MONITOR) {
+                if (optind + 1 != argc)
+                        return usage_error("%s takes no URI.", command);
+                if (a->count > 0 && a->verb != VERB_MONITOR)
+                        return usage_error("%s", "--count applies to observe and monitor.");
+                return 0;
+        }
+        if (optind + 2 != argc)
+                return usage_error("Expected a COMMAND and a URI%s.",
+                                   optind + 2 < argc ? ", and nothing more" : "");
         a->observe = a->verb == VERB_OBSERVE;
         a->uri = argv[optind + 1];
         if (a->payload && a->payload_file)
                 return usage_error("%s", "--payload and --payload-file exclude each other.");
         if (a->count > 0 && !a->observe)
-                return usage_error("%s", "--count only applies to observe.");
+                return usage_error("%s", "--count applies to observe and monitor.");
         if (a->json && a->verb != VERB_DISCOVER)
-                return usage_error("%s", "--json applies to discover.");
+                return usage_error("%s", "--json applies to discover, status and monitor.");
         if (a->verb == VERB_DISCOVER && (a->payload || a->payload_file || a->output))
                 return usage_error("%s", "discover takes no payload and no --output.");
         r = check_tls_args(a);
@@ -1288,6 +1310,18 @@ int main(int argc, char *argv[]) {
                 return CTL_EXIT_SUCCESS;
         if (r < 0)
                 return -r;
+        if (args.verb == VERB_STATUS)
+                return ctl_status(args.json);
+        if (args.verb == VERB_MONITOR) {
+                _cleanup_close_ int sig_fd = setup_signals();
+
+                if (sig_fd < 0) {
+                        fprintf(stderr, "coapclientctl: Cannot set up signals: %s\n",
+                                strerror(-sig_fd));
+                        return CTL_EXIT_FAILURE;
+                }
+                return ctl_monitor(args.json, args.timeout, args.count, sig_fd);
+        }
         r = run(&args);
         explicit_bzero(args.psk, sizeof(args.psk));
         return r;

@@ -16,10 +16,12 @@ typedef struct BusCaller BusCaller;
 /* Our calls waiting for a reply at once, at most (Pings, credential queries): dbus-daemon
  * refuses a connection's 129th by default (max_replies_per_connection). */
 #define BUS_CALLS_MAX 96
+typedef struct BusStatus BusStatus;
 
 typedef struct BusService {
         Manager *manager;
         sd_bus *bus;
+        BusStatus *status; /* GetStatus, ListCallers, Monitor (bus-status.c) */
         sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot, *name_owner_slot;
         bool queue_warned;
 

@@ -181,6 +181,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         }
         if (c->caller && c->caller->paused)
                 socket_pause_owner(s, c->id);
+        if (m->request_watch.started)
+                m->request_watch.started(m->request_watch.userdata, r, spec);
         log_debug("Client %" PRIu64 ": request %" PRIu64 " submitted (method %u, %zu bytes)", c->id,
                   spec->id, spec->method, spec->payload_len);
         *ret_id = spec->id;
@@ -266,8 +268,11 @@ void client_resume(Client *c) {
 
 /* One event of r to its owner, through the front end r came from. */
 static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
+        const ManagerRequestWatch *w = &c->manager->request_watch;
         int k;
 
+        if (ev->final && w->ended)
+                w->ended(w->userdata, r, ev->result);
         k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;

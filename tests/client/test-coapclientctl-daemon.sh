@@ -76,5 +76,72 @@ check_grep "refused as access denied" "$T/err" "[Aa]ccess denied|[Pp]ermission d
 check "LogLevel unchanged" 0 "${BUS[@]}" get-property "${LC[@]}" LogLevel
 check_out "LogLevel still debug" 's "debug"'
 
+# --- coapclientctl status ---
+# An observation keeps one caller with one client and one request in flight meanwhile.
+"$CTL" observe "$URI/time" >"$T/obs.out" 2>&1 &
+obs_pid=$!
+for _ in $(seq 1 200); do [ -s "$T/obs.out" ] && break; sleep 0.05; done
+check "status as root" 0 "$CTL" status
+check_grep "status: version" "$T/out" "^ +Version: [0-9]"
+for key in LogLevel MaxClientsPerCaller MaxClients MaxRequestsPerClient MaxRequests \
+    MaxPayloadBytes MaxPayloadBytesTotal MaxQueuedBytesPerCaller AckTimeoutMSec \
+    AckRandomPercent BackoffPercent MaxRetransmit BlockSize Callers Clients Sockets \
+    RequestsInFlight PayloadBytesInFlight MessagesSent MessagesReceived Retransmissions Timeouts; do
+    check_grep "status: $key" "$T/out" "^ +$key: [0-9a-z]"
+done
+check_grep "status: the observer among the callers" "$T/out" \
+    "^  :1\.[0-9]+  pid $obs_pid  uid 0  unit "
+check_grep "status: its client and request" "$T/out" \
+    '^      client [0-9]+ "coapclientctl": 1 in flight, 0 completed, 0 failed$'
+check "status --json" 0 "$CTL" status --json
+check_grep "status --json: the status" "$T/out" '^\{"status":\{"Version":"[^"]+","LogLevel":"debug",'
+check_grep "status --json: the observer" "$T/out" \
+    "\"callers\":\[\{\"name\":\":1\.[0-9]+\",\"uid\":0,\"pid\":$obs_pid,\"unit\":\"[^\"]*\",\"clients\":\[\{\"id\":[0-9]+,\"name\":\"coapclientctl\",\"requests_in_flight\":1,"
+check "status as nobody" 0 "${NOBODY[@]}" "$CTL" status
+check_grep "nobody sees the counters" "$T/out" "^ +RequestsInFlight: 1$"
+check_nogrep "nobody does not see root's caller" "$T/out" "pid $obs_pid"
+check_grep "nobody is told whose callers" "$T/out" "none of this user"
+kill "$obs_pid"
+wait "$obs_pid"
+check "status with coapclientd unreachable exits 3" 3 env \
+    COAPCLIENTD_BUS_ADDRESS=unix:path=/nonexistent "$CTL" status
+check "usage: status takes no URI" 2 "$CTL" status "$URI"
+
+# --- coapclientctl monitor: the requests of others as they start and end ---
+"$CTL" monitor --count 2 >"$T/mon.out" 2>"$T/mon.err" &
+mon_pid=$!
+"$CTL" monitor --json --count 2 >"$T/monj.out" 2>"$T/monj.err" &
+monj_pid=$!
+# Subscribed once status counts both.
+for _ in $(seq 1 200); do
+    "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
+    sleep 0.05
+done
+check "a request while monitored" 0 "$CTL" get "$URI/time"
+check "a 4.04 while monitored" 6 "$CTL" get "$URI/nothing/here"
+wait "$mon_pid"
+rc=$?
+n=$((n + 1))
+if [ "$rc" -eq 0 ]; then echo "ok $n - monitor --count 2 ends"; else
+    echo "not ok $n - monitor exit $rc: $(cat "$T/mon.err")"; failed=$((failed + 1)); fi
+check_grep "monitor: the start" "$T/mon.out" \
+    "^start +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time$"
+check_grep "monitor: the end with result and duration" "$T/mon.out" \
+    "^end +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time -> 2\.05 in [0-9.]+ ms$"
+check_grep "monitor: the 4.04" "$T/mon.out" \
+    "^end .* GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here -> 4\.04 in "
+wait "$monj_pid"
+check_grep "monitor --json" "$T/monj.out" \
+    "^\{\"event\":\"end\",\"id\":[0-9]+,\"caller\":\":1\.[0-9]+\",\"uid\":0,\"pid\":[0-9]+,\"unit\":\"[^\"]*\",\"method\":\"GET\",\"uri\":\"coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time\",\"result\":\"2\.05\",\"duration_usec\":[0-9]+\}$"
+check "monitor as nobody is refused" 1 "${NOBODY[@]}" "$CTL" monitor
+check_grep "monitor refusal explained" "$T/err" "Only root may monitor"
+
+# --- The journal's view: each request with its caller at debug ---
+check_grep "debug: a request's caller, method and URI" "$LOG" \
+    "Request [0-9]+ of :1\.[0-9]+ \(pid [0-9]+, uid 0, unit [^)]*\), client [0-9]+: GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time$"
+check_grep "debug: its result and duration" "$LOG" \
+    "Request [0-9]+ of :1\.[0-9]+ \(pid [0-9]+, uid 0\): GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here: 4\.04 after [0-9]+ ms$"
+check_grep "notice: a monitor" "$LOG" "monitors the requests"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -13,9 +13,9 @@ ok() { # description condition-status
 }
 
 help=$("$CTL" --help)
-verbs=$(sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) URI.*/\1/p' <<<"$help")
+verbs=$(sed -n '/^Commands:/,/^$/s/^  \([a-z]\+\) .*/\1/p' <<<"$help")
 options=$(grep -oE -- '--[a-z0-9-]+' <<<"$help" | sort -u)
-[ "$(wc -w <<<"$verbs")" -ge 9 ]
+[ "$(wc -w <<<"$verbs")" -ge 11 ]
 ok "--help lists the commands" $?
 for w in $verbs $options; do
     grep -qE -- "(^|[^a-z-])$w([^a-z-]|$)" "$BASH_COMP"
@@ -52,6 +52,7 @@ expect "a command by its start" "delete discover" coapclientctl d
 expect "the command after options" "get" coapclientctl -v -o out g
 expect "URI schemes after the command" "coap:// coaps://" coapclientctl get ""
 expect "URI schemes after an option's argument" "coap:// coaps://" coapclientctl -b 64 observe co
+expect "no URI after status" "" coapclientctl status ""
 expect "option names" "--psk-identity --psk-key --psk-key-file" coapclientctl get --psk
 expect "content formats" "json" coapclientctl put -c j
 expect "accept formats" "cbor" coapclientctl get --accept cb
