@@ -1245,8 +1245,9 @@ static int run(Args *a) {
         (void) coap_client_loop_external();
         r = coap_client_init(&client, "coapclientctl");
         if (r < 0)
-                r = call_failed(r == -ENOSPC ? "Cannot make a client in coapclientd"
-                                             : "Cannot reach coapclientd",
+                r = call_failed(r == -ENOSPC || r == -ENOBUFS
+                                        ? "Cannot make a client in coapclientd"
+                                        : "Cannot reach coapclientd",
                                 r);
         if (r == 0 && uri.secure)
                 r = -setup_tls(a, &uri, &client);

@@ -15,10 +15,15 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         int r;
 
         if (caller->n_clients >= m->config.limits.max_clients_per_caller)
-                return -ENOSPC;
+                return log_notice_errno(ENOSPC,
+                                        "Caller %s refused a client: it has %" PRIu32
+                                        " (MaxClientsPerCaller=).",
+                                        caller->name, caller->n_clients);
         r = user_can_add_client(caller->user);
         if (r < 0)
-                return r;
+                return log_notice_errno(r, "Caller %s refused a client: %s.", caller->name,
+                                        r == -EDQUOT ? "its user has MaxClientsPerUser="
+                                                     : "the daemon has MaxClients=");
 
         c = calloc(1, sizeof(Client));
         if (!c)

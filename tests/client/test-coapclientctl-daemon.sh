@@ -143,5 +143,35 @@ check_grep "debug: its result and duration" "$LOG" \
     "Request [0-9]+ of :1\.[0-9]+ \(pid [0-9]+, uid 0\): GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here: 4\.04 after [0-9]+ ms$"
 check_grep "notice: a monitor" "$LOG" "monitors the requests"
 
+# --- A limit: a second daemon on a second bus that serves one client in all ---
+printf '[Limits]\nMaxClients=1\n' >"$T/one-client.conf"
+read -r BUS2 BUS2_PID < <(dbus-daemon --config-file="$TEST_BUS_CONF" --fork --print-address=1 \
+    --print-pid=1 | paste -sd' ')
+${COAPCLIENTD_WRAPPER:-} "$COAPCLIENTD_BIN" --bus-address="$BUS2" --config="$T/one-client.conf" \
+    >"$T/daemon2.log" 2>&1 &
+d2_pid=$!
+for _ in $(seq 1 400); do
+    busctl --address="$BUS2" status org.coapclientd.CoapClient1 >/dev/null 2>&1 && break
+    sleep 0.05
+done
+COAPCLIENTD_BUS_ADDRESS=$BUS2 "$CTL" observe "$URI/time" >"$T/obs2.out" 2>&1 &
+obs2_pid=$!
+for _ in $(seq 1 200); do [ -s "$T/obs2.out" ] && break; sleep 0.05; done
+check "a limit of coapclientd exits 1" 1 env COAPCLIENTD_BUS_ADDRESS="$BUS2" "$CTL" get "$URI/time"
+check_grep "the limit is named" "$T/err" "Cannot make a client in coapclientd: No buffer space available"
+check_grep "its setting too" "$T/err" "MaxClients="
+check_grep "notice: the refused caller" "$T/daemon2.log" \
+    "Caller :1\.[0-9]+ refused a client: the daemon has MaxClients=\."
+kill "$obs2_pid"
+wait "$obs2_pid"
+kill -TERM "$d2_pid"
+wait "$d2_pid"
+rc=$?
+n=$((n + 1))
+if [ "$rc" -eq 0 ]; then echo "ok $n - second daemon exits 0"; else
+    echo "not ok $n - second daemon exit $rc"; sed 's/^/# /' "$T/daemon2.log" | tail -30
+    failed=$((failed + 1)); fi
+kill "$BUS2_PID"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
