@@ -74,6 +74,13 @@ check_grep "wrong CA is explained" "$T/err" "DTLS authentication failed: the ser
 check "wrong server name exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key" --server-name example.com
 check "no client certificate exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem"
+# The daemon logs GnuTLS' reason at notice.
+check_grep "notice: the wrong CA's verification result" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: Permission denied: The certificate is NOT trusted. The certificate issuer is unknown.$"
+check_grep "notice: the wrong server name" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: Permission denied: .*The name in the certificate does not match"
+check_grep "notice: the peer's alert" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: [A-Za-z ]+: the peer sent the alert"
 check "X.509 --insecure" 0 "$CTL" get "$X509_URI/time" --cert "$P/client.pem" \
     --key "$P/client.key" --insecure
 check_grep "--insecure warns" "$T/err" "Warning: --insecure"
