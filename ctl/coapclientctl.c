@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -79,7 +80,9 @@ typedef struct Run {
         bool stopping; /* observe: enough notifications, deregistering */
         bool ending;   /* cancelled by us (--timeout, a signal): no error for -ECANCELED */
         bool write_failed;
-        int code; /* the last code or error */
+        bool json;                             /* each response as a JSON line on stdout */
+        struct coap_client_response_info info; /* json: of the current response */
+        int code;                              /* the last code or error */
         unsigned notifications;
         size_t received; /* bytes of the current body */
         uint32_t size2;  /* 0: unknown */
@@ -138,7 +141,9 @@ static void help(void) {
                "  -C --count=N               observe: stop after N notifications;\n"
                "                             monitor: after N requests ended\n"
                "  -4 / -6                    use IPv4 / IPv6 only when resolving HOST\n"
-               "  -j --json                  discover, status, monitor: print JSON\n"
+               "  -j --json                  print JSON: the response (code, options, payload\n"
+               "                             or payload_base64; observe: one per line), the\n"
+               "                             links of discover, status, monitor events\n"
                "  -v --verbose               show response codes and options on stderr\n"
                "  -h --help                  show this help\n"
                "     --version               show the version\n"
@@ -465,8 +470,8 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 return usage_error("%s", "--payload and --payload-file exclude each other.");
         if (a->count > 0 && !a->observe)
                 return usage_error("%s", "--count applies to observe and monitor.");
-        if (a->json && a->verb != VERB_DISCOVER)
-                return usage_error("%s", "--json applies to discover, status and monitor.");
+        if (a->json && a->output)
+                return usage_error("%s", "--json writes the body into its output: no --output.");
         if (a->verb == VERB_DISCOVER && (a->payload || a->payload_file || a->output))
                 return usage_error("%s", "discover takes no payload and no --output.");
         r = check_tls_args(a);
@@ -630,7 +635,7 @@ static void show_progress(Run *run, bool last) {
 /* The body of a 2.xx response goes to the output (discover: to memory), any other body, a
  * diagnostic message, to stderr, so that neither -o FILE nor stdout ever holds it. */
 static int write_body(Run *run, int code, const uint8_t *payload, size_t len) {
-        if (COAP_RESPONSE_CODE_CLASS(code) != 2) {
+        if (!run->json && COAP_RESPONSE_CODE_CLASS(code) != 2) {
                 fwrite(payload, 1, len, stderr);
                 return 0;
         }
@@ -648,6 +653,43 @@ static int write_body(Run *run, int code, const uint8_t *payload, size_t len) {
         if (fwrite(payload, 1, len, run->out) != len)
                 return -errno;
         return 0;
+}
+
+/* --json: one response as one line, {"code": "2.05", "status": "Content", its options, and
+ * "payload" (text) or "payload_base64"}; the collected body is consumed. */
+static int print_json_response(Run *run, int code) {
+        const struct coap_client_response_info *i = &run->info;
+        const char *name = ctl_code_name(code);
+        const uint8_t *body = (const uint8_t *) run->body;
+
+        printf("{\"code\":\"%d.%02d\"", COAP_RESPONSE_CODE_CLASS(code),
+               COAP_RESPONSE_CODE_DETAIL(code));
+        if (name) {
+                printf(",\"status\":");
+                ctl_json_string(stdout, name);
+        }
+        if (i->has_content_format)
+                printf(",\"content_format\":%u", i->content_format);
+        if (i->has_observe)
+                printf(",\"observe\":%" PRIu32, i->observe);
+        if (i->has_size2)
+                printf(",\"size2\":%" PRIu32, i->size2);
+        if (i->etag_len > 0) {
+                printf(",\"etag\":\"");
+                for (size_t k = 0; k < i->etag_len; k++)
+                        printf("%02x", i->etag[k]);
+                putchar('"');
+        }
+        if (run->body_len > 0 && ctl_is_text(body, run->body_len)) {
+                printf(",\"payload\":");
+                ctl_json_string(stdout, run->body);
+        } else if (run->body_len > 0) {
+                printf(",\"payload_base64\":");
+                ctl_json_base64(stdout, body, run->body_len);
+        }
+        printf("}\n");
+        run->body_len = 0;
+        return fflush(stdout) == 0 ? 0 : -errno;
 }
 
 /* The output cannot take the body: the request ends here. */
@@ -696,6 +738,9 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 run->received = 0;
                 run->size2 = 0;
                 run->blockwise = !last_block;
+                run->body_len = 0;
+                if (run->json && coap_client_get_response_info(&run->info) < 0)
+                        run->info = (struct coap_client_response_info){};
                 if (run->args->verbose)
                         print_details(code);
                 else if (COAP_RESPONSE_CODE_CLASS(code) != 2)
@@ -716,14 +761,22 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 show_progress(run, last_block);
         if (!last_block)
                 return;
-        if (len > 0 && COAP_RESPONSE_CODE_CLASS(code) != 2 && payload[len - 1] != '\n')
+        if (!run->json && len > 0 && COAP_RESPONSE_CODE_CLASS(code) != 2 &&
+            payload[len - 1] != '\n')
                 fputc('\n', stderr);
+        if (run->json && !run->stopping) {
+                r = print_json_response(run, code);
+                if (r < 0) {
+                        write_failed(run, r);
+                        return;
+                }
+        }
 
         if (run->args->observe && !run->stopping && COAP_RESPONSE_CODE_CLASS(code) == 2) {
                 /* One notification complete: one per line. */
-                if (len > 0 && payload[len - 1] != '\n')
+                if (run->out && len > 0 && payload[len - 1] != '\n')
                         fputc('\n', run->out);
-                if (fflush(run->out) != 0) {
+                if (run->out && fflush(run->out) != 0) {
                         write_failed(run, -errno);
                         return;
                 }
@@ -1260,7 +1313,8 @@ static int run(Args *a) {
                         .client = &client,
                         .secure = uri.secure,
                         .uploading = payload_len > 0,
-                        .out = a->verb == VERB_DISCOVER ? NULL : out.f,
+                        .out = a->verb == VERB_DISCOVER || a->json ? NULL : out.f,
+                        .json = a->json && a->verb != VERB_DISCOVER,
                         .progress = isatty(STDERR_FILENO),
                         .start_usec = now_usec(),
                 };

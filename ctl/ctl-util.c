@@ -479,3 +479,59 @@ void ctl_json_string(FILE *f, const char *s) {
                 }
         fputc('"', f);
 }
+
+void ctl_json_base64(FILE *f, const uint8_t *buf, size_t len) {
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+        fputc('"', f);
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t) buf[i] << 16;
+                size_t n = len - i < 3 ? len - i : 3;
+
+                if (n > 1)
+                        v |= (uint32_t) buf[i + 1] << 8;
+                if (n > 2)
+                        v |= buf[i + 2];
+                fputc(alphabet[v >> 18 & 0x3f], f);
+                fputc(alphabet[v >> 12 & 0x3f], f);
+                fputc(n > 1 ? alphabet[v >> 6 & 0x3f] : '=', f);
+                fputc(n > 2 ? alphabet[v & 0x3f] : '=', f);
+        }
+        fputc('"', f);
+}
+
+bool ctl_is_text(const uint8_t *buf, size_t len) {
+        for (size_t i = 0; i < len;) {
+                uint8_t c = buf[i];
+                uint32_t cp;
+                size_t n;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, cp = c & 0x07;
+                else
+                        return false;
+                if (len - i <= n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((buf[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (buf[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
+}

@@ -76,3 +76,8 @@ const char *ctl_limit_hint(int error);
 
 /* Writes s as a JSON string, quotes included. */
 void ctl_json_string(FILE *f, const char *s);
+/* Writes buf as a JSON string of its base64 (RFC 4648), quotes included. */
+void ctl_json_base64(FILE *f, const uint8_t *buf, size_t len);
+/* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points above U+10FFFF) without
+ * NUL bytes: text that a JSON string can carry as it is. */
+bool ctl_is_text(const uint8_t *buf, size_t len);

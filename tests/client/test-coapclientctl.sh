@@ -133,7 +133,6 @@ check_grep "unknown flag: points to --help" "$T/err" "^Try 'coapclientctl --help
 check "usage: coaps without credentials" 2 "$CTL" get "coaps://127.0.0.1/time"
 check "usage: bad block size" 2 "$CTL" get "$URI/time" -b 100
 check "usage: bad option" 2 "$CTL" get "$URI/time" -O "x:1"
-check "usage: --json outside discover" 2 "$CTL" get "$URI/time" --json
 check "missing payload file exits 8" 8 "$CTL" put "$URI/x" -f "$T/nonexistent"
 check_grep "payload file named" "$T/err" "$T/nonexistent"
 check "-o /dev/full exits 8" 8 "$CTL" get "$URI/time" -o /dev/full
@@ -242,6 +241,24 @@ check "discover a resource that is not link format" 5 "$CTL" discover "$URI/time
 check_grep "not link format is said" "$T/err" "not in link format"
 check "multicast discover exits 1" 1 "$CTL" discover "coap://[ff02::fd]"
 check_grep "multicast discovery explained" "$T/err" "Multicast discovery to the group 'ff02::fd' needs"
+
+# --- --json on a request ---
+check "get --json" 0 "$CTL" get --json "$URI/async?1"
+check_out "get --json output" '{"code":"2.05","status":"Content","payload":"done"}'
+check "4.04 --json exits 6" 6 "$CTL" get --json "$URI/nonexistent"
+check_out "4.04 --json output" '{"code":"4.04","status":"Not Found","payload":"Not Found"}'
+check "binary body --json" 0 "$CTL" get --json "$URI/example_data"
+n=$((n + 1))
+if sed -n 's/.*"payload_base64":"\([^"]*\)".*/\1/p' "$T/out" | base64 -d | cmp -s - "$T/big.in"
+then echo "ok $n - binary body as base64, byte for byte"; else
+    echo "not ok $n - payload_base64 differs"; failed=$((failed + 1)); fi
+check_grep "binary body --json: its options" "$T/out" '"content_format":42,"size2":200000,"etag":"[0-9a-f]*",'
+check "observe --json" 0 "$CTL" observe --json --count 2 "$URI/time"
+n=$((n + 1))
+if [ "$(grep -cE '^\{"code":"2\.05","status":"Content","observe":[0-9]+,"payload":"[^"]+"\}$' "$T/out")" -eq 2 ]
+then echo "ok $n - observe --json: one line per notification"; else
+    echo "not ok $n - observe --json: $(cat "$T/out")"; failed=$((failed + 1)); fi
+check "usage: --json with --output" 2 "$CTL" get --json -o "$T/x" "$URI/time"
 
 check "--help" 0 "$CTL" --help
 n=$((n + 1))

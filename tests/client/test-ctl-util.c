@@ -236,6 +236,53 @@ START_TEST(test_json) {
 }
 END_TEST
 
+static char *base64_of(const char *s, size_t len) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        ck_assert_ptr_nonnull(f);
+        ctl_json_base64(f, (const uint8_t *) s, len);
+        ck_assert_int_eq(fclose(f), 0);
+        return buf;
+}
+
+START_TEST(test_base64_and_text) {
+        /* RFC 4648 §10. */
+        static const char *const vectors[][2] = {
+                {"", "\"\""},
+                {"f", "\"Zg==\""},
+                {"fo", "\"Zm8=\""},
+                {"foo", "\"Zm9v\""},
+                {"foob", "\"Zm9vYg==\""},
+                {"fooba", "\"Zm9vYmE=\""},
+                {"foobar", "\"Zm9vYmFy\""},
+        };
+        char *b;
+
+        for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+                b = base64_of(vectors[i][0], strlen(vectors[i][0]));
+                ck_assert_str_eq(b, vectors[i][1]);
+                free(b);
+        }
+        b = base64_of("\xff\x00\xfe", 3);
+        ck_assert_str_eq(b, "\"/wD+\"");
+        free(b);
+
+        ck_assert(ctl_is_text((const uint8_t *) "plain", 5));
+        ck_assert(ctl_is_text((const uint8_t *) "", 0));
+        ck_assert(ctl_is_text((const uint8_t *) "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+        ck_assert(!ctl_is_text((const uint8_t *) "a\0b", 3));
+        ck_assert(!ctl_is_text((const uint8_t *) "\xc3", 1));             /* truncated */
+        ck_assert(!ctl_is_text((const uint8_t *) "\xc0\xaf", 2));         /* overlong */
+        ck_assert(!ctl_is_text((const uint8_t *) "\xe0\x80\xaf", 3));     /* overlong */
+        ck_assert(!ctl_is_text((const uint8_t *) "\xed\xa0\x80", 3));     /* surrogate */
+        ck_assert(!ctl_is_text((const uint8_t *) "\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+        ck_assert(!ctl_is_text((const uint8_t *) "\x80", 1));
+        ck_assert(!ctl_is_text((const uint8_t *) "\xc3\x28", 2));
+}
+END_TEST
+
 static CtlLinkList parse_links(const char *s, int expected) {
         CtlLinkList l = {};
 
@@ -307,6 +354,7 @@ static Suite *ctl_util_suite(void) {
         tcase_add_test(tc, test_formats_and_codes);
         tcase_add_test(tc, test_psk);
         tcase_add_test(tc, test_json);
+        tcase_add_test(tc, test_base64_and_text);
         tcase_add_test(tc, test_link_format);
         suite_add_tcase(s, tc);
         return s;
