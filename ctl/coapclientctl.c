@@ -1298,9 +1298,8 @@ static int run(Args *a) {
         (void) coap_client_loop_external();
         r = coap_client_init(&client, "coapclientctl");
         if (r < 0)
-                r = call_failed(r == -ENOSPC || r == -ENOBUFS
-                                        ? "Cannot make a client in coapclientd"
-                                        : "Cannot reach coapclientd",
+                r = call_failed(ctl_limit_hint(r) ? "Cannot make a client in coapclientd"
+                                                  : "Cannot reach coapclientd",
                                 r);
         if (r == 0 && uri.secure)
                 r = -setup_tls(a, &uri, &client);

@@ -447,6 +447,12 @@ const char *ctl_limit_hint(int error) {
         case -ENOBUFS:
                 return "A daemon-wide limit of coapclientd was reached (MaxClients=, MaxRequests= "
                        "or the payload bytes in flight), or its queue for this caller is full.";
+        case -EDQUOT:
+                return "This user's quota in coapclientd was reached (MaxClientsPerUser=, "
+                       "MaxRequestsPerUser=, MaxPayloadBytesPerUser=, MaxCallersPerUser= or "
+                       "MaxChannelsPerUser=).";
+        case -EUSERS:
+                return "coapclientd serves its maximum of callers (MaxCallers=).";
         default:
                 return NULL;
         }

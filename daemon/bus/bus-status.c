@@ -12,18 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <systemd/sd-login.h>
+
+#include "bus/bus-caller.h"
 #include "core/caller.h"
 #include "core/client.h"
 #include "core/socket.h"
+#include "core/user.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
 
-/* Who a caller is, asked of the bus once per unique name (fixed for a connection's life). */
+/* Who a caller is: its uid (the core's user), its pid (what the bus told bus-caller.c) and its
+ * systemd unit (from /proc, read when asked: no bus call of our own). */
 typedef struct CallerInfo {
-        char *name; /* the key */
-        uint32_t uid;
-        uint32_t pid;
-        char *unit; /* "" when unknown */
+        const char *name;
+        uint32_t uid, pid; /* UINT32_MAX, 0: unknown */
+        char *unit;        /* "" when unknown */
 } CallerInfo;
 
 /* A request started while watching: what its end is reported with. */
@@ -36,20 +40,36 @@ typedef struct Watched {
 
 struct BusStatus {
         BusService *service;
-        Hashmap *callers;       /* name -> CallerInfo; pruned of callers gone */
         Hashmap *watched;       /* request id -> Watched */
         sd_bus_track *monitors; /* who called Monitor() and is still on the bus */
 };
 
-/* Cache entries beyond the live callers before the cache is pruned. */
-#define CALLER_CACHE_SLACK 64
-
-static void caller_info_free(CallerInfo *i) {
-        if (!i)
-                return;
-        free(i->name);
+static void caller_info_done(CallerInfo *i) {
         free(i->unit);
-        free(i);
+        i->unit = NULL;
+}
+
+static void caller_info_get(const Caller *c, CallerInfo *ret) {
+        BusCaller *bc = c ? bus_caller_find((Caller *) c) : NULL;
+        CallerInfo i = {
+                .name = c ? c->name : "?",
+                .uid = c && c->user ? (uint32_t) c->user->uid : UINT32_MAX,
+        };
+        char *end;
+        unsigned long pid;
+
+        if (bc && bc->pid_str[0] >= '1' && bc->pid_str[0] <= '9') {
+                pid = strtoul(bc->pid_str, &end, 10);
+                if (*end == '\0' && pid <= UINT32_MAX)
+                        i.pid = (uint32_t) pid;
+        }
+        if (i.pid == 0 || sd_pid_get_unit((pid_t) i.pid, &i.unit) < 0)
+                i.unit = NULL;
+        *ret = i;
+}
+
+static const char *caller_info_unit(const CallerInfo *i) {
+        return i->unit ?: "";
 }
 
 static void watched_free(Watched *w) {
@@ -57,66 +77,6 @@ static void watched_free(Watched *w) {
                 return;
         free(w->uri);
         free(w);
-}
-
-/* Drops the cached callers the manager no longer has. */
-static void caller_cache_prune(BusStatus *s) {
-        Manager *m = s->service->manager;
-        CallerInfo *i, **stale;
-        HashmapIter it = {};
-        size_t n = 0;
-
-        stale = calloc(hashmap_size(s->callers), sizeof(*stale));
-        if (!stale)
-                return;
-        while (hashmap_iterate(s->callers, &it, (void **) &i))
-                if (!manager_find_caller(m, i->name))
-                        stale[n++] = i;
-        for (size_t k = 0; k < n; k++)
-                caller_info_free(hashmap_remove(s->callers, stale[k]->name));
-        free(stale);
-}
-
-static int caller_info_get(BusStatus *s, const char *name, const CallerInfo **ret) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        CallerInfo *i;
-        const char *unit = NULL;
-        uid_t uid = (uid_t) -1;
-        pid_t pid = 0;
-        int r;
-
-        i = hashmap_get(s->callers, name);
-        if (i) {
-                *ret = i;
-                return 0;
-        }
-        if (hashmap_size(s->callers) >
-            hashmap_size(s->service->manager->callers) + CALLER_CACHE_SLACK)
-                caller_cache_prune(s);
-
-        r = sd_bus_get_name_creds(s->service->bus, name,
-                                  SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT |
-                                          SD_BUS_CREDS_AUGMENT,
-                                  &creds);
-        if (r >= 0) {
-                (void) sd_bus_creds_get_euid(creds, &uid);
-                (void) sd_bus_creds_get_pid(creds, &pid);
-                (void) sd_bus_creds_get_unit(creds, &unit);
-        }
-        i = calloc(1, sizeof(CallerInfo));
-        if (!i)
-                return -ENOMEM;
-        i->name = strdup(name);
-        i->unit = strdup(unit ?: "");
-        i->uid = (uint32_t) uid;
-        i->pid = (uint32_t) pid;
-        r = i->name && i->unit ? hashmap_put(s->callers, i->name, i) : -ENOMEM;
-        if (r < 0) {
-                caller_info_free(i);
-                return r;
-        }
-        *ret = i;
-        return 0;
 }
 
 static int sender_uid(sd_bus_message *msg, uid_t *ret) {
@@ -144,8 +104,12 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
         r = sd_bus_message_append(
-                reply, "a{sv}", 25, "Version", "s", PACKAGE_VERSION, "LogLevel", "s",
-                log_level_to_string(log_get_max_level()), "MaxClientsPerCaller", "u",
+                reply, "a{sv}", 32, "Version", "s", PACKAGE_VERSION, "LogLevel", "s",
+                log_level_to_string(log_get_max_level()), "MaxCallers", "u", l->max_callers,
+                "MaxCallersPerUser", "u", l->max_callers_per_user, "MaxChannelsPerUser", "u",
+                l->max_channels_per_user, "MaxClientsPerUser", "u", l->max_clients_per_user,
+                "MaxRequestsPerUser", "u", l->max_requests_per_user, "MaxPayloadBytesPerUser", "t",
+                l->max_payload_bytes_per_user, "MaxClientsPerCaller", "u",
                 l->max_clients_per_caller, "MaxClients", "u", l->max_clients,
                 "MaxRequestsPerClient", "u", l->max_requests_per_client, "MaxRequests", "u",
                 l->max_requests, "MaxPayloadBytes", "u", l->max_payload_bytes,
@@ -154,7 +118,8 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
                 "AckRandomPercent", "u", (uint32_t) p->ack_random_percent, "BackoffPercent", "u",
                 (uint32_t) p->backoff_percent, "MaxRetransmit", "u",
                 (uint32_t) p->max_retransmission, "BlockSize", "u",
-                (uint32_t) (16u << m->config.block_szx), "Callers", "u",
+                (uint32_t) (16u << m->config.block_szx), "Users", "u",
+                (uint32_t) hashmap_size(m->users), "Callers", "u",
                 (uint32_t) hashmap_size(m->callers), "Clients", "u",
                 (uint32_t) hashmap_size(m->clients), "Sockets", "u",
                 (uint32_t) hashmap_size(m->sockets), "RequestsInFlight", "u",
@@ -174,7 +139,8 @@ static int append_caller(sd_bus_message *reply, const Caller *c, const CallerInf
 
         r = sd_bus_message_open_container(reply, 'r', "suusa(tsutt)");
         if (r >= 0)
-                r = sd_bus_message_append(reply, "suus", c->name, i->uid, i->pid, i->unit);
+                r = sd_bus_message_append(reply, "suus", c->name, i->uid, i->pid,
+                                          caller_info_unit(i));
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(tsutt)");
         if (r < 0)
@@ -209,15 +175,13 @@ static int method_list_callers(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         while (hashmap_iterate(s->service->manager->callers, &it, (void **) &c)) {
-                const CallerInfo *i;
+                _cleanup_(caller_info_done) CallerInfo i = {};
 
-                r = caller_info_get(s, c->name, &i);
-                if (r < 0)
-                        return r;
                 /* root sees everyone, others only themselves (their other connections too). */
-                if (uid != 0 && i->uid != (uint32_t) uid)
+                if (uid != 0 && (!c->user || c->user->uid != uid))
                         continue;
-                r = append_caller(reply, c, i);
+                caller_info_get(c, &i);
+                r = append_caller(reply, c, &i);
                 if (r < 0)
                         return r;
         }
@@ -293,8 +257,6 @@ static char *request_uri(const Request *r, const CoapRequestSpec *spec) {
 /* One signal to every monitor, each its own copy (unicast: nobody else may read it). */
 static void emit(BusStatus *s, const char *member, const Request *r, const CallerInfo *i,
                  const char *method, const char *uri, bool end, int result, uint64_t usec) {
-        const char *caller = r->client->caller ? r->client->caller->name : "";
-
         for (const char *name = sd_bus_track_first(s->monitors); name;
              name = sd_bus_track_next(s->monitors)) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -305,9 +267,8 @@ static void emit(BusStatus *s, const char *member, const Request *r, const Calle
                 if (k >= 0)
                         k = sd_bus_message_set_destination(m, name);
                 if (k >= 0)
-                        k = sd_bus_message_append(m, "tsuusss", r->id, caller,
-                                                  i ? i->uid : UINT32_MAX, i ? i->pid : 0,
-                                                  i ? i->unit : "", method, uri);
+                        k = sd_bus_message_append(m, "tsuusss", r->id, i->name, i->uid, i->pid,
+                                                  caller_info_unit(i), method, uri);
                 if (k >= 0 && end)
                         k = sd_bus_message_append(m, "it", (int32_t) result, usec);
                 if (k >= 0)
@@ -317,17 +278,9 @@ static void emit(BusStatus *s, const char *member, const Request *r, const Calle
         }
 }
 
-static const CallerInfo *request_caller(BusStatus *s, const Request *r) {
-        const CallerInfo *i = NULL;
-
-        if (r->client->caller)
-                (void) caller_info_get(s, r->client->caller->name, &i);
-        return i;
-}
-
 static void on_started(void *userdata, const Request *r, const CoapRequestSpec *spec) {
+        _cleanup_(caller_info_done) CallerInfo i = {};
         BusStatus *s = userdata;
-        const CallerInfo *i;
         Watched *w;
 
         if (!watching(s))
@@ -343,18 +296,17 @@ static void on_started(void *userdata, const Request *r, const CoapRequestSpec *
                 watched_free(w);
                 return;
         }
-        i = request_caller(s, r);
+        caller_info_get(r->client->caller, &i);
         log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 ", unit %s), client "
                   "%" PRIu64 ": %s %s",
-                  r->id, i ? i->name : "?", i ? i->pid : 0, i ? i->uid : UINT32_MAX,
-                  i && i->unit[0] ? i->unit : "-", r->client->id, w->method, w->uri);
-        emit(s, "RequestStarted", r, i, w->method, w->uri, false, 0, 0);
+                  r->id, i.name, i.pid, i.uid, i.unit ?: "-", r->client->id, w->method, w->uri);
+        emit(s, "RequestStarted", r, &i, w->method, w->uri, false, 0, 0);
 }
 
 static void on_ended(void *userdata, const Request *r, int result) {
-        BusStatus *s = userdata;
+        _cleanup_(caller_info_done) CallerInfo i = {};
         _cleanup_free_ char *what = NULL;
-        const CallerInfo *i;
+        BusStatus *s = userdata;
         uint64_t usec;
         Watched *w;
 
@@ -364,14 +316,14 @@ static void on_ended(void *userdata, const Request *r, int result) {
                 return;
         }
         usec = manager_now(s->service->manager) - w->start_usec;
-        i = request_caller(s, r);
+        caller_info_get(r->client->caller, &i);
         if (result >= 0)
                 (void) asprintf(&what, "%d.%02d", result >> 5, result & 0x1f);
         log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 "): %s %s: %s "
                   "after %" PRIu64 " ms",
-                  r->id, i ? i->name : "?", i ? i->pid : 0, i ? i->uid : UINT32_MAX, w->method,
-                  w->uri, what ?: strerror(-result), usec / USEC_PER_MSEC);
-        emit(s, "RequestEnded", r, i, w->method, w->uri, true, result, usec);
+                  r->id, i.name, i.pid, i.uid, w->method, w->uri, what ?: strerror(-result),
+                  usec / USEC_PER_MSEC);
+        emit(s, "RequestEnded", r, &i, w->method, w->uri, true, result, usec);
         watched_free(w);
 }
 
@@ -403,9 +355,7 @@ int bus_status_new(BusService *b, BusStatus **ret) {
         if (!s)
                 return log_error_errno(ENOMEM, "Out of memory.");
         s->service = b;
-        r = hashmap_new(&string_hash_ops, &s->callers);
-        if (r >= 0)
-                r = hashmap_new(&uint64_hash_ops, &s->watched);
+        r = hashmap_new(&uint64_hash_ops, &s->watched);
         /* A floating slot: it goes with the bus connection. */
         if (r >= 0)
                 r = sd_bus_add_object_vtable(b->bus, NULL, COAPCLIENTD_ROOT_PATH,
@@ -430,11 +380,8 @@ BusStatus *bus_status_free(BusStatus *s) {
                 return NULL;
         if (s->service->manager->request_watch.userdata == s)
                 s->service->manager->request_watch = (ManagerRequestWatch){};
-        while ((v = hashmap_first(s->callers)))
-                caller_info_free(hashmap_remove(s->callers, ((CallerInfo *) v)->name));
         while ((v = hashmap_first(s->watched)))
                 watched_free(hashmap_remove(s->watched, &((Watched *) v)->id));
-        hashmap_free(s->callers);
         hashmap_free(s->watched);
         sd_bus_track_unref(s->monitors);
         free(s);

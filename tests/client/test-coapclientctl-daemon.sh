@@ -83,7 +83,8 @@ obs_pid=$!
 for _ in $(seq 1 200); do [ -s "$T/obs.out" ] && break; sleep 0.05; done
 check "status as root" 0 "$CTL" status
 check_grep "status: version" "$T/out" "^ +Version: [0-9]"
-for key in LogLevel MaxClientsPerCaller MaxClients MaxRequestsPerClient MaxRequests \
+for key in LogLevel MaxCallers MaxCallersPerUser MaxChannelsPerUser MaxClientsPerUser \
+    MaxRequestsPerUser MaxPayloadBytesPerUser Users MaxClientsPerCaller MaxClients MaxRequestsPerClient MaxRequests \
     MaxPayloadBytes MaxPayloadBytesTotal MaxQueuedBytesPerCaller AckTimeoutMSec \
     AckRandomPercent BackoffPercent MaxRetransmit BlockSize Callers Clients Sockets \
     RequestsInFlight PayloadBytesInFlight MessagesSent MessagesReceived Retransmissions Timeouts; do

@@ -186,6 +186,8 @@ START_TEST(test_formats_and_codes) {
         ck_assert_ptr_nonnull(strstr(ctl_limit_hint(-EMSGSIZE), "MaxPayloadBytes="));
         ck_assert_ptr_nonnull(strstr(ctl_limit_hint(-ENOSPC), "MaxClientsPerCaller="));
         ck_assert_ptr_nonnull(strstr(ctl_limit_hint(-ENOBUFS), "MaxRequests="));
+        ck_assert_ptr_nonnull(strstr(ctl_limit_hint(-EDQUOT), "MaxRequestsPerUser="));
+        ck_assert_ptr_nonnull(strstr(ctl_limit_hint(-EUSERS), "MaxCallers="));
         ck_assert_ptr_null(ctl_limit_hint(-ETIMEDOUT));
 }
 END_TEST
