@@ -38,6 +38,9 @@ typedef struct Watched {
         uint64_t start_usec;
 } Watched;
 
+/* Entries of requests gone without an end beyond those in flight before they are pruned. */
+#define WATCHED_SLACK 64
+
 struct BusStatus {
         BusService *service;
         Hashmap *watched;       /* request id -> Watched */
@@ -278,6 +281,27 @@ static void emit(BusStatus *s, const char *member, const Request *r, const Calle
         }
 }
 
+/* Requests dropped without a final event (their caller went) leave their entries: dropped
+ * here once they outnumber the requests in flight by a margin. */
+static void watched_prune(BusStatus *s) {
+        Hashmap *requests = s->service->manager->requests;
+        HashmapIter it = {};
+        Watched *w, **stale;
+        size_t n = 0;
+
+        if (hashmap_size(s->watched) <= hashmap_size(requests) + WATCHED_SLACK)
+                return;
+        stale = calloc(hashmap_size(s->watched), sizeof(*stale));
+        if (!stale)
+                return;
+        while (hashmap_iterate(s->watched, &it, (void **) &w))
+                if (!hashmap_get(requests, &w->id))
+                        stale[n++] = w;
+        for (size_t k = 0; k < n; k++)
+                watched_free(hashmap_remove(s->watched, &stale[k]->id));
+        free(stale);
+}
+
 static void on_started(void *userdata, const Request *r, const CoapRequestSpec *spec) {
         _cleanup_(caller_info_done) CallerInfo i = {};
         BusStatus *s = userdata;
@@ -285,6 +309,7 @@ static void on_started(void *userdata, const Request *r, const CoapRequestSpec *
 
         if (!watching(s))
                 return;
+        watched_prune(s);
         w = calloc(1, sizeof(Watched));
         if (!w)
                 return;
