@@ -209,7 +209,8 @@ extern _Thread_local const Delivery *lib_current_delivery;
  * itself. */
 extern _Thread_local const Client *lib_current_client;
 
-/* Maps a failed bus call to the errno coap_client_req() documents. */
+/* Maps a failed bus call to the errno coap_client_req() documents; keeps the error's message
+ * for coap_client_last_error(). */
 int lib_bus_error_to_errno(const sd_bus_error *e, int r);
 
 /* tls.c: t with its own copies of sec_tags and hostname. */

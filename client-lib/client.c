@@ -516,7 +516,7 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
         /* The blocks payload_cb was asked for are the blocks that go out. */
         f.block_size =
                 block_size == 0 && req->payload_cb ? COAPCLIENT_DEFAULT_BLOCK_SIZE : block_size;
-        if (body->present) {
+        if (body->present && req->fmt != COAP_CONTENT_FORMAT_NONE) {
                 f.flags |= CHANNEL_REQUEST_CONTENT_FORMAT;
                 f.content_format = (uint16_t) req->fmt;
         }

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -520,6 +521,13 @@ int lib_start_thread_locked(void) {
         return 0;
 }
 
+/* What coap_client_last_error() returns: per thread, like errno. */
+static _Thread_local char last_error[256];
+
+_public_ const char *coap_client_last_error(void) {
+        return last_error[0] != '\0' ? last_error : NULL;
+}
+
 int lib_open_bus_locked(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL;
@@ -549,8 +557,12 @@ int lib_open_bus_locked(void) {
                 r = sd_bus_start(bus);
         } else
                 r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return r;
+        if (r < 0) {
+                snprintf(last_error, sizeof(last_error), "Cannot connect to %s: %s",
+                         address && address[0] != '\0' ? address : "the system bus", strerror(-r));
+                /* No bus: no coapclientd either, as the header says. */
+                return r == -ENOENT ? -ECONNREFUSED : r;
+        }
 
         r = sd_bus_add_match(bus, &owner_slot, OWNER_MATCH, on_name_owner_changed, NULL);
         if (r < 0)
@@ -580,7 +592,13 @@ void lib_bus_broken_locked(void) {
 }
 
 int lib_bus_error_to_errno(const sd_bus_error *e, int r) {
-        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+        if (sd_bus_error_is_set(e))
+                snprintf(last_error, sizeof(last_error), "%s%s%s", e->name, e->message ? ": " : "",
+                         e->message ?: "");
+        /* Not running and not activatable (or its activation failed). */
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+            (e->name && strncmp(e->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0))
                 return -ECONNREFUSED;
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY))
                 return -ECONNABORTED;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,12 +22,24 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl-bus.h"
 #include "ctl-util.h"
 #include "internal/macro.h"
+#include "link-format.h"
+
+typedef enum Verb {
+        VERB_REQUEST,
+        VERB_OBSERVE,
+        VERB_DISCOVER,
+        VERB_STATUS,  /* no URI: coapclientd itself */
+        VERB_MONITOR, /* no URI */
+} Verb;
 
 typedef struct Args {
         enum coap_method method;
+        Verb verb;
         bool observe;
+        bool json;
         const char *uri;
         bool non;
         int content_format; /* -1: none */
@@ -59,11 +72,17 @@ typedef struct Run {
         struct coap_client *client;
         bool secure;    /* coaps:// */
         bool uploading; /* a payload: callbacks carry the bytes sent as offset */
-        FILE *out;
+        FILE *out;      /* NULL: the body goes to body (discover) */
+        char *body;     /* discover: the 2.xx body collected */
+        size_t body_len;
         bool progress; /* stderr is a terminal */
         bool done;     /* the request is over */
         bool stopping; /* observe: enough notifications, deregistering */
-        int code;      /* the last code or error */
+        bool ending;   /* cancelled by us (--timeout, a signal): no error for -ECANCELED */
+        bool write_failed;
+        bool json;                             /* each response as a JSON line on stdout */
+        struct coap_client_response_info info; /* json: of the current response */
+        int code;                              /* the last code or error */
         unsigned notifications;
         size_t received; /* bytes of the current body */
         uint32_t size2;  /* 0: unknown */
@@ -80,37 +99,50 @@ static uint64_t now_usec(void) {
 }
 
 static void help(void) {
-        printf("Usage: coapclientctl COMMAND URI [OPTIONS]\n"
+        printf("Usage: coapclientctl COMMAND [URI] [OPTIONS]\n"
                "\n"
-               "Sends one CoAP request through coapclientd and prints the response body.\n"
+               "Sends one CoAP request through coapclientd and prints the response body,\n"
+               "or shows what coapclientd does.\n"
                "\n"
                "Commands:\n"
                "  get URI       GET the resource\n"
                "  put URI       PUT the payload\n"
                "  post URI      POST the payload\n"
                "  delete URI    DELETE the resource\n"
+               "  fetch URI     FETCH with the payload as the query (RFC 8132)\n"
+               "  patch URI     PATCH the resource with the payload (RFC 8132)\n"
+               "  ipatch URI    iPATCH: an idempotent PATCH (RFC 8132)\n"
                "  observe URI   GET with Observe and print every notification\n"
+               "  discover URI  list the resources of /.well-known/core (RFC 6690)\n"
+               "  status        coapclientd's version, limits, defaults, counters and\n"
+               "                callers (all for root, one's own for others)\n"
+               "  monitor       show requests as they start and end (root only)\n"
                "\n"
                "URI: coap://HOST[:PORT][/PATH][?QUERY], HOST an IPv4 address, an IPv6 address\n"
-               "in brackets or a host name; PORT defaults to 5683. coaps:// runs DTLS 1.2\n"
-               "(default port 5684) with the credentials below.\n"
+               "in brackets or a host name (sent as Uri-Host); PORT defaults to 5683.\n"
+               "coaps:// runs DTLS 1.2 (default port 5684) with the credentials below.\n"
                "\n"
                "Options:\n"
                "  -n --non                   send a non-confirmable request\n"
-               "  -c --content-format=FMT    Content-Format of the payload: a number or text,\n"
-               "                             json, cbor, octet, link, xml, exi\n"
+               "  -c --content-format=FMT    Content-Format of the payload (none unless given):\n"
+               "                             a number or text, json, cbor, octet, link, xml, exi\n"
                "  -a --accept=FMT            ask for this Content-Format (Accept option)\n"
                "  -p --payload=TEXT          the request payload\n"
                "  -f --payload-file=FILE     read the payload from FILE ('-': stdin)\n"
-               "  -o --output=FILE           write the response body to FILE\n"
-               "  -b --block-size=N          block size, 16..1024 (default 1024)\n"
+               "  -o --output=FILE           write the response body to FILE, only on 2.xx\n"
+               "  -b --block-size=N          block size, 16..1024 (default 1024); downloads\n"
+               "                             ask for it from the first block\n"
                "  -O --option=NUM:VALUE      add an option; VALUE is text, 0xHEX or #NUMBER\n"
+               "                             (at most %d bytes)\n"
                "  -t --timeout=SECONDS       give up (observe: stop) after SECONDS\n"
                "     --ack-timeout=MS        initial retransmission timeout (default 2000)\n"
-               "     --retransmit=N          retransmissions of a confirmable message (default "
-               "4)\n"
-               "  -C --count=N               observe: stop after N notifications\n"
+               "     --retransmit=N          retransmissions of a CON message (default 4)\n"
+               "  -C --count=N               observe: stop after N notifications;\n"
+               "                             monitor: after N requests ended\n"
                "  -4 / -6                    use IPv4 / IPv6 only when resolving HOST\n"
+               "  -j --json                  print JSON: the response (code, options, payload\n"
+               "                             or payload_base64; observe: one per line), the\n"
+               "                             links of discover, status, monitor events\n"
                "  -v --verbose               show response codes and options on stderr\n"
                "  -h --help                  show this help\n"
                "     --version               show the version\n"
@@ -129,11 +161,13 @@ static void help(void) {
                "     --rpk-server=PUBFILE    the server's public key (PEM or DER)\n"
                "     --insecure              do not verify the server (testing only)\n"
                "\n"
-               "Exit status: 0 success (2.xx), 1 usage error, 2 CoAP client error (4.xx),\n"
-               "3 CoAP server error (5.xx), 4 transport error (timeout, reset, refused,\n"
-               "failed DTLS handshake, coapclientd unreachable).\n"
+               "Exit status: 0 success (2.xx), 1 other failure (e.g. a limit of coapclientd),\n"
+               "2 usage error, 3 coapclientd unreachable, 4 no response (timeout), 5 the peer\n"
+               "refused (RST, ICMP error, failed DTLS handshake, unknown host), 6 CoAP 4.xx,\n"
+               "7 CoAP 5.xx, 8 local I/O error; 130/143 after SIGINT/SIGTERM.\n"
                "\n"
-               "The bus is the system bus, or $COAPCLIENTD_BUS_ADDRESS when set.\n");
+               "The bus is the system bus, or $COAPCLIENTD_BUS_ADDRESS when set.\n",
+               MAX_COAP_CLIENT_OPTION_LEN);
 }
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
@@ -226,6 +260,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 {"ack-timeout", required_argument, NULL, ARG_ACK_TIMEOUT},
                 {"retransmit", required_argument, NULL, ARG_RETRANSMIT},
                 {"count", required_argument, NULL, 'C'},
+                {"json", no_argument, NULL, 'j'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
@@ -244,12 +279,22 @@ static int parse_args(int argc, char *argv[], Args *a) {
         static const struct {
                 const char *name;
                 enum coap_method method;
+                Verb verb;
         } commands[] = {
-                {"get", COAP_METHOD_GET},     {"put", COAP_METHOD_PUT},
-                {"post", COAP_METHOD_POST},   {"delete", COAP_METHOD_DELETE},
-                {"observe", COAP_METHOD_GET},
+                {"get", COAP_METHOD_GET, VERB_REQUEST},
+                {"put", COAP_METHOD_PUT, VERB_REQUEST},
+                {"post", COAP_METHOD_POST, VERB_REQUEST},
+                {"delete", COAP_METHOD_DELETE, VERB_REQUEST},
+                {"fetch", COAP_METHOD_FETCH, VERB_REQUEST},
+                {"patch", COAP_METHOD_PATCH, VERB_REQUEST},
+                {"ipatch", COAP_METHOD_IPATCH, VERB_REQUEST},
+                {"observe", COAP_METHOD_GET, VERB_OBSERVE},
+                {"discover", COAP_METHOD_GET, VERB_DISCOVER},
+                {"status", 0, VERB_STATUS},
+                {"monitor", 0, VERB_MONITOR},
         };
         const char *command;
+        bool known;
         unsigned long v;
         uint16_t fmt;
         char *end;
@@ -261,7 +306,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 .retransmit = -1,
                 .family = AF_UNSPEC,
         };
-        while ((c = getopt_long(argc, argv, "nc:a:p:f:o:b:O:t:C:v46h", long_options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "nc:a:p:f:o:b:O:t:C:jv46h", long_options, NULL)) >= 0) {
                 switch (c) {
                 case 'n':
                         a->non = true;
@@ -297,9 +342,14 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case 'O': {
                         struct coap_client_option o;
 
-                        if (ctl_option_parse(optarg, &o) < 0)
-                                return usage_error("Bad option '%s' (NUM:VALUE, VALUE text of "
-                                                   "at most 12 bytes, 0xHEX or #NUMBER).",
+                        r = ctl_option_parse(optarg, &o);
+                        if (r == -EMSGSIZE)
+                                return usage_error("Option value of '%s' too long: at most %d "
+                                                   "bytes.",
+                                                   optarg, MAX_COAP_CLIENT_OPTION_LEN);
+                        if (r < 0)
+                                return usage_error("Bad option '%s' (NUM:VALUE, NUM 1..65535, "
+                                                   "VALUE text, 0xHEX or #NUMBER).",
                                                    optarg);
                         r = add_option(a, o);
                         if (r < 0)
@@ -327,6 +377,9 @@ static int parse_args(int argc, char *argv[], Args *a) {
                         if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
                                 return usage_error("Bad count '%s'.", optarg);
                         a->count = (unsigned) v;
+                        break;
+                case 'j':
+                        a->json = true;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -382,26 +435,44 @@ static int parse_args(int argc, char *argv[], Args *a) {
                         a->insecure = true;
                         break;
                 default:
+                        /* getopt_long() said what is wrong. */
+                        fputs("Try 'coapclientctl --help'.\n", stderr);
                         return -CTL_EXIT_USAGE;
                 }
         }
 
-        if (optind + 2 != argc)
-                return usage_error("Expected a COMMAND and a URI%s.",
-                                   optind + 2 < argc ? ", and nothing more" : "");
+        if (optind >= argc)
+                return usage_error("%s", "Expected a COMMAND.");
         command = argv[optind];
+        known = false;
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(command, commands[i].name) == 0) {
                         a->method = commands[i].method;
-                        a->observe = strcmp(command, "observe") == 0;
+                        a->verb = commands[i].verb;
+                        known = true;
                 }
-        if (a->method == 0)
+        if (!known)
                 return usage_error("Unknown command '%s'.", command);
+        if (a->verb == VERB_STATUS || a->verb == VERB_MONITOR) {
+                if (optind + 1 != argc)
+                        return usage_error("%s takes no URI.", command);
+                if (a->count > 0 && a->verb != VERB_MONITOR)
+                        return usage_error("%s", "--count applies to observe and monitor.");
+                return 0;
+        }
+        if (optind + 2 != argc)
+                return usage_error("Expected a COMMAND and a URI%s.",
+                                   optind + 2 < argc ? ", and nothing more" : "");
+        a->observe = a->verb == VERB_OBSERVE;
         a->uri = argv[optind + 1];
         if (a->payload && a->payload_file)
                 return usage_error("%s", "--payload and --payload-file exclude each other.");
         if (a->count > 0 && !a->observe)
-                return usage_error("%s", "--count only applies to observe.");
+                return usage_error("%s", "--count applies to observe and monitor.");
+        if (a->json && a->output)
+                return usage_error("%s", "--json writes the body into its output: no --output.");
+        if (a->verb == VERB_DISCOVER && (a->payload || a->payload_file || a->output))
+                return usage_error("%s", "discover takes no payload and no --output.");
         r = check_tls_args(a);
         if (r < 0)
                 return r;
@@ -560,22 +631,102 @@ static void show_progress(Run *run, bool last) {
                 fprintf(stderr, "\n");
 }
 
+/* The body of a 2.xx response goes to the output (discover: to memory), any other body, a
+ * diagnostic message, to stderr, so that neither -o FILE nor stdout ever holds it. */
+static int write_body(Run *run, int code, const uint8_t *payload, size_t len) {
+        if (!run->json && COAP_RESPONSE_CODE_CLASS(code) != 2) {
+                fwrite(payload, 1, len, stderr);
+                return 0;
+        }
+        if (!run->out) {
+                char *b = realloc(run->body, run->body_len + len + 1);
+
+                if (!b)
+                        return -ENOMEM;
+                memcpy(b + run->body_len, payload, len);
+                run->body = b;
+                run->body_len += len;
+                b[run->body_len] = '\0';
+                return 0;
+        }
+        if (fwrite(payload, 1, len, run->out) != len)
+                return -errno;
+        return 0;
+}
+
+/* --json: one response as one line, {"code": "2.05", "status": "Content", its options, and
+ * "payload" (text) or "payload_base64"}; the collected body is consumed. */
+static int print_json_response(Run *run, int code) {
+        const struct coap_client_response_info *i = &run->info;
+        const char *name = ctl_code_name(code);
+        const uint8_t *body = (const uint8_t *) run->body;
+
+        printf("{\"code\":\"%d.%02d\"", COAP_RESPONSE_CODE_CLASS(code),
+               COAP_RESPONSE_CODE_DETAIL(code));
+        if (name) {
+                printf(",\"status\":");
+                ctl_json_string(stdout, name);
+        }
+        if (i->has_content_format)
+                printf(",\"content_format\":%u", i->content_format);
+        if (i->has_observe)
+                printf(",\"observe\":%" PRIu32, i->observe);
+        if (i->has_size2)
+                printf(",\"size2\":%" PRIu32, i->size2);
+        if (i->etag_len > 0) {
+                printf(",\"etag\":\"");
+                for (size_t k = 0; k < i->etag_len; k++)
+                        printf("%02x", i->etag[k]);
+                putchar('"');
+        }
+        if (run->body_len > 0 && ctl_is_text(body, run->body_len)) {
+                printf(",\"payload\":");
+                ctl_json_string(stdout, run->body);
+        } else if (run->body_len > 0) {
+                printf(",\"payload_base64\":");
+                ctl_json_base64(stdout, body, run->body_len);
+        }
+        printf("}\n");
+        run->body_len = 0;
+        return fflush(stdout) == 0 ? 0 : -errno;
+}
+
+/* The output cannot take the body: the request ends here. */
+static void write_failed(Run *run, int error) {
+        if (error == -ENOMEM)
+                fprintf(stderr, "coapclientctl: Out of memory for the response.\n");
+        else
+                fprintf(stderr, "coapclientctl: Cannot write the response to %s: %s\n",
+                        run->args->output ?: "standard output", strerror(-error));
+        run->write_failed = error != -ENOMEM;
+        run->code = error;
+        run->done = true;
+        run->ending = true;
+        coap_client_cancel_requests(run->client);
+}
+
 static void response_cb(int16_t code, size_t offset, const uint8_t *payload, size_t len,
                         bool last_block, void *user_data) {
         Run *run = user_data;
         struct coap_client_response_info info;
+        int r;
 
         run->code = code;
         if (code < 0) {
                 const char *hint = run->secure ? ctl_tls_error_hint(code) : NULL;
 
-                /* A non-confirmable deregistration ends with -ECANCELED. */
-                if (!(run->stopping && code == -ECANCELED)) {
+                /* We cancelled (--timeout, a signal), or a non-confirmable deregistration
+                 * ended: not a failure of the request. */
+                if (run->ending && code == -ECANCELED)
+                        ;
+                else if (run->stopping && code == -ECANCELED)
+                        run->code = COAP_RESPONSE_CODE_CONTENT;
+                else {
                         fprintf(stderr, "coapclientctl: Request failed: %s\n", strerror(-code));
+                        hint = hint ?: ctl_limit_hint(code);
                         if (hint)
                                 fprintf(stderr, "coapclientctl: %s\n", hint);
-                } else
-                        run->code = COAP_RESPONSE_CODE_CONTENT;
+                }
                 run->done = true;
                 return;
         }
@@ -586,6 +737,9 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 run->received = 0;
                 run->size2 = 0;
                 run->blockwise = !last_block;
+                run->body_len = 0;
+                if (run->json && coap_client_get_response_info(&run->info) < 0)
+                        run->info = (struct coap_client_response_info){};
                 if (run->args->verbose)
                         print_details(code);
                 else if (COAP_RESPONSE_CODE_CLASS(code) != 2)
@@ -596,11 +750,9 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
         /* The answer to a deregistration repeats the last notification. */
         if (run->stopping)
                 len = 0;
-        if (len > 0 && fwrite(payload, 1, len, run->out) != len) {
-                fprintf(stderr, "coapclientctl: Cannot write the response: %m\n");
-                run->code = -EIO;
-                run->done = true;
-                coap_client_cancel_requests(run->client);
+        r = len > 0 ? write_body(run, code, payload, len) : 0;
+        if (r < 0) {
+                write_failed(run, r);
                 return;
         }
         run->received = offset + len;
@@ -608,12 +760,25 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 show_progress(run, last_block);
         if (!last_block)
                 return;
+        if (!run->json && len > 0 && COAP_RESPONSE_CODE_CLASS(code) != 2 &&
+            payload[len - 1] != '\n')
+                fputc('\n', stderr);
+        if (run->json && !run->stopping) {
+                r = print_json_response(run, code);
+                if (r < 0) {
+                        write_failed(run, r);
+                        return;
+                }
+        }
 
         if (run->args->observe && !run->stopping && COAP_RESPONSE_CODE_CLASS(code) == 2) {
                 /* One notification complete: one per line. */
-                if (len > 0 && payload[len - 1] != '\n')
+                if (run->out && len > 0 && payload[len - 1] != '\n')
                         fputc('\n', run->out);
-                fflush(run->out);
+                if (run->out && fflush(run->out) != 0) {
+                        write_failed(run, -errno);
+                        return;
+                }
                 run->notifications++;
                 if (run->args->count > 0 && run->notifications >= run->args->count) {
                         const struct coap_client_request match = {.method = COAP_METHOD_GET};
@@ -621,6 +786,7 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                         /* Deregister; the server's answer is the final callback. */
                         run->stopping = true;
                         if (coap_client_deregister_observe(run->client, &match) < 0) {
+                                run->ending = true;
                                 coap_client_cancel_requests(run->client);
                                 run->code = COAP_RESPONSE_CODE_CONTENT;
                                 run->done = true;
@@ -643,7 +809,7 @@ static int add_file_credential(int tag, enum coap_client_tls_credential_type typ
         r = read_file(path, &buf, &len);
         if (r < 0) {
                 fprintf(stderr, "coapclientctl: Cannot read '%s': %s\n", path, strerror(-r));
-                return -CTL_EXIT_USAGE;
+                return -CTL_EXIT_IO;
         }
         r = len > 0 ? coap_client_tls_credential_add(tag, type, buf, len) : -EINVAL;
         explicit_bzero(buf, len);
@@ -665,7 +831,7 @@ static int load_psk_file(Args *a) {
         if (r < 0) {
                 fprintf(stderr, "coapclientctl: Cannot read '%s': %s\n", a->psk_key_file,
                         strerror(-r));
-                return -CTL_EXIT_USAGE;
+                return -CTL_EXIT_IO;
         }
         if (len > 0 && buf[len - 1] == '\n')
                 len--;
@@ -745,7 +911,7 @@ static int setup_tls(Args *a, const CtlUri *uri, struct coap_client *client) {
         }
         if (r < 0) {
                 fprintf(stderr, "coapclientctl: Cannot set up DTLS: %s\n", strerror(-r));
-                return -CTL_EXIT_TRANSPORT;
+                return -ctl_call_exit_code(r);
         }
         return 0;
 }
@@ -761,6 +927,95 @@ static int setup_signals(void) {
         return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Where the body goes: standard output, a device or pipe written directly, or a regular file
+ * written through a temporary file beside it that replaces it only on success, so that an
+ * error or a broken transfer never leaves a half or wrong file. */
+typedef struct Output {
+        const char *path; /* NULL: standard output */
+        char *target;     /* the file replaced on success (symbolic links resolved) */
+        char *tmp;        /* NULL: written directly */
+        FILE *f;
+} Output;
+
+/* The temporary file beside o->target. */
+static int output_open_tmp(Output *o, const struct stat *st) {
+        _cleanup_free_ char *dir = NULL;
+        char *slash;
+        mode_t mask;
+        int fd;
+
+        dir = strdup(o->target);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (asprintf(&o->tmp, "%s/.coapclientctl.XXXXXX",
+                     !slash         ? "."
+                     : slash == dir ? ""
+                                    : (*slash = '\0', dir)) < 0) {
+                o->tmp = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(o->tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        mask = umask(0);
+        umask(mask);
+        (void) fchmod(fd, st ? st->st_mode & 07777 : 0666 & ~mask);
+        o->f = fdopen(fd, "w");
+        if (!o->f) {
+                int r = -errno;
+
+                close(fd);
+                (void) unlink(o->tmp);
+                return r;
+        }
+        return 0;
+}
+
+static int output_open(Output *o, const char *path) {
+        struct stat st;
+        bool exists;
+        int r;
+
+        *o = (Output){.path = path, .f = stdout};
+        if (!path)
+                return 0;
+        exists = stat(path, &st) >= 0;
+        if (exists && !S_ISREG(st.st_mode)) {
+                o->f = fopen(path, "we");
+                return o->f ? 0 : -errno;
+        }
+        o->target = realpath(path, NULL) ?: strdup(path);
+        r = o->target ? output_open_tmp(o, exists ? &st : NULL) : -ENOMEM;
+        if (r < 0) {
+                o->f = NULL;
+                o->tmp = (free(o->tmp), NULL);
+                o->target = (free(o->target), NULL);
+        }
+        return r;
+}
+
+/* Closes the output; a temporary file replaces the target when commit is set and is removed
+ * otherwise. Returns 0 or the errno of a failed write. */
+static int output_close(Output *o, bool commit) {
+        int r = 0;
+
+        if (o->f == stdout)
+                r = fflush(stdout) != 0 ? -errno : 0;
+        else if (o->f && fclose(o->f) != 0)
+                r = -errno;
+        o->f = NULL;
+        if (o->tmp) {
+                if (commit && r == 0 && rename(o->tmp, o->target) < 0)
+                        r = -errno;
+                if (!commit || r < 0)
+                        (void) unlink(o->tmp);
+        }
+        o->tmp = (free(o->tmp), NULL);
+        o->target = (free(o->target), NULL);
+        return commit ? r : 0;
+}
+
 /* Runs the loop until the request is over; returns the exit code. */
 static int run_loop(Run *run, int sig_fd) {
         uint64_t deadline = run->args->timeout > 0
@@ -774,7 +1029,7 @@ static int run_loop(Run *run, int sig_fd) {
                         {.fd = sig_fd, .events = POLLIN},
                 };
                 uint64_t t = coap_client_get_timeout_usec(), now = now_usec();
-                bool interrupted;
+                struct signalfd_siginfo si = {};
                 int ms;
 
                 if (now >= deadline)
@@ -784,86 +1039,267 @@ static int run_loop(Run *run, int sig_fd) {
                 ms = t == UINT64_MAX ? -1 : (int) MIN((t + 999) / 1000, (uint64_t) INT32_MAX);
                 if (poll(p, 2, ms) < 0 && errno != EINTR) {
                         fprintf(stderr, "coapclientctl: poll() failed: %m\n");
-                        return CTL_EXIT_TRANSPORT;
+                        return CTL_EXIT_FAILURE;
                 }
-                interrupted = p[1].revents & POLLIN;
+                if ((p[1].revents & POLLIN) && read(sig_fd, &si, sizeof(si)) != sizeof(si))
+                        si.ssi_signo = SIGTERM;
                 (void) coap_client_process();
                 if (run->done)
                         break;
                 if (!coap_client_has_ongoing_exchange(run->client)) {
                         /* Forgotten without a callback: a NON request got no response. */
                         fprintf(stderr, "coapclientctl: No response.\n");
-                        return CTL_EXIT_TRANSPORT;
+                        return CTL_EXIT_TIMEOUT;
                 }
-                if (interrupted || now_usec() >= deadline) {
+                if (si.ssi_signo != 0 || now_usec() >= deadline) {
+                        run->ending = true;
                         coap_client_cancel_requests(run->client);
                         /* An observation ends this way normally. */
                         if (run->args->observe && run->notifications > 0)
                                 return CTL_EXIT_SUCCESS;
-                        if (!interrupted)
-                                fprintf(stderr, "coapclientctl: Timed out.\n");
-                        return CTL_EXIT_TRANSPORT;
+                        if (si.ssi_signo != 0)
+                                return 128 + (int) si.ssi_signo;
+                        fprintf(stderr, "coapclientctl: Timed out after %g s.\n",
+                                run->args->timeout);
+                        return CTL_EXIT_TIMEOUT;
                 }
         }
+        if (run->write_failed)
+                return CTL_EXIT_IO;
         return ctl_exit_code(run->code);
+}
+
+static bool has_option(const Args *a, uint16_t code) {
+        for (size_t i = 0; i < a->n_options; i++)
+                if (a->options[i].code == code)
+                        return true;
+        return false;
+}
+
+/* The options the URI and -b make: Uri-Host for a host name (RFC 7252 §6.4), Block2 to ask
+ * for the block size from the first block on (RFC 7959 §2.4). */
+static int add_implicit_options(Args *a, const CtlUri *uri, bool has_payload) {
+        int r;
+
+        if (!uri->host_is_literal && !has_option(a, COAP_OPTION_URI_HOST)) {
+                struct coap_client_option o = {.code = COAP_OPTION_URI_HOST};
+                size_t n = strlen(uri->host);
+
+                if (n > MAX_COAP_CLIENT_OPTION_LEN) {
+                        fprintf(stderr,
+                                "coapclientctl: The host name '%s' (%zu bytes) does not fit in "
+                                "libcoapclient's option values (at most %d bytes): give the "
+                                "address instead.\n",
+                                uri->host, n, MAX_COAP_CLIENT_OPTION_LEN);
+                        return -CTL_EXIT_FAILURE;
+                }
+                memcpy(o.value, uri->host, n);
+                o.len = (uint8_t) n;
+                r = add_option(a, o);
+                if (r < 0)
+                        return r;
+        }
+        if (a->block_szx >= 0 && !has_payload && !has_option(a, COAP_OPTION_BLOCK2)) {
+                r = add_option(a, ctl_option_uint(COAP_OPTION_BLOCK2, (uint32_t) a->block_szx));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* discover: "/" and a bare query ask /.well-known/core. */
+static char *discovery_path(const char *path) {
+        char *p;
+
+        if (path[0] == '/' && (path[1] == '\0' || path[1] == '?')) {
+                if (asprintf(&p, "/.well-known/core%s", path + 1) < 0)
+                        return NULL;
+                return p;
+        }
+        return strdup(path);
+}
+
+static bool needs_quotes(const char *v) {
+        return v[0] == '\0' || strpbrk(v, " \t\"\\,;") != NULL;
+}
+
+static void print_links_text(const CtlLinkList *l) {
+        int width = 0;
+
+        for (size_t i = 0; i < l->n_links; i++)
+                width = MAX(width, (int) MIN(strlen(l->links[i].target), (size_t) 40));
+        for (size_t i = 0; i < l->n_links; i++) {
+                const CtlLink *k = &l->links[i];
+
+                printf("%-*s", k->n_params > 0 ? width : 0, k->target);
+                for (size_t j = 0; j < k->n_params; j++) {
+                        const CtlLinkParam *p = &k->params[j];
+
+                        if (!p->value)
+                                printf("  %s", p->name);
+                        else if (needs_quotes(p->value)) {
+                                printf("  %s=", p->name);
+                                ctl_json_string(stdout, p->value);
+                        } else
+                                printf("  %s=%s", p->name, p->value);
+                }
+                putchar('\n');
+        }
+}
+
+/* [{"href": TARGET, "attributes": {NAME: VALUE or true}}]; a name given more than once has
+ * its values joined with spaces, as RFC 6690 joins relation types. */
+static void print_links_json(const CtlLinkList *l) {
+        printf("[");
+        for (size_t i = 0; i < l->n_links; i++) {
+                const CtlLink *k = &l->links[i];
+                bool first = true;
+
+                printf("%s{\"href\":", i > 0 ? "," : "");
+                ctl_json_string(stdout, k->target);
+                printf(",\"attributes\":{");
+                for (size_t j = 0; j < k->n_params; j++) {
+                        const char *name = k->params[j].name;
+                        _cleanup_free_ char *joined = NULL;
+                        bool seen = false;
+
+                        for (size_t e = 0; e < j && !seen; e++)
+                                seen = strcmp(k->params[e].name, name) == 0;
+                        if (seen)
+                                continue;
+                        for (size_t e = j; e < k->n_params; e++) {
+                                const char *v = k->params[e].value;
+                                char *n;
+
+                                if (!v || strcmp(k->params[e].name, name) != 0)
+                                        continue;
+                                if (asprintf(&n, "%s%s%s", joined ?: "", joined ? " " : "", v) < 0)
+                                        continue;
+                                free(joined);
+                                joined = n;
+                        }
+                        printf("%s", first ? "" : ",");
+                        ctl_json_string(stdout, name);
+                        putchar(':');
+                        if (joined)
+                                ctl_json_string(stdout, joined);
+                        else
+                                printf("true");
+                        first = false;
+                }
+                printf("}}");
+        }
+        printf("]\n");
+}
+
+static int print_discovery(const Run *run) {
+        _cleanup_(ctl_link_list_done) CtlLinkList links = {};
+        int r;
+
+        r = ctl_link_format_parse(run->body ?: "", run->body_len, &links);
+        if (r == -ENOMEM) {
+                fprintf(stderr, "coapclientctl: Out of memory.\n");
+                return CTL_EXIT_FAILURE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: The answer is not in link format (RFC 6690):\n");
+                fwrite(run->body, 1, run->body_len, stderr);
+                fputc('\n', stderr);
+                return CTL_EXIT_PEER;
+        }
+        if (run->args->json)
+                print_links_json(&links);
+        else
+                print_links_text(&links);
+        return CTL_EXIT_SUCCESS;
+}
+
+/* Reports an error of a libcoapclient call with what coapclientd said; returns the exit code. */
+static int call_failed(const char *what, int error) {
+        const char *hint = ctl_limit_hint(error), *detail = coap_client_last_error();
+
+        fprintf(stderr, "coapclientctl: %s: %s\n", what, strerror(-error));
+        if (hint)
+                fprintf(stderr, "coapclientctl: %s\n", hint);
+        else if (detail)
+                fprintf(stderr, "coapclientctl: %s\n", detail);
+        return ctl_call_exit_code(error);
 }
 
 static int run(Args *a) {
         _cleanup_free_ uint8_t *payload = NULL;
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int sock = -EBADF, sig_fd = -EBADF;
         struct coap_transmission_parameters params;
         struct coap_client client = {};
         struct coap_client_request req;
         _cleanup_(ctl_uri_done) CtlUri uri = {};
+        const char *reason = NULL;
         size_t payload_len;
-        Run state;
-        FILE *out = stdout;
-        int r;
+        Output out;
+        Run state = {};
+        int r, k;
 
-        r = ctl_uri_parse(a->uri, &uri);
-        if (r == -EPROTONOSUPPORT)
-                return -usage_error("Unsupported URI scheme in '%s' (coap:// or coaps://).",
-                                    a->uri);
+        r = ctl_uri_parse(a->uri, &uri, &reason);
+        if (r == -ENOMEM) {
+                fprintf(stderr, "coapclientctl: Out of memory.\n");
+                return CTL_EXIT_FAILURE;
+        }
         if (r < 0)
-                return -usage_error("Bad URI '%s'.", a->uri);
+                return -usage_error("Bad URI '%s': %s.", a->uri, reason);
+        if (ctl_host_is_multicast(uri.host)) {
+                fprintf(stderr,
+                        "coapclientctl: %s to the group '%s' needs multicast requests in "
+                        "libcoapclient, which this version lacks; ask one server by its own "
+                        "address.\n",
+                        a->verb == VERB_DISCOVER ? "Multicast discovery" : "A multicast request",
+                        uri.host);
+                return CTL_EXIT_FAILURE;
+        }
         if (!uri.secure && has_tls_args(a))
                 return -usage_error("%s", "The DTLS options need a coaps:// URI.");
         if (uri.secure && !has_tls_args(a))
                 return -usage_error("%s", "coaps:// needs credentials: --psk-identity with "
                                           "--psk-key or --psk-key-file, --ca, --cert with --key, "
                                           "or --rpk.");
+        path = a->verb == VERB_DISCOVER ? discovery_path(uri.path) : strdup(uri.path);
+        if (!path) {
+                fprintf(stderr, "coapclientctl: Out of memory.\n");
+                return CTL_EXIT_FAILURE;
+        }
+        r = load_payload(a, &payload, &payload_len);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot read the payload from '%s': %s\n",
+                        a->payload_file ?: "--payload", strerror(-r));
+                return r == -ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_IO;
+        }
+        r = add_implicit_options(a, &uri, a->payload || a->payload_file);
+        if (r < 0)
+                return -r;
         if (a->insecure)
                 fprintf(stderr, "coapclientctl: Warning: --insecure: the server is not verified, "
                                 "anyone on the path can read and change this exchange.\n");
-        r = load_payload(a, &payload, &payload_len);
-        if (r < 0) {
-                fprintf(stderr, "coapclientctl: Cannot read the payload: %s\n", strerror(-r));
-                return CTL_EXIT_USAGE;
-        }
-        if (a->output) {
-                out = fopen(a->output, "we");
-                if (!out) {
-                        fprintf(stderr, "coapclientctl: Cannot open '%s': %m\n", a->output);
-                        return CTL_EXIT_USAGE;
-                }
-        }
 
         sock = open_socket(a, &uri);
+        if (sock < 0)
+                return CTL_EXIT_PEER;
         sig_fd = setup_signals();
-        r = sock < 0 ? CTL_EXIT_TRANSPORT : 0;
-        if (r == 0 && sig_fd < 0) {
+        if (sig_fd < 0) {
                 fprintf(stderr, "coapclientctl: Cannot set up signals: %s\n", strerror(-sig_fd));
-                r = CTL_EXIT_TRANSPORT;
+                return CTL_EXIT_FAILURE;
         }
-        if (r == 0) {
-                (void) coap_client_loop_external();
-                r = coap_client_init(&client, "coapclientctl");
-                if (r < 0) {
-                        fprintf(stderr, "coapclientctl: Cannot reach coapclientd: %s\n",
-                                strerror(-r));
-                        r = CTL_EXIT_TRANSPORT;
-                }
+        r = output_open(&out, a->output);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot open '%s': %s\n", a->output, strerror(-r));
+                return r == -ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_IO;
         }
+
+        (void) coap_client_loop_external();
+        r = coap_client_init(&client, "coapclientctl");
+        if (r < 0)
+                r = call_failed(ctl_limit_hint(r) ? "Cannot make a client in coapclientd"
+                                                  : "Cannot reach coapclientd",
+                                r);
         if (r == 0 && uri.secure)
                 r = -setup_tls(a, &uri, &client);
         if (r == 0 && a->block_szx >= 0)
@@ -875,16 +1311,17 @@ static int run(Args *a) {
                         .client = &client,
                         .secure = uri.secure,
                         .uploading = payload_len > 0,
-                        .out = out,
+                        .out = a->verb == VERB_DISCOVER || a->json ? NULL : out.f,
+                        .json = a->json && a->verb != VERB_DISCOVER,
                         .progress = isatty(STDERR_FILENO),
                         .start_usec = now_usec(),
                 };
                 req = (struct coap_client_request){
                         .method = a->method,
                         .confirmable = !a->non,
-                        .path = uri.path,
+                        .path = path,
                         .fmt = a->content_format >= 0 ? (enum coap_content_format) a->content_format
-                                                      : COAP_CONTENT_FORMAT_TEXT_PLAIN,
+                                                      : COAP_CONTENT_FORMAT_NONE,
                         .payload = a->payload || a->payload_file ? payload : NULL,
                         .len = payload_len,
                         .cb = response_cb,
@@ -898,20 +1335,22 @@ static int run(Args *a) {
                 if (a->retransmit >= 0)
                         params.max_retransmission = (uint8_t) a->retransmit;
                 r = coap_client_req(&client, sock, NULL, &req, &params);
-                if (r < 0) {
-                        fprintf(stderr, "coapclientctl: Cannot send the request: %s\n",
-                                strerror(-r));
-                        r = r == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;
-                } else
+                if (r < 0)
+                        r = call_failed("Cannot send the request", r);
+                else
                         r = run_loop(&state, sig_fd);
         }
-
         coap_client_deinit(&client);
-        if (out != stdout && fclose(out) != 0 && r == 0) {
-                fprintf(stderr, "coapclientctl: Cannot write '%s': %m\n", a->output);
-                r = CTL_EXIT_TRANSPORT;
-        } else if (out == stdout && fflush(stdout) != 0 && r == 0)
-                r = CTL_EXIT_TRANSPORT;
+
+        if (r == CTL_EXIT_SUCCESS && a->verb == VERB_DISCOVER)
+                r = print_discovery(&state);
+        free(state.body);
+        k = output_close(&out, r == CTL_EXIT_SUCCESS);
+        if (k < 0) {
+                fprintf(stderr, "coapclientctl: Cannot write %s%s%s: %s\n", a->output ? "'" : "",
+                        a->output ?: "standard output", a->output ? "'" : "", strerror(-k));
+                r = CTL_EXIT_IO;
+        }
         return r;
 }
 
@@ -924,6 +1363,18 @@ int main(int argc, char *argv[]) {
                 return CTL_EXIT_SUCCESS;
         if (r < 0)
                 return -r;
+        if (args.verb == VERB_STATUS)
+                return ctl_status(args.json);
+        if (args.verb == VERB_MONITOR) {
+                _cleanup_close_ int sig_fd = setup_signals();
+
+                if (sig_fd < 0) {
+                        fprintf(stderr, "coapclientctl: Cannot set up signals: %s\n",
+                                strerror(-sig_fd));
+                        return CTL_EXIT_FAILURE;
+                }
+                return ctl_monitor(args.json, args.timeout, args.count, sig_fd);
+        }
         r = run(&args);
         explicit_bzero(args.psk, sizeof(args.psk));
         return r;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "ctl-util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -41,9 +42,61 @@ static char *percent_decode(const char *s, size_t n) {
         return out;
 }
 
-int ctl_uri_parse(const char *s, CtlUri *ret) {
+/* The longest Uri-Path segment or Uri-Query argument: one CoAP option (RFC 7252 §5.10). */
+#define URI_PART_MAX 255
+
+static bool parts_fit(const char *path) {
+        const char *query = strchr(path, '?');
+        size_t run = 0;
+
+        for (const char *q = path; *q; q++) {
+                bool separator = query && q >= query ? q == query || *q == '&' : *q == '/';
+
+                run = separator ? 0 : run + 1;
+                if (run > URI_PART_MAX)
+                        return false;
+        }
+        return true;
+}
+
+static bool is_ip_literal(const char *host) {
+        char buf[INET6_ADDRSTRLEN];
+        size_t n = strcspn(host, "%");
+        struct in6_addr a;
+
+        if (n >= sizeof(buf))
+                return false;
+        memcpy(buf, host, n);
+        buf[n] = '\0';
+        return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+bool ctl_host_is_multicast(const char *host) {
+        char buf[INET6_ADDRSTRLEN];
+        size_t n = strcspn(host, "%");
+        struct in6_addr a6;
+        struct in_addr a4;
+
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return IN_MULTICAST(ntohl(a4.s_addr));
+        if (n >= sizeof(buf))
+                return false;
+        memcpy(buf, host, n);
+        buf[n] = '\0';
+        return inet_pton(AF_INET6, buf, &a6) == 1 && IN6_IS_ADDR_MULTICAST(&a6);
+}
+
+#define FAIL(error, reason)                   \
+        do {                                  \
+                if (ret_reason)               \
+                        *ret_reason = reason; \
+                return error;                 \
+        } while (0)
+
+int ctl_uri_parse(const char *s, CtlUri *ret, const char **ret_reason) {
         const char *host, *host_end, *p;
         unsigned long port = CTL_DEFAULT_PORT;
+        bool bracketed = false;
         CtlUri u = {};
 
         if (strncasecmp(s, "coaps://", 8) == 0) {
@@ -52,56 +105,67 @@ int ctl_uri_parse(const char *s, CtlUri *ret) {
                 host = s + 8;
         } else if (strncasecmp(s, "coap://", 7) == 0)
                 host = s + 7;
+        else if (strstr(s, "://"))
+                FAIL(-EPROTONOSUPPORT, "the scheme: coap:// or coaps:// expected");
         else
-                return strstr(s, "://") ? -EPROTONOSUPPORT : -EINVAL;
+                FAIL(-EINVAL, "no scheme: coap:// or coaps:// expected");
         if (*host == '[') {
                 host++;
                 host_end = strchr(host, ']');
                 if (!host_end)
-                        return -EINVAL;
+                        FAIL(-EINVAL, "the host: an IPv6 address without its closing ']'");
                 p = host_end + 1;
+                bracketed = true;
         } else {
                 host_end = host + strcspn(host, ":/?#");
                 p = host_end;
         }
         if (host_end == host)
-                return -EINVAL;
+                FAIL(-EINVAL, "the host: empty");
+        if ((size_t) (host_end - host) > URI_PART_MAX)
+                FAIL(-EMSGSIZE, "the host: longer than 255 bytes");
         if (*p == ':') {
                 char *end;
 
                 p++;
                 if (!isdigit((unsigned char) *p))
-                        return -EINVAL;
+                        FAIL(-EINVAL, "the port: a number within 1..65535 expected");
+                errno = 0;
                 port = strtoul(p, &end, 10);
-                if (port == 0 || port > UINT16_MAX)
-                        return -EINVAL;
+                if (errno != 0 || port == 0 || port > UINT16_MAX)
+                        FAIL(-EINVAL, "the port: a number within 1..65535 expected");
                 p = end;
         }
         if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
-                return -EINVAL;
+                FAIL(-EINVAL, bracketed ? "after the host: ':PORT', '/' or '?' expected"
+                                        : "the port or what follows it: '/' or '?' expected");
+        if (strchr(p, '#'))
+                FAIL(-EINVAL, "a fragment ('#'): CoAP URIs have none (RFC 7252 §6.1)");
 
         u.host = percent_decode(host, (size_t) (host_end - host));
-        if (*p == '/' || *p == '?') {
-                size_t n = strcspn(p, "#");
+        if (*p == '?') {
+                /* "coap://h?q": the root with a query. */
+                char *q = percent_decode(p, strlen(p));
 
-                if (*p == '?') {
-                        /* "coap://h?q": the root with a query. */
-                        char *q = percent_decode(p, n);
-
-                        u.path = q ? malloc(strlen(q) + 2) : NULL;
-                        if (u.path) {
-                                u.path[0] = '/';
-                                strcpy(u.path + 1, q);
-                        }
-                        free(q);
-                } else
-                        u.path = percent_decode(p, n);
-        } else
+                u.path = q ? malloc(strlen(q) + 2) : NULL;
+                if (u.path) {
+                        u.path[0] = '/';
+                        strcpy(u.path + 1, q);
+                }
+                free(q);
+        } else if (*p == '/')
+                u.path = percent_decode(p, strlen(p));
+        else
                 u.path = strdup("/");
         if (!u.host || !u.path) {
                 ctl_uri_done(&u);
-                return -ENOMEM;
+                FAIL(-ENOMEM, "out of memory");
         }
+        if (!parts_fit(u.path)) {
+                ctl_uri_done(&u);
+                FAIL(-EMSGSIZE, "the path or query: a segment or argument longer than 255 bytes");
+        }
+        u.host_is_literal = bracketed || is_ip_literal(u.host);
         u.port = (uint16_t) port;
         *ret = u;
         return 0;
@@ -152,8 +216,10 @@ int ctl_option_parse(const char *s, struct coap_client_option *ret) {
         } else if (strncasecmp(value, "0x", 2) == 0) {
                 size_t n = strlen(value + 2);
 
-                if (n % 2 != 0 || n / 2 > MAX_COAP_CLIENT_OPTION_LEN)
+                if (n % 2 != 0)
                         return -EINVAL;
+                if (n / 2 > MAX_COAP_CLIENT_OPTION_LEN)
+                        return -EMSGSIZE;
                 for (size_t i = 0; i < n / 2; i++) {
                         int hi = hex_value(value[2 + 2 * i]), lo = hex_value(value[3 + 2 * i]);
 
@@ -321,16 +387,157 @@ const char *ctl_code_name(int code) {
 }
 
 int ctl_exit_code(int code) {
-        if (code < 0)
-                return CTL_EXIT_TRANSPORT;
-        switch (COAP_RESPONSE_CODE_CLASS(code)) {
-        case 2:
-                return CTL_EXIT_SUCCESS;
-        case 4:
-                return CTL_EXIT_CLIENT_ERROR;
-        case 5:
-                return CTL_EXIT_SERVER_ERROR;
+        if (code >= 0)
+                switch (COAP_RESPONSE_CODE_CLASS(code)) {
+                case 2:
+                        return CTL_EXIT_SUCCESS;
+                case 4:
+                        return CTL_EXIT_CLIENT_ERROR;
+                case 5:
+                        return CTL_EXIT_SERVER_ERROR;
+                default:
+                        return CTL_EXIT_PEER;
+                }
+        switch (code) {
+        case -ETIMEDOUT:
+                return CTL_EXIT_TIMEOUT;
+        case -ECONNRESET:
+        case -ECONNREFUSED:
+        case -EHOSTUNREACH:
+        case -ENETUNREACH:
+        case -EACCES:
+        case -EPROTO:
+        case -EBADMSG:
+                return CTL_EXIT_PEER;
+        case -ECONNABORTED:
+                return CTL_EXIT_DAEMON;
         default:
-                return CTL_EXIT_TRANSPORT;
+                return CTL_EXIT_FAILURE;
         }
+}
+
+int ctl_call_exit_code(int error) {
+        switch (error) {
+        case -ECONNREFUSED:
+        case -ECONNABORTED:
+        case -ENOENT:
+        case -ENOTCONN:
+        case -ECONNRESET:
+        case -EHOSTDOWN:
+        case -EACCES:
+        case -EPERM:
+                return CTL_EXIT_DAEMON;
+        case -EINVAL:
+                return CTL_EXIT_USAGE;
+        default:
+                return CTL_EXIT_FAILURE;
+        }
+}
+
+const char *ctl_limit_hint(int error) {
+        switch (error) {
+        case -EAGAIN:
+                return "coapclientd's limit of requests in flight per client "
+                       "(MaxRequestsPerClient=) was reached.";
+        case -ENOSPC:
+                return "coapclientd's limit of clients per caller (MaxClientsPerCaller=) was "
+                       "reached.";
+        case -EMSGSIZE:
+                return "The payload is larger than coapclientd accepts (MaxPayloadBytes=).";
+        case -ENOBUFS:
+                return "A daemon-wide limit of coapclientd was reached (MaxClients=, MaxRequests= "
+                       "or the payload bytes in flight), or its queue for this caller is full.";
+        case -EDQUOT:
+                return "This user's quota in coapclientd was reached (MaxClientsPerUser=, "
+                       "MaxRequestsPerUser=, MaxPayloadBytesPerUser=, MaxCallersPerUser= or "
+                       "MaxChannelsPerUser=).";
+        case -EUSERS:
+                return "coapclientd serves its maximum of callers (MaxCallers=).";
+        default:
+                return NULL;
+        }
+}
+
+void ctl_json_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", f);
+                        break;
+                case '\\':
+                        fputs("\\\\", f);
+                        break;
+                case '\n':
+                        fputs("\\n", f);
+                        break;
+                case '\r':
+                        fputs("\\r", f);
+                        break;
+                case '\t':
+                        fputs("\\t", f);
+                        break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                fprintf(f, "\\u%04x", *p);
+                        else
+                                fputc(*p, f);
+                }
+        fputc('"', f);
+}
+
+void ctl_json_base64(FILE *f, const uint8_t *buf, size_t len) {
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+        fputc('"', f);
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t) buf[i] << 16;
+                size_t n = len - i < 3 ? len - i : 3;
+
+                if (n > 1)
+                        v |= (uint32_t) buf[i + 1] << 8;
+                if (n > 2)
+                        v |= buf[i + 2];
+                fputc(alphabet[v >> 18 & 0x3f], f);
+                fputc(alphabet[v >> 12 & 0x3f], f);
+                fputc(n > 1 ? alphabet[v >> 6 & 0x3f] : '=', f);
+                fputc(n > 2 ? alphabet[v & 0x3f] : '=', f);
+        }
+        fputc('"', f);
+}
+
+bool ctl_is_text(const uint8_t *buf, size_t len) {
+        for (size_t i = 0; i < len;) {
+                uint8_t c = buf[i];
+                uint32_t cp;
+                size_t n;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, cp = c & 0x07;
+                else
+                        return false;
+                if (len - i <= n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((buf[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (buf[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
 }

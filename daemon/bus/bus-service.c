@@ -8,7 +8,9 @@
 
 #include "bus/bus-caller.h"
 #include "bus/bus-client.h"
+#include "bus/bus-logcontrol.h"
 #include "bus/bus-manager.h"
+#include "bus/bus-status.h"
 #include "core/caller.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
@@ -119,6 +121,12 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         r = bus_client_register(b);
         if (r < 0)
                 return r;
+        r = bus_logcontrol_register(b);
+        if (r < 0)
+                return r;
+        r = bus_status_new(b, &b->status);
+        if (r < 0)
+                return r;
 
         r = sd_bus_request_name(b->bus, COAPCLIENTD_BUS_NAME, 0);
         if (r == -EEXIST)
@@ -146,6 +154,7 @@ BusService *bus_service_free(BusService *b) {
         hashmap_free(b->callers);
         sd_bus_slot_unref(b->filter_slot);
         sd_bus_slot_unref(b->name_owner_slot);
+        bus_status_free(b->status);
         sd_bus_slot_unref(b->manager_slot);
         sd_bus_slot_unref(b->client_slot);
         sd_bus_slot_unref(b->enumerator_slot);

@@ -19,10 +19,12 @@ typedef struct BusCaller BusCaller;
  * for the credential queries new callers wait for. */
 #define BUS_CALLS_MAX  96
 #define BUS_PROBES_MAX 64
+typedef struct BusStatus BusStatus;
 
 typedef struct BusService {
         Manager *manager;
         sd_bus *bus;
+        BusStatus *status; /* GetStatus, ListCallers, Monitor (bus-status.c) */
         sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot, *name_owner_slot;
         bool queue_warned;
 

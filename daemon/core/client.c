@@ -15,10 +15,15 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         int r;
 
         if (caller->n_clients >= m->config.limits.max_clients_per_caller)
-                return -ENOSPC;
+                return log_notice_errno(ENOSPC,
+                                        "Caller %s refused a client: it has %" PRIu32
+                                        " (MaxClientsPerCaller=).",
+                                        caller->name, caller->n_clients);
         r = user_can_add_client(caller->user);
         if (r < 0)
-                return r;
+                return log_notice_errno(r, "Caller %s refused a client: %s.", caller->name,
+                                        r == -EDQUOT ? "its user has MaxClientsPerUser="
+                                                     : "the daemon has MaxClients=");
 
         c = calloc(1, sizeof(Client));
         if (!c)
@@ -183,6 +188,8 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         }
         if (c->caller && c->caller->paused)
                 socket_pause_owner(s, c->id);
+        if (m->request_watch.started)
+                m->request_watch.started(m->request_watch.userdata, r, spec);
         log_debug("Client %" PRIu64 ": request %" PRIu64 " submitted (method %u, %zu bytes)", c->id,
                   spec->id, spec->method, spec->payload_len);
         *ret_id = spec->id;
@@ -277,8 +284,11 @@ void client_resume(Client *c) {
 
 /* One event of r to its owner, through the front end r came from. */
 static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
+        const ManagerRequestWatch *w = &c->manager->request_watch;
         int k;
 
+        if (ev->final && w->ended)
+                w->ended(w->userdata, r, ev->result);
         k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;

@@ -96,6 +96,13 @@ typedef int (*ManagerOpenChannelFunc)(void *userdata, Caller *caller, int *ret_p
 
 #define MANAGER_FLUSH_HOOKS_MAX 4
 
+/* A front end that watches requests start and end (the debug log, coapclientctl monitor). */
+typedef struct ManagerRequestWatch {
+        void (*started)(void *userdata, const Request *r, const CoapRequestSpec *spec);
+        void (*ended)(void *userdata, const Request *r, int result); /* code byte or -errno */
+        void *userdata;
+} ManagerRequestWatch;
+
 struct Manager {
         sd_event *event;
 
@@ -133,6 +140,8 @@ struct Manager {
         /* The data channel front end, if any: makes a caller's channel (manager_open_channel()). */
         ManagerOpenChannelFunc open_channel;
         void *open_channel_userdata;
+
+        ManagerRequestWatch request_watch; /* funcs NULL: none */
 };
 
 int manager_new(const ManagerConfig *config, Manager **ret);

@@ -13,6 +13,7 @@
 #include "core/socket.h"
 #include "core/user.h"
 #include "internal/error-names.h"
+#include "util/log.h"
 
 int request_error_set(RequestError *e, const char *name, int error, const char *format, ...) {
         va_list ap;
@@ -221,7 +222,7 @@ static int describe_destination(const RequestDestination *d, int family, CoapAdd
                                  family == AF_INET6 ? "IPv6" : "IPv4");
 }
 
-static int request_admit(Client *c, size_t payload_len, RequestError *e) {
+static int request_limit_checks(Client *c, size_t payload_len, RequestError *e) {
         Manager *m = c->manager;
         const Limits *l = &m->config.limits;
         const User *u = c->caller->user;
@@ -260,6 +261,16 @@ static int request_admit(Client *c, size_t payload_len, RequestError *e) {
                         "(MaxPayloadBytesTotal%s); %" PRIu64 " are taken.",
                         user_share(u, l->max_payload_bytes_total),
                         u->uid == 0 ? "" : ", less root's reserve", m->payload_bytes);
+        return r;
+}
+
+/* A refusal at a limit is logged at notice: the operator sees who runs into it. */
+static int request_admit(Client *c, size_t payload_len, RequestError *e) {
+        int r = request_limit_checks(c, payload_len, e);
+
+        if (r < 0)
+                log_notice("Caller %s, client %" PRIu64 ": request refused: %s", c->caller->name,
+                           c->id, e->message);
         return r;
 }
 

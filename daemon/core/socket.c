@@ -171,8 +171,13 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
         case DTLS_STATE_CLOSED:
                 peer_drop_queue(p);
                 if (error < 0) {
-                        log_debug_errno(error, "Socket fd %d: DTLS session %s: %m", s->fd,
-                                        dtls_state_to_string(state));
+                        const char *reason = dtls_get_error_reason(p->dtls);
+
+                        /* The operator's first clue to a misconfigured peer or credentials. */
+                        log_full_errno(state == DTLS_STATE_FAILED ? LOG_NOTICE : LOG_DEBUG, error,
+                                       "Socket fd %d: DTLS session %s: %m%s%s", s->fd,
+                                       dtls_state_to_string(state), reason ? ": " : "",
+                                       reason ?: "");
                         /* Reported to the requests from the loop, never from inside a send. */
                         p->pending_error = error;
                         s->has_pending_error = true;

@@ -175,3 +175,8 @@ int dtls_describe(Dtls *d, char **ret) {
         assert(module);
         return module->describe(d, ret);
 }
+
+const char *dtls_get_error_reason(Dtls *d) {
+        assert(module);
+        return module->get_error_reason(d);
+}

@@ -25,6 +25,7 @@ const DtlsModule *coapclientd_dtls_module(void) {
                 .get_state = dtls_get_state,
                 .is_resumed = dtls_is_resumed,
                 .describe = dtls_describe,
+                .get_error_reason = dtls_get_error_reason,
         };
 
         return &module;

@@ -37,6 +37,7 @@ typedef struct DtlsModule {
         __typeof__(dtls_get_state) *get_state;
         __typeof__(dtls_is_resumed) *is_resumed;
         __typeof__(dtls_describe) *describe;
+        __typeof__(dtls_get_error_reason) *get_error_reason;
 } DtlsModule;
 
 /* The exported function, for the module's own definition; the loader finds it by name. */

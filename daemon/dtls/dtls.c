@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +55,7 @@ struct Dtls {
         gnutls_session_t session;
         DtlsState state;
         int error;
+        char reason[256]; /* GnuTLS' words for the last failure, "" when none */
 
         unsigned mtu;
         unsigned retransmit_ms;
@@ -580,6 +583,37 @@ static int dtls_session_setup(Dtls *d) {
         return 0;
 }
 
+/* GnuTLS' reason for a failure: the alert the peer sent, what certificate verification found,
+ * or the error's text; for dtls_get_error_reason(). */
+static void dtls_set_reason(Dtls *d, int gnutls_error) {
+        gnutls_datum_t out = {};
+        unsigned status;
+
+        if (gnutls_error == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+                const char *alert = gnutls_alert_get_name(gnutls_alert_get(d->session));
+
+                snprintf(d->reason, sizeof(d->reason), "the peer sent the alert '%s'",
+                         alert ?: "unknown");
+                return;
+        }
+        status = gnutls_session_get_verify_cert_status(d->session);
+        if ((gnutls_error == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
+             gnutls_error == GNUTLS_E_CERTIFICATE_ERROR) &&
+            status != 0 && status != UINT_MAX &&
+            gnutls_certificate_verification_status_print(
+                    status, gnutls_certificate_type_get(d->session), &out, 0) >= 0) {
+                size_t n;
+
+                snprintf(d->reason, sizeof(d->reason), "%s", (const char *) out.data);
+                gnutls_free(out.data);
+                n = strlen(d->reason);
+                while (n > 0 && d->reason[n - 1] == ' ')
+                        d->reason[--n] = '\0';
+                return;
+        }
+        snprintf(d->reason, sizeof(d->reason), "%s", gnutls_strerror(gnutls_error));
+}
+
 static void dtls_fail(Dtls *d, int error) {
         /* Sessions that ended in a fatal error must not be resumed (RFC 5246 §7.2.2). */
         datum_wipe(&d->resume);
@@ -621,9 +655,11 @@ static void dtls_drain(Dtls *d) {
                         (void) gnutls_alert_send(d->session, GNUTLS_AL_WARNING,
                                                  GNUTLS_A_NO_RENEGOTIATION);
                 } else if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+                        dtls_set_reason(d, (int) n);
                         dtls_fail(d, -ECONNRESET);
                 } else if (gnutls_error_is_fatal((int) n)) {
                         (void) gnutls_alert_send_appropriate(d->session, (int) n);
+                        dtls_set_reason(d, (int) n);
                         dtls_fail(d, errno_from_gnutls((int) n));
                 }
                 /* Other non-fatal errors (warning alerts, EINTR): keep reading. */
@@ -647,11 +683,13 @@ static void dtls_handshake(Dtls *d, uint64_t now) {
                 return;
         }
         if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+                dtls_set_reason(d, r);
                 dtls_fail(d, errno_from_alert(gnutls_alert_get(d->session)));
                 return;
         }
         if (r < 0) {
                 (void) gnutls_alert_send_appropriate(d->session, r);
+                dtls_set_reason(d, r);
                 dtls_fail(d, errno_from_gnutls(r));
                 return;
         }
@@ -678,6 +716,7 @@ int dtls_start(Dtls *d, uint64_t now) {
         if (r < 0)
                 return r;
         d->push_error = 0;
+        d->reason[0] = '\0';
         d->handshake_deadline = now + (uint64_t) d->total_ms * USEC_PER_MSEC;
         dtls_set_state(d, DTLS_STATE_HANDSHAKING, 0);
         if (d->state == DTLS_STATE_HANDSHAKING)
@@ -780,6 +819,10 @@ DtlsState dtls_get_state(Dtls *d) {
 
 int dtls_get_error(Dtls *d) {
         return d ? d->error : -EINVAL;
+}
+
+const char *dtls_get_error_reason(Dtls *d) {
+        return d && d->reason[0] ? d->reason : NULL;
 }
 
 bool dtls_is_resumed(Dtls *d) {

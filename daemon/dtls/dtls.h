@@ -193,6 +193,9 @@ int dtls_close(Dtls *d);
 
 DtlsState dtls_get_state(Dtls *d);
 int dtls_get_error(Dtls *d); /* the error of the last FAILED/CLOSED transition, else 0 */
+/* GnuTLS' reason for the last failure (the peer's alert, what certificate verification found,
+ * or the error's text), NULL when it has none (e.g. a timeout). Valid until the next call. */
+const char *dtls_get_error_reason(Dtls *d);
 
 /* True when the current/last handshake was abbreviated (resumed). */
 bool dtls_is_resumed(Dtls *d);

@@ -9,7 +9,15 @@
 #include <sys/stat.h>
 
 static int max_level = LOG_INFO;
-static bool journal_prefix = false;
+static bool stderr_journal = false;
+static LogTarget target = LOG_TARGET_AUTO;
+
+static const char *const target_names[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_AUTO] = "auto",
+        [LOG_TARGET_CONSOLE] = "console",
+        [LOG_TARGET_JOURNAL] = "journal",
+        [LOG_TARGET_NULL] = "null",
+};
 
 static const char *const level_names[] = {
         [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
@@ -28,6 +36,29 @@ int log_level_from_string(const char *s) {
         if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
                 return s[0] - '0';
         return -EINVAL;
+}
+
+const char *log_level_to_string(int level) {
+        return level >= 0 && level < (int) ELEMENTSOF(level_names) ? level_names[level] : NULL;
+}
+
+LogTarget log_get_target(void) {
+        return target;
+}
+
+void log_set_target(LogTarget t) {
+        target = t;
+}
+
+int log_target_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(target_names); i++)
+                if (strcmp(s, target_names[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *log_target_to_string(LogTarget t) {
+        return t < _LOG_TARGET_MAX ? target_names[t] : NULL;
 }
 
 int log_get_max_level(void) {
@@ -56,7 +87,7 @@ void log_setup(void) {
 
         if (level >= 0)
                 max_level = level;
-        journal_prefix = stderr_is_journal();
+        stderr_journal = stderr_is_journal();
 }
 
 int log_internal(int level, int error, const char *format, ...) {
@@ -64,12 +95,16 @@ int log_internal(int level, int error, const char *format, ...) {
         va_list ap;
 
         error = abs(error);
+        if (target == LOG_TARGET_NULL) {
+                errno = error;
+                return -error;
+        }
         errno = error;
         va_start(ap, format);
         (void) vsnprintf(buf, sizeof buf, format, ap);
         va_end(ap);
 
-        if (journal_prefix)
+        if (target == LOG_TARGET_JOURNAL || (target == LOG_TARGET_AUTO && stderr_journal))
                 fprintf(stderr, "<%d>%s\n", level, buf);
         else
                 fprintf(stderr, "coapclientd: %s\n", buf);

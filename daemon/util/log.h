@@ -16,6 +16,24 @@ int log_get_max_level(void);
 void log_set_max_level(int level);
 /* "err", "warning", "notice", "info", "debug" (and the other syslog names, or 0..7). */
 int log_level_from_string(const char *s);
+/* The syslog name of a level 0..7, NULL otherwise. */
+const char *log_level_to_string(int level);
+
+/* Where lines go (org.freedesktop.LogControl1's LogTarget): "auto" (stderr, with journal
+ * priority prefixes when stderr is the journal), "console" (stderr without them), "journal"
+ * (stderr with them), "null" (nowhere). */
+typedef enum LogTarget {
+        LOG_TARGET_AUTO,
+        LOG_TARGET_CONSOLE,
+        LOG_TARGET_JOURNAL,
+        LOG_TARGET_NULL,
+        _LOG_TARGET_MAX,
+} LogTarget;
+
+LogTarget log_get_target(void);
+void log_set_target(LogTarget target);
+int log_target_from_string(const char *s);
+const char *log_target_to_string(LogTarget target);
 
 /* Sets errno to |error| so that %m works; returns -|error| (or 0 when error is 0). */
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);

@@ -155,6 +155,9 @@ enum coap_content_format {
         COAP_CONTENT_FORMAT_APP_JSON_PATCH_JSON = 51,
         COAP_CONTENT_FORMAT_APP_MERGE_PATCH_JSON = 52,
         COAP_CONTENT_FORMAT_APP_CBOR = 60,
+        /** Linux only, as coap_client_request.fmt: send the payload without a Content-Format
+         * option. Out of the option's range, so no real format is taken away. */
+        COAP_CONTENT_FORMAT_NONE = 0x10000,
 };
 
 /** Block sizes (the SZX of RFC 7959): bytes = 1 << (szx + 4). */
@@ -412,7 +415,8 @@ struct coap_client_request {
          * options, the part after '?' split on '&' into Uri-Query options. Must not be NULL
          * or empty; "/" is the root resource. */
         const char *path;
-        /** Content-Format, sent only when payload is not NULL. */
+        /** Content-Format, sent only when payload is not NULL (Linux: and fmt is not
+         * COAP_CONTENT_FORMAT_NONE). */
         enum coap_content_format fmt;
         /** Request body, or NULL. Bodies larger than the block size are sent block-wise
          * (Block1). */
@@ -536,9 +540,10 @@ struct coap_client {
  *        ignores it.)
  * @return 0; -EINVAL when client is NULL; -EALREADY when client is already initialised;
  *         -ENOSPC when this process has too many clients in coapclientd; -ECONNREFUSED when
- *         coapclientd is not running and cannot be activated; another negative errno when
- *         the bus cannot be reached. Linux: Zephyr returns -ENOSPC when its static table is
- *         full.
+ *         coapclientd is not running and cannot be activated, or there is no bus; another
+ *         negative errno when the bus cannot be reached otherwise (e.g. -EACCES).
+ *         coap_client_last_error() then tells more. Linux: Zephyr returns -ENOSPC when its
+ *         static table is full.
  */
 int coap_client_init(struct coap_client *client, const char *info);
 
@@ -883,6 +888,14 @@ struct coap_client_response_info {
  * @return 0; -ENODATA outside a callback or for an error callback; -EINVAL for a NULL info.
  */
 int coap_client_get_response_info(struct coap_client_response_info *info);
+
+/**
+ * Linux only. The message that came with the last error coapclientd or the bus gave a call of
+ * this library in the calling thread (e.g. "org.coapclientd.CoapClient1.Error.TooManyClients:
+ * ..." after coap_client_init() failed with -ENOSPC), or NULL when there was none. Like errno,
+ * a later success does not clear it. Valid until the next call of this library in the thread.
+ */
+const char *coap_client_last_error(void);
 
 /**
  * Linux only. Makes the library run without a thread of its own: callbacks then run only

@@ -68,12 +68,19 @@ check "X.509 get /time" 0 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" --cert "$
 check_grep "X.509 /time body" "$T/out" "$TIME"
 check "X.509 with a DER CA and a server name" 0 "$CTL" get "$X509_URI/time" --ca "$P/ca.der" \
     --cert "$P/client.pem" --key "$P/client.key" --server-name localhost
-check "wrong CA exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
+check "wrong CA exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key"
 check_grep "wrong CA is explained" "$T/err" "DTLS authentication failed: the server's certificate"
-check "wrong server name exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" \
+check "wrong server name exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key" --server-name example.com
-check "no client certificate exits 4" 4 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem"
+check "no client certificate exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem"
+# The daemon logs GnuTLS' reason at notice.
+check_grep "notice: the wrong CA's verification result" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: Permission denied: The certificate is NOT trusted. The certificate issuer is unknown.$"
+check_grep "notice: the wrong server name" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: Permission denied: .*The name in the certificate does not match"
+check_grep "notice: the peer's alert" "$TEST_TMPDIR/daemon.log" \
+    "DTLS session failed: [A-Za-z ]+: the peer sent the alert"
 check "X.509 --insecure" 0 "$CTL" get "$X509_URI/time" --cert "$P/client.pem" \
     --key "$P/client.key" --insecure
 check_grep "--insecure warns" "$T/err" "Warning: --insecure"
@@ -81,21 +88,21 @@ check_grep "--insecure warns" "$T/err" "Warning: --insecure"
 check "RPK get /time" 0 "$CTL" get "$RPK_URI/time" --rpk "$P/rpk-client.key" \
     --rpk-server "$P/rpk-server.pub"
 check_grep "RPK /time body" "$T/out" "$TIME"
-check "RPK, another server key, exits 4" 4 "$CTL" get "$RPK_URI/time" \
+check "RPK, another server key, exits 5" 5 "$CTL" get "$RPK_URI/time" \
     --rpk "$P/rpk-client.key" --rpk-server "$P/rpk-other.pub"
 check "RPK --insecure" 0 "$CTL" get "$RPK_URI/time" --rpk "$P/rpk-client.key" --insecure
 
-check "a key coapclientd cannot load exits 1" 1 "$CTL" get "$X509_URI/time" \
+check "a key coapclientd cannot load exits 2" 2 "$CTL" get "$X509_URI/time" \
     --cert "$P/client.pem" --key "$P/ca.pem"
-check "usage: coaps without credentials" 1 "$CTL" get "$PSK_URI/time"
-check "usage: DTLS options with coap://" 1 "$CTL" get "coap://127.0.0.1/time" "${PSK[@]}"
-check "usage: PSK without a key" 1 "$CTL" get "$PSK_URI/time" --psk-identity CoAP
-check "usage: bad hex PSK" 1 "$CTL" get "$PSK_URI/time" --psk-identity CoAP --psk-key 0xzz
-check "usage: PSK and X.509" 1 "$CTL" get "$PSK_URI/time" "${PSK[@]}" --ca "$P/ca.pem"
-check "usage: --cert without --key" 1 "$CTL" get "$X509_URI/time" --cert "$P/client.pem"
-check "usage: --rpk without the server key" 1 "$CTL" get "$RPK_URI/time" \
+check "usage: coaps without credentials" 2 "$CTL" get "$PSK_URI/time"
+check "usage: DTLS options with coap://" 2 "$CTL" get "coap://127.0.0.1/time" "${PSK[@]}"
+check "usage: PSK without a key" 2 "$CTL" get "$PSK_URI/time" --psk-identity CoAP
+check "usage: bad hex PSK" 2 "$CTL" get "$PSK_URI/time" --psk-identity CoAP --psk-key 0xzz
+check "usage: PSK and X.509" 2 "$CTL" get "$PSK_URI/time" "${PSK[@]}" --ca "$P/ca.pem"
+check "usage: --cert without --key" 2 "$CTL" get "$X509_URI/time" --cert "$P/client.pem"
+check "usage: --rpk without the server key" 2 "$CTL" get "$RPK_URI/time" \
     --rpk "$P/rpk-client.key"
-check "usage: missing CA file" 1 "$CTL" get "$X509_URI/time" --ca "$T/nonexistent.pem"
+check "missing CA file exits 8" 8 "$CTL" get "$X509_URI/time" --ca "$T/nonexistent.pem"
 check "--help documents DTLS" 0 "$CTL" --help
 check_grep "help lists --psk-identity" "$T/out" "--psk-identity"
 

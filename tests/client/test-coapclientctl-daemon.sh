@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What operators see of coapclientd (run by test-env.sh, at log level debug): LogControl1,
+# coapclientctl status and monitor, and the log lines of requests. TAP output.
+set -u
+CTL=${COAPCLIENTCTL:?}
+URI="coap://$COAP_PEER_HOST:$COAP_PEER_PORT"
+T=$TEST_TMPDIR
+LOG=$T/daemon.log
+BUS=(busctl --address="$COAPCLIENTD_BUS_ADDRESS")
+LC=(org.coapclientd.CoapClient1 /org/freedesktop/LogControl1 org.freedesktop.LogControl1)
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+n=0 failed=0
+
+check() { # description expected-exit command...
+    local desc=$1 want=$2 rc
+    shift 2
+    n=$((n + 1))
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then
+        echo "ok $n - $desc"
+    else
+        echo "not ok $n - $desc (exit $rc, expected $want)"
+        sed 's/^/# /' "$T/err"
+        failed=$((failed + 1))
+    fi
+}
+check_out() { # description expected-stdout
+    n=$((n + 1))
+    if [ "$(cat "$T/out")" = "$2" ]; then echo "ok $n - $1"; else
+        echo "not ok $n - $1: got '$(head -c 300 "$T/out")'"; failed=$((failed + 1)); fi
+}
+check_grep() { # description file pattern
+    n=$((n + 1))
+    if grep -qE -- "$3" "$2"; then echo "ok $n - $1"; else
+        echo "not ok $n - $1: $(head -c 400 "$2")"; failed=$((failed + 1)); fi
+}
+check_nogrep() { # description file pattern
+    n=$((n + 1))
+    if ! grep -qE -- "$3" "$2"; then echo "ok $n - $1"; else
+        echo "not ok $n - $1: $(grep -E -- "$3" "$2" | head -c 400)"; failed=$((failed + 1)); fi
+}
+
+# --- org.freedesktop.LogControl1 (systemctl service-log-level) ---
+check "LogLevel readable" 0 "${BUS[@]}" get-property "${LC[@]}" LogLevel
+check_out "LogLevel is the --log-level" 's "debug"'
+check "SyslogIdentifier" 0 "${BUS[@]}" get-property "${LC[@]}" SyslogIdentifier
+check_out "SyslogIdentifier is coapclientd" 's "coapclientd"'
+check "LogTarget" 0 "${BUS[@]}" get-property "${LC[@]}" LogTarget
+check_out "LogTarget is auto" 's "auto"'
+check "set LogLevel notice" 0 "${BUS[@]}" set-property "${LC[@]}" LogLevel s notice
+check "LogLevel read back" 0 "${BUS[@]}" get-property "${LC[@]}" LogLevel
+check_out "LogLevel is notice" 's "notice"'
+lines=$(wc -l <"$LOG")
+check "a request at notice" 0 "$CTL" get "$URI/time"
+tail -n +"$((lines + 1))" "$LOG" >"$T/log-part"
+check_nogrep "no debug lines at notice" "$T/log-part" "request"
+check "set LogLevel debug" 0 "${BUS[@]}" set-property "${LC[@]}" LogLevel s debug
+lines=$(wc -l <"$LOG")
+check "a request at debug" 0 "$CTL" get "$URI/time"
+tail -n +"$((lines + 1))" "$LOG" >"$T/log-part"
+check_grep "debug lines again" "$T/log-part" "request"
+check "a bad LogLevel is refused" 1 "${BUS[@]}" set-property "${LC[@]}" LogLevel s loud
+check "a LogTarget we lack is refused" 1 "${BUS[@]}" set-property "${LC[@]}" LogTarget s kmsg
+check "set LogTarget null" 0 "${BUS[@]}" set-property "${LC[@]}" LogTarget s null
+lines=$(wc -l <"$LOG")
+check "a request with LogTarget null" 0 "$CTL" get "$URI/time"
+n=$((n + 1))
+if [ "$(wc -l <"$LOG")" -eq "$lines" ]; then echo "ok $n - nothing logged"; else
+    echo "not ok $n - logged with LogTarget null"; failed=$((failed + 1)); fi
+check "set LogTarget console" 0 "${BUS[@]}" set-property "${LC[@]}" LogTarget s console
+check "an unprivileged caller cannot set LogLevel" 1 "${NOBODY[@]}" "${BUS[@]}" set-property \
+    "${LC[@]}" LogLevel s err
+check_grep "refused as access denied" "$T/err" "[Aa]ccess denied|[Pp]ermission denied"
+check "LogLevel unchanged" 0 "${BUS[@]}" get-property "${LC[@]}" LogLevel
+check_out "LogLevel still debug" 's "debug"'
+
+# --- coapclientctl status ---
+# An observation keeps one caller with one client and one request in flight meanwhile.
+"$CTL" observe "$URI/time" >"$T/obs.out" 2>&1 &
+obs_pid=$!
+for _ in $(seq 1 200); do [ -s "$T/obs.out" ] && break; sleep 0.05; done
+check "status as root" 0 "$CTL" status
+check_grep "status: version" "$T/out" "^ +Version: [0-9]"
+for key in LogLevel MaxCallers MaxCallersPerUser MaxChannelsPerUser MaxClientsPerUser \
+    MaxRequestsPerUser MaxPayloadBytesPerUser Users MaxClientsPerCaller MaxClients MaxRequestsPerClient MaxRequests \
+    MaxPayloadBytes MaxPayloadBytesTotal MaxQueuedBytesPerCaller AckTimeoutMSec \
+    AckRandomPercent BackoffPercent MaxRetransmit BlockSize Callers Clients Sockets \
+    RequestsInFlight PayloadBytesInFlight MessagesSent MessagesReceived Retransmissions Timeouts; do
+    check_grep "status: $key" "$T/out" "^ +$key: [0-9a-z]"
+done
+check_grep "status: the observer among the callers" "$T/out" \
+    "^  :1\.[0-9]+  pid $obs_pid  uid 0  unit "
+check_grep "status: its client and request" "$T/out" \
+    '^      client [0-9]+ "coapclientctl": 1 in flight, 0 completed, 0 failed$'
+check "status --json" 0 "$CTL" status --json
+check_grep "status --json: the status" "$T/out" '^\{"status":\{"Version":"[^"]+","LogLevel":"debug",'
+check_grep "status --json: the observer" "$T/out" \
+    "\"callers\":\[\{\"name\":\":1\.[0-9]+\",\"uid\":0,\"pid\":$obs_pid,\"unit\":\"[^\"]*\",\"clients\":\[\{\"id\":[0-9]+,\"name\":\"coapclientctl\",\"requests_in_flight\":1,"
+check "status as nobody" 0 "${NOBODY[@]}" "$CTL" status
+check_grep "nobody sees the counters" "$T/out" "^ +RequestsInFlight: 1$"
+check_nogrep "nobody does not see root's caller" "$T/out" "pid $obs_pid"
+check_grep "nobody is told whose callers" "$T/out" "none of this user"
+kill "$obs_pid"
+wait "$obs_pid"
+check "status with coapclientd unreachable exits 3" 3 env \
+    COAPCLIENTD_BUS_ADDRESS=unix:path=/nonexistent "$CTL" status
+check "usage: status takes no URI" 2 "$CTL" status "$URI"
+
+# --- coapclientctl monitor: the requests of others as they start and end ---
+"$CTL" monitor --count 2 >"$T/mon.out" 2>"$T/mon.err" &
+mon_pid=$!
+"$CTL" monitor --json --count 2 >"$T/monj.out" 2>"$T/monj.err" &
+monj_pid=$!
+# Subscribed once status counts both.
+for _ in $(seq 1 200); do
+    "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
+    sleep 0.05
+done
+check "a request while monitored" 0 "$CTL" get "$URI/time"
+check "a 4.04 while monitored" 6 "$CTL" get "$URI/nothing/here"
+wait "$mon_pid"
+rc=$?
+n=$((n + 1))
+if [ "$rc" -eq 0 ]; then echo "ok $n - monitor --count 2 ends"; else
+    echo "not ok $n - monitor exit $rc: $(cat "$T/mon.err")"; failed=$((failed + 1)); fi
+check_grep "monitor: the start" "$T/mon.out" \
+    "^start +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time$"
+check_grep "monitor: the end with result and duration" "$T/mon.out" \
+    "^end +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time -> 2\.05 in [0-9.]+ ms$"
+check_grep "monitor: the 4.04" "$T/mon.out" \
+    "^end .* GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here -> 4\.04 in "
+wait "$monj_pid"
+check_grep "monitor --json" "$T/monj.out" \
+    "^\{\"event\":\"end\",\"id\":[0-9]+,\"caller\":\":1\.[0-9]+\",\"uid\":0,\"pid\":[0-9]+,\"unit\":\"[^\"]*\",\"method\":\"GET\",\"uri\":\"coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time\",\"result\":\"2\.05\",\"duration_usec\":[0-9]+\}$"
+check "monitor as nobody is refused" 1 "${NOBODY[@]}" "$CTL" monitor
+if [ "${TEST_BUS_KIND:-test}" = system ]; then
+    # The bus policy refuses it before the daemon sees it.
+    check_grep "monitor refused by the bus policy" "$T/err" "Rejected send message"
+else
+    check_grep "monitor refusal explained" "$T/err" "Only root may monitor"
+fi
+
+# --- The journal's view: each request with its caller at debug ---
+check_grep "debug: a request's caller, method and URI" "$LOG" \
+    "Request [0-9]+ of :1\.[0-9]+ \(pid [0-9]+, uid 0, unit [^)]*\), client [0-9]+: GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time$"
+check_grep "debug: its result and duration" "$LOG" \
+    "Request [0-9]+ of :1\.[0-9]+ \(pid [0-9]+, uid 0\): GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here: 4\.04 after [0-9]+ ms$"
+check_grep "notice: a monitor" "$LOG" "monitors the requests"
+
+# --- A limit: a second daemon on a second bus that serves one client in all ---
+printf '[Limits]\nMaxClients=1\n' >"$T/one-client.conf"
+read -r BUS2 BUS2_PID < <(dbus-daemon --config-file="$TEST_BUS_CONF" --fork --print-address=1 \
+    --print-pid=1 | paste -sd' ')
+${COAPCLIENTD_WRAPPER:-} "$COAPCLIENTD_BIN" --bus-address="$BUS2" --config="$T/one-client.conf" \
+    >"$T/daemon2.log" 2>&1 &
+d2_pid=$!
+for _ in $(seq 1 400); do
+    busctl --address="$BUS2" status org.coapclientd.CoapClient1 >/dev/null 2>&1 && break
+    sleep 0.05
+done
+COAPCLIENTD_BUS_ADDRESS=$BUS2 "$CTL" observe "$URI/time" >"$T/obs2.out" 2>&1 &
+obs2_pid=$!
+for _ in $(seq 1 200); do [ -s "$T/obs2.out" ] && break; sleep 0.05; done
+check "a limit of coapclientd exits 1" 1 env COAPCLIENTD_BUS_ADDRESS="$BUS2" "$CTL" get "$URI/time"
+check_grep "the limit is named" "$T/err" "Cannot make a client in coapclientd: No buffer space available"
+check_grep "its setting too" "$T/err" "MaxClients="
+check_grep "notice: the refused caller" "$T/daemon2.log" \
+    "Caller :1\.[0-9]+ refused a client: the daemon has MaxClients=\."
+kill "$obs2_pid"
+wait "$obs2_pid"
+kill -TERM "$d2_pid"
+wait "$d2_pid"
+rc=$?
+n=$((n + 1))
+if [ "$rc" -eq 0 ]; then echo "ok $n - second daemon exits 0"; else
+    echo "not ok $n - second daemon exit $rc"; sed 's/^/# /' "$T/daemon2.log" | tail -30
+    failed=$((failed + 1)); fi
+kill "$BUS2_PID"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
