@@ -307,6 +307,42 @@ static int bus_caller_make(BusCaller *bc, sd_bus_error *error) {
         return 1;
 }
 
+/* 1 once the bus has said who bc is; else msg waits for it (0), or cannot (< 0). */
+static int bus_caller_wait_creds(BusCaller *bc, sd_bus_message *msg,
+                                 sd_bus_message_handler_t handler, void *userdata,
+                                 sd_bus_error *error) {
+        if (bc->creds_done)
+                return 1;
+        if (bc->n_deferred >= BUS_CALLER_DEFERRED_MAX)
+                return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
+                                         "At most %d calls may wait for the daemon to learn who "
+                                         "their caller is.",
+                                         BUS_CALLER_DEFERRED_MAX);
+        bc->deferred[bc->n_deferred].message = sd_bus_message_ref(msg);
+        bc->deferred[bc->n_deferred].handler = handler;
+        bc->deferred[bc->n_deferred].userdata = userdata;
+        bc->n_deferred++;
+        return 0;
+}
+
+int bus_caller_get_uid(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
+                       void *userdata, uid_t *ret, sd_bus_error *error) {
+        BusCaller *bc;
+        int r;
+
+        r = bus_caller_get_peer(b, sd_bus_message_get_sender(msg), &bc);
+        if (r < 0)
+                return r;
+        r = bus_caller_wait_creds(bc, msg, handler, userdata, error);
+        if (r <= 0)
+                return r;
+        if (!bc->creds_known)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "The bus cannot tell who caller %s is.", bc->name);
+        *ret = bc->uid;
+        return 1;
+}
+
 int bus_caller_get(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
                    Caller **ret, sd_bus_error *error) {
         BusCaller *bc;
@@ -315,17 +351,11 @@ int bus_caller_get(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t 
         r = bus_caller_get_peer(b, sd_bus_message_get_sender(msg), &bc);
         if (r < 0)
                 return r;
-        if (!bc->caller && !bc->creds_done) {
+        if (!bc->caller) {
                 /* Who it is decides its quotas: this call runs again once the bus has said. */
-                if (bc->n_deferred >= BUS_CALLER_DEFERRED_MAX)
-                        return sd_bus_error_setf(error, COAPCLIENTD_ERROR_LIMITS_EXCEEDED,
-                                                 "At most %d calls may wait for the daemon to "
-                                                 "learn who their caller is.",
-                                                 BUS_CALLER_DEFERRED_MAX);
-                bc->deferred[bc->n_deferred].message = sd_bus_message_ref(msg);
-                bc->deferred[bc->n_deferred].handler = handler;
-                bc->n_deferred++;
-                return 0;
+                r = bus_caller_wait_creds(bc, msg, handler, b, error);
+                if (r <= 0)
+                        return r;
         }
         if (!bc->caller) {
                 r = bus_caller_make(bc, error);
@@ -344,12 +374,13 @@ static void bus_caller_run_deferred(BusCaller *bc) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = bc->deferred[0].message;
                 sd_bus_message_handler_t handler = bc->deferred[0].handler;
+                void *userdata = bc->deferred[0].userdata;
                 int r;
 
                 memmove(bc->deferred, bc->deferred + 1, --bc->n_deferred * sizeof(bc->deferred[0]));
                 r = sd_bus_message_rewind(m, true);
                 if (r >= 0)
-                        r = handler(m, b, &error);
+                        r = handler(m, userdata, &error);
                 if (sd_bus_error_is_set(&error))
                         r = sd_bus_reply_method_error(m, &error);
                 else if (r < 0)

@@ -42,6 +42,7 @@ struct BusCaller {
         struct {
                 sd_bus_message *message;
                 sd_bus_message_handler_t handler;
+                void *userdata;
         } deferred[BUS_CALLER_DEFERRED_MAX]; /* calls waiting for creds_done */
         size_t n_deferred;
         bool creds_queued;
@@ -66,6 +67,11 @@ int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret);
  * then and its reply is sent; < 0 with error set when refused (MaxCallers, MaxCallersPerUser). */
 int bus_caller_get(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
                    Caller **ret, sd_bus_error *error);
+/* The uid of msg's sender, as the bus told us (never blocking): 1 and *ret; 0 when msg must
+ * wait for the answer (handler(msg, userdata, ...) runs again then and its reply is sent); < 0
+ * with error set when the bus cannot tell. */
+int bus_caller_get_uid(BusService *b, sd_bus_message *msg, sd_bus_message_handler_t handler,
+                       void *userdata, uid_t *ret, sd_bus_error *error);
 /* The D-Bus side of a caller, or NULL. */
 BusCaller *bus_caller_find(Caller *c);
 /* Frees the peer and its caller. NULL-safe. */

@@ -105,6 +105,10 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set exit on disconnect: %m");
 
+        /* sd-bus runs the filter added last first: the caller's accounting, then LogControl1. */
+        r = sd_bus_add_filter(b->bus, &b->logcontrol_filter_slot, bus_logcontrol_filter, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install the LogControl1 filter: %m");
         r = sd_bus_add_filter(b->bus, &b->filter_slot, bus_caller_filter, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to install the caller filter: %m");
@@ -153,6 +157,7 @@ BusService *bus_service_free(BusService *b) {
                 caller_free(c);
         hashmap_free(b->callers);
         sd_bus_slot_unref(b->filter_slot);
+        sd_bus_slot_unref(b->logcontrol_filter_slot);
         sd_bus_slot_unref(b->name_owner_slot);
         bus_status_free(b->status);
         sd_bus_slot_unref(b->manager_slot);

@@ -82,16 +82,6 @@ static void watched_free(Watched *w) {
         free(w);
 }
 
-static int sender_uid(sd_bus_message *msg, uid_t *ret) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        int r;
-
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
-        if (r < 0)
-                return r;
-        return sd_bus_creds_get_euid(creds, ret);
-}
-
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         BusStatus *s = userdata;
@@ -168,10 +158,11 @@ static int method_list_callers(sd_bus_message *msg, void *userdata, sd_bus_error
         uid_t uid;
         int r;
 
-        r = sender_uid(msg, &uid);
+        r = bus_caller_get_uid(s->service, msg, method_list_callers, s, &uid, error);
         if (r < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "The caller's user is unknown.");
+                return r;
+        if (r == 0)
+                return 1; /* answered once the bus has said who the caller is */
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(suusa(tsutt))");
@@ -200,8 +191,12 @@ static int method_monitor(sd_bus_message *msg, void *userdata, sd_bus_error *err
         int r;
 
         /* The bus policy allows it to root alone; checked here too, for buses without it. */
-        r = sender_uid(msg, &uid);
-        if (r < 0 || uid != 0)
+        r = bus_caller_get_uid(s->service, msg, method_monitor, s, &uid, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1; /* answered once the bus has said who the caller is */
+        if (uid != 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Only root may monitor the requests of every caller.");
         if (!s->monitors) {

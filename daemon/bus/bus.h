@@ -25,7 +25,8 @@ typedef struct BusService {
         Manager *manager;
         sd_bus *bus;
         BusStatus *status; /* GetStatus, ListCallers, Monitor (bus-status.c) */
-        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot, *name_owner_slot;
+        sd_bus_slot *manager_slot, *client_slot, *enumerator_slot, *filter_slot,
+                *logcontrol_filter_slot, *name_owner_slot;
         bool queue_warned;
 
         Hashmap *callers;  /* unique name -> BusCaller: every peer that called us */
