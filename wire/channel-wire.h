@@ -85,7 +85,8 @@ typedef struct ChannelRequest {
         uint8_t method;
         uint8_t flags;
         uint16_t content_format;
-        uint16_t block_size; /* bytes; 0: the daemon's default */
+        uint16_t block_size; /* bytes, also asked for in the first request (early negotiation);
+                              * 0: the daemon's default, not asked for */
         /* With CHANNEL_REQUEST_PARAMS, in the ranges of the D-Bus keys of the same names. */
         uint32_t ack_timeout_ms;
         uint16_t ack_random_percent; /* 0: the daemon's default */

@@ -88,6 +88,10 @@ int channel_request_to_args(const ChannelRequest *req, const ManagerConfig *conf
                 r = request_args_set_block_size(a, req->block_size, e);
                 if (r < 0)
                         return r;
+                /* The library sends a block size only when the application chose one, with
+                 * coap_client_set_block_size() or coap_client_option_initial_block2(): both ask
+                 * for it from the first response on (RFC 7959 §2.4 early negotiation). */
+                a->block2_early = true;
         }
         /* The size first: a memfd is only read when its length is acceptable. */
         r = request_args_set_payload(a, req->payload, req->payload_len, config, e);
