@@ -8,7 +8,7 @@
 # The cache lives outside the source tree, in $COAPCLIENTD_TEST_CACHE (default
 # /var/cache/coapclientd-test), as rootfs-$ROOTFS_KEY. Change ROOTFS_KEY whenever what goes into
 # the root file system changes: the next run builds a new one and drops the old ones. The suite
-# never writes to the cached tree; it boots a copy.
+# never writes to the cached tree; it boots it under an overlay.
 set -euo pipefail
 
 ROOTFS_KEY=bookworm-1
@@ -20,12 +20,15 @@ INCLUDE=systemd,systemd-sysv,dbus,procps,pkg-config
 
 cache=${COAPCLIENTD_TEST_CACHE:-/var/cache/coapclientd-test}
 root=$cache/rootfs-$ROOTFS_KEY
+mkdir -p "$cache"
+# One build at a time; a second run waits for it and then uses it.
+exec 9>"$cache/.lock"
+flock 9
 if [ -f "$root/.complete" ]; then
     echo "$root"
     exit 0
 fi
 
-mkdir -p "$cache"
 for old in "$cache"/rootfs-*; do
     [ -e "$old" ] && [ "$old" != "$root" ] && rm -rf "$old"
 done

@@ -10,7 +10,7 @@
 #
 # DEB_DIR and UPGRADE_DEB_DIR as filled by tools/build-deb.sh, the second with a higher version
 # (./dev.sh systemd builds both). The root file system comes from tests/systemd/rootfs.sh (built
-# once, cached); each run boots a scratch copy of it. apt inside the container reaches Debian's
+# once, cached); each run boots it under an overlay that is thrown away. apt inside the container reaches Debian's
 # registry as the host does; the CoAP peer is a coap-server-gnutls on the host's 127.0.0.1.
 # Prints PASS:/FAIL: lines and ends with "systemd: N passed, N failed"; exits non-zero on failure.
 set -u
@@ -53,6 +53,7 @@ cleanup() {
         wait_for 30 bash -c "! kill -0 $nspawn_pid" || kill -KILL "$nspawn_pid" 2>/dev/null
         wait "$nspawn_pid" 2>/dev/null
     fi
+    mountpoint -q "$work/root" && umount "$work/root"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,8 +68,12 @@ unit_prop() { c systemctl show -P "$2" "$1"; }
 # --- boot --------------------------------------------------------------------------------------
 cache_root=$("$here/rootfs.sh") || { fail "root file system (debootstrap)"; finish; }
 start=$SECONDS
-cp -a "$cache_root" "$work/root"
-echo "systemd: copied $cache_root in $((SECONDS - start)) s"
+# The container writes to an overlay: the cached tree stays as debootstrap left it.
+mkdir -p "$work/root" "$work/upper" "$work/overlay-work"
+if ! mount -t overlay overlay \
+        -o "lowerdir=$cache_root,upperdir=$work/upper,workdir=$work/overlay-work" "$work/root"; then
+    fail "overlay on $cache_root"; finish
+fi
 
 debs() { # dir: the packages to install, without debug symbols
     local f
@@ -103,9 +108,12 @@ echo "systemd: booted in $((SECONDS - start)) s"
 version=$(dpkg-deb -f "$(debs "$deb_dir" | grep /coapclientd_)" Version)
 new_version=$(dpkg-deb -f "$(debs "$new_dir" | grep /coapclientd_)" Version)
 install() { # dir in the container
+    local pkgs f
+    pkgs=()
+    for f in "$work/root$1"/*.deb; do pkgs+=("$1/${f##*/}"); done
     c apt-get update -qq &&
         c env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            $(cd "$work/root" && ls "${1#/}"/*.deb | sed 's|^|/|')
+            "${pkgs[@]}"
 }
 if ! install /debs >"$work/apt.log" 2>&1; then
     fail "apt-get install of the packages (dependencies from Debian's registry)"
@@ -131,7 +139,8 @@ for _ in $(seq 1 50); do
     coap-server-gnutls -A 127.0.0.1 -p "$port" >"$work/peer.log" 2>&1 &
     peer_pid=$!
     sleep 0.1
-    kill -0 "$peer_pid" 2>/dev/null && break
+    ss -Hulnp "sport = :$port" | grep -q "pid=$peer_pid," && break
+    kill "$peer_pid" 2>/dev/null
     peer_pid=
 done
 [ -n "$peer_pid" ] || { fail "coap-server-gnutls on 127.0.0.1"; finish; }
@@ -294,6 +303,7 @@ observer_ended() {
     [ "$st" != 0 ]
 }
 check "upgrade: the observation ends with an error (status and message)" observer_ended
+sed 's/^/    /' "$work/check.log" # the outcome README documents, for the record
 c systemctl reset-failed coap-observer.service 2>/dev/null
 after_upgrade() {
     run_in -p User=tester -- /usr/bin/coapclientctl get "$uri/" | grep -q libcoap
