@@ -10,8 +10,9 @@
 #
 # DEB_DIR and UPGRADE_DEB_DIR as filled by tools/build-deb.sh, the second with a higher version
 # (./dev.sh systemd builds both). The root file system comes from tests/systemd/rootfs.sh (built
-# once, cached); each run boots it under an overlay that is thrown away. apt inside the container reaches Debian's
-# registry as the host does; the CoAP peer is a coap-server-gnutls on the host's 127.0.0.1.
+# once, cached); each run boots it under an overlay that is thrown away. apt inside the
+# container reaches Debian's registry as the host does; the CoAP peer is a coap-server-gnutls on
+# the host's 127.0.0.1.
 # Prints PASS:/FAIL: lines and ends with "systemd: N passed, N failed"; exits non-zero on failure.
 set -u
 
@@ -48,9 +49,11 @@ nspawn_pid= peer_pid= P1=
 cleanup() {
     [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
     if [ -n "$nspawn_pid" ]; then
-        # nspawn turns SIGTERM into an orderly shutdown of the container.
+        # nspawn turns SIGTERM into an orderly shutdown of the container; SIGKILL if it hangs.
+        # (Until waited for, an exited nspawn is a zombie, which kill -0 would still find.)
+        nspawn_done() { [[ "$(ps -o stat= -p "$nspawn_pid")" != [^Z]* ]]; }
         kill -TERM "$nspawn_pid" 2>/dev/null
-        wait_for 30 bash -c "! kill -0 $nspawn_pid" || kill -KILL "$nspawn_pid" 2>/dev/null
+        wait_for 30 nspawn_done || kill -KILL "$nspawn_pid" 2>/dev/null
         wait "$nspawn_pid" 2>/dev/null
     fi
     mountpoint -q "$work/root" && umount "$work/root"
