@@ -136,6 +136,7 @@ check "installing does not start the daemon" not_started
 
 # --- D-Bus activation ----------------------------------------------------------------------------
 c useradd --create-home tester
+c useradd --create-home other
 port=
 for _ in $(seq 1 50); do
     port=$(( (RANDOM % 15000) * 2 + 20000 ))
@@ -219,16 +220,6 @@ log_level() {
 }
 check "systemctl service-log-level coapclientd debug: debug lines appear, no restart" log_level
 
-# --- coapclientctl status ---------------------------------------------------------------------
-status_root() {
-    c coapclientctl status >"$work/st.out" 2>&1
-    local rc=$?
-    cat "$work/st.out"
-    [ "$rc" -eq 0 ] && grep -qF "${version%%-*}" "$work/st.out"
-}
-check "coapclientctl status as root (shows the version)" status_root
-check "coapclientctl status as a user" run_in -p User=tester -- /usr/bin/coapclientctl status
-
 # --- a configuration error is not restarted ------------------------------------------------------
 c mkdir -p /etc/coapclientd/coapclientd.conf.d
 printf '[Limits]\nMaxClients=many\n' | c tee /etc/coapclientd/coapclientd.conf.d/bad.conf >/dev/null
@@ -272,15 +263,55 @@ c rm -r /run/systemd/system/coapclientd.service.d
 c systemctl daemon-reload
 c systemctl restart coapclientd.service
 
-# --- upgrade with an observation running ----------------------------------------------------------
-# Documented in README ("Upgrading"): the package's postinst restarts a running daemon
-# (try-restart); observations and requests in flight end with an error; the next request is
-# served by the new daemon.
+# --- coapclientctl status, while a user observes -----------------------------------------------
+# The observer runs until the upgrade below ends it.
 c systemd-run --quiet --unit=coap-observer -p User=tester /usr/bin/coapclientctl observe "$uri/time"
 observing() { c journalctl -u coap-observer.service -o cat --no-pager | grep -qE '[0-9]+:[0-9]+:[0-9]+'; }
+wait_for 30 observing
+tester_uid=$(c id -u tester)
+callers_as() { # user (root: ""): the callers of `coapclientctl status --json`, as "UID UNIT"
+    local out
+    if [ -z "$1" ]; then
+        out=$(c coapclientctl status --json) || return 1
+    else
+        out=$(run_in -p User="$1" -- /usr/bin/coapclientctl status --json) || return 1
+    fi
+    python3 -c 'import json, sys
+for c in json.load(sys.stdin)["callers"]:
+    print(c["uid"], c["unit"] or "-")' <<<"$out"
+}
+status_root() {
+    c coapclientctl status >"$work/st.out" 2>&1 || { cat "$work/st.out"; return 1; }
+    grep -qF "${version%%-*}" "$work/st.out" || { cat "$work/st.out"; return 1; }
+    local callers
+    callers=$(callers_as "") || return 1
+    echo "callers: $callers"
+    grep -qx "$tester_uid coap-observer.service" <<<"$callers"
+}
+check "coapclientctl status as root: the version, a user's observer with its uid and unit" \
+    status_root
+status_own() {
+    local callers
+    callers=$(callers_as tester) || return 1
+    echo "callers: $callers"
+    grep -qx "$tester_uid coap-observer.service" <<<"$callers"
+}
+check "coapclientctl status as the observing user: its observer" status_own
+status_other() {
+    local callers
+    callers=$(callers_as other) || return 1
+    echo "callers: $callers"
+    ! grep -q "^$tester_uid " <<<"$callers"
+}
+check "coapclientctl status as another user: not the observer" status_other
+
+# --- upgrade with an observation running ----------------------------------------------------------
+# Documented in README ("Debian packages"): the package's postinst restarts a running daemon
+# (try-restart); observations and requests in flight end with an error; the next request is
+# served by the new daemon.
 old_pid=
 upgrade() {
-    wait_for 30 observing || { echo "no notification before the upgrade"; return 1; }
+    observing || { echo "no notification before the upgrade"; return 1; }
     old_pid=$(unit_prop coapclientd.service MainPID)
     install /debs-new >"$work/upgrade.log" 2>&1 || { tail -n 20 "$work/upgrade.log"; return 1; }
     local got
