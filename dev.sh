@@ -8,6 +8,9 @@
 #   ./dev.sh demo    private bus + coapclientd + coap-server-gnutls; GET, block-wise GET, PUT
 #   ./dev.sh bench   the benchmark harness (bench/)
 #   ./dev.sh fuzz [SECONDS]  run every libFuzzer target (clang)
+#   ./dev.sh systemd the Debian packages under a real systemd: boots Debian 12 in a container
+#                    (root fs cached in /var/cache/coapclientd-test), installs them with apt;
+#                    ends with "N passed, N failed"
 set -euo pipefail
 cd "$(dirname "$0")"
 TOP=$PWD
@@ -15,7 +18,7 @@ TOP=$PWD
 DEPS=(meson ninja-build pkg-config gcc clang lld llvm libclang-rt-14-dev libsystemd-dev
       libgnutls28-dev check dbus dbus-daemon libcoap3-bin libcoap3-dev gnutls-bin openssl
       valgrind clang-format python3-docutils systemd iproute2 util-linux man-db
-      debhelper dpkg-dev fakeroot lintian)
+      debhelper dpkg-dev fakeroot lintian systemd-container debootstrap)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -148,6 +151,30 @@ cmd_demo() {
     exec tools/demo.sh "$TOP/build"
 }
 
+# The packages of this tree, and the same tree under a higher version for the upgrade check.
+cmd_systemd() {
+    cmd_deps
+    local version out p f
+    version=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
+    rm -rf build-deb build-deb-upgrade
+    check_step "debian packages $version" tools/build-deb.sh build-deb
+    check_step "debian packages $version+systemdtest1 (upgrade)" \
+        env BUILD_DEB_VERSION="$version+systemdtest1" tools/build-deb.sh build-deb-upgrade
+    if [ "$FAILED" -eq 0 ]; then
+        out=$(mktemp)
+        tests/systemd/run.sh build-deb build-deb-upgrade | tee "$out" || true
+        read -r p f < <(sed -n 's/^systemd: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out")
+        rm -f "$out"
+        if [ -n "${p:-}" ]; then
+            PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+        else
+            FAILED=$((FAILED + 1)); echo "FAILED [systemd] no summary" >&2
+        fi
+    fi
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    [ "$FAILED" -eq 0 ]
+}
+
 case "${1:-}" in
     deps) cmd_deps ;;
     build) cmd_build ;;
@@ -155,5 +182,6 @@ case "${1:-}" in
     demo) cmd_demo ;;
     bench) shift; cmd_deps; cmd_build >/dev/null; exec bench/run.sh "$TOP/build" "$@" ;;
     fuzz) shift; exec tools/fuzz.sh "$@" ;;
-    *) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    systemd) cmd_systemd ;;
+    *) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

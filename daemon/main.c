@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -99,13 +100,15 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup();
+        /* EX_CONFIG for bad options or configuration: the unit's RestartPreventExitStatus= keeps
+         * systemd from restarting into the same error. */
         r = parse_argv(argc, argv, &address, &config_path);
         if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                return r < 0 ? EX_CONFIG : EXIT_SUCCESS;
 
         r = load_config(config_path, &config);
         if (r < 0)
-                return EXIT_FAILURE;
+                return EX_CONFIG;
 
         r = manager_new(&config, &m);
         if (r < 0) {

@@ -66,6 +66,7 @@ pass "dpkg -i ${installed[*]}"
 
 # --- files ---------------------------------------------------------------------------------
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
 files_present() { # path...
     local missing=0
     for p in "$@"; do [ -e "$p" ] || { echo "missing: $p"; missing=1; }; done
@@ -74,7 +75,7 @@ files_present() { # path...
 check "coapclientd files in place" files_present \
     /usr/sbin/coapclientd \
     "/usr/lib/$multiarch/coapclientd/coapclientd-dtls.so" \
-    /lib/systemd/system/coapclientd.service \
+    "$unitdir/coapclientd.service" \
     /usr/lib/sysusers.d/coapclientd.conf \
     /etc/coapclientd/coapclientd.conf \
     /usr/share/dbus-1/system.d/org.coapclientd.CoapClient1.conf \
@@ -88,7 +89,7 @@ gnutls_dep_ok() { dpkg-query -W -f='${Depends}' coapclientd | grep -q libgnutls3
 check "coapclientd depends on libgnutls30 (dpkg-shlibdeps saw the DTLS module)" gnutls_dep_ok
 alias_ok() {
     [ "$(readlink /etc/systemd/system/dbus-org.coapclientd.CoapClient1.service)" = \
-        /lib/systemd/system/coapclientd.service ]
+        "$unitdir/coapclientd.service" ]
 }
 check "postinst enabled the unit (D-Bus activation alias)" alias_ok
 version_ok() {
@@ -107,10 +108,10 @@ check "man coapclientd.conf(5) opens" man_ok 5 coapclientd.conf "MaxClientsPerCa
 
 # The installed unit with the installed binary and man pages: nothing stands in here.
 check "systemd-analyze verify on the installed unit" \
-    systemd-analyze verify /lib/systemd/system/coapclientd.service
+    systemd-analyze verify "$unitdir/coapclientd.service"
 security_ok() {
     systemd-analyze security --offline=true --threshold=15 \
-        /lib/systemd/system/coapclientd.service | grep Overall
+        "$unitdir/coapclientd.service" | grep Overall
 }
 check "systemd-analyze security: exposure at most 1.5" security_ok
 
@@ -125,9 +126,25 @@ if has libcoapclient-dev; then
         /usr/include/coapclient/coap_client.h \
         "/usr/lib/$multiarch/libcoapclient.so" \
         "/usr/lib/$multiarch/pkgconfig/libcoapclient.pc"
+    dev_deps_ok() { dpkg-query -W -f='${Depends}' libcoapclient-dev | grep -q libsystemd-dev; }
+    check "libcoapclient-dev depends on libsystemd-dev (libcoapclient.pc requires libsystemd)" \
+        dev_deps_ok
     check "pkg-config --cflags --libs libcoapclient" pkg-config --cflags --libs libcoapclient
     if [ -e /usr/share/man/man3/coap_client.3.gz ]; then
         check "man coap_client(3) opens" man_ok 3 coap_client coap_client
+        # Every function (and function-like macro) the installed header declares.
+        man_names_ok() {
+            local names name missing=0
+            names=$(sed -nE 's/^(#define |[a-z][^(]*[ *])(coap_[a-z0-9_]+)\(.*/\2/p' \
+                /usr/include/coapclient/coap_client.h | sort -u)
+            echo "$names" | grep -qx coap_client_req || { echo "header not parsed"; return 1; }
+            for name in $names; do
+                man_ok 3 "$name" coap_client_init || { echo "man 3 $name: no page"; missing=1; }
+            done
+            return $missing
+        }
+        check "man NAME opens coap_client(3) for each public function of coap_client.h" \
+            man_names_ok
     else
         skip "coap_client(3): not in the package (docs/man/coap_client.3.rst not written yet)"
     fi
@@ -242,7 +259,10 @@ if has coapclientctl || has libcoapclient-dev; then
         coap-server-gnutls -A 127.0.0.1 -p "$port" -d 4 -k secretPSK -h CoAP >"$tmp/peer.log" 2>&1 &
         peer_pid=$!
         sleep 0.1
-        kill -0 "$peer_pid" 2>/dev/null && break
+        # libcoap keeps running when only its DTLS port (PORT+1) was taken: check both.
+        [ "$(ss -Hulnp "( sport = :$port or sport = :$((port + 1)) )" | grep -c "pid=$peer_pid,")" \
+            -eq 2 ] && break
+        kill "$peer_pid" 2>/dev/null
         peer_pid=
     done
     # 3000 bytes: a block-wise (Block2) download at the default block size of 1024.
