@@ -164,6 +164,10 @@ static void bus_caller_release_calls(BusCaller *bc) {
                 bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
                 b->n_calls--;
         }
+        if (bc->unit_slot) {
+                bc->unit_slot = sd_bus_slot_unref(bc->unit_slot);
+                b->n_calls--;
+        }
         if (bc->probe_queued)
                 LIST_REMOVE(probe_queue, b->probe_queue, bc);
         if (bc->creds_queued)
@@ -180,9 +184,48 @@ BusCaller *bus_caller_free(BusCaller *bc) {
         bus_caller_release_calls(bc);
         bus_service_next_call(bc->service);
         hashmap_remove(bc->service->callers, bc->name);
+        free(bc->unit);
         free(bc->name);
         free(bc);
         return NULL;
+}
+
+static int bus_caller_on_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        BusCaller *bc = userdata;
+        const char *path;
+
+        (void) ret_error;
+        bc->unit_slot = sd_bus_slot_unref(bc->unit_slot);
+        bc->service->n_calls--;
+        bus_service_next_call(bc->service);
+        if (sd_bus_message_is_method_error(reply, NULL) ||
+            sd_bus_message_read(reply, "o", &path) < 0)
+                return 0;
+        (void) sd_bus_path_decode(path, "/org/freedesktop/systemd1/unit", &bc->unit);
+        return 0;
+}
+
+/* Which unit the caller runs in, for status and the log: systemd knows (our sandbox hides other
+ * users' /proc). Only when a call slot is free, never queued: it is a nicety. */
+static void bus_caller_query_unit(BusCaller *bc, uint32_t pid) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        BusService *b = bc->service;
+        int r;
+
+        if (b->n_calls >= BUS_CALLS_MAX || bc->unit_slot)
+                return;
+        r = sd_bus_message_new_method_call(b->bus, &m, "org.freedesktop.systemd1",
+                                           "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "GetUnitByPID");
+        if (r >= 0)
+                r = sd_bus_message_set_auto_start(m, false);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "u", pid);
+        if (r >= 0)
+                r = sd_bus_call_async(b->bus, &bc->unit_slot, m, bus_caller_on_unit, bc, 0);
+        if (r < 0)
+                return;
+        b->n_calls++;
 }
 
 static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -215,7 +258,8 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
                         if (key[0] == 'U') {
                                 bc->uid = (uid_t) v;
                                 bc->creds_known = true;
-                        }
+                        } else
+                                bus_caller_query_unit(bc, v);
                 } else {
                         r = sd_bus_message_skip(reply, "v");
                         if (r < 0)

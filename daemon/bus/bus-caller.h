@@ -39,6 +39,8 @@ struct BusCaller {
         bool creds_known; /* uid is set */
         bool creds_done;  /* the bus answered (creds_known, or it could not tell) */
         sd_bus_slot *creds_slot;
+        char *unit; /* its systemd unit, when systemd told us (status, logs) */
+        sd_bus_slot *unit_slot;
         struct {
                 sd_bus_message *message;
                 sd_bus_message_handler_t handler;

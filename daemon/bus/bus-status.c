@@ -22,8 +22,8 @@
 #include "internal/bus-api.h"
 #include "util/log.h"
 
-/* Who a caller is: its uid (the core's user), its pid (what the bus told bus-caller.c) and its
- * systemd unit (from /proc, read when asked: no bus call of our own). */
+/* Who a caller is: its uid (the core's user), its pid and its systemd unit (what the bus and
+ * systemd told bus-caller.c; the unit from /proc where our sandbox lets us read it). */
 typedef struct CallerInfo {
         const char *name;
         uint32_t uid, pid; /* UINT32_MAX, 0: unknown */
@@ -66,7 +66,9 @@ static void caller_info_get(const Caller *c, CallerInfo *ret) {
                 if (*end == '\0' && pid <= UINT32_MAX)
                         i.pid = (uint32_t) pid;
         }
-        if (i.pid == 0 || sd_pid_get_unit((pid_t) i.pid, &i.unit) < 0)
+        if (bc && bc->unit)
+                i.unit = strdup(bc->unit);
+        else if (i.pid == 0 || sd_pid_get_unit((pid_t) i.pid, &i.unit) < 0)
                 i.unit = NULL;
         *ret = i;
 }
@@ -337,8 +339,8 @@ static void on_ended(void *userdata, const Request *r, int result) {
         }
         usec = manager_now(s->service->manager) - w->start_usec;
         caller_info_get(r->client->caller, &i);
-        if (result >= 0)
-                (void) asprintf(&what, "%d.%02d", result >> 5, result & 0x1f);
+        if (result >= 0 && asprintf(&what, "%d.%02d", result >> 5, result & 0x1f) < 0)
+                what = NULL;
         log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 "): %s %s: %s "
                   "after %" PRIu64 " ms",
                   r->id, i.name, i.pid, i.uid, w->method, w->uri, what ?: strerror(-result),
