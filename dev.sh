@@ -3,8 +3,8 @@
 # Developer entry point.
 #   ./dev.sh deps    install the build and test dependencies (apt-get; root)
 #   ./dev.sh build   configure and build into build/
-#   ./dev.sh test    deps + every suite: gcc build, ASan/UBSan build, valgrind, unit checks;
-#                    ends with "N passed, N failed"
+#   ./dev.sh test    deps + every suite: gcc build, ASan/UBSan build, valgrind, unit checks,
+#                    the packages under a real systemd; ends with "N passed, N failed"
 #   ./dev.sh demo    private bus + coapclientd + coap-server-gnutls; GET, block-wise GET, PUT
 #   ./dev.sh bench   the benchmark harness (bench/)
 #   ./dev.sh fuzz [SECONDS]  run every libFuzzer target (clang)
@@ -92,10 +92,15 @@ run_suite() { # label builddir [meson test args...]
     fi
 }
 
-check_step() { # label command...: one pass/fail for a whole check
+CHECK_OK=0
+check_step() { # label command...: one pass/fail for a whole check (CHECK_OK: this one's)
     local label=$1; shift
     log "check: $label"
-    if "$@"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); echo "FAILED [check] $label" >&2; fi
+    if "$@"; then
+        PASSED=$((PASSED + 1)); CHECK_OK=1
+    else
+        FAILED=$((FAILED + 1)); CHECK_OK=0; echo "FAILED [check] $label" >&2
+    fi
 }
 
 check_format() {
@@ -117,7 +122,9 @@ cmd_test() {
         SETUP_SUFFIX= run_suite gcc build
         check_step "unit: systemd-analyze verify + security <= 1.5" tools/check-unit.sh build
         check_step "debian packages: build, lintian, install smoke" \
-            bash -c 'tools/build-deb.sh build-deb && tools/package-smoke.sh build-deb'
+            bash -c 'rm -rf build-deb && tools/build-deb.sh build-deb && tools/package-smoke.sh build-deb'
+        # The same packages under a real systemd, in a container.
+        [ "$CHECK_OK" = 1 ] && systemd_suite
     else
         FAILED=$((FAILED + 1)); echo "FAILED [build] gcc" >&2
     fi
@@ -151,26 +158,32 @@ cmd_demo() {
     exec tools/demo.sh "$TOP/build"
 }
 
-# The packages of this tree, and the same tree under a higher version for the upgrade check.
-cmd_systemd() {
-    cmd_deps
+# The packages in build-deb under a real systemd (tests/systemd/run.sh), with the same tree
+# built again under a higher version for the upgrade check.
+systemd_suite() {
     local version out p f
     version=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
-    rm -rf build-deb build-deb-upgrade
-    check_step "debian packages $version" tools/build-deb.sh build-deb
+    rm -rf build-deb-upgrade
     check_step "debian packages $version+systemdtest1 (upgrade)" \
         env BUILD_DEB_VERSION="$version+systemdtest1" tools/build-deb.sh build-deb-upgrade
-    if [ "$FAILED" -eq 0 ]; then
-        out=$(mktemp)
-        tests/systemd/run.sh build-deb build-deb-upgrade | tee "$out" || true
-        read -r p f < <(sed -n 's/^systemd: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out")
-        rm -f "$out"
-        if [ -n "${p:-}" ]; then
-            PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-        else
-            FAILED=$((FAILED + 1)); echo "FAILED [systemd] no summary" >&2
-        fi
+    [ "$CHECK_OK" = 1 ] || return 0
+    log "tests: systemd"
+    out=$(mktemp)
+    tests/systemd/run.sh build-deb build-deb-upgrade | tee "$out" || true
+    read -r p f < <(sed -n 's/^systemd: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out") || true
+    rm -f "$out"
+    if [ -n "${p:-}" ]; then
+        PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+    else
+        FAILED=$((FAILED + 1)); echo "FAILED [systemd] no summary" >&2
     fi
+}
+
+cmd_systemd() {
+    cmd_deps
+    rm -rf build-deb
+    check_step "debian packages" tools/build-deb.sh build-deb
+    [ "$CHECK_OK" = 1 ] && systemd_suite
     echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
     [ "$FAILED" -eq 0 ]
 }
