@@ -21,6 +21,7 @@
 #define CONTENT_FORMAT_MAX 0xFFFF
 #define BLOCK_NUM_LIMIT    (UINT32_C(1) << 20)
 #define N_EXTRA_OPTIONS    7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
+#define MCAST_SOURCES_MAX  1024 /* responders remembered per multicast request */
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
@@ -71,6 +72,7 @@ typedef enum Wait {
         WAIT_RESPONSE, /* NON sent: the first timeout bounds the wait */
         WAIT_SEPARATE, /* empty ACK received: waiting for the separate response */
         WAIT_HOLD,     /* finished: kept for the exchange lifetime to re-ACK duplicates */
+        WAIT_MCAST,    /* multicast NON sent: collecting responses until the window closes */
 } Wait;
 
 typedef enum Resend {
@@ -165,6 +167,11 @@ typedef struct Exchange {
         size_t b2_offset;
         uint8_t etag[ETAG_LEN_MAX];
         uint8_t etag_len; /* 0: none */
+
+        /* Multicast (RFC 7252 §8): responses come from group members, each delivered once. */
+        uint32_t mcast_ms; /* 0: unicast */
+        CoapAddr *sources;
+        size_t n_sources;
 } Exchange;
 
 struct CoapEngine {
@@ -251,9 +258,28 @@ static bool addr_equal(const CoapAddr *a, const CoapAddr *b) {
         return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-/* RFC 7252 §5.3.2: a response comes from where the request went (when both are known). */
+/* RFC 7252 §5.3.2: a response comes from where the request went (when both are known); to a
+ * multicast request, from any member of the group (§8.2). */
 static bool exchange_source_ok(const Exchange *x, const CoapAddr *src) {
+        if (x->mcast_ms > 0)
+                return src->len > 0 && !coap_addr_is_multicast(src);
         return x->dest.len == 0 || src->len == 0 || addr_equal(&x->dest, src);
+}
+
+bool coap_addr_is_multicast(const CoapAddr *a) {
+        if (a->len == 0)
+                return false;
+        if (a->ss.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const void *) &a->ss;
+
+                return IN_MULTICAST(ntohl(in->sin_addr.s_addr));
+        }
+        if (a->ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const void *) &a->ss;
+
+                return IN6_IS_ADDR_MULTICAST(&in6->sin6_addr);
+        }
+        return false;
 }
 
 static uint64_t token_key(const CoapMsg *m) {
@@ -305,6 +331,7 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
 }
 
 static void exchange_free(Exchange *x) {
+        free(x->sources);
         free(x->msg);
         free(x->opts);
         free(x->blob);
@@ -383,6 +410,9 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         free(x->opts);
         free(x->blob);
         free(x->stream_buf);
+        free(x->sources);
+        x->sources = NULL;
+        x->n_sources = 0;
         x->msg = x->blob = x->stream_buf = NULL;
         x->opts = NULL;
         x->payload = NULL;
@@ -460,10 +490,11 @@ static void exchange_respond_final(CoapEngine *e, Exchange *x, const CoapMsg *m,
  * its socket is still read. */
 static void exchange_cancel(CoapEngine *e, Exchange *x, uint64_t now) {
         CoapEvent ev = exchange_event(x, -ECANCELED);
-        bool hold = x->have_seq;
+        /* Group members still answering a cancelled multicast request get no RST either. */
+        bool hold = x->have_seq || x->mcast_ms > 0;
 
         x->observe = false;
-        x->was_observe = hold;
+        x->was_observe = x->have_seq;
         exchange_final(e, x, &ev, hold, now);
 }
 
@@ -653,6 +684,14 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 exchange_destroy(e, x);
                 return;
         }
+        if (x->wait == WAIT_MCAST) {
+                /* Zephyr's end of the collection: result 0, no packet, last_block false. Held,
+                 * so that late answers are dropped quietly instead of being RST. */
+                ev = exchange_event(x, 0);
+                ev.last_block = false;
+                exchange_final(e, x, &ev, true, now);
+                return;
+        }
         if (x->resend != RESEND_NONE || (x->wait == WAIT_ACK && x->retries > 0)) {
                 r = engine_send(e, &x->dest, x->msg, x->msg_len);
                 if (r == -EAGAIN) {
@@ -721,6 +760,8 @@ CoapEngine *coap_engine_free(CoapEngine *e) {
         return NULL;
 }
 
+static bool spec_is_observe(const CoapRequestSpec *spec);
+
 static int spec_validate(const CoapRequestSpec *spec) {
         if (spec->method < COAP_CODE_GET || spec->method > COAP_CODE_IPATCH)
                 return -EINVAL;
@@ -747,6 +788,12 @@ static int spec_validate(const CoapRequestSpec *spec) {
          * the last. */
         if (spec->stream && (spec->payload_len <= coap_szx_to_size(spec->block_szx) ||
                              spec->payload_len > spec->stream_window))
+                return -EINVAL;
+        /* RFC 7252 §8.1: multicast requests are NON; Zephyr refuses Observe too. A body has to
+         * fit one message: Block1 needs one server. */
+        if (spec->multicast_ms > 0 && (!spec->dest || !coap_addr_is_multicast(spec->dest) ||
+                                       spec->confirmable || spec_is_observe(spec) || spec->stream ||
+                                       spec->payload_len > coap_szx_to_size(spec->block_szx)))
                 return -EINVAL;
         return 0;
 }
@@ -939,6 +986,7 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         x->block2_early = spec->block2_early;
         x->last_response_mid = -1;
         x->observe = spec_is_observe(spec);
+        x->mcast_ms = spec->multicast_ms;
 
         r = exchange_set_request(x, spec);
         if (r < 0)
@@ -988,7 +1036,13 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         e->n_all++;
         e->n_live++;
         o->n_live++;
-        exchange_timer_wait(e, x, now);
+        if (x->mcast_ms > 0) {
+                uint64_t end = sat_add(now, (uint64_t) x->mcast_ms * USEC_PER_MSEC);
+
+                x->wait = WAIT_MCAST;
+                exchange_timer_set(e, x, end, end);
+        } else
+                exchange_timer_wait(e, x, now);
         return 0;
 
 fail:
@@ -1465,6 +1519,37 @@ static bool exchange_on_echo(CoapEngine *e, Exchange *x, const CoapMsg *m, uint6
         return true;
 }
 
+static bool exchange_heard(const Exchange *x, const CoapAddr *src) {
+        for (size_t i = 0; i < x->n_sources; i++)
+                if (addr_equal(&x->sources[i], src))
+                        return true;
+        return false;
+}
+
+/* One answer to a multicast request, from a group member: delivered once per source (a
+ * retransmission or a second answer is dropped); a CON one is ACKed, as a unicast response would
+ * be. Block-wise and cut-off answers are dropped, as Zephyr does: a body in blocks needs a
+ * unicast exchange with that member. */
+static void exchange_on_mcast_response(CoapEngine *e, Exchange *x, const CoapMsg *m,
+                                       const CoapAddr *src, bool truncated) {
+        CoapAddr *sources;
+        CoapEvent ev;
+
+        if (m->type == COAP_TYPE_CON)
+                (void) engine_send_empty(e, COAP_TYPE_ACK, m->mid, src);
+        if (src->len == 0 || exchange_heard(x, src) || x->n_sources >= MCAST_SOURCES_MAX ||
+            truncated || coap_msg_find_option(m, COAP_OPTION_BLOCK2, NULL))
+                return;
+        sources = realloc(x->sources, (x->n_sources + 1) * sizeof(CoapAddr));
+        if (!sources)
+                return;
+        x->sources = sources;
+        x->sources[x->n_sources++] = *src;
+        ev = response_event(x, m, 0, true);
+        ev.source = src;
+        (void) exchange_emit(e, x, &ev);
+}
+
 static Exchange *engine_find_by_mid(CoapEngine *e, uint16_t mid, const CoapAddr *src) {
         size_t pos = 0;
         Exchange *x;
@@ -1477,8 +1562,9 @@ static Exchange *engine_find_by_mid(CoapEngine *e, uint16_t mid, const CoapAddr 
 
 static void engine_unmatched(CoapEngine *e, const CoapMsg *m, const CoapAddr *src) {
         e->stats.unmatched++;
-        /* RFC 7252 §4.2/§4.3: reject what we cannot process; never RST an ACK (§4.2). */
-        if (m->type == COAP_TYPE_CON || m->type == COAP_TYPE_NON)
+        /* RFC 7252 §4.2/§4.3: reject what we cannot process; never RST an ACK (§4.2), nor a
+         * group (a forged source). */
+        if ((m->type == COAP_TYPE_CON || m->type == COAP_TYPE_NON) && !coap_addr_is_multicast(src))
                 (void) engine_send_empty(e, COAP_TYPE_RST, m->mid, src);
 }
 
@@ -1518,6 +1604,10 @@ static void engine_on_response(CoapEngine *e, const CoapMsg *m, const CoapAddr *
                 return;
         }
 
+        if (x->wait == WAIT_MCAST) {
+                exchange_on_mcast_response(e, x, m, src, truncated);
+                return;
+        }
         if (m->type == COAP_TYPE_CON) {
                 r = engine_send_empty(e, COAP_TYPE_ACK, m->mid, src->len > 0 ? src : &x->dest);
                 if (r < 0 && r != -EAGAIN) {
@@ -1571,6 +1661,9 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
                         e->stats.unmatched++;
                         return;
                 }
+                /* One member rejecting a multicast request does not end it for the others. */
+                if (x->mcast_ms > 0)
+                        return;
                 exchange_fail(e, x, -ECONNRESET, now);
                 return;
         }

@@ -67,6 +67,12 @@ typedef struct CoapRequestSpec {
          * that many more bytes fit. */
         bool stream;
         size_t stream_window;
+        /* > 0: dest is a multicast group (RFC 7252 §8) and the request collects responses for
+         * this long: NON only, no Observe, no body larger than one block. Every response from a
+         * source not heard yet in the window is an event with that source; block-wise (Block2)
+         * and cut-off responses are dropped, as Zephyr does. The window's end is the final event:
+         * result 0, no message, last_block false. Nothing the group sends back gets an RST. */
+        uint32_t multicast_ms;
 } CoapRequestSpec;
 
 /* One callback of Zephyr's coap_client_response_cb_t, plus what the proxy needs. */
@@ -83,6 +89,7 @@ typedef struct CoapEvent {
         bool silent;        /* final only: Zephyr makes no callback here (a NON request that got no
                              * response by its first timeout, result -ETIMEDOUT): forget the request,
                              * tell the application nothing */
+        const CoapAddr *source; /* a multicast request's responder; NULL otherwise */
 } CoapEvent;
 
 typedef struct CoapEngineEnv {
@@ -109,12 +116,15 @@ int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret);
 CoapEngine *coap_engine_free(CoapEngine *e);
 
 /* Copies the request and sends its first datagram. Returns 0; -EINVAL for a bad spec (method,
- * path segment > 255, option > 1034 bytes, block_szx > 6, params out of range); -EEXIST when id
+ * path segment > 255, option > 1034 bytes, block_szx > 6, params out of range, multicast_ms with
+ * a unicast destination, CON, Observe or a Block1 body); -EEXIST when id
  * is in use; -EALREADY for an observation (Observe=0) when the owner observes the same resource
  * on this engine already (same method, destination, Uri-Host/-Port/-Path/-Query, Proxy-Uri/
  * -Scheme, and for FETCH the same payload), as Zephyr refuses it; -ENOMEM; or the send error of
  * the first datagram (the request is then forgotten and no event is emitted, as in Zephyr). */
 int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now);
+/* Whether a is an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address. */
+bool coap_addr_is_multicast(const CoapAddr *a);
 /* The next bytes of a streamed body (CoapRequestSpec.stream) at offset, the end of what came
  * before; end: the body is complete. A Block1 transfer that waits for them goes on. -ENOENT
  * unknown id (e.g. the request ended); a broken stream (not one, ended, offset not the end,

@@ -44,6 +44,9 @@ static void fake_event(void *userdata, const CoapEvent *ev) {
         r = &f->events[f->n_events++];
         *r = (FakeEvent){.ev = *ev, .has_msg = ev->msg != NULL, .at = f->now};
         r->ev.msg = NULL;
+        r->ev.source = NULL;
+        if (ev->source)
+                r->source = *ev->source;
         if (ev->msg)
                 r->type = ev->msg->type;
         if (ev->payload) {

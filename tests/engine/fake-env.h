@@ -26,6 +26,7 @@ typedef struct FakeEvent {
         bool has_msg;
         uint8_t type; /* of the response */
         uint64_t at;
+        CoapAddr source; /* ev.source copied (ev.source points here), len 0: none */
 } FakeEvent;
 
 typedef struct FakeEnv FakeEnv;
