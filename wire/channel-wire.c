@@ -9,20 +9,23 @@
  *            20 block_size u16, 22 path_len u16 (with its NUL), 24 ack_timeout_ms u32,
  *            28 ack_random_percent u16, 30 backoff_percent u16, 32 max_retransmission u8,
  *            33 n_options u8, 34 dest_len u8, 35 zero u8, 36 payload_len u32;
- *            then dest, path, options (number u16, len u8, value), payload (unless in an fd)
+ *            then multicast_ms u32 (with CHANNEL_REQUEST_MULTICAST), dest, path, options
+ *            (number u16, len u8, value), payload (unless in an fd)
  *   EVENT    0 client u64, 8 tag u64, 16 result i32, 20 flags u32, 24 offset u64,
  *            32 content_format u16, 34 type u8, 35 etag_len u8, 36 observe u32, 40 size2 u32,
  *            44 error_len u8 (with its NUL, 0: none), 45 zero[3], 48 etag[8],
  *            56 payload_len u32; then error name, the message section (with
  *            CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
- *            6 token, options), payload
+ *            6 token, options), the source section (with CHANNEL_EVENT_SOURCE: 0 len u8,
+ *            then len bytes, a sockaddr_in or _in6), payload
  *   IDS      0 client u64, 8 tag u64
  *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
-#define REQUEST_FIXED 40
-#define EVENT_FIXED   60
-#define IDS_SIZE      16
-#define MESSAGE_FIXED 6
-#define UPLOAD_FIXED  32
+#define REQUEST_FIXED  40
+#define EVENT_FIXED    60
+#define IDS_SIZE       16
+#define MESSAGE_FIXED  6
+#define UPLOAD_FIXED   32
+#define MULTICAST_SIZE 4
 
 static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_OK] = "ok",
@@ -39,6 +42,8 @@ static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_BAD_ERROR_NAME] = "error name not a NUL-terminated string",
         [CHANNEL_PARSE_BAD_ETAG] = "ETag longer than 8 bytes",
         [CHANNEL_PARSE_BAD_TOKEN] = "token longer than 8 bytes",
+        [CHANNEL_PARSE_BAD_MULTICAST] = "multicast window of 0 ms",
+        [CHANNEL_PARSE_BAD_SOURCE] = "source neither a sockaddr_in nor _in6",
 };
 
 const char *channel_parse_error_to_string(ChannelParseError e) {
@@ -104,7 +109,11 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         path_len = strlen(req->path) + 1;
         if (path_len > UINT16_MAX)
                 return -EINVAL;
+        if ((req->flags & CHANNEL_REQUEST_MULTICAST) && req->multicast_ms == 0)
+                return -EINVAL;
         total = CHANNEL_HEADER_SIZE + REQUEST_FIXED + req->dest_len + path_len;
+        if (req->flags & CHANNEL_REQUEST_MULTICAST)
+                total += MULTICAST_SIZE;
         for (size_t i = 0; i < req->n_options; i++)
                 total += 3 + req->options[i].len;
         if (!(req->flags & CHANNEL_REQUEST_PAYLOAD_FD))
@@ -132,6 +141,10 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         p[35] = 0;
         put32(p + 36, req->payload_len);
         p += REQUEST_FIXED;
+        if (req->flags & CHANNEL_REQUEST_MULTICAST) {
+                put32(p, req->multicast_ms);
+                p += MULTICAST_SIZE;
+        }
         if (req->dest_len > 0)
                 memcpy(p, req->dest, req->dest_len);
         p += req->dest_len;
@@ -157,10 +170,14 @@ static size_t message_size(const ChannelEvent *ev) {
                        : 0;
 }
 
+static size_t source_size(const ChannelEvent *ev) {
+        return ev->flags & CHANNEL_EVENT_SOURCE ? 1 + (size_t) ev->source_len : 0;
+}
+
 size_t channel_event_size(const ChannelEvent *ev) {
         return CHANNEL_HEADER_SIZE + EVENT_FIXED +
                (ev->error_name ? strlen(ev->error_name) + 1 : 0) + message_size(ev) +
-               ev->payload_len;
+               source_size(ev) + ev->payload_len;
 }
 
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
@@ -174,7 +191,11 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
         if ((ev->flags & CHANNEL_EVENT_MESSAGE) &&
             (ev->token_len > CHANNEL_TOKEN_MAX || (ev->options_len > 0 && !ev->options)))
                 return -EINVAL;
-        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + message_size(ev) + ev->payload_len;
+        if ((ev->flags & CHANNEL_EVENT_SOURCE) &&
+            (ev->source_len == 0 || !dest_len_valid(ev->source_len) || !ev->source))
+                return -EINVAL;
+        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + message_size(ev) + source_size(ev) +
+                ev->payload_len;
         if (total > CHANNEL_MESSAGE_MAX)
                 return -EINVAL;
         if (total > size)
@@ -212,6 +233,11 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
                 if (ev->options_len > 0)
                         memcpy(p, ev->options, ev->options_len);
                 p += ev->options_len;
+        }
+        if (ev->flags & CHANNEL_EVENT_SOURCE) {
+                p[0] = ev->source_len;
+                memcpy(p + 1, ev->source, ev->source_len);
+                p += 1 + ev->source_len;
         }
         if (ev->payload_len > 0)
                 memcpy(p, ev->payload, ev->payload_len);
@@ -330,6 +356,14 @@ int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelPa
         if (req.n_options > CHANNEL_OPTIONS_MAX)
                 return fail(error, CHANNEL_PARSE_TOO_MANY_OPTIONS);
         p += REQUEST_FIXED;
+        if (req.flags & CHANNEL_REQUEST_MULTICAST) {
+                if (end - p < MULTICAST_SIZE)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                req.multicast_ms = get32(p);
+                if (req.multicast_ms == 0)
+                        return fail(error, CHANNEL_PARSE_BAD_MULTICAST);
+                p += MULTICAST_SIZE;
+        }
 
         if ((size_t) (end - p) < req.dest_len + path_len)
                 return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
@@ -422,6 +456,18 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
                 p += ev.token_len;
                 ev.options = ev.options_len > 0 ? p : NULL;
                 p += ev.options_len;
+        }
+        if (ev.flags & CHANNEL_EVENT_SOURCE) {
+                if (end - p < 1)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                ev.source_len = p[0];
+                p++;
+                if (ev.source_len == 0 || !dest_len_valid(ev.source_len))
+                        return fail(error, CHANNEL_PARSE_BAD_SOURCE);
+                if ((size_t) (end - p) < ev.source_len)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                ev.source = p;
+                p += ev.source_len;
         }
         if ((size_t) (end - p) < ev.payload_len)
                 return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);

@@ -50,6 +50,8 @@ typedef enum ChannelParseError {
         CHANNEL_PARSE_BAD_ERROR_NAME,
         CHANNEL_PARSE_BAD_ETAG,
         CHANNEL_PARSE_BAD_TOKEN,
+        CHANNEL_PARSE_BAD_MULTICAST,
+        CHANNEL_PARSE_BAD_SOURCE,
         _CHANNEL_PARSE_ERROR_MAX,
 } ChannelParseError;
 
@@ -66,7 +68,10 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 /* A streamed body: the payload is its beginning (more than one block of block_size, which must
  * be set, and at most CHANNEL_UPLOAD_WINDOW bytes, inline), UPLOAD frames bring the rest. */
 #define CHANNEL_REQUEST_STREAM         (1u << 6)
-#define CHANNEL_REQUEST_FLAGS_ALL      0x7fu
+/* A multicast request (RFC 7252 §8): multicast_ms (> 0) follows the fixed fields, and the
+ * request's EVENTs carry the responder's address (CHANNEL_EVENT_SOURCE). */
+#define CHANNEL_REQUEST_MULTICAST      (1u << 7)
+#define CHANNEL_REQUEST_FLAGS_ALL      0xffu
 
 /* Flow control of a streamed body: the sender may have sent up to this many bytes past the
  * offset of the request's latest EVENT (its last acknowledged block; 0 at first). The daemon
@@ -99,6 +104,7 @@ typedef struct ChannelRequest {
         size_t n_options;
         const uint8_t *payload; /* NULL with CHANNEL_REQUEST_PAYLOAD_FD */
         uint32_t payload_len;
+        uint32_t multicast_ms; /* with CHANNEL_REQUEST_MULTICAST: the window */
 } ChannelRequest;
 
 /* EVENT flags. */
@@ -111,7 +117,9 @@ typedef struct ChannelRequest {
 /* The response's header and raw options follow (only on a channel that had a REQUEST with
  * CHANNEL_REQUEST_MESSAGE, so that a library that never asks never meets the flag). */
 #define CHANNEL_EVENT_MESSAGE        (1u << 6)
-#define CHANNEL_EVENT_FLAGS_ALL      0x7fu
+/* The responder's address follows (only for a request with CHANNEL_REQUEST_MULTICAST). */
+#define CHANNEL_EVENT_SOURCE         (1u << 7)
+#define CHANNEL_EVENT_FLAGS_ALL      0xffu
 #define CHANNEL_TOKEN_MAX            8
 
 /* One call of Zephyr's response callback, as the Response signal carries it. */
@@ -136,6 +144,9 @@ typedef struct ChannelEvent {
         uint8_t token[CHANNEL_TOKEN_MAX];
         const uint8_t *options;
         uint16_t options_len;
+        /* With CHANNEL_EVENT_SOURCE: a struct sockaddr_in or _in6 as the kernel lays it out. */
+        const uint8_t *source;
+        uint8_t source_len;
         const uint8_t *payload;
         uint32_t payload_len;
 } ChannelEvent;

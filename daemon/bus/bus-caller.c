@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "coap-msg.h"
+#include "core/destination.h"
 #include "internal/bus-api.h"
 #include "util/log.h"
 
@@ -45,6 +46,15 @@ static int append_details(sd_bus_message *s, const CoapEvent *ev) {
         if (ev->silent) {
                 /* Zephyr makes no callback here; the library only forgets the request. */
                 r = sd_bus_message_append(s, "{sv}", "silent", "b", 1);
+                if (r < 0)
+                        return r;
+        }
+        if (ev->source) {
+                char source[DESTINATION_STRING_MAX];
+
+                r = format_destination(ev->source, source);
+                if (r >= 0)
+                        r = sd_bus_message_append(s, "{sv}", "source", "s", source);
                 if (r < 0)
                         return r;
         }

@@ -93,7 +93,9 @@ static int read_request_key(sd_bus_message *m, const ManagerConfig *config, cons
                 r = sd_bus_message_read(m, "y", &u8);
                 if (r >= 0)
                         r = request_args_set_tx_param(a, REQUEST_MAX_RETRANSMISSION, u8, e);
-        } else {
+        } else if (strcmp(key, "multicast-timeout") == 0)
+                r = sd_bus_message_read(m, "u", &a->multicast_ms);
+        else {
                 assert(strcmp(key, "block-size") == 0);
                 r = sd_bus_message_read(m, "q", &u16);
                 if (r >= 0)
@@ -103,10 +105,19 @@ static int read_request_key(sd_bus_message *m, const ManagerConfig *config, cons
 }
 
 static const BusDictKey request_keys[] = {
-        {"method", "y"},          {"confirmable", "b"},        {"path", "s"},
-        {"content-format", "q"},  {"payload", "ay"},           {"options", "a(qay)"},
-        {"observe", "b"},         {"ack-timeout", "u"},        {"ack-random-percent", "q"},
-        {"backoff-percent", "q"}, {"max-retransmission", "y"}, {"block-size", "q"},
+        {"method", "y"},
+        {"confirmable", "b"},
+        {"path", "s"},
+        {"content-format", "q"},
+        {"payload", "ay"},
+        {"options", "a(qay)"},
+        {"observe", "b"},
+        {"ack-timeout", "u"},
+        {"ack-random-percent", "q"},
+        {"backoff-percent", "q"},
+        {"max-retransmission", "y"},
+        {"block-size", "q"},
+        {"multicast-timeout", "u"},
 };
 
 int bus_request_parse(sd_bus_message *m, const ManagerConfig *config, RequestArgs *a,

@@ -107,6 +107,7 @@ int channel_request_to_args(const ChannelRequest *req, const ManagerConfig *conf
                                                  CHANNEL_UPLOAD_WINDOW);
                 a->stream_window = CHANNEL_UPLOAD_WINDOW;
         }
+        a->multicast_ms = req->multicast_ms;
         if (req->flags & CHANNEL_REQUEST_PAYLOAD_FD) {
                 if (payload_fd < 0)
                         return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,

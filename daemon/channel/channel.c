@@ -232,6 +232,11 @@ static void event_details(const Channel *ch, const CoapEvent *ev, ChannelEvent *
 
         if (ev->silent)
                 out->flags |= CHANNEL_EVENT_SILENT;
+        if (ev->source) {
+                out->flags |= CHANNEL_EVENT_SOURCE;
+                out->source = (const uint8_t *) &ev->source->ss;
+                out->source_len = (uint8_t) ev->source->len;
+        }
         if (!msg)
                 return;
         out->type = msg->type;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,4 +152,31 @@ int parse_sockaddr(const void *sa, size_t len, int socket_family, CoapAddr *ret)
         } else
                 return -EINVAL;
         return 0;
+}
+
+int format_destination(const CoapAddr *a, char buf[static DESTINATION_STRING_MAX]) {
+        char ip[INET6_ADDRSTRLEN];
+
+        if (a->ss.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const void *) &a->ss;
+
+                if (!inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+                        return -errno;
+                (void) snprintf(buf, DESTINATION_STRING_MAX, "%s:%u", ip, ntohs(in->sin_port));
+                return 0;
+        }
+        if (a->ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const void *) &a->ss;
+
+                if (!inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+                        return -errno;
+                if (in6->sin6_scope_id != 0)
+                        (void) snprintf(buf, DESTINATION_STRING_MAX, "[%s%%%u]:%u", ip,
+                                        in6->sin6_scope_id, ntohs(in6->sin6_port));
+                else
+                        (void) snprintf(buf, DESTINATION_STRING_MAX, "[%s]:%u", ip,
+                                        ntohs(in6->sin6_port));
+                return 0;
+        }
+        return -EAFNOSUPPORT;
 }

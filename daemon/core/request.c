@@ -295,6 +295,26 @@ int request_precheck(Client *c, int fd, size_t payload_len, RequestError *e) {
         return r < 0 ? socket_error(r, e) : 0;
 }
 
+/* RFC 7252 §8.1 and Zephyr's rules for a request with a multicast window: a NON request to a
+ * group, no observation, one message; plain CoAP only (no group security here). */
+static int check_multicast(Client *c, Socket *s, const RequestArgs *a, const CoapAddr *dest,
+                           RequestError *e) {
+        if (c->creds)
+                return request_error_set(e, COAPCLIENTD_ERROR_MULTICAST_DTLS, -EPROTONOSUPPORT,
+                                         "Multicast requests are plain CoAP: this client has "
+                                         "DTLS credentials.");
+        if (!coap_addr_is_multicast(dest) || socket_is_connected(s))
+                return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ADDRESS, -EINVAL,
+                                         "A multicast window needs a multicast destination on an "
+                                         "unconnected socket.");
+        if (a->confirmable || a->observe || a->stream_window > 0 ||
+            a->payload_len > coap_szx_to_size(a->block_szx))
+                return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                         "A multicast request is NON, observes nothing and fits "
+                                         "one message.");
+        return 0;
+}
+
 int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
                    CallerSink *sink, uint64_t tag, uint64_t *ret_id, RequestError *e) {
         _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
@@ -322,6 +342,12 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
         if (dest.len == 0 && !socket_is_connected(s))
                 return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ADDRESS, -EINVAL,
                                          "The socket is not connected: a destination is required.");
+
+        if (a->multicast_ms > 0) {
+                r = check_multicast(c, s, a, &dest, e);
+                if (r < 0)
+                        return r;
+        }
 
         r = client_get_peer(c, s, &dest, &peer);
         if (r == -EALREADY)
@@ -353,6 +379,7 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                                   .dest = &dest,
                                   .stream = a->stream_window > 0,
                                   .stream_window = a->stream_window,
+                                  .multicast_ms = a->multicast_ms,
                           },
                           sink, tag, ret_id);
         if (r == -EINVAL)

@@ -47,8 +47,9 @@ typedef struct RequestArgs {
         bool observe;
         CoapTxParams params;
         uint8_t block_szx;
-        bool block2_early;    /* from a Block2 option NUM 0: see request_args_finish() */
-        size_t stream_window; /* > 0: payload begins a streamed body, held in this many bytes */
+        bool block2_early;     /* from a Block2 option NUM 0: see request_args_finish() */
+        size_t stream_window;  /* > 0: payload begins a streamed body, held in this many bytes */
+        uint32_t multicast_ms; /* > 0: a multicast request collecting answers this long */
 } RequestArgs;
 
 /* Transmission parameters a request may set, with their ranges in the contract. */

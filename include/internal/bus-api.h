@@ -39,6 +39,7 @@ static inline int bus_api_register_errors(void) {
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_INVALID_CREDENTIALS, EINVAL),
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_SOCKET_IN_USE, EALREADY),
                 SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_CHANNEL_EXISTS, EBUSY),
+                SD_BUS_ERROR_MAP(COAPCLIENTD_ERROR_MULTICAST_DTLS, EPROTONOSUPPORT),
                 SD_BUS_ERROR_MAP_END,
         };
         static int registered = 0;

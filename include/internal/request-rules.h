@@ -70,3 +70,15 @@ static inline int coapclientd_check_udp_socket(int fd) {
                 return -ESOCKTNOSUPPORT;
         return 0;
 }
+
+/* A multicast group (IPv4 224.0.0.0/4, IPv6 ff00::/8): the destinations a request with a
+ * multicast window (RFC 7252 §8) must have. */
+static inline bool coapclientd_sockaddr_is_multicast(const struct sockaddr *sa, socklen_t len) {
+        if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+                return IN_MULTICAST(
+                        ntohl(((const struct sockaddr_in *) (const void *) sa)->sin_addr.s_addr));
+        if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+                return IN6_IS_ADDR_MULTICAST(
+                        &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr);
+        return false;
+}

@@ -57,6 +57,7 @@ static void check_request_valid(const ChannelRequest *r, const ChannelFrame *f) 
         check(r->flags == (r->flags & CHANNEL_REQUEST_FLAGS_ALL));
         check(r->dest_len == 0 || r->dest_len == 16 || r->dest_len == CHANNEL_DEST_MAX);
         check(r->dest_len == 0 ? !r->dest : inside(r->dest, r->dest_len, f));
+        check((r->flags & CHANNEL_REQUEST_MULTICAST) ? r->multicast_ms > 0 : r->multicast_ms == 0);
         check(inside(r->path, path_len, f));
         check(r->n_options <= CHANNEL_OPTIONS_MAX);
         for (size_t i = 0; i < r->n_options; i++)
@@ -78,6 +79,7 @@ static void check_request_equal(const ChannelRequest *a, const ChannelRequest *b
         check(a->ack_random_percent == b->ack_random_percent);
         check(a->backoff_percent == b->backoff_percent);
         check(a->max_retransmission == b->max_retransmission);
+        check(a->multicast_ms == b->multicast_ms);
         check(a->dest_len == b->dest_len);
         check(a->dest_len == 0 || memcmp(a->dest, b->dest, a->dest_len) == 0);
         check(strcmp(a->path, b->path) == 0);
@@ -139,6 +141,9 @@ static void check_event_equal(const ChannelEvent *a, const ChannelEvent *b) {
         check(a->options_len == b->options_len);
         check((a->options == NULL) == (b->options == NULL));
         check(!a->options || memcmp(a->options, b->options, a->options_len) == 0);
+        check(a->source_len == b->source_len);
+        check((a->source == NULL) == (b->source == NULL));
+        check(!a->source || memcmp(a->source, b->source, a->source_len) == 0);
         check(a->payload_len == b->payload_len);
         check((a->payload == NULL) == (b->payload == NULL));
         check(!a->payload || memcmp(a->payload, b->payload, a->payload_len) == 0);
@@ -167,6 +172,10 @@ static void fuzz_event(const ChannelFrame *f) {
         check(ev.token_len <= CHANNEL_TOKEN_MAX);
         check((ev.flags & CHANNEL_EVENT_MESSAGE) || (ev.token_len == 0 && ev.options_len == 0));
         check(ev.options_len == 0 ? !ev.options : inside(ev.options, ev.options_len, f));
+        check((ev.flags & CHANNEL_EVENT_SOURCE)
+                      ? (ev.source_len == 16 || ev.source_len == CHANNEL_DEST_MAX) &&
+                                inside(ev.source, ev.source_len, f)
+                      : ev.source_len == 0 && !ev.source);
 
         check(channel_event_size(&ev) == size);
         buf = frame_buffer(size);

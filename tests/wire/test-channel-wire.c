@@ -18,11 +18,13 @@ enum {
         REQ_DEST_LEN = 42,
         REQ_ZERO = 43,
         REQ_PAYLOAD_LEN = 44,
+        REQ_MULTICAST = 48,
         EV_FLAGS = 28,
         EV_ETAG_LEN = 43,
         EV_ERROR_LEN = 52,
         EV_ZERO = 53,
         EV_PAYLOAD_LEN = 64,
+        EV_SOURCE_LEN = 72, /* in BASE_EVENT_SOURCE */
 };
 
 /* sockaddr_in for 127.0.0.1:5683 and sockaddr_in6 for [::1]:5684, as x86-64 Linux lays them
@@ -73,6 +75,8 @@ static void assert_request_equal(const ChannelRequest *a, const ChannelRequest *
         ck_assert_uint_eq(a->ack_random_percent, b->ack_random_percent);
         ck_assert_uint_eq(a->backoff_percent, b->backoff_percent);
         ck_assert_uint_eq(a->max_retransmission, b->max_retransmission);
+        ck_assert_uint_eq(a->flags & CHANNEL_REQUEST_MULTICAST ? a->multicast_ms : 0,
+                          b->multicast_ms);
 
         ck_assert_uint_eq(a->dest_len, b->dest_len);
         if (a->dest_len > 0) {
@@ -143,6 +147,15 @@ static void assert_event_equal(const ChannelEvent *a, const ChannelEvent *b, con
         } else {
                 ck_assert_uint_eq(b->token_len, 0);
                 ck_assert_ptr_null(b->options);
+        }
+
+        if (a->flags & CHANNEL_EVENT_SOURCE) {
+                ck_assert_uint_eq(a->source_len, b->source_len);
+                ck_assert(within(b->source, b->source_len, frame, frame_len));
+                ck_assert_mem_eq(a->source, b->source, a->source_len);
+        } else {
+                ck_assert_uint_eq(b->source_len, 0);
+                ck_assert_ptr_null(b->source);
         }
 
         ck_assert_uint_eq(a->payload_len, b->payload_len);
@@ -253,8 +266,9 @@ START_TEST(test_request_dest6_max_options_payload_fd) {
                 .n_options = CHANNEL_OPTIONS_MAX,
                 /* Larger than a message: it travels in the memfd. */
                 .payload_len = 10 * CHANNEL_MESSAGE_MAX,
+                .multicast_ms = UINT32_MAX,
         };
-        size_t size = CHANNEL_HEADER_SIZE + 40 + 28 + 7;
+        size_t size = CHANNEL_HEADER_SIZE + 40 + 4 + 28 + 7;
 
         memset(value, 'v', sizeof(value));
         for (size_t i = 0; i < CHANNEL_OPTIONS_MAX; i++) {
@@ -315,13 +329,15 @@ START_TEST(test_event_full) {
                 .token = {8, 7, 6, 5, 4, 3, 2, 1},
                 .options = options,
                 .options_len = sizeof(options),
+                .source = dest6,
+                .source_len = sizeof(dest6),
                 .payload = payload,
                 .payload_len = sizeof(payload),
         };
 
         memset(payload, 'p', sizeof(payload));
         memset(options, 'o', sizeof(options));
-        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 6 + 8 + 300 + 1024);
+        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 6 + 8 + 300 + 1 + 28 + 1024);
 }
 END_TEST
 
@@ -365,6 +381,66 @@ START_TEST(test_event_message_bytes) {
                 ck_assert_int_eq(channel_decode_event(&f, &back, &e), -EBADMSG);
                 ck_assert_int_eq(e, CHANNEL_PARSE_BAD_TOKEN);
         }
+}
+END_TEST
+
+/* The source section, byte for byte: after the message section, before the payload; and a
+ * multicast REQUEST's window right after the fixed fields. Frames without the flags stay as
+ * they were. */
+START_TEST(test_multicast_bytes) {
+        const ChannelEvent ev = {
+                .result = 0x45,
+                .flags = CHANNEL_EVENT_SOURCE | CHANNEL_EVENT_LAST_BLOCK,
+                .source = dest4,
+                .source_len = sizeof(dest4),
+                .payload = (const uint8_t *) "ok",
+                .payload_len = 2,
+        };
+        const ChannelRequest req = {
+                .flags = CHANNEL_REQUEST_MULTICAST,
+                .multicast_ms = 0x01020304,
+                .dest = dest4,
+                .dest_len = sizeof(dest4),
+                .path = "p",
+        };
+        uint8_t buf[CHANNEL_HEADER_SIZE + 60 + 1 + sizeof(dest4) + 2];
+        uint8_t rbuf[CHANNEL_HEADER_SIZE + 40 + 4 + sizeof(dest4) + 2];
+        ChannelParseError e = CHANNEL_PARSE_OK;
+        ChannelEvent back;
+        ChannelRequest rback;
+        ChannelFrame f;
+
+        ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_uint_eq(buf[CHANNEL_HEADER_SIZE + 60], sizeof(dest4));
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 61, dest4, sizeof(dest4));
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 61 + sizeof(dest4), "ok", 2);
+        round_trip_event(&ev, sizeof(buf));
+
+        ck_assert_int_eq(channel_encode_request(&req, rbuf, sizeof(rbuf)), (long) sizeof(rbuf));
+        ck_assert_mem_eq(rbuf + CHANNEL_HEADER_SIZE + 40, "\x04\x03\x02\x01", 4);
+        ck_assert_mem_eq(rbuf + CHANNEL_HEADER_SIZE + 44, dest4, sizeof(dest4));
+        round_trip_request(&req, sizeof(rbuf));
+
+        /* A window of 0 is refused either way. */
+        memset(rbuf + CHANNEL_HEADER_SIZE + 40, 0, 4);
+        next_only_frame(rbuf, sizeof(rbuf), CHANNEL_FRAME_REQUEST, &f);
+        ck_assert_int_eq(channel_decode_request(&f, &rback, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_BAD_MULTICAST);
+        ck_assert_int_eq(channel_encode_request(
+                                 &(ChannelRequest){.flags = CHANNEL_REQUEST_MULTICAST, .path = "p"},
+                                 rbuf, sizeof(rbuf)),
+                         -EINVAL);
+
+        /* A source of neither size is refused either way. */
+        buf[CHANNEL_HEADER_SIZE + 60] = 17;
+        next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_EVENT, &f);
+        ck_assert_int_eq(channel_decode_event(&f, &back, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_BAD_SOURCE);
+        ck_assert_int_eq(channel_encode_event(&(ChannelEvent){.flags = CHANNEL_EVENT_SOURCE,
+                                                              .source = dest4,
+                                                              .source_len = 17},
+                                              buf, sizeof(buf)),
+                         -EINVAL);
 }
 END_TEST
 
@@ -773,6 +849,7 @@ static void assert_request_einval(const ChannelRequest *req) {
 }
 
 START_TEST(test_request_einval) {
+        /* CHANNEL_REQUEST_MULTICAST with a window of 0. */
         static const uint8_t flags[] = {0x80, 0xff};
         static const size_t dest_lens[] = {1, 15, 17, 27, 29, 255};
         static const uint8_t dest[255];
@@ -888,6 +965,8 @@ typedef enum Base {
         BASE_REQUEST,
         BASE_EVENT,
         BASE_EVENT_MESSAGE,
+        BASE_REQUEST_MULTICAST,
+        BASE_EVENT_SOURCE,
         BASE_UPLOAD,
         BASE_CANCEL,
 } Base;
@@ -899,6 +978,9 @@ typedef enum Base {
  *   EVENT_MESSAGE (82 bytes): EVENT with CHANNEL_EVENT_MESSAGE, mid 72..73, code 74,
  *                       token_len 75 (1), options_len 76..77 (1), token 78, option 79,
  *                       payload "pq" 80..81
+ *   REQUEST_MULTICAST (81 bytes): REQUEST with CHANNEL_REQUEST_MULTICAST, window 48..51
+ *   EVENT_SOURCE (91 bytes): EVENT with CHANNEL_EVENT_SOURCE, source_len 72, source 73..88
+ *                       (sockaddr_in), payload "pq" 89..90
  *   UPLOAD (41 bytes):  flags 32..35, len 36..39, one byte 40
  *   CANCEL (24 bytes) */
 static size_t encode_base(Base base, uint8_t *buf, size_t size) {
@@ -945,6 +1027,25 @@ static size_t encode_base(Base base, uint8_t *buf, size_t size) {
                         buf, size);
                 ck_assert_int_eq(n, 41);
                 break;
+        case BASE_REQUEST_MULTICAST: {
+                ChannelRequest m = req;
+
+                m.flags = CHANNEL_REQUEST_MULTICAST;
+                m.multicast_ms = 500;
+                n = channel_encode_request(&m, buf, size);
+                ck_assert_int_eq(n, 81);
+                break;
+        }
+        case BASE_EVENT_SOURCE: {
+                ChannelEvent m = ev;
+
+                m.flags |= CHANNEL_EVENT_SOURCE;
+                m.source = dest4;
+                m.source_len = sizeof(dest4);
+                n = channel_encode_event(&m, buf, size);
+                ck_assert_int_eq(n, 91);
+                break;
+        }
         case BASE_EVENT_MESSAGE: {
                 ChannelEvent m = ev;
 
@@ -997,10 +1098,10 @@ static const BadFrame bad_frames[] = {
         {"request body 39 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST, false, -30, 0, 0, 0},
         {"request reserved byte", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_REQUEST, false, 0, REQ_ZERO,
          1, 1},
-        {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
-         0x81},
-        {"request flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS, 1,
-         0x80},
+        {"multicast window 0", CHANNEL_PARSE_BAD_MULTICAST, BASE_REQUEST_MULTICAST, false, 0,
+         REQ_MULTICAST, 4, 0},
+        {"multicast window truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST_MULTICAST, false,
+         -30, 0, 0, 0},
         {"dest_len 15", CHANNEL_PARSE_BAD_DESTINATION, BASE_REQUEST, false, 0, REQ_DEST_LEN, 1, 15},
         {"dest_len 17", CHANNEL_PARSE_BAD_DESTINATION, BASE_REQUEST, false, 0, REQ_DEST_LEN, 1, 17},
         {"dest_len 27", CHANNEL_PARSE_BAD_DESTINATION, BASE_REQUEST, false, 0, REQ_DEST_LEN, 1, 27},
@@ -1046,7 +1147,15 @@ static const BadFrame bad_frames[] = {
          EV_ZERO + 1, 1, 1},
         {"event reserved byte 47", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, false, 0,
          EV_ZERO + 2, 1, 0x80},
-        {"event flag bit 7", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x82},
+        /* The base event with CHANNEL_EVENT_SOURCE: its payload's 'p' is no source length. */
+        {"source_len 'p'", CHANNEL_PARSE_BAD_SOURCE, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x82},
+        {"source_len 0", CHANNEL_PARSE_BAD_SOURCE, BASE_EVENT_SOURCE, false, 0, EV_SOURCE_LEN, 1,
+         0},
+        {"source_len 28 past the end", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_SOURCE, false, 0,
+         EV_SOURCE_LEN, 1, 28},
+        {"source section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_SOURCE, false, -19, 0,
+         0, 0},
+        {"event flag bit 8", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x102},
         /* The base event with CHANNEL_EVENT_MESSAGE: its 2-byte payload is too short for the
          * section. */
         {"message section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT, false, 0, EV_FLAGS,
@@ -1288,6 +1397,7 @@ static Suite *channel_wire_suite(void) {
         tcase_add_test(tc, test_event_full);
         tcase_add_test(tc, test_event_message_bytes);
         tcase_add_test(tc, test_upload_bytes);
+        tcase_add_test(tc, test_multicast_bytes);
         tcase_add_test(tc, test_event_results_and_etags);
         tcase_add_test(tc, test_event_error_names);
         tcase_add_test(tc, test_event_exactly_max);
