@@ -227,6 +227,10 @@ static void queue_event_locked(const ChannelEvent *ev) {
                 delivery_set_message(d, ev, message_size);
         if (ev->payload_len > 0)
                 memcpy((uint8_t *) d->payload, ev->payload, ev->payload_len);
+        if (ev->flags & CHANNEL_EVENT_SOURCE) {
+                memcpy(&d->source, ev->source, ev->source_len);
+                d->source_len = ev->source_len;
+        }
         info = &d->info;
         info->has_content_format = ev->flags & CHANNEL_EVENT_CONTENT_FORMAT;
         info->content_format = ev->content_format;

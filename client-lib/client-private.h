@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <systemd/sd-bus.h>
 
@@ -42,6 +43,7 @@ struct coap_client_private {
         uint16_t block_size;           /* bytes; 0: the daemon's default */
         ClientTls *tls;                /* NULL: plain CoAP */
         uint32_t handshake_timeout_ms; /* for the next ClientTls; 0: the daemon's default */
+        uint32_t multicast_timeout_ms; /* API 304's requests to a group: the window; 0: none */
         unsigned n_running;            /* callbacks of this client running right now */
         Request *requests;             /* pending (not yet finally reported), newest first */
         Client *clients_prev, *clients_next;
@@ -94,8 +96,10 @@ struct Delivery {
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
         bool pump;   /* no callback: ask the request's payload_cb for more of its body */
         struct coap_client_response_info info;
-        bool has_packet;           /* the daemon sent the message (API 403 requests) */
-        struct coap_packet packet; /* its data is data[]: header, token, options, payload */
+        struct sockaddr_storage source; /* a multicast response's responder */
+        socklen_t source_len;           /* 0: none */
+        bool has_packet;                /* the daemon sent the message (API 403 requests) */
+        struct coap_packet packet;      /* its data is data[]: header, token, options, payload */
         Delivery *next;
         uint8_t data[]; /* payload points here */
 };

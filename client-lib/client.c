@@ -428,6 +428,17 @@ static size_t sockaddr_size(const struct sockaddr *sa) {
         }
 }
 
+/* Zephyr's rules for a multicast window (RFC 7252 §8.1): a NON request to a group, no
+ * observation, no streamed body; and coapclientd's: plain CoAP only. */
+static int check_multicast(const Client *c, const struct sockaddr *addr, const RequestRef *req) {
+        if (req->multicast_timeout_ms == 0)
+                return 0;
+        if (!coapclientd_sockaddr_is_multicast(addr, sockaddr_size(addr)) || req->confirmable ||
+            request_is_observe(req) || req->payload_cb)
+                return -EINVAL;
+        return c->tls ? -EPROTONOSUPPORT : 0;
+}
+
 static int write_all(int fd, const uint8_t *buf, size_t len) {
         size_t done = 0;
 
@@ -496,7 +507,9 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 .flags = CHANNEL_REQUEST_PARAMS |
                          (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0) |
                          /* data->packet of API 403 needs the whole response. */
-                         (req->api == 403 ? CHANNEL_REQUEST_MESSAGE : 0),
+                         (req->api == 403 ? CHANNEL_REQUEST_MESSAGE : 0) |
+                         (req->multicast_timeout_ms > 0 ? CHANNEL_REQUEST_MULTICAST : 0),
+                .multicast_ms = req->multicast_timeout_ms,
                 .ack_timeout_ms = p->ack_timeout,
                 .ack_random_percent = p->ack_random_percent,
                 .backoff_percent = p->coap_backoff_percent,
@@ -675,6 +688,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                             const struct coap_transmission_parameters *params) {
         _cleanup_free_ uint8_t *first = NULL;
         struct coap_transmission_parameters p;
+        RequestRef mreq;
         RequestBody body = {};
         size_t block = 0, limit = 0;
         Client *c;
@@ -691,8 +705,6 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                         return -EINVAL;
         if (sockaddr_size(addr) == SIZE_MAX)
                 return -ENOTSUP;
-        if (req->multicast_timeout_ms > 0)
-                return -ENOTSUP;
         if (req->payload) {
                 body.present = true;
                 body.data = req->payload;
@@ -703,6 +715,14 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
         p = params ? *params : lib.defaults;
         c = client_find_locked(client);
         r = c ? check_request(req, &p) : -EINVAL;
+        if (r >= 0) {
+                /* API 304 has no window of its own: the client's applies to its groups. */
+                mreq = *req;
+                if (req->api == 304 && coapclientd_sockaddr_is_multicast(addr, sockaddr_size(addr)))
+                        mreq.multicast_timeout_ms = c->multicast_timeout_ms;
+                req = &mreq;
+                r = check_multicast(c, addr, req);
+        }
         if (r >= 0)
                 r = check_socket_locked(sock);
         if (r >= 0 && req->payload_cb) {
@@ -1046,6 +1066,31 @@ _public_ int coap_client_get_response_info(struct coap_client_response_info *inf
                 return -ENODATA;
         *info = lib_current_delivery->info;
         return 0;
+}
+
+_public_ int coap_client_get_response_source(struct sockaddr *addr, socklen_t *addrlen) {
+        if (!addr || !addrlen)
+                return -EINVAL;
+        if (!lib_current_delivery || lib_current_delivery->source_len == 0)
+                return -ENODATA;
+        memcpy(addr, &lib_current_delivery->source,
+               MIN((size_t) *addrlen, (size_t) lib_current_delivery->source_len));
+        *addrlen = lib_current_delivery->source_len;
+        return 0;
+}
+
+_public_ int coap_client_set_multicast_timeout(struct coap_client *client, uint32_t timeout_ms) {
+        Client *c;
+        int r = 0;
+
+        LIB_LOCK();
+        c = client_find_locked(client);
+        if (c)
+                c->multicast_timeout_ms = timeout_ms;
+        else
+                r = -EINVAL;
+        LIB_UNLOCK();
+        return r;
 }
 
 _public_ int coap_client_loop_external(void) {

@@ -158,6 +158,10 @@ static void callback_locked(Request *r, const Delivery *d) {
                                 .payload = d ? d->payload : NULL,
                                 .payload_len = d ? d->len : 0,
                                 .last_block = d ? d->last_block : true,
+                                .source = d && d->source_len > 0
+                                                  ? (const struct net_sockaddr *) &d->source
+                                                  : NULL,
+                                .source_len = d ? d->source_len : 0,
                         };
 
                         ((void (*)(const struct coap_client_response_data *, void *)) r->cb)(

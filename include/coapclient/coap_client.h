@@ -280,7 +280,8 @@ struct coap_client_response_data {
         size_t payload_len;
         /** True on the last callback of a response; always on errors. */
         bool last_block;
-        /** The responder of a multicast request; NULL otherwise (Linux: always). */
+        /** The responder of a multicast request (multicast_timeout_ms > 0); NULL otherwise, and
+         * on the multicast request's last callback (the window closed). */
         const struct net_sockaddr *source;
         /** Length of source. */
         net_socklen_t source_len;
@@ -461,8 +462,8 @@ struct coap_client_request {
  *        or a negative errno, the same as with API 304 (see there); data->packet the whole
  *        response (every option: coap_find_options(), coap_get_option_int()), NULL on errors;
  *        data->offset, data->payload, data->payload_len and data->last_block as with API 304.
- *        data->source is NULL (Linux: multicast requests are not supported yet). Everything
- *        is valid only during the callback.
+ *        data->source is the responder of a multicast request (see multicast_timeout_ms), NULL
+ *        otherwise. Everything is valid only during the callback.
  * @param user_data The request's user_data.
  */
 typedef void (*coap_client_response_cb_t)(const struct coap_client_response_data *data,
@@ -516,7 +517,15 @@ struct coap_client_request {
         uint8_t num_options;
         /** Passed to cb and payload_cb. */
         void *user_data;
-        /** Multicast window; must be 0 (Linux: multicast requests are not supported yet). */
+        /**
+         * > 0: a multicast request (RFC 7252 §8) to the group addr, as Zephyr's: it goes out
+         * NON (confirmable must be false, no Observe, no payload_cb) and every response from a
+         * group member within this many ms is a callback with data->source set (one per
+         * responder; a repeated answer is dropped); then a last callback with source NULL,
+         * result_code 0, packet NULL and last_block false. Block-wise answers are dropped, as
+         * Zephyr does. The application sets the socket options (IP_MULTICAST_IF, _TTL, _LOOP
+         * or their IPv6 forms). Plain CoAP only: -EPROTONOSUPPORT for a client with TLS.
+         */
         uint32_t multicast_timeout_ms;
 };
 
@@ -721,6 +730,19 @@ static inline struct coap_client_option coap_client_option_initial_block2(void) 
  */
 int coap_client_set_block_size(struct coap_client *client, enum coap_block_size block_size);
 
+/**
+ * Linux only: multicast requests (RFC 7252 §8) for the seed's API, whose struct
+ * coap_client_request has no multicast_timeout_ms. With timeout_ms > 0, each later request of
+ * client with the seed's API (COAPCLIENT_ZEPHYR_API 304) to a multicast group (224.0.0.0/4,
+ * ff00::/8) collects answers for that long, as API 403's multicast_timeout_ms does: NON only,
+ * one callback per responder (coap_client_get_response_source() tells which), then a last
+ * callback with result_code 0, no payload and last_block false. 0 (the default): such requests
+ * go out as before, as a plain NON request. API 403 requests use their own field.
+ *
+ * @return 0; -EINVAL for a NULL or uninitialised client.
+ */
+int coap_client_set_multicast_timeout(struct coap_client *client, uint32_t timeout_ms);
+
 /** The defaults used when coap_client_req() gets NULL or -1 (Zephyr's <zephyr/net/coap.h>):
  * ack_timeout 2000, ack_random_percent 150, coap_backoff_percent 200,
  * max_retransmission 4. */
@@ -771,8 +793,9 @@ static inline int coapclient_request_ref_403(const struct coap_client_request *r
  * @param params The transmission parameters, or NULL for coap_get_transmission_parameters().
  * @return as with API 304, and -EINVAL also for a path not NUL-terminated within
  *         MAX_PATH_SIZE, more than MAX_EXTRA_OPTIONS options, payload and payload_cb both set,
- *         or multicast_timeout_ms not 0; -ENOTSUP for multicast_timeout_ms > 0 (Linux: not yet
- *         supported); the error payload_cb returned for the first 64 KiB of the body, or
+ *         or multicast_timeout_ms > 0 with a destination that is no group, confirmable, an
+ *         Observe option or payload_cb; -EPROTONOSUPPORT for multicast_timeout_ms > 0 on a client
+ *         with TLS; the error payload_cb returned for the first 64 KiB of the body, or
  *         -EINVAL when it broke its rules there.
  */
 static inline int coap_client_req(struct coap_client *client, int sock,
@@ -888,6 +911,16 @@ struct coap_client_response_info {
  * @return 0; -ENODATA outside a callback or for an error callback; -EINVAL for a NULL info.
  */
 int coap_client_get_response_info(struct coap_client_response_info *info);
+
+/**
+ * Linux only. The responder of the multicast response whose callback is running in the calling
+ * thread (see coap_client_set_multicast_timeout(); API 403 has data->source), like
+ * getpeername(): copies at most *addrlen bytes of it to addr and sets *addrlen to its size.
+ *
+ * @return 0; -ENODATA outside a callback, for an error callback, a unicast response or the last
+ *         callback of a multicast request; -EINVAL for a NULL argument.
+ */
+int coap_client_get_response_source(struct sockaddr *addr, socklen_t *addrlen);
 
 /**
  * Linux only. The message that came with the last error coapclientd or the bus gave a call of
