@@ -29,6 +29,7 @@ void test_response_done(TestResponse *r) {
         free(r->path);
         free(r->destination);
         free(r->payload);
+        free(r->source);
         *r = (TestResponse){};
 }
 
@@ -107,6 +108,16 @@ static int parse_details(sd_bus_message *m, TestResponse *resp) {
                         if (r < 0)
                                 return r;
                         resp->has_observe = true;
+                } else if (strcmp(key, "source") == 0) {
+                        const char *s;
+
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        free(resp->source);
+                        resp->source = strdup(s);
+                        if (!resp->source)
+                                return -ENOMEM;
                 } else {
                         r = sd_bus_message_skip(m, "v");
                         if (r < 0)

@@ -68,6 +68,7 @@ typedef struct TestResponse {
         bool final;
         bool has_observe;
         uint64_t observe;
+        char *source;           /* the "source" detail (a multicast answer's member), or NULL */
         uint64_t received_usec; /* CLOCK_MONOTONIC */
 } TestResponse;
 
