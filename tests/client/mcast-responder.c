@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -80,13 +82,32 @@ static void *responder_thread(void *userdata) {
 
 void mcast_responder_start(McastResponder *r, const char *unicast_ip, uint16_t port,
                            const char *payload, unsigned repeats) {
+        mcast_responder_start_in(r, NULL, "127.0.0.1", unicast_ip, port, payload, repeats);
+}
+
+void mcast_responder_start_in(McastResponder *r, const char *netns, const char *ifaddr,
+                              const char *unicast_ip, uint16_t port, const char *payload,
+                              unsigned repeats) {
         struct sockaddr_in group = mcast_test_group(port);
-        struct ip_mreq mreq = {.imr_multiaddr = group.sin_addr,
-                               .imr_interface.s_addr = htonl(INADDR_LOOPBACK)};
+        struct ip_mreq mreq = {.imr_multiaddr = group.sin_addr};
         socklen_t len = sizeof(r->source);
-        int one = 1;
+        int one = 1, home = -1;
 
         *r = (McastResponder){.repeats = repeats};
+        ck_assert_int_eq(inet_pton(AF_INET, ifaddr, &mreq.imr_interface), 1);
+        if (netns) {
+                char path[256];
+                int fd;
+
+                /* The sockets live in the namespace they were made in; the thread comes back. */
+                home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+                ck_assert_int_ge(home, 0);
+                snprintf(path, sizeof(path), "/run/netns/%s", netns);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(setns(fd, CLONE_NEWNET), 0);
+                close(fd);
+        }
         snprintf(r->payload, sizeof(r->payload), "%s", payload);
         r->rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         ck_assert_int_ge(r->rx, 0);
@@ -100,6 +121,10 @@ void mcast_responder_start(McastResponder *r, const char *unicast_ip, uint16_t p
         ck_assert_int_eq(inet_pton(AF_INET, unicast_ip, &r->source.sin_addr), 1);
         ck_assert_int_eq(bind(r->tx, (struct sockaddr *) &r->source, sizeof(r->source)), 0);
         ck_assert_int_eq(getsockname(r->tx, (struct sockaddr *) &r->source, &len), 0);
+        if (home >= 0) {
+                ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
+                close(home);
+        }
 
         r->stop_fd = eventfd(0, EFD_CLOEXEC);
         ck_assert_int_ge(r->stop_fd, 0);

@@ -34,5 +34,10 @@ int mcast_test_client_socket(void);
 
 void mcast_responder_start(McastResponder *r, const char *unicast_ip, uint16_t port,
                            const char *payload, unsigned repeats);
+/* The same in network namespace netns (/run/netns/NAME, NULL: ours), joining the group on the
+ * interface with address ifaddr and answering from unicast_ip. */
+void mcast_responder_start_in(McastResponder *r, const char *netns, const char *ifaddr,
+                              const char *unicast_ip, uint16_t port, const char *payload,
+                              unsigned repeats);
 /* Stops it; returns how many datagrams reached its unicast address (an RST would). */
 unsigned mcast_responder_stop(McastResponder *r);

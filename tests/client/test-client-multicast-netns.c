@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Multicast between network namespaces (API 403): the application's socket lives in one
+ * namespace with a bridge, two group members in two others, each behind a veth pair on the
+ * bridge; coapclientd, in its own namespace, runs the request over the application's socket.
+ * Nothing touches the namespace the tests run in, and the namespaces go at the end. Root only
+ * (skipped otherwise, or without ip(8)). */
+
+#define COAPCLIENT_ZEPHYR_API 403
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coapclient/coap_client.h"
+#include "mcast-responder.h"
+
+#define WINDOW_MS 400
+
+static char ns_app[32], ns_a[32], ns_b[32];
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+        char cmd[2048];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t) n >= sizeof(cmd))
+                return -E2BIG;
+        return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static void namespaces_remove(void) {
+        (void) run("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; "
+                   "ip netns del %s 2>/dev/null",
+                   ns_app, ns_a, ns_b);
+}
+
+/* app: br0 10.77.0.1/24, with vA and vB; A: eth0 10.77.0.2, B: eth0 10.77.0.3. */
+static int namespaces_add(void) {
+        int r;
+
+        r = run("set -e; for n in %s %s %s; do ip netns add $n; ip -n $n link set lo up; done; "
+                "ip -n %s link add br0 type bridge mcast_snooping 0; "
+                "ip -n %s addr add 10.77.0.1/24 dev br0; ip -n %s link set br0 up; "
+                "ip -n %s link add vA type veth peer name eth0 netns %s; "
+                "ip -n %s link add vB type veth peer name eth0 netns %s; "
+                "ip -n %s link set vA master br0 up; ip -n %s link set vB master br0 up; "
+                "ip -n %s addr add 10.77.0.2/24 dev eth0; ip -n %s link set eth0 up; "
+                "ip -n %s addr add 10.77.0.3/24 dev eth0; ip -n %s link set eth0 up",
+                ns_app, ns_a, ns_b, ns_app, ns_app, ns_app, ns_app, ns_a, ns_app, ns_b, ns_app,
+                ns_app, ns_a, ns_a, ns_b, ns_b);
+        if (r < 0)
+                namespaces_remove();
+        return r;
+}
+
+/* The application's socket, made in its namespace, sending multicast out of the bridge. */
+static int app_socket(void) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        struct in_addr ifaddr;
+        char path[64];
+        int home, ns, fd;
+
+        home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof(path), "/run/netns/%s", ns_app);
+        ns = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(home, 0);
+        ck_assert_int_ge(ns, 0);
+        ck_assert_int_eq(setns(ns, CLONE_NEWNET), 0);
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
+        close(ns);
+        close(home);
+
+        ck_assert_int_eq(inet_pton(AF_INET, "10.77.0.1", &ifaddr), 1);
+        ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifaddr, sizeof(ifaddr)), 0);
+        a.sin_addr = ifaddr;
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        return fd;
+}
+
+typedef struct Rec {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct sockaddr_in sources[4];
+        unsigned n_answers;
+        bool done;
+        int16_t final_code;
+} Rec;
+
+static void response_cb(const struct coap_client_response_data *data, void *user_data) {
+        Rec *r = user_data;
+
+        pthread_mutex_lock(&r->lock);
+        if (!data->source) {
+                r->done = true;
+                r->final_code = data->result_code;
+        } else if (r->n_answers < 4 && data->source_len == sizeof(struct sockaddr_in))
+                memcpy(&r->sources[r->n_answers++], data->source, sizeof(struct sockaddr_in));
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
+static bool has_source(const Rec *r, const struct sockaddr_in *s) {
+        for (unsigned i = 0; i < r->n_answers; i++)
+                if (r->sources[i].sin_addr.s_addr == s->sin_addr.s_addr &&
+                    r->sources[i].sin_port == s->sin_port)
+                        return true;
+        return false;
+}
+
+START_TEST(test_two_namespaces) {
+        uint16_t port = mcast_test_port();
+        struct sockaddr_in group = mcast_test_group(port);
+        struct coap_client client;
+        struct coap_client_request req = {
+                .method = COAP_METHOD_GET,
+                .cb = response_cb,
+                .multicast_timeout_ms = WINDOW_MS,
+        };
+        struct timespec deadline;
+        McastResponder a, b;
+        Rec rec = {};
+        int fd;
+
+        pthread_mutex_init(&rec.lock, NULL);
+        pthread_cond_init(&rec.cond, NULL);
+        req.user_data = &rec;
+        strcpy(req.path, "who");
+        mcast_responder_start_in(&a, ns_a, "10.77.0.2", "10.77.0.2", port, "A", 2);
+        mcast_responder_start_in(&b, ns_b, "10.77.0.3", "10.77.0.3", port, "B", 1);
+        fd = app_socket();
+        ck_assert_int_eq(coap_client_init(&client, "netns"), 0);
+        ck_assert_int_eq(coap_client_req(&client, fd, (struct net_sockaddr *) &group, &req, NULL),
+                         0);
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 30;
+        pthread_mutex_lock(&rec.lock);
+        while (!rec.done && pthread_cond_timedwait(&rec.cond, &rec.lock, &deadline) == 0)
+                ;
+        ck_assert(rec.done);
+        ck_assert_int_eq(rec.final_code, 0);
+        ck_assert_uint_eq(rec.n_answers, 2);
+        ck_assert(has_source(&rec, &a.source));
+        ck_assert(has_source(&rec, &b.source));
+        pthread_mutex_unlock(&rec.lock);
+
+        coap_client_deinit(&client);
+        ck_assert_uint_eq(mcast_responder_stop(&a), 0);
+        ck_assert_uint_eq(mcast_responder_stop(&b), 0);
+        ck_assert_uint_eq(a.n_requests, 1);
+        ck_assert_uint_eq(b.n_requests, 1);
+        close(fd);
+}
+END_TEST
+
+int main(void) {
+        SRunner *sr;
+        Suite *s;
+        TCase *tc;
+        int failed;
+
+        snprintf(ns_app, sizeof(ns_app), "coapmc-app-%d", (int) getpid());
+        snprintf(ns_a, sizeof(ns_a), "coapmc-a-%d", (int) getpid());
+        snprintf(ns_b, sizeof(ns_b), "coapmc-b-%d", (int) getpid());
+        if (geteuid() != 0 || namespaces_add() < 0) {
+                printf("1..0 # SKIP network namespaces need root and ip(8)\n");
+                return EXIT_SUCCESS;
+        }
+        s = suite_create("client-multicast-netns");
+        tc = tcase_create("netns");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_two_namespaces);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_set_tap(sr, "-");
+        srunner_run_all(sr, CK_SILENT);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        namespaces_remove();
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
