@@ -11,12 +11,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MCAST_TEST_GROUP "239.255.0.1"
+#define MCAST_TEST_GROUP  "239.255.0.1"
+#define MCAST_TEST_GROUP6 "ff02::fd" /* All CoAP Nodes, link-local */
 
 typedef struct McastResponder {
         int rx, tx, stop_fd;
         pthread_t thread;
-        struct sockaddr_in source; /* where its answers come from */
+        struct sockaddr_in source;   /* where its answers come from (IPv4) */
+        struct sockaddr_in6 source6; /* (IPv6) */
         char payload[16];
         unsigned repeats;
         /* Written by its thread, read after mcast_responder_stop(). */
@@ -39,5 +41,10 @@ void mcast_responder_start(McastResponder *r, const char *unicast_ip, uint16_t p
 void mcast_responder_start_in(McastResponder *r, const char *netns, const char *ifaddr,
                               const char *unicast_ip, uint16_t port, const char *payload,
                               unsigned repeats);
+/* An IPv6 member in netns, joining MCAST_TEST_GROUP6 on interface ifname and answering from
+ * unicast_ip. */
+void mcast_responder_start6_in(McastResponder *r, const char *netns, const char *ifname,
+                               const char *unicast_ip, uint16_t port, const char *payload,
+                               unsigned repeats);
 /* Stops it; returns how many datagrams reached its unicast address (an RST would). */
 unsigned mcast_responder_stop(McastResponder *r);

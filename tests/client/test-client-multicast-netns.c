@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -48,7 +49,8 @@ static void namespaces_remove(void) {
                    ns_app, ns_a, ns_b);
 }
 
-/* app: br0 10.77.0.1/24, with vA and vB; A: eth0 10.77.0.2, B: eth0 10.77.0.3. */
+/* app: br0 10.77.0.1/24 and fd00:77::1/64, with vA and vB; A: eth0 10.77.0.2 and fd00:77::2,
+ * B: eth0 10.77.0.3 and fd00:77::3. No duplicate address detection: usable at once. */
 static int namespaces_add(void) {
         int r;
 
@@ -59,18 +61,20 @@ static int namespaces_add(void) {
                 "ip -n %s link add vB type veth peer name eth0 netns %s; "
                 "ip -n %s link set vA master br0 up; ip -n %s link set vB master br0 up; "
                 "ip -n %s addr add 10.77.0.2/24 dev eth0; ip -n %s link set eth0 up; "
-                "ip -n %s addr add 10.77.0.3/24 dev eth0; ip -n %s link set eth0 up",
+                "ip -n %s addr add 10.77.0.3/24 dev eth0; ip -n %s link set eth0 up; "
+                "ip -n %s addr add fd00:77::1/64 dev br0 nodad; "
+                "ip -n %s addr add fd00:77::2/64 dev eth0 nodad; "
+                "ip -n %s addr add fd00:77::3/64 dev eth0 nodad",
                 ns_app, ns_a, ns_b, ns_app, ns_app, ns_app, ns_app, ns_a, ns_app, ns_b, ns_app,
-                ns_app, ns_a, ns_a, ns_b, ns_b);
+                ns_app, ns_a, ns_a, ns_b, ns_b, ns_app, ns_a, ns_b);
         if (r < 0)
                 namespaces_remove();
         return r;
 }
 
-/* The application's socket, made in its namespace, sending multicast out of the bridge. */
-static int app_socket(void) {
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        struct in_addr ifaddr;
+/* The application's socket, made in its namespace, sending multicast out of the bridge (IPv6:
+ * *ret_ifindex is the bridge's index there). */
+static int app_socket(int family, unsigned *ret_ifindex) {
         char path[64];
         int home, ns, fd;
 
@@ -80,23 +84,40 @@ static int app_socket(void) {
         ck_assert_int_ge(home, 0);
         ck_assert_int_ge(ns, 0);
         ck_assert_int_eq(setns(ns, CLONE_NEWNET), 0);
-        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         ck_assert_int_ge(fd, 0);
+        if (ret_ifindex)
+                *ret_ifindex = if_nametoindex("br0");
         ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
         close(ns);
         close(home);
 
-        ck_assert_int_eq(inet_pton(AF_INET, "10.77.0.1", &ifaddr), 1);
-        ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifaddr, sizeof(ifaddr)), 0);
-        a.sin_addr = ifaddr;
-        ck_assert_int_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        if (family == AF_INET) {
+                struct sockaddr_in a = {.sin_family = AF_INET};
+
+                ck_assert_int_eq(inet_pton(AF_INET, "10.77.0.1", &a.sin_addr), 1);
+                ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &a.sin_addr,
+                                            sizeof(a.sin_addr)),
+                                 0);
+                ck_assert_int_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        } else {
+                struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+                int index = (int) *ret_ifindex;
+
+                ck_assert_int_gt(index, 0);
+                ck_assert_int_eq(inet_pton(AF_INET6, "fd00:77::1", &a.sin6_addr), 1);
+                ck_assert_int_eq(
+                        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)), 0);
+                ck_assert_int_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        }
         return fd;
 }
 
 typedef struct Rec {
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        struct sockaddr_in sources[4];
+        struct sockaddr_storage sources[4];
+        socklen_t source_lens[4];
         unsigned n_answers;
         bool done;
         int16_t final_code;
@@ -109,23 +130,26 @@ static void response_cb(const struct coap_client_response_data *data, void *user
         if (!data->source) {
                 r->done = true;
                 r->final_code = data->result_code;
-        } else if (r->n_answers < 4 && data->source_len == sizeof(struct sockaddr_in))
-                memcpy(&r->sources[r->n_answers++], data->source, sizeof(struct sockaddr_in));
+        } else if (r->n_answers < 4 && data->source_len <= sizeof(struct sockaddr_storage)) {
+                memcpy(&r->sources[r->n_answers], data->source, data->source_len);
+                r->source_lens[r->n_answers++] = data->source_len;
+        }
         pthread_cond_broadcast(&r->cond);
         pthread_mutex_unlock(&r->lock);
 }
 
-static bool has_source(const Rec *r, const struct sockaddr_in *s) {
+static bool has_source(const Rec *r, const void *s, socklen_t len) {
         for (unsigned i = 0; i < r->n_answers; i++)
-                if (r->sources[i].sin_addr.s_addr == s->sin_addr.s_addr &&
-                    r->sources[i].sin_port == s->sin_port)
+                if (r->source_lens[i] == len && memcmp(&r->sources[i], s, len) == 0)
                         return true;
         return false;
 }
 
-START_TEST(test_two_namespaces) {
+/* One multicast request from the app's namespace to both members; both answers arrive with
+ * their sources, then the final callback. */
+static void run_two_members(int family) {
         uint16_t port = mcast_test_port();
-        struct sockaddr_in group = mcast_test_group(port);
+        struct sockaddr_storage group = {};
         struct coap_client client;
         struct coap_client_request req = {
                 .method = COAP_METHOD_GET,
@@ -134,6 +158,7 @@ START_TEST(test_two_namespaces) {
         };
         struct timespec deadline;
         McastResponder a, b;
+        unsigned ifindex = 0;
         Rec rec = {};
         int fd;
 
@@ -141,9 +166,21 @@ START_TEST(test_two_namespaces) {
         pthread_cond_init(&rec.cond, NULL);
         req.user_data = &rec;
         strcpy(req.path, "who");
-        mcast_responder_start_in(&a, ns_a, "10.77.0.2", "10.77.0.2", port, "A", 2);
-        mcast_responder_start_in(&b, ns_b, "10.77.0.3", "10.77.0.3", port, "B", 1);
-        fd = app_socket();
+        fd = app_socket(family, &ifindex);
+        if (family == AF_INET) {
+                *(struct sockaddr_in *) &group = mcast_test_group(port);
+                mcast_responder_start_in(&a, ns_a, "10.77.0.2", "10.77.0.2", port, "A", 2);
+                mcast_responder_start_in(&b, ns_b, "10.77.0.3", "10.77.0.3", port, "B", 1);
+        } else {
+                struct sockaddr_in6 *g = (struct sockaddr_in6 *) &group;
+
+                g->sin6_family = AF_INET6;
+                g->sin6_port = htons(port);
+                g->sin6_scope_id = ifindex;
+                ck_assert_int_eq(inet_pton(AF_INET6, MCAST_TEST_GROUP6, &g->sin6_addr), 1);
+                mcast_responder_start6_in(&a, ns_a, "eth0", "fd00:77::2", port, "A", 2);
+                mcast_responder_start6_in(&b, ns_b, "eth0", "fd00:77::3", port, "B", 1);
+        }
         ck_assert_int_eq(coap_client_init(&client, "netns"), 0);
         ck_assert_int_eq(coap_client_req(&client, fd, (struct net_sockaddr *) &group, &req, NULL),
                          0);
@@ -156,8 +193,13 @@ START_TEST(test_two_namespaces) {
         ck_assert(rec.done);
         ck_assert_int_eq(rec.final_code, 0);
         ck_assert_uint_eq(rec.n_answers, 2);
-        ck_assert(has_source(&rec, &a.source));
-        ck_assert(has_source(&rec, &b.source));
+        if (family == AF_INET) {
+                ck_assert(has_source(&rec, &a.source, sizeof(a.source)));
+                ck_assert(has_source(&rec, &b.source, sizeof(b.source)));
+        } else {
+                ck_assert(has_source(&rec, &a.source6, sizeof(a.source6)));
+                ck_assert(has_source(&rec, &b.source6, sizeof(b.source6)));
+        }
         pthread_mutex_unlock(&rec.lock);
 
         coap_client_deinit(&client);
@@ -166,6 +208,16 @@ START_TEST(test_two_namespaces) {
         ck_assert_uint_eq(a.n_requests, 1);
         ck_assert_uint_eq(b.n_requests, 1);
         close(fd);
+}
+
+START_TEST(test_two_namespaces) {
+        run_two_members(AF_INET);
+}
+END_TEST
+
+/* ff02::fd on the bridge (the destination's scope is its index in the app's namespace). */
+START_TEST(test_two_namespaces_ipv6) {
+        run_two_members(AF_INET6);
 }
 END_TEST
 
@@ -186,6 +238,7 @@ int main(void) {
         tc = tcase_create("netns");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_two_namespaces);
+        tcase_add_test(tc, test_two_namespaces_ipv6);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_set_tap(sr, "-");
