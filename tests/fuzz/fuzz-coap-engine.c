@@ -70,6 +70,14 @@ static CoapAddr server_addr(void) {
         return a;
 }
 
+/* 224.0.1.187:5683, All CoAP Nodes: the servers' answers come from server_addr(). */
+static CoapAddr group_addr(void) {
+        CoapAddr a = server_addr();
+
+        ((struct sockaddr_in *) &a.ss)->sin_addr.s_addr = htonl(0xe00001bb);
+        return a;
+}
+
 static size_t n_live(const Fuzz *f, bool any_owner, uint64_t owner) {
         size_t n = 0;
 
@@ -120,10 +128,16 @@ static void fake_event(void *userdata, const CoapEvent *ev) {
         check(ev->owner == f->owner[ev->id]);
         if (ev->result < 0) {
                 check(!ev->msg && !ev->payload && ev->last_block && ev->final);
+        } else if (!ev->msg) {
+                /* The end of a multicast request's window. */
+                check(ev->result == 0 && ev->final && !ev->last_block && !ev->payload &&
+                      !ev->source && !ev->silent);
         } else {
-                check(ev->msg && ev->msg->code == ev->result);
+                check(ev->msg->code == ev->result);
                 check(!ev->silent);
                 check((ev->payload == NULL) == (ev->payload_len == 0));
+                /* A multicast answer: one of many, from its member. */
+                check(!ev->source || (!ev->final && ev->last_block && ev->source->len > 0));
         }
         if (ev->silent)
                 check(ev->final && ev->result == -ETIMEDOUT);
@@ -160,7 +174,7 @@ static void do_submit(Fuzz *f, uint64_t id, uint64_t owner, uint8_t flags, uint8
         static const size_t payload_sizes[] = {0, 10, 300, 2000};
         const uint8_t observe0 = 0, early_block2 = 2;
         CoapOption opts[2];
-        CoapAddr dest = server_addr();
+        CoapAddr dest = server_addr(), group = group_addr();
         CoapRequestSpec spec = {
                 .id = id,
                 .owner = owner,
@@ -176,6 +190,11 @@ static void do_submit(Fuzz *f, uint64_t id, uint64_t owner, uint8_t flags, uint8
         bool was_live = f->live[id];
         int r;
 
+        /* The path's high bit: a multicast request (refused when CON, observing or uploading). */
+        if (path & 0x80) {
+                spec.dest = &group;
+                spec.multicast_ms = 100u + (path & 0x3fu) * 10u;
+        }
         spec.payload_len = payload_sizes[(flags >> 3) & 3];
         spec.payload = spec.payload_len > 0 ? zeros : NULL;
         if (spec.payload_len > 0)
