@@ -151,9 +151,11 @@ static void callback_locked(Request *r, const Delivery *d) {
         LIB_UNLOCK();
 
         if (r->cb) {
-                /* In the callback's thread, where the application asks. */
-                if (d && d->error_message)
-                        (void) snprintf(last_error, sizeof(last_error), "%s", d->error_message);
+                /* An error callback's own message (none: NULL), in the thread where the
+                 * application asks. */
+                if (!d || d->result < 0)
+                        (void) snprintf(last_error, sizeof(last_error), "%s",
+                                        d && d->error_message ? d->error_message : "");
                 lib_current_delivery = d && d->result >= 0 ? d : NULL;
                 lib_current_client = c;
                 if (r->api == 403) {
