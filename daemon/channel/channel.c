@@ -282,7 +282,10 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         if (ch->broken)
                 return -ENOTCONN;
         event_details(ch, ev, &out);
-        if (ch->error_messages && error_message) {
+        /* Our messages are far shorter than the limit; were one not, an event without it beats
+         * a broken channel. */
+        if (ch->error_messages && error_message &&
+            strlen(error_message) < CHANNEL_ERROR_MESSAGE_MAX) {
                 out.flags |= CHANNEL_EVENT_ERROR_MESSAGE;
                 out.error_message = error_message;
         }
