@@ -96,6 +96,7 @@ struct Delivery {
         struct coap_client_response_info info;
         bool has_packet;           /* the daemon sent the message (API 403 requests) */
         struct coap_packet packet; /* its data is data[]: header, token, options, payload */
+        char *error_message;       /* in data[] after them: for coap_client_last_error(), or NULL */
         Delivery *next;
         uint8_t data[]; /* payload points here */
 };

@@ -493,7 +493,7 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 .client = c->id,
                 .tag = tag,
                 .method = (uint8_t) req->method,
-                .flags = CHANNEL_REQUEST_PARAMS |
+                .flags = CHANNEL_REQUEST_PARAMS | CHANNEL_REQUEST_ERROR_MESSAGE |
                          (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0) |
                          /* data->packet of API 403 needs the whole response. */
                          (req->api == 403 ? CHANNEL_REQUEST_MESSAGE : 0),

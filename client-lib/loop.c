@@ -45,6 +45,9 @@ Lib lib = {
 
 _Thread_local const Delivery *lib_current_delivery = NULL;
 _Thread_local const Client *lib_current_client = NULL;
+/* What coap_client_last_error() returns: per thread, like errno. A refusal's D-Bus error name
+ * and message, or a DTLS failure's reason, fit. */
+static _Thread_local char last_error[CHANNEL_ERROR_NAME_MAX + CHANNEL_ERROR_MESSAGE_MAX];
 
 Client *client_ref(Client *c) {
         c->n_ref++;
@@ -148,6 +151,11 @@ static void callback_locked(Request *r, const Delivery *d) {
         LIB_UNLOCK();
 
         if (r->cb) {
+                /* An error callback's own message (none: NULL), in the thread where the
+                 * application asks. */
+                if (!d || d->result < 0)
+                        (void) snprintf(last_error, sizeof(last_error), "%s",
+                                        d && d->error_message ? d->error_message : "");
                 lib_current_delivery = d && d->result >= 0 ? d : NULL;
                 lib_current_client = c;
                 if (r->api == 403) {
@@ -520,9 +528,6 @@ int lib_start_thread_locked(void) {
         lib.thread_started = true;
         return 0;
 }
-
-/* What coap_client_last_error() returns: per thread, like errno. */
-static _Thread_local char last_error[256];
 
 _public_ const char *coap_client_last_error(void) {
         return last_error[0] != '\0' ? last_error : NULL;

@@ -13,11 +13,11 @@
  *   EVENT    0 client u64, 8 tag u64, 16 result i32, 20 flags u32, 24 offset u64,
  *            32 content_format u16, 34 type u8, 35 etag_len u8, 36 observe u32, 40 size2 u32,
  *            44 error_len u8 (with its NUL, 0: none), 45 zero[3], 48 etag[8],
- *            56 payload_len u32; then error name, the message section (with
- *            CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
- *            6 token, options), payload
- *   IDS      0 client u64, 8 tag u64
- *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
+ *            56 payload_len u32; then error name, the error message (with
+ *            CHANNEL_EVENT_ERROR_MESSAGE: len u16 with its NUL, the string), the message section
+ * (with CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16, 6 token,
+ * options), payload IDS      0 client u64, 8 tag u64 UPLOAD   0 client u64, 8 tag u64, 16 offset
+ * u64, 24 flags u32, 28 len u32; then the bytes */
 #define REQUEST_FIXED 40
 #define EVENT_FIXED   60
 #define IDS_SIZE      16
@@ -39,6 +39,7 @@ static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_BAD_ERROR_NAME] = "error name not a NUL-terminated string",
         [CHANNEL_PARSE_BAD_ETAG] = "ETag longer than 8 bytes",
         [CHANNEL_PARSE_BAD_TOKEN] = "token longer than 8 bytes",
+        [CHANNEL_PARSE_BAD_ERROR_MESSAGE] = "error message not a NUL-terminated string",
 };
 
 const char *channel_parse_error_to_string(ChannelParseError e) {
@@ -157,10 +158,15 @@ static size_t message_size(const ChannelEvent *ev) {
                        : 0;
 }
 
+/* The error message section: its length field and the string with its NUL. */
+static size_t error_message_size(const ChannelEvent *ev) {
+        return ev->flags & CHANNEL_EVENT_ERROR_MESSAGE ? 2 + strlen(ev->error_message) + 1 : 0;
+}
+
 size_t channel_event_size(const ChannelEvent *ev) {
         return CHANNEL_HEADER_SIZE + EVENT_FIXED +
-               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + message_size(ev) +
-               ev->payload_len;
+               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + error_message_size(ev) +
+               message_size(ev) + ev->payload_len;
 }
 
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
@@ -171,10 +177,14 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
             error_len > CHANNEL_ERROR_NAME_MAX || ev->payload_len > CHANNEL_MESSAGE_MAX ||
             (ev->payload_len > 0 && !ev->payload))
                 return -EINVAL;
+        if (!(ev->flags & CHANNEL_EVENT_ERROR_MESSAGE) != !ev->error_message ||
+            error_message_size(ev) > 2 + CHANNEL_ERROR_MESSAGE_MAX)
+                return -EINVAL;
         if ((ev->flags & CHANNEL_EVENT_MESSAGE) &&
             (ev->token_len > CHANNEL_TOKEN_MAX || (ev->options_len > 0 && !ev->options)))
                 return -EINVAL;
-        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + message_size(ev) + ev->payload_len;
+        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + error_message_size(ev) +
+                message_size(ev) + ev->payload_len;
         if (total > CHANNEL_MESSAGE_MAX)
                 return -EINVAL;
         if (total > size)
@@ -201,6 +211,13 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
         if (error_len > 0)
                 memcpy(p, ev->error_name, error_len);
         p += error_len;
+        if (ev->flags & CHANNEL_EVENT_ERROR_MESSAGE) {
+                size_t len = error_message_size(ev) - 2;
+
+                put16(p, (uint16_t) len);
+                memcpy(p + 2, ev->error_message, len);
+                p += 2 + len;
+        }
         if (ev->flags & CHANNEL_EVENT_MESSAGE) {
                 put16(p, ev->mid);
                 p[2] = ev->code;
@@ -406,6 +423,20 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
                 ev.error_name = (const char *) p;
         }
         p += error_len;
+        if (ev.flags & CHANNEL_EVENT_ERROR_MESSAGE) {
+                size_t len;
+
+                if (end - p < 2)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                len = get16(p);
+                p += 2;
+                if ((size_t) (end - p) < len)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                if (len > CHANNEL_ERROR_MESSAGE_MAX || !is_c_string(p, len))
+                        return fail(error, CHANNEL_PARSE_BAD_ERROR_MESSAGE);
+                ev.error_message = (const char *) p;
+                p += len;
+        }
         if (ev.flags & CHANNEL_EVENT_MESSAGE) {
                 if (end - p < MESSAGE_FIXED)
                         return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);

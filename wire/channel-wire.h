@@ -19,12 +19,13 @@
 #include <stdint.h>
 
 /* The largest message either side sends or accepts. */
-#define CHANNEL_MESSAGE_MAX    (128 * 1024)
-#define CHANNEL_HEADER_SIZE    8
-#define CHANNEL_OPTIONS_MAX    16
-#define CHANNEL_DEST_MAX       28 /* sizeof(struct sockaddr_in6) */
-#define CHANNEL_ETAG_MAX       8
-#define CHANNEL_ERROR_NAME_MAX 255 /* with its NUL */
+#define CHANNEL_MESSAGE_MAX       (128 * 1024)
+#define CHANNEL_HEADER_SIZE       8
+#define CHANNEL_OPTIONS_MAX       16
+#define CHANNEL_DEST_MAX          28 /* sizeof(struct sockaddr_in6) */
+#define CHANNEL_ETAG_MAX          8
+#define CHANNEL_ERROR_NAME_MAX    255  /* with its NUL */
+#define CHANNEL_ERROR_MESSAGE_MAX 1024 /* with its NUL */
 
 typedef enum ChannelFrameType {
         CHANNEL_FRAME_REQUEST = 1,            /* library -> daemon */
@@ -50,6 +51,7 @@ typedef enum ChannelParseError {
         CHANNEL_PARSE_BAD_ERROR_NAME,
         CHANNEL_PARSE_BAD_ETAG,
         CHANNEL_PARSE_BAD_TOKEN,
+        CHANNEL_PARSE_BAD_ERROR_MESSAGE,
         _CHANNEL_PARSE_ERROR_MAX,
 } ChannelParseError;
 
@@ -66,7 +68,9 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 /* A streamed body: the payload is its beginning (more than one block of block_size, which must
  * be set, and at most CHANNEL_UPLOAD_WINDOW bytes, inline), UPLOAD frames bring the rest. */
 #define CHANNEL_REQUEST_STREAM         (1u << 6)
-#define CHANNEL_REQUEST_FLAGS_ALL      0x7fu
+/* The sender reads CHANNEL_EVENT_ERROR_MESSAGE: the channel's EVENTs carry it from then on. */
+#define CHANNEL_REQUEST_ERROR_MESSAGE  (1u << 7)
+#define CHANNEL_REQUEST_FLAGS_ALL      0xffu
 
 /* Flow control of a streamed body: the sender may have sent up to this many bytes past the
  * offset of the request's latest EVENT (its last acknowledged block; 0 at first). The daemon
@@ -111,7 +115,10 @@ typedef struct ChannelRequest {
 /* The response's header and raw options follow (only on a channel that had a REQUEST with
  * CHANNEL_REQUEST_MESSAGE, so that a library that never asks never meets the flag). */
 #define CHANNEL_EVENT_MESSAGE        (1u << 6)
-#define CHANNEL_EVENT_FLAGS_ALL      0x7fu
+/* What went wrong, in words, follows the error name: set with error_message (only on a channel
+ * that had a REQUEST with CHANNEL_REQUEST_ERROR_MESSAGE, for the same reason). */
+#define CHANNEL_EVENT_ERROR_MESSAGE  (1u << 7)
+#define CHANNEL_EVENT_FLAGS_ALL      0xffu
 #define CHANNEL_TOKEN_MAX            8
 
 /* One call of Zephyr's response callback, as the Response signal carries it. */
@@ -128,6 +135,9 @@ typedef struct ChannelEvent {
         uint32_t size2;
         uint8_t etag[CHANNEL_ETAG_MAX];
         const char *error_name; /* the D-Bus error name of a refused request, else NULL */
+        /* With CHANNEL_EVENT_ERROR_MESSAGE: what went wrong (a refusal's D-Bus error message,
+         * GnuTLS' reason for a DTLS failure), at most CHANNEL_ERROR_MESSAGE_MAX with its NUL. */
+        const char *error_message;
         /* With CHANNEL_EVENT_MESSAGE: the response's message ID, code byte, token and options as
          * they were on the wire (RFC 7252 encoding, not checked here). */
         uint16_t mid;

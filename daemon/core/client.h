@@ -92,5 +92,6 @@ void client_fail_all(Client *c, int error);
 /* Drops, without events, every request whose events went to sink (its front end let go). */
 void client_drop_sink_requests(Client *c, const CallerSink *sink);
 
-/* An engine event for one of this client's requests (called by the socket). */
-void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);
+/* An engine event for one of this client's requests (called by the socket); error_message
+ * (NULL: none) says more about a final error, for the caller. */
+void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev, const char *error_message);

@@ -894,6 +894,11 @@ int coap_client_get_response_info(struct coap_client_response_info *info);
  * this library in the calling thread (e.g. "org.coapclientd.CoapClient1.Error.TooManyClients:
  * ..." after coap_client_init() failed with -ENOSPC), or NULL when there was none. Like errno,
  * a later success does not clear it. Valid until the next call of this library in the thread.
+ *
+ * Inside a response callback with an error (result < 0), it is that error's own message, or NULL
+ * when it came without one: GnuTLS' reason for a DTLS failure (e.g. "DTLS session failed: The
+ * certificate is NOT trusted. The certificate issuer is unknown." with -EACCES), or
+ * "NAME: MESSAGE" for a request coapclientd refused.
  */
 const char *coap_client_last_error(void);
 

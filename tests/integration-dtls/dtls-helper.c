@@ -196,8 +196,9 @@ int test_write_tmp_file(const char *name, const void *data, size_t len, char **r
         return 0;
 }
 
-int test_request_result(TestBus *b, const char *client, int fd, const TestRequest *req,
-                        uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec) {
+int test_request_result_message(TestBus *b, const char *client, int fd, const TestRequest *req,
+                                uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec,
+                                char **ret_message) {
         uint64_t start = test_now_usec(), id;
         TestResponse *resp = NULL;
         size_t n;
@@ -212,6 +213,14 @@ int test_request_result(TestBus *b, const char *client, int fd, const TestReques
         *ret_result = resp[n - 1].result;
         if (ret_usec)
                 *ret_usec = resp[n - 1].received_usec - start;
+        if (ret_message)
+                *ret_message = TAKE_PTR(resp[n - 1].error_message);
         test_responses_free(resp, n);
         return 0;
+}
+
+int test_request_result(TestBus *b, const char *client, int fd, const TestRequest *req,
+                        uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec) {
+        return test_request_result_message(b, client, fd, req, timeout_usec, ret_result, ret_usec,
+                                           NULL);
 }

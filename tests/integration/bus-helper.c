@@ -29,6 +29,7 @@ void test_response_done(TestResponse *r) {
         free(r->path);
         free(r->destination);
         free(r->payload);
+        free(r->error_message);
         *r = (TestResponse){};
 }
 
@@ -107,6 +108,15 @@ static int parse_details(sd_bus_message *m, TestResponse *resp) {
                         if (r < 0)
                                 return r;
                         resp->has_observe = true;
+                } else if (strcmp(key, "error-message") == 0 && !resp->error_message) {
+                        const char *s;
+
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        resp->error_message = strdup(s);
+                        if (!resp->error_message)
+                                return -ENOMEM;
                 } else {
                         r = sd_bus_message_skip(m, "v");
                         if (r < 0)

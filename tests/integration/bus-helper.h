@@ -68,6 +68,7 @@ typedef struct TestResponse {
         bool final;
         bool has_observe;
         uint64_t observe;
+        char *error_message;    /* details' "error-message", or NULL */
         uint64_t received_usec; /* CLOCK_MONOTONIC */
 } TestResponse;
 
