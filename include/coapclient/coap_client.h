@@ -29,7 +29,13 @@
  *    client, not a socket, with coap_client_set_tls(); see "DTLS (coaps)" below.
  *  - If coapclientd goes away (stopped, restarted, crashed) or the bus connection breaks, every
  *    pending request gets one callback with -ECONNABORTED. The next coap_client_req()
- *    reconnects (and D-Bus activation may start the service again).
+ *    reconnects (and D-Bus activation may start the service again). Observations (Observe 0,
+ *    a body not from payload_cb) are the exception when coapclientd goes away: the library
+ *    registers each again, on a duplicate of its socket, with the coapclientd that next owns
+ *    the bus name (trying at once, then for up to 15 s), and the notifications go on to the
+ *    same callback, with no error; one may be missed or repeated in the gap. Only an
+ *    observation that cannot be registered again gets one final error callback
+ *    (-ECONNABORTED when coapclientd did not come back).
  *  - The request (path, options and payload) is copied by coap_client_req(); the caller may
  *    reuse or free it, including the payload of a block-wise upload.
  *  - coap_client_deinit() releases a client; Zephyr has no equivalent.
