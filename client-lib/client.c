@@ -621,7 +621,7 @@ static int replay_new(int sock, const struct sockaddr *addr, const RequestRef *r
                 replay_free(rp);
                 return r;
         }
-        rp->has_addr = addr;
+        rp->has_addr = addr != NULL;
         if (addr)
                 memcpy(&rp->addr, addr, sockaddr_size(addr));
         rp->params = *p;

@@ -180,6 +180,38 @@ START_TEST(test_daemon_restart) {
 }
 END_TEST
 
+/* No coapclientd comes back: after its wait (15 s) the observation ends with one -ECONNABORTED. */
+START_TEST(test_observation_daemon_gone) {
+        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client client = {};
+        struct coap_client_request req;
+        Recorder rec;
+        pid_t pid;
+        int sock, status;
+
+        recorder_init(&rec);
+        sock = peer_socket(/* connected= */ true);
+        ck_assert_int_ge(sock, 0);
+        pid = start_daemon();
+        ck_assert_int_eq(coap_client_init(&client, "gone"), 0);
+        req = make_request(COAP_METHOD_GET, "time", &rec);
+        req.options = &observe;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(recorder_wait_last(&rec, 1, 10));
+        status = stop_daemon(pid, SIGKILL);
+        ck_assert(WIFSIGNALED(status));
+        ck_assert(coap_client_has_ongoing_exchange(&client));
+        ck_assert(recorder_wait_errors(&rec, 1, 40));
+        ck_assert_int_eq(rec.code, -ECONNABORTED);
+        ck_assert_uint_eq(rec.n_errors, 1);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+        coap_client_deinit(&client);
+        recorder_done(&rec);
+        close(sock);
+}
+END_TEST
+
 /* The credentials go to the new daemon's object too: the DTLS port answers nothing else. */
 START_TEST(test_tls_restart) {
         static const char id[] = "CoAP", key[] = "secretPSK";
@@ -247,6 +279,7 @@ static Suite *restart_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_no_daemon);
         tcase_add_test(tc, test_daemon_restart);
+        tcase_add_test(tc, test_observation_daemon_gone);
         tcase_add_test(tc, test_tls_restart);
         suite_add_tcase(s, tc);
         return s;
