@@ -262,7 +262,7 @@ long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size) {
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size) {
         if (type != CHANNEL_FRAME_CANCEL && type != CHANNEL_FRAME_CANCEL_ALL &&
-            type != CHANNEL_FRAME_DEREGISTER_OBSERVE)
+            type != CHANNEL_FRAME_DEREGISTER_OBSERVE && type != CHANNEL_FRAME_REREGISTER_OBSERVE)
                 return -EINVAL;
         if (size < CHANNEL_HEADER_SIZE + IDS_SIZE)
                 return -ENOBUFS;
@@ -299,6 +299,7 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
         case CHANNEL_FRAME_CANCEL_ALL:
         case CHANNEL_FRAME_DEREGISTER_OBSERVE:
         case CHANNEL_FRAME_UPLOAD:
+        case CHANNEL_FRAME_REREGISTER_OBSERVE:
         case CHANNEL_FRAME_EVENT:
                 break;
         default:
@@ -492,7 +493,8 @@ int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelPars
 int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
                        ChannelParseError *error) {
         if (f->type != CHANNEL_FRAME_CANCEL && f->type != CHANNEL_FRAME_CANCEL_ALL &&
-            f->type != CHANNEL_FRAME_DEREGISTER_OBSERVE)
+            f->type != CHANNEL_FRAME_DEREGISTER_OBSERVE &&
+            f->type != CHANNEL_FRAME_REREGISTER_OBSERVE)
                 return fail(error, CHANNEL_PARSE_UNKNOWN_TYPE);
         if (f->body_len < IDS_SIZE)
                 return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);

@@ -33,6 +33,7 @@ typedef enum ChannelFrameType {
         CHANNEL_FRAME_CANCEL_ALL = 3,         /* library -> daemon: client */
         CHANNEL_FRAME_DEREGISTER_OBSERVE = 4, /* library -> daemon: client, tag */
         CHANNEL_FRAME_UPLOAD = 5,             /* library -> daemon: more of a streamed body */
+        CHANNEL_FRAME_REREGISTER_OBSERVE = 6, /* library -> daemon: client, tag */
         CHANNEL_FRAME_EVENT = 16,             /* daemon -> library */
 } ChannelFrameType;
 
@@ -178,7 +179,8 @@ size_t channel_event_size(const ChannelEvent *ev);
 long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size);
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size);
 long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size);
-/* CANCEL and DEREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag ignored). */
+/* CANCEL, DEREGISTER_OBSERVE and REREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag
+ * ignored). */
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size);
 

@@ -457,6 +457,8 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
                 return;
         if (f->type == CHANNEL_FRAME_CANCEL)
                 (void) client_cancel(c, r->id);
+        else if (f->type == CHANNEL_FRAME_REREGISTER_OBSERVE)
+                (void) client_reregister_observe(c, r->id);
         else
                 (void) client_deregister_observe(c, r->id);
 }

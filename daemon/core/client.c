@@ -241,6 +241,14 @@ void client_cancel_all(Client *c) {
         }
 }
 
+int client_reregister_observe(Client *c, uint64_t id) {
+        Request *r = client_find_request(c, id);
+
+        if (!r)
+                return -ENOENT;
+        return socket_reregister_observe(r->socket, id);
+}
+
 int client_deregister_observe(Client *c, uint64_t id) {
         Request *r = client_find_request(c, id);
 

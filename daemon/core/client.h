@@ -83,6 +83,9 @@ int client_append(Client *c, uint64_t id, uint64_t offset, const uint8_t *data, 
 void client_cancel_all(Client *c);
 /* -ENOENT unknown, -EINVAL not an observation. */
 int client_deregister_observe(Client *c, uint64_t id);
+/* The registration again (coap_engine_reregister_observe()): -ENOENT unknown, -EINVAL not an
+ * observation, -EBUSY, -EOPNOTSUPP or a send error. */
+int client_reregister_observe(Client *c, uint64_t id);
 
 /* Flow control (Caller): holds or resumes the client's downloads on every socket. */
 void client_pause(Client *c);

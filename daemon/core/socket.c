@@ -799,6 +799,13 @@ void socket_resume_owner(Socket *s, uint64_t owner) {
         socket_engine_changed(s);
 }
 
+int socket_reregister_observe(Socket *s, uint64_t id) {
+        int r = coap_engine_reregister_observe(s->engine, id, manager_now(s->manager));
+
+        socket_engine_changed(s);
+        return r;
+}
+
 int socket_deregister_observe(Socket *s, uint64_t id) {
         int r = coap_engine_deregister_observe(s->engine, id, manager_now(s->manager));
 

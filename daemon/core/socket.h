@@ -140,3 +140,4 @@ void socket_drop_owner(Socket *s, uint64_t owner);
 void socket_pause_owner(Socket *s, uint64_t owner);
 void socket_resume_owner(Socket *s, uint64_t owner);
 int socket_deregister_observe(Socket *s, uint64_t id);
+int socket_reregister_observe(Socket *s, uint64_t id);

@@ -305,6 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case CHANNEL_FRAME_CANCEL:
                 case CHANNEL_FRAME_CANCEL_ALL:
                 case CHANNEL_FRAME_DEREGISTER_OBSERVE:
+                case CHANNEL_FRAME_REREGISTER_OBSERVE:
                         fuzz_ids(&f);
                         break;
                 default:

@@ -564,6 +564,7 @@ static const ChannelFrameType ids_types[] = {
         CHANNEL_FRAME_CANCEL,
         CHANNEL_FRAME_CANCEL_ALL,
         CHANNEL_FRAME_DEREGISTER_OBSERVE,
+        CHANNEL_FRAME_REREGISTER_OBSERVE,
 };
 
 START_TEST(test_ids_round_trip) {
@@ -733,6 +734,13 @@ START_TEST(test_ids_bytes) {
         ck_assert_mem_eq(buf, "\x18\0\0\0\x03\0\0\0", 8);
         ck_assert_mem_eq(buf + 8, ids_bytes + 8, 8);
         ck_assert_mem_eq(buf + 16, "\0\0\0\0\0\0\0\0", 8);
+
+        /* REREGISTER_OBSERVE: type 6, as DEREGISTER_OBSERVE otherwise. */
+        ck_assert_int_eq(channel_encode_ids(CHANNEL_FRAME_REREGISTER_OBSERVE, 0x0102030405060708,
+                                            0x1112131415161718, buf, sizeof(buf)),
+                         (long) sizeof(ids_bytes));
+        ck_assert_mem_eq(buf, "\x18\0\0\0\x06\0\0\0", 8);
+        ck_assert_mem_eq(buf + 8, ids_bytes + 8, 16);
 }
 END_TEST
 
@@ -1085,7 +1093,7 @@ static const BadFrame bad_frames[] = {
         {"header reserved byte 7", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, true, 0, 7, 1,
          0x80},
         {"type 0", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 0},
-        {"type 6", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 6},
+        {"type 7", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 7},
         {"type 15", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 15},
         {"type 17", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 17},
         {"type 0x0101", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_REQUEST, true, 0, 4, 2, 0x0101},
