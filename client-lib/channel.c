@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -196,10 +197,26 @@ static void delivery_set_message(Delivery *d, const ChannelEvent *ev, size_t siz
         };
 }
 
+/* What coap_client_last_error() says about ev, as for a failed D-Bus call: "NAME: MESSAGE",
+ * "NAME" or "MESSAGE". Returns its size with the NUL, 0 when ev says nothing; writes it to buf
+ * (of size bytes). */
+static size_t event_error_format(const ChannelEvent *ev, char *buf, size_t size) {
+        const char *message = ev->flags & CHANNEL_EVENT_ERROR_MESSAGE ? ev->error_message : NULL;
+        int n;
+
+        if (ev->result >= 0 || (!ev->error_name && !message))
+                return 0;
+        if (ev->error_name && message)
+                n = snprintf(buf, size, "%s: %s", ev->error_name, message);
+        else
+                n = snprintf(buf, size, "%s", ev->error_name ?: message);
+        return n < 0 ? 0 : (size_t) n + 1;
+}
+
 static void queue_event_locked(const ChannelEvent *ev) {
         Request *r = request_find_locked(ev->client, ev->tag);
         struct coap_client_response_info *info;
-        size_t message_size;
+        size_t message_size, data_size, error_size;
         Delivery *d;
 
         /* Only a request of this daemon, still waiting for its callbacks. */
@@ -207,7 +224,9 @@ static void queue_event_locked(const ChannelEvent *ev) {
                 return;
         /* Only API 403 shows the message (data->packet). */
         message_size = r->api == 403 ? event_message_size(ev) : 0;
-        d = calloc(1, sizeof(Delivery) + MAX(message_size, (size_t) ev->payload_len));
+        data_size = MAX(message_size, (size_t) ev->payload_len);
+        error_size = event_error_format(ev, NULL, 0);
+        d = calloc(1, sizeof(Delivery) + data_size + error_size);
         if (!d) {
                 lib_queue_error_locked(r, -ENOMEM);
                 return;
@@ -230,6 +249,10 @@ static void queue_event_locked(const ChannelEvent *ev) {
         if (ev->flags & CHANNEL_EVENT_SOURCE) {
                 memcpy(&d->source, ev->source, ev->source_len);
                 d->source_len = ev->source_len;
+        }
+        if (error_size > 0) {
+                d->error_message = (char *) d->data + data_size;
+                (void) event_error_format(ev, d->error_message, error_size);
         }
         info = &d->info;
         info->has_content_format = ev->flags & CHANNEL_EVENT_CONTENT_FORMAT;

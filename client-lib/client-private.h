@@ -21,6 +21,7 @@
 typedef struct coap_client_private Client;
 typedef struct Request Request;
 typedef struct Delivery Delivery;
+typedef struct Replay Replay;
 
 /* coap_client_set_tls(): what to send as SetCredentials(), again when the daemon-side object
  * is created anew. Tags, not credentials: they are looked up at each sending. */
@@ -49,6 +50,19 @@ struct coap_client_private {
         Client *clients_prev, *clients_next;
 };
 
+/* What registering an observation again with a new coapclientd takes: the request as it was
+ * sent, on a duplicate of the application's socket. */
+struct Replay {
+        int sock;
+        bool has_addr; /* false: the socket's connected peer */
+        struct sockaddr_storage addr;
+        struct coap_transmission_parameters params;
+        struct coapclient_request_ref req; /* path, options and payload point into data */
+        bool has_payload;
+        uint8_t *data;
+        struct coapclient_option_ref options[];
+};
+
 /* One coap_client_req() until its final callback. */
 struct Request {
         unsigned n_ref;
@@ -63,6 +77,8 @@ struct Request {
         void (*cb)(void);
         void *user_data;
         bool observe;
+        Replay *replay;      /* an observation without a streamed body; NULL otherwise */
+        bool replay_pending; /* its coapclientd went away: to be registered with the next */
 
         /* API 403's payload_cb while it streams the body (CHANNEL_REQUEST_STREAM). */
         int (*payload_cb)(size_t offset, const uint8_t **payload, size_t *len, bool *last_block,
@@ -100,6 +116,7 @@ struct Delivery {
         socklen_t source_len;           /* 0: none */
         bool has_packet;                /* the daemon sent the message (API 403 requests) */
         struct coap_packet packet;      /* its data is data[]: header, token, options, payload */
+        char *error_message; /* in data[] after them: for coap_client_last_error(), or NULL */
         Delivery *next;
         uint8_t data[]; /* payload points here */
 };
@@ -135,6 +152,11 @@ typedef struct Lib {
         Delivery *queue_head, *queue_tail;
 
         struct coap_transmission_parameters defaults;
+
+        /* Observations waiting for a coapclientd to register with again: try at the next turn
+         * (replay_now), and give up at replay_deadline (CLOCK_MONOTONIC usec, 0: none wait). */
+        bool replay_now;
+        uint64_t replay_deadline;
 } Lib;
 
 extern Lib lib;
@@ -196,8 +218,15 @@ void lib_channel_read_locked(bool drain);
 
 /* Queues a callback to make. */
 void queue_push_locked(Delivery *d);
-/* Every pending request run by daemon (NULL: any) gets -ECONNABORTED. */
+/* Every pending request run by daemon (NULL: any) gets -ECONNABORTED; observations of a daemon
+ * (not NULL) wait to be registered with the next one instead. */
 void lib_abort_requests_locked(const char *daemon);
+/* Registers the waiting observations with the coapclientd that now owns the bus name. One
+ * that cannot be gets its final error callback, unless coapclientd is not there yet and
+ * replay_deadline is still ahead. */
+void lib_replay_locked(uint64_t now);
+Replay *replay_free(Replay *rp);
+uint64_t lib_now_usec(void);
 /* An event of a streaming request moved its window: queues asking payload_cb for more. */
 void lib_stream_acked_locked(Request *r, uint64_t offset);
 

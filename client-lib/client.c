@@ -5,6 +5,7 @@
  * lib.lock; callbacks made from here (-ECANCELED) run with it dropped. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,7 +505,7 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 .client = c->id,
                 .tag = tag,
                 .method = (uint8_t) req->method,
-                .flags = CHANNEL_REQUEST_PARAMS |
+                .flags = CHANNEL_REQUEST_PARAMS | CHANNEL_REQUEST_ERROR_MESSAGE |
                          (req->confirmable ? CHANNEL_REQUEST_CONFIRMABLE : 0) |
                          /* data->packet of API 403 needs the whole response. */
                          (req->api == 403 ? CHANNEL_REQUEST_MESSAGE : 0) |
@@ -603,20 +604,68 @@ static int request_new(Client *c, const RequestRef *req, Request **ret) {
         return 0;
 }
 
-static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
-                             const RequestRef *req, const RequestBody *body,
-                             const struct coap_transmission_parameters *p) {
-        Request *r;
-        int k;
+Replay *replay_free(Replay *rp) {
+        if (!rp)
+                return NULL;
+        safe_close(rp->sock);
+        free(rp->data);
+        free(rp);
+        return NULL;
+}
 
-        k = request_new(c, req, &r);
-        if (k < 0)
-                return k;
-        if (body->stream_block > 0) {
-                r->streaming = true;
-                r->stream_block = body->stream_block;
-                r->stream_sent = body->len;
+/* Copies of everything an observation's registration is made of. */
+static int replay_new(int sock, const struct sockaddr *addr, const RequestRef *req,
+                      const RequestBody *body, const struct coap_transmission_parameters *p,
+                      Replay **ret) {
+        size_t size = strlen(req->path) + 1 + (body->present ? body->len : 0);
+        Replay *rp;
+        uint8_t *q;
+
+        for (size_t i = 0; i < req->num_options; i++)
+                size += req->options[i].len;
+        rp = calloc(1, sizeof(Replay) + req->num_options * sizeof(OptionRef));
+        if (!rp)
+                return -ENOMEM;
+        rp->sock = fcntl(sock, F_DUPFD_CLOEXEC, 3);
+        rp->data = malloc(size);
+        if (rp->sock < 0 || !rp->data) {
+                int r = rp->sock < 0 ? -errno : -ENOMEM;
+
+                replay_free(rp);
+                return r;
         }
+        rp->has_addr = addr != NULL;
+        if (addr)
+                memcpy(&rp->addr, addr, sockaddr_size(addr));
+        rp->params = *p;
+        rp->req = *req;
+        rp->req.payload_cb = NULL;
+        q = rp->data;
+        rp->req.path = memcpy(q, req->path, strlen(req->path) + 1);
+        q += strlen(req->path) + 1;
+        for (size_t i = 0; i < req->num_options; i++) {
+                rp->options[i] = req->options[i];
+                rp->options[i].value = req->options[i].len > 0 ? memcpy(q, req->options[i].value,
+                                                                        req->options[i].len)
+                                                               : NULL;
+                q += req->options[i].len;
+        }
+        rp->req.options = req->num_options > 0 ? rp->options : NULL;
+        rp->has_payload = body->present;
+        rp->req.payload = body->present && body->len > 0 ? memcpy(q, body->data, body->len) : NULL;
+        rp->req.len = body->present ? body->len : 0;
+        *ret = rp;
+        return 0;
+}
+
+/* Hands r to the daemon at the other end of the channel, making c's object there first, as a
+ * new request (fresh: counted against the daemon's limit) or registered again; sets r->id and
+ * r->daemon. */
+static int client_submit_locked(Client *c, Request *r, int sock, const struct sockaddr *addr,
+                                const RequestRef *req, const RequestBody *body,
+                                const struct coap_transmission_parameters *p, bool fresh) {
+        char *daemon;
+        int k;
 
         /* A second attempt after finding the channel or the client object stale (the daemon
          * restarted and its NameOwnerChanged is still unread). */
@@ -631,7 +680,7 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
                         k = client_create_remote_locked(c);
                 if (k >= 0 && body->present && body->len > lib.max_payload_bytes)
                         k = -EMSGSIZE;
-                else if (k >= 0 && client_is_full_locked(c))
+                else if (k >= 0 && fresh && client_is_full_locked(c))
                         k = -EAGAIN;
                 if (k < 0)
                         break;
@@ -649,16 +698,42 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         }
         if (k == -ESTALE)
                 k = -ECONNABORTED;
+        if (k < 0)
+                return k;
+        daemon = strdup(c->daemon);
+        if (!daemon) {
+                (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
+                return -ENOMEM;
+        }
+        free(r->daemon);
+        r->daemon = daemon;
+        return 0;
+}
+
+static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
+                             const RequestRef *req, const RequestBody *body,
+                             const struct coap_transmission_parameters *p) {
+        Request *r;
+        int k;
+
+        k = request_new(c, req, &r);
+        if (k < 0)
+                return k;
+        if (body->stream_block > 0) {
+                r->streaming = true;
+                r->stream_block = body->stream_block;
+                r->stream_sent = body->len;
+        } else if (r->observe) {
+                k = replay_new(sock, addr, req, body, p, &r->replay);
+                if (k < 0) {
+                        request_unref(r);
+                        return k;
+                }
+        }
+        k = client_submit_locked(c, r, sock, addr, req, body, p, /* fresh= */ true);
         if (k < 0) {
                 request_unref(r);
                 return k;
-        }
-
-        r->daemon = strdup(c->daemon);
-        if (!r->daemon) {
-                (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
-                request_unref(r);
-                return -ENOMEM;
         }
         r->linked = true;
         r->requests_next = c->requests;
@@ -667,6 +742,48 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
         c->requests = r;
         /* The library thread waits in epoll on the channel, which is all it needs. */
         return 0;
+}
+
+static Request *replay_next_locked(void) {
+        for (Client *c = lib.clients; c; c = c->clients_next)
+                for (Request *r = c->requests; r; r = r->requests_next)
+                        if (r->replay_pending && !r->final_queued)
+                                return r;
+        return NULL;
+}
+
+void lib_replay_locked(uint64_t now) {
+        bool last = now >= lib.replay_deadline;
+        Request *r;
+
+        lib.replay_now = false;
+        while ((r = replay_next_locked())) {
+                Replay *rp = r->replay;
+                RequestBody body = {
+                        .present = rp->has_payload,
+                        .data = rp->req.payload,
+                        .len = rp->req.len,
+                };
+                int k;
+
+                /* Sending may drop the lock while the channel is full: r stays ours. */
+                request_ref(r);
+                k = client_submit_locked(r->client, r, rp->sock,
+                                         rp->has_addr ? (const struct sockaddr *) &rp->addr : NULL,
+                                         &rp->req, &body, &rp->params, /* fresh= */ false);
+                if (k >= 0 || r->cancelled || !r->linked)
+                        r->replay_pending = false;
+                else if ((k == -ECONNREFUSED || k == -ECONNABORTED) && !last) {
+                        /* Not there yet: wait for its NameOwnerChanged, or the deadline. */
+                        request_unref(r);
+                        return;
+                } else {
+                        r->replay_pending = false;
+                        lib_queue_error_locked(r, k == -ECONNREFUSED ? -ECONNABORTED : k);
+                }
+                request_unref(r);
+        }
+        lib.replay_deadline = 0;
 }
 
 /* The block size payload_cb is asked for, and the largest body it may give, for c. */
@@ -887,6 +1004,48 @@ _public_ int coap_client_deregister_observe(struct coap_client *client,
                                                       .user_data = req->user_data},
                         NULL, &ref);
         return coapclient_deregister_observe(client, &ref);
+}
+
+_public_ int coapclient_reregister_observe(struct coap_client *client, const RequestRef *req) {
+        Client *c;
+        int r = -ENOENT;
+
+        if (!client || !req)
+                return -EINVAL;
+        LIB_LOCK();
+        c = client_find_locked(client);
+        if (!c)
+                r = -EINVAL;
+        for (Request *q = c ? c->requests : NULL; q; q = q->requests_next) {
+                int k = 0;
+
+                if (!q->observe || q->final_queued || !request_matches(q, req))
+                        continue;
+                /* One waiting for a new coapclientd is registered anew there anyway. */
+                if (!q->replay_pending)
+                        k = c->daemon && strcmp(q->daemon, c->daemon) == 0
+                                    ? client_send_ids_locked(c, CHANNEL_FRAME_REREGISTER_OBSERVE,
+                                                             q->id)
+                                    : -ECONNABORTED;
+                if (r == -ENOENT || (r == 0 && k < 0))
+                        r = k;
+        }
+        LIB_UNLOCK();
+        return r;
+}
+
+_public_ int coap_client_reregister_observe(struct coap_client *client,
+                                            const struct coap_client_request *req) {
+        RequestRef ref;
+
+        if (!req)
+                return -EINVAL;
+        request_ref_304(&(struct coap_client_request){.method = req->method,
+                                                      .path = req->path,
+                                                      .cb = req->cb,
+                                                      .user_data = req->user_data},
+                        NULL, &ref);
+        return coapclient_reregister_observe(client, &ref);
 }
 
 _public_ bool coap_client_has_ongoing_exchange(struct coap_client *client) {

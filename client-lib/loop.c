@@ -45,6 +45,9 @@ Lib lib = {
 
 _Thread_local const Delivery *lib_current_delivery = NULL;
 _Thread_local const Client *lib_current_client = NULL;
+/* What coap_client_last_error() returns: per thread, like errno. A refusal's D-Bus error name
+ * and message, or a DTLS failure's reason, fit. */
+static _Thread_local char last_error[CHANNEL_ERROR_NAME_MAX + CHANNEL_ERROR_MESSAGE_MAX];
 
 Client *client_ref(Client *c) {
         c->n_ref++;
@@ -78,6 +81,7 @@ Request *request_unref(Request *r) {
         if (--r->n_ref > 0)
                 return NULL;
         assert(!r->linked);
+        replay_free(r->replay);
         client_unref(r->client);
         free(r->spare);
         free(r->daemon);
@@ -148,6 +152,11 @@ static void callback_locked(Request *r, const Delivery *d) {
         LIB_UNLOCK();
 
         if (r->cb) {
+                /* An error callback's own message (none: NULL), in the thread where the
+                 * application asks. */
+                if (!d || d->result < 0)
+                        (void) snprintf(last_error, sizeof(last_error), "%s",
+                                        d && d->error_message ? d->error_message : "");
                 lib_current_delivery = d && d->result >= 0 ? d : NULL;
                 lib_current_client = c;
                 if (r->api == 403) {
@@ -347,11 +356,38 @@ void lib_queue_error_locked(Request *r, int error) {
         lib_wake_locked();
 }
 
+/* How long observations wait for a new coapclientd after theirs went away. */
+#define REPLAY_WAIT_USEC (15 * USEC_PER_SEC)
+
+uint64_t lib_now_usec(void) {
+        struct timespec ts;
+
+        assert_se_zero(clock_gettime(CLOCK_MONOTONIC, &ts));
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
 void lib_abort_requests_locked(const char *daemon) {
+        bool replay = false;
+
         for (Client *c = lib.clients; c; c = c->clients_next)
-                for (Request *r = c->requests; r; r = r->requests_next)
-                        if (!daemon || strcmp(r->daemon, daemon) == 0)
-                                lib_queue_error_locked(r, -ECONNABORTED);
+                for (Request *r = c->requests; r; r = r->requests_next) {
+                        if (daemon && strcmp(r->daemon, daemon) != 0)
+                                continue;
+                        /* Without the bus there is nothing to wait for. */
+                        if (daemon && r->replay && !r->final_queued) {
+                                replay = replay || !r->replay_pending;
+                                r->replay_pending = true;
+                                continue;
+                        }
+                        lib_queue_error_locked(r, -ECONNABORTED);
+                }
+        if (!replay)
+                return;
+        /* Try at once: D-Bus activation, or a daemon that only dropped the channel. */
+        if (lib.replay_deadline == 0)
+                lib.replay_deadline = lib_now_usec() + REPLAY_WAIT_USEC;
+        lib.replay_now = true;
+        lib_wake_locked();
 }
 
 /* The daemon with unique name daemon (NULL: any, the bus is gone) no longer owns the bus name:
@@ -387,9 +423,15 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
-        if (strcmp(name, COAPCLIENTD_BUS_NAME) != 0 || old_owner[0] == '\0')
+        if (strcmp(name, COAPCLIENTD_BUS_NAME) != 0)
                 return 0;
-        lib_daemon_gone_locked(old_owner);
+        if (old_owner[0] != '\0')
+                lib_daemon_gone_locked(old_owner);
+        /* A new coapclientd: the observations waiting for one go to it. */
+        if (new_owner[0] != '\0' && lib.replay_deadline != 0) {
+                lib.replay_now = true;
+                lib_wake_locked();
+        }
         return 0;
 }
 
@@ -436,19 +478,20 @@ static void lib_update_epoll_locked(void) {
 }
 
 uint64_t lib_timeout_locked(void) {
-        struct timespec ts;
         uint64_t t, now;
 
-        if (lib.queue_head)
+        if (lib.queue_head || lib.replay_now)
                 return 0;
         if (!lib.bus)
                 return UINT64_MAX;
         lib_update_epoll_locked();
-        if (sd_bus_get_timeout(lib.bus, &t) <= 0 || t == UINT64_MAX)
+        if (sd_bus_get_timeout(lib.bus, &t) <= 0)
+                t = UINT64_MAX;
+        if (lib.replay_deadline != 0)
+                t = MIN(t, lib.replay_deadline);
+        if (t == UINT64_MAX)
                 return UINT64_MAX;
-        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-                return 0;
-        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        now = lib_now_usec();
         return t > now ? t - now : 0;
 }
 
@@ -471,6 +514,12 @@ void lib_process_locked(LibReady ready) {
                 deliver_queue_locked();
                 if (r == 0)
                         break;
+        }
+        if (lib.replay_deadline != 0) {
+                uint64_t now = lib_now_usec();
+
+                if (lib.replay_now || now >= lib.replay_deadline)
+                        lib_replay_locked(now);
         }
         deliver_queue_locked();
         lib_update_epoll_locked();
@@ -524,9 +573,6 @@ int lib_start_thread_locked(void) {
         lib.thread_started = true;
         return 0;
 }
-
-/* What coap_client_last_error() returns: per thread, like errno. */
-static _Thread_local char last_error[256];
 
 _public_ const char *coap_client_last_error(void) {
         return last_error[0] != '\0' ? last_error : NULL;

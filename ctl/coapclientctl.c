@@ -722,7 +722,11 @@ static void response_cb(int16_t code, size_t offset, const uint8_t *payload, siz
                 else if (run->stopping && code == -ECANCELED)
                         run->code = COAP_RESPONSE_CODE_CONTENT;
                 else {
-                        fprintf(stderr, "coapclientctl: Request failed: %s\n", strerror(-code));
+                        /* GnuTLS' reason for a DTLS failure, from coapclientd. */
+                        const char *detail = run->secure ? coap_client_last_error() : NULL;
+
+                        fprintf(stderr, "coapclientctl: Request failed: %s%s%s\n", strerror(-code),
+                                detail ? ": " : "", detail ?: "");
                         hint = hint ?: ctl_limit_hint(code);
                         if (hint)
                                 fprintf(stderr, "coapclientctl: %s\n", hint);

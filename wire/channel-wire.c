@@ -5,19 +5,21 @@
 #include <string.h>
 
 /* Body layouts (offsets in bytes, little-endian):
- *   REQUEST  0 client u64, 8 tag u64, 16 method u8, 17 flags u8, 18 content_format u16,
- *            20 block_size u16, 22 path_len u16 (with its NUL), 24 ack_timeout_ms u32,
- *            28 ack_random_percent u16, 30 backoff_percent u16, 32 max_retransmission u8,
- *            33 n_options u8, 34 dest_len u8, 35 zero u8, 36 payload_len u32;
+ *   REQUEST  0 client u64, 8 tag u64, 16 method u8, 17 flags (low byte) u8,
+ *            18 content_format u16, 20 block_size u16, 22 path_len u16 (with its NUL),
+ *            24 ack_timeout_ms u32, 28 ack_random_percent u16, 30 backoff_percent u16,
+ *            32 max_retransmission u8, 33 n_options u8, 34 dest_len u8,
+ *            35 flags (high byte) u8, 36 payload_len u32;
  *            then multicast_ms u32 (with CHANNEL_REQUEST_MULTICAST), dest, path, options
  *            (number u16, len u8, value), payload (unless in an fd)
  *   EVENT    0 client u64, 8 tag u64, 16 result i32, 20 flags u32, 24 offset u64,
  *            32 content_format u16, 34 type u8, 35 etag_len u8, 36 observe u32, 40 size2 u32,
  *            44 error_len u8 (with its NUL, 0: none), 45 zero[3], 48 etag[8],
- *            56 payload_len u32; then error name, the message section (with
- *            CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
- *            6 token, options), the source section (with CHANNEL_EVENT_SOURCE: 0 len u8,
- *            then len bytes, a sockaddr_in or _in6), payload
+ *            56 payload_len u32; then error name, the error message section (with
+ *            CHANNEL_EVENT_ERROR_MESSAGE: len u16 with its NUL, the string), the message section
+ *            (with CHANNEL_EVENT_MESSAGE: 0 mid u16, 2 code u8, 3 token_len u8, 4 options_len u16,
+ *            6 token, options), the source section (with CHANNEL_EVENT_SOURCE: 0 len u8, then
+ *            len bytes, a sockaddr_in or _in6), payload
  *   IDS      0 client u64, 8 tag u64
  *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
 #define REQUEST_FIXED  40
@@ -42,6 +44,7 @@ static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_BAD_ERROR_NAME] = "error name not a NUL-terminated string",
         [CHANNEL_PARSE_BAD_ETAG] = "ETag longer than 8 bytes",
         [CHANNEL_PARSE_BAD_TOKEN] = "token longer than 8 bytes",
+        [CHANNEL_PARSE_BAD_ERROR_MESSAGE] = "error message not a NUL-terminated string",
         [CHANNEL_PARSE_BAD_MULTICAST] = "multicast window of 0 ms",
         [CHANNEL_PARSE_BAD_SOURCE] = "source neither a sockaddr_in nor _in6",
 };
@@ -128,7 +131,7 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         put64(p, req->client);
         put64(p + 8, req->tag);
         p[16] = req->method;
-        p[17] = req->flags;
+        p[17] = (uint8_t) req->flags;
         put16(p + 18, req->content_format);
         put16(p + 20, req->block_size);
         put16(p + 22, (uint16_t) path_len);
@@ -138,7 +141,7 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         p[32] = req->max_retransmission;
         p[33] = (uint8_t) req->n_options;
         p[34] = (uint8_t) req->dest_len;
-        p[35] = 0;
+        p[35] = (uint8_t) (req->flags >> 8);
         put32(p + 36, req->payload_len);
         p += REQUEST_FIXED;
         if (req->flags & CHANNEL_REQUEST_MULTICAST) {
@@ -170,14 +173,19 @@ static size_t message_size(const ChannelEvent *ev) {
                        : 0;
 }
 
+/* The error message section: its length field and the string with its NUL. */
+static size_t error_message_size(const ChannelEvent *ev) {
+        return ev->flags & CHANNEL_EVENT_ERROR_MESSAGE ? 2 + strlen(ev->error_message) + 1 : 0;
+}
+
 static size_t source_size(const ChannelEvent *ev) {
         return ev->flags & CHANNEL_EVENT_SOURCE ? 1 + (size_t) ev->source_len : 0;
 }
 
 size_t channel_event_size(const ChannelEvent *ev) {
         return CHANNEL_HEADER_SIZE + EVENT_FIXED +
-               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + message_size(ev) +
-               source_size(ev) + ev->payload_len;
+               (ev->error_name ? strlen(ev->error_name) + 1 : 0) + error_message_size(ev) +
+               message_size(ev) + source_size(ev) + ev->payload_len;
 }
 
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
@@ -188,14 +196,17 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
             error_len > CHANNEL_ERROR_NAME_MAX || ev->payload_len > CHANNEL_MESSAGE_MAX ||
             (ev->payload_len > 0 && !ev->payload))
                 return -EINVAL;
+        if (!(ev->flags & CHANNEL_EVENT_ERROR_MESSAGE) != !ev->error_message ||
+            error_message_size(ev) > 2 + CHANNEL_ERROR_MESSAGE_MAX)
+                return -EINVAL;
         if ((ev->flags & CHANNEL_EVENT_MESSAGE) &&
             (ev->token_len > CHANNEL_TOKEN_MAX || (ev->options_len > 0 && !ev->options)))
                 return -EINVAL;
         if ((ev->flags & CHANNEL_EVENT_SOURCE) &&
             (ev->source_len == 0 || !dest_len_valid(ev->source_len) || !ev->source))
                 return -EINVAL;
-        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + message_size(ev) + source_size(ev) +
-                ev->payload_len;
+        total = CHANNEL_HEADER_SIZE + EVENT_FIXED + error_len + error_message_size(ev) +
+                message_size(ev) + source_size(ev) + ev->payload_len;
         if (total > CHANNEL_MESSAGE_MAX)
                 return -EINVAL;
         if (total > size)
@@ -222,6 +233,13 @@ long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size) {
         if (error_len > 0)
                 memcpy(p, ev->error_name, error_len);
         p += error_len;
+        if (ev->flags & CHANNEL_EVENT_ERROR_MESSAGE) {
+                size_t len = error_message_size(ev) - 2;
+
+                put16(p, (uint16_t) len);
+                memcpy(p + 2, ev->error_message, len);
+                p += 2 + len;
+        }
         if (ev->flags & CHANNEL_EVENT_MESSAGE) {
                 put16(p, ev->mid);
                 p[2] = ev->code;
@@ -271,7 +289,7 @@ long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size) {
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size) {
         if (type != CHANNEL_FRAME_CANCEL && type != CHANNEL_FRAME_CANCEL_ALL &&
-            type != CHANNEL_FRAME_DEREGISTER_OBSERVE)
+            type != CHANNEL_FRAME_DEREGISTER_OBSERVE && type != CHANNEL_FRAME_REREGISTER_OBSERVE)
                 return -EINVAL;
         if (size < CHANNEL_HEADER_SIZE + IDS_SIZE)
                 return -ENOBUFS;
@@ -308,6 +326,7 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
         case CHANNEL_FRAME_CANCEL_ALL:
         case CHANNEL_FRAME_DEREGISTER_OBSERVE:
         case CHANNEL_FRAME_UPLOAD:
+        case CHANNEL_FRAME_REREGISTER_OBSERVE:
         case CHANNEL_FRAME_EVENT:
                 break;
         default:
@@ -335,7 +354,7 @@ int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelPa
                 .client = get64(p),
                 .tag = get64(p + 8),
                 .method = p[16],
-                .flags = p[17],
+                .flags = (uint16_t) (p[17] | p[35] << 8),
                 .content_format = get16(p + 18),
                 .block_size = get16(p + 20),
                 .ack_timeout_ms = get32(p + 24),
@@ -349,8 +368,6 @@ int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelPa
         path_len = get16(p + 22);
         if (req.flags & ~CHANNEL_REQUEST_FLAGS_ALL)
                 return fail(error, CHANNEL_PARSE_UNKNOWN_FLAGS);
-        if (p[35] != 0)
-                return fail(error, CHANNEL_PARSE_RESERVED_NOT_ZERO);
         if (!dest_len_valid(req.dest_len))
                 return fail(error, CHANNEL_PARSE_BAD_DESTINATION);
         if (req.n_options > CHANNEL_OPTIONS_MAX)
@@ -440,6 +457,20 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
                 ev.error_name = (const char *) p;
         }
         p += error_len;
+        if (ev.flags & CHANNEL_EVENT_ERROR_MESSAGE) {
+                size_t len;
+
+                if (end - p < 2)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                len = get16(p);
+                p += 2;
+                if ((size_t) (end - p) < len)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                if (len > CHANNEL_ERROR_MESSAGE_MAX || !is_c_string(p, len))
+                        return fail(error, CHANNEL_PARSE_BAD_ERROR_MESSAGE);
+                ev.error_message = (const char *) p;
+                p += len;
+        }
         if (ev.flags & CHANNEL_EVENT_MESSAGE) {
                 if (end - p < MESSAGE_FIXED)
                         return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
@@ -507,7 +538,8 @@ int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelPars
 int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
                        ChannelParseError *error) {
         if (f->type != CHANNEL_FRAME_CANCEL && f->type != CHANNEL_FRAME_CANCEL_ALL &&
-            f->type != CHANNEL_FRAME_DEREGISTER_OBSERVE)
+            f->type != CHANNEL_FRAME_DEREGISTER_OBSERVE &&
+            f->type != CHANNEL_FRAME_REREGISTER_OBSERVE)
                 return fail(error, CHANNEL_PARSE_UNKNOWN_TYPE);
         if (f->body_len < IDS_SIZE)
                 return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);

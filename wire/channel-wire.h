@@ -19,12 +19,13 @@
 #include <stdint.h>
 
 /* The largest message either side sends or accepts. */
-#define CHANNEL_MESSAGE_MAX    (128 * 1024)
-#define CHANNEL_HEADER_SIZE    8
-#define CHANNEL_OPTIONS_MAX    16
-#define CHANNEL_DEST_MAX       28 /* sizeof(struct sockaddr_in6) */
-#define CHANNEL_ETAG_MAX       8
-#define CHANNEL_ERROR_NAME_MAX 255 /* with its NUL */
+#define CHANNEL_MESSAGE_MAX       (128 * 1024)
+#define CHANNEL_HEADER_SIZE       8
+#define CHANNEL_OPTIONS_MAX       16
+#define CHANNEL_DEST_MAX          28 /* sizeof(struct sockaddr_in6) */
+#define CHANNEL_ETAG_MAX          8
+#define CHANNEL_ERROR_NAME_MAX    255  /* with its NUL */
+#define CHANNEL_ERROR_MESSAGE_MAX 1024 /* with its NUL */
 
 typedef enum ChannelFrameType {
         CHANNEL_FRAME_REQUEST = 1,            /* library -> daemon */
@@ -32,6 +33,7 @@ typedef enum ChannelFrameType {
         CHANNEL_FRAME_CANCEL_ALL = 3,         /* library -> daemon: client */
         CHANNEL_FRAME_DEREGISTER_OBSERVE = 4, /* library -> daemon: client, tag */
         CHANNEL_FRAME_UPLOAD = 5,             /* library -> daemon: more of a streamed body */
+        CHANNEL_FRAME_REREGISTER_OBSERVE = 6, /* library -> daemon: client, tag */
         CHANNEL_FRAME_EVENT = 16,             /* daemon -> library */
 } ChannelFrameType;
 
@@ -50,6 +52,7 @@ typedef enum ChannelParseError {
         CHANNEL_PARSE_BAD_ERROR_NAME,
         CHANNEL_PARSE_BAD_ETAG,
         CHANNEL_PARSE_BAD_TOKEN,
+        CHANNEL_PARSE_BAD_ERROR_MESSAGE,
         CHANNEL_PARSE_BAD_MULTICAST,
         CHANNEL_PARSE_BAD_SOURCE,
         _CHANNEL_PARSE_ERROR_MAX,
@@ -68,10 +71,12 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 /* A streamed body: the payload is its beginning (more than one block of block_size, which must
  * be set, and at most CHANNEL_UPLOAD_WINDOW bytes, inline), UPLOAD frames bring the rest. */
 #define CHANNEL_REQUEST_STREAM         (1u << 6)
+/* The sender reads CHANNEL_EVENT_ERROR_MESSAGE: the channel's EVENTs carry it from then on. */
+#define CHANNEL_REQUEST_ERROR_MESSAGE  (1u << 7)
 /* A multicast request (RFC 7252 §8): multicast_ms (> 0) follows the fixed fields, and the
  * request's EVENTs carry the responder's address (CHANNEL_EVENT_SOURCE). */
-#define CHANNEL_REQUEST_MULTICAST      (1u << 7)
-#define CHANNEL_REQUEST_FLAGS_ALL      0xffu
+#define CHANNEL_REQUEST_MULTICAST      (1u << 8)
+#define CHANNEL_REQUEST_FLAGS_ALL      0x1ffu
 
 /* Flow control of a streamed body: the sender may have sent up to this many bytes past the
  * offset of the request's latest EVENT (its last acknowledged block; 0 at first). The daemon
@@ -88,7 +93,7 @@ typedef struct ChannelRequest {
         uint64_t client; /* the id of the client object (its path's last element) */
         uint64_t tag;    /* chosen by the sender, echoed in every EVENT of the request */
         uint8_t method;
-        uint8_t flags;
+        uint16_t flags;
         uint16_t content_format;
         uint16_t block_size; /* bytes, also asked for in the first request (early negotiation);
                               * 0: the daemon's default, not asked for */
@@ -117,9 +122,12 @@ typedef struct ChannelRequest {
 /* The response's header and raw options follow (only on a channel that had a REQUEST with
  * CHANNEL_REQUEST_MESSAGE, so that a library that never asks never meets the flag). */
 #define CHANNEL_EVENT_MESSAGE        (1u << 6)
+/* What went wrong, in words, follows the error name: set with error_message (only on a channel
+ * that had a REQUEST with CHANNEL_REQUEST_ERROR_MESSAGE, for the same reason). */
+#define CHANNEL_EVENT_ERROR_MESSAGE  (1u << 7)
 /* The responder's address follows (only for a request with CHANNEL_REQUEST_MULTICAST). */
-#define CHANNEL_EVENT_SOURCE         (1u << 7)
-#define CHANNEL_EVENT_FLAGS_ALL      0xffu
+#define CHANNEL_EVENT_SOURCE         (1u << 8)
+#define CHANNEL_EVENT_FLAGS_ALL      0x1ffu
 #define CHANNEL_TOKEN_MAX            8
 
 /* One call of Zephyr's response callback, as the Response signal carries it. */
@@ -136,6 +144,9 @@ typedef struct ChannelEvent {
         uint32_t size2;
         uint8_t etag[CHANNEL_ETAG_MAX];
         const char *error_name; /* the D-Bus error name of a refused request, else NULL */
+        /* With CHANNEL_EVENT_ERROR_MESSAGE: what went wrong (a refusal's D-Bus error message,
+         * GnuTLS' reason for a DTLS failure), at most CHANNEL_ERROR_MESSAGE_MAX with its NUL. */
+        const char *error_message;
         /* With CHANNEL_EVENT_MESSAGE: the response's message ID, code byte, token and options as
          * they were on the wire (RFC 7252 encoding, not checked here). */
         uint16_t mid;
@@ -179,7 +190,8 @@ size_t channel_event_size(const ChannelEvent *ev);
 long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size);
 long channel_encode_event(const ChannelEvent *ev, uint8_t *buf, size_t size);
 long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size);
-/* CANCEL and DEREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag ignored). */
+/* CANCEL, DEREGISTER_OBSERVE and REREGISTER_OBSERVE (client, tag) and CANCEL_ALL (client; tag
+ * ignored). */
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size);
 

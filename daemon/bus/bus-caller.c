@@ -35,7 +35,7 @@ static int append_detail_uint(sd_bus_message *s, const CoapMsg *msg, uint16_t nu
         return sd_bus_message_append(s, "{sv}", key, "u", v);
 }
 
-static int append_details(sd_bus_message *s, const CoapEvent *ev) {
+static int append_details(sd_bus_message *s, const CoapEvent *ev, const char *error_message) {
         const CoapMsg *msg = ev->msg;
         CoapOption etag;
         int r;
@@ -46,6 +46,11 @@ static int append_details(sd_bus_message *s, const CoapEvent *ev) {
         if (ev->silent) {
                 /* Zephyr makes no callback here; the library only forgets the request. */
                 r = sd_bus_message_append(s, "{sv}", "silent", "b", 1);
+                if (r < 0)
+                        return r;
+        }
+        if (error_message) {
+                r = sd_bus_message_append(s, "{sv}", "error-message", "s", error_message);
                 if (r < 0)
                         return r;
         }
@@ -92,7 +97,8 @@ static int append_details(sd_bus_message *s, const CoapEvent *ev) {
 
 #define RESPONSE_SIGNAL_OVERHEAD 200
 
-static int bus_caller_send_response(BusCaller *bc, Client *c, const CoapEvent *ev) {
+static int bus_caller_send_response(BusCaller *bc, Client *c, const CoapEvent *ev,
+                                    const char *error_message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         BusService *b = bc->service;
         char path[BUS_CLIENT_PATH_MAX];
@@ -115,15 +121,17 @@ static int bus_caller_send_response(BusCaller *bc, Client *c, const CoapEvent *e
         r = sd_bus_message_append(s, "bb", (int) ev->last_block, (int) ev->final);
         if (r < 0)
                 goto fail;
-        r = append_details(s, ev);
+        r = append_details(s, ev, error_message);
         if (r < 0)
                 goto fail;
         r = sd_bus_send(b->bus, s, NULL);
         if (r < 0)
                 goto fail;
-        /* Roughly its size on the wire: payload, the two names and the fixed fields. */
-        bus_caller_account(bc, (ev->payload ? ev->payload_len : 0) + strlen(path) +
-                                       strlen(c->caller->name) + RESPONSE_SIGNAL_OVERHEAD);
+        /* Roughly its size on the wire: payload, the two names, the message and the fixed
+         * fields. */
+        bus_caller_account(
+                bc, (ev->payload ? ev->payload_len : 0) + strlen(path) + strlen(c->caller->name) +
+                            (error_message ? strlen(error_message) : 0) + RESPONSE_SIGNAL_OVERHEAD);
         bus_service_check_queue(b);
         return 0;
 fail:
@@ -132,10 +140,10 @@ fail:
                 ev->id);
 }
 
-static int bus_caller_send_event(CallerSink *sink, Client *c, const Request *r,
-                                 const CoapEvent *ev) {
+static int bus_caller_send_event(CallerSink *sink, Client *c, const Request *r, const CoapEvent *ev,
+                                 const char *error_message) {
         (void) r;
-        return bus_caller_send_response(bus_caller_from_sink(sink), c, ev);
+        return bus_caller_send_response(bus_caller_from_sink(sink), c, ev, error_message);
 }
 
 static uint64_t bus_caller_unread(const CallerSink *sink) {

@@ -269,7 +269,7 @@ static void event_details(const Channel *ch, const CoapEvent *ev, ChannelEvent *
 }
 
 int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
-                       const char *error_name) {
+                       const char *error_name, const char *error_message) {
         ChannelEvent out = {
                 .client = c->id,
                 .tag = tag,
@@ -287,6 +287,13 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         if (ch->broken)
                 return -ENOTCONN;
         event_details(ch, ev, &out);
+        /* Our messages are far shorter than the limit; were one not, an event without it beats
+         * a broken channel. */
+        if (ch->error_messages && error_message &&
+            strlen(error_message) < CHANNEL_ERROR_MESSAGE_MAX) {
+                out.flags |= CHANNEL_EVENT_ERROR_MESSAGE;
+                out.error_message = error_message;
+        }
         r = channel_reserve(ch, channel_event_size(&out));
         if (r < 0) {
                 /* A lost event could be a request's last: give the channel up instead. */
@@ -336,7 +343,7 @@ static void channel_refuse(Channel *ch, Client *c, uint64_t tag, const RequestEr
                                           .last_block = true,
                                           .final = true,
                                   },
-                                  name);
+                                  name, e->message[0] ? e->message : NULL);
 }
 
 /* The client, if it exists and belongs to the channel's caller; other callers' clients are
@@ -384,6 +391,9 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 channel_refuse(ch, c, tag, &error, r);
                 return;
         }
+        /* The library reads error messages from now on, this request's refusal included. */
+        if (req.flags & CHANNEL_REQUEST_ERROR_MESSAGE)
+                ch->error_messages = true;
         c = channel_find_client(ch, req.client);
         if (!c) {
                 /* No client of this caller: nobody to tell but the log. */
@@ -452,6 +462,8 @@ static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
                 return;
         if (f->type == CHANNEL_FRAME_CANCEL)
                 (void) client_cancel(c, r->id);
+        else if (f->type == CHANNEL_FRAME_REREGISTER_OBSERVE)
+                (void) client_reregister_observe(c, r->id);
         else
                 (void) client_deregister_observe(c, r->id);
 }
@@ -631,8 +643,8 @@ static int channel_on_io(sd_event_source *source, int fd, uint32_t revents, void
 }
 
 static int channel_sink_send_event(CallerSink *sink, Client *c, const Request *r,
-                                   const CoapEvent *ev) {
-        return channel_send_event(channel_from_sink(sink), c, r->tag, ev, NULL);
+                                   const CoapEvent *ev, const char *error_message) {
+        return channel_send_event(channel_from_sink(sink), c, r->tag, ev, NULL, error_message);
 }
 
 static uint64_t channel_sink_unread(const CallerSink *sink) {

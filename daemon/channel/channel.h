@@ -48,17 +48,19 @@ struct Channel {
         bool broken;    /* shut down: events are dropped until the hangup is read */
         bool throttled; /* its requests are not read while it does not read its events */
         uint64_t payload_bytes_read; /* from memfds in this dispatch */
-        bool messages; /* a REQUEST had CHANNEL_REQUEST_MESSAGE: EVENTs carry the message */
+        bool messages;       /* a REQUEST had CHANNEL_REQUEST_MESSAGE: EVENTs carry the message */
+        bool error_messages; /* one had CHANNEL_REQUEST_ERROR_MESSAGE: EVENTs carry those */
 };
 
 /* Opens the caller's channel and returns the other end (owned by the caller of this function).
  * -EBUSY: the caller has one. */
 int channel_new(ChannelHub *h, Caller *caller, int *ret_peer_fd);
 
-/* Queues one event of the request the caller knows by tag; error_name names a refusal.
- * -ENOTCONN: the channel broke; the event is dropped. */
+/* Queues one event of the request the caller knows by tag; error_name names a refusal,
+ * error_message (NULL: none) says what went wrong, on a channel that reads it. -ENOTCONN: the
+ * channel broke; the event is dropped. */
 int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev,
-                       const char *error_name);
+                       const char *error_name, const char *error_message);
 
 /* Sends the batch of every channel that has one due. Called at the end of every handler that may
  * produce events (and from a defer source for the others), so that a burst of events costs one

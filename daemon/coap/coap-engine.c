@@ -1221,6 +1221,43 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
         return 0;
 }
 
+int coap_engine_reregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
+        Exchange *x = coap_map_get(&e->by_id, id);
+        /* The registration again: the application's options, Observe 0 and early Block2. */
+        Plan plan = {.first = true, .observe = OBSERVE_APP};
+        int r;
+
+        if (!x)
+                return -ENOENT;
+        if (!x->observe)
+                return -EINVAL;
+        /* From its own event handler, or the registration or a refresh is still unanswered. */
+        if (x->busy > 0 || x->wait != WAIT_NONE || x->stream_wait)
+                return -EBUSY;
+        /* A body uploaded block-wise is not sent again. */
+        if (x->b1)
+                return -EOPNOTSUPP;
+
+        r = exchange_build(e, x, &plan);
+        if (r < 0)
+                return r;
+        /* The refresh supersedes the retrieval of a notification's blocks. */
+        exchange_drop_cont(e, x);
+        x->b2 = false;
+        x->held = false;
+        if (!x->confirmable)
+                /* Sent once, as the registration; notifications need no timer. */
+                return engine_send(e, &x->dest, x->msg, x->msg_len);
+        r = exchange_transmit(e, x, now);
+        if (r < 0) {
+                /* Not sent: the observation goes on as it was (Zephyr). */
+                exchange_timer_stop(e, x);
+                x->wait = WAIT_NONE;
+                x->resend = RESEND_NONE;
+        }
+        return r;
+}
+
 static int msg_get_block(const CoapMsg *m, uint16_t number, CoapBlock *ret) {
         CoapOption o;
 
@@ -1486,8 +1523,15 @@ static void exchange_on_notification(CoapEngine *e, Exchange *x, const CoapMsg *
                 return;
         }
         if (x->have_seq && seq != x->obs_seq &&
-            !coap_observe_is_fresher(x->obs_seq, x->obs_usec, seq, now))
+            !coap_observe_is_fresher(x->obs_seq, x->obs_usec, seq, now)) {
+                /* Dropped, but as the answer to a refresh it still acknowledges it. */
+                if (m->type == COAP_TYPE_ACK) {
+                        exchange_timer_stop(e, x);
+                        x->wait = WAIT_NONE;
+                        x->resend = RESEND_NONE;
+                }
                 return;
+        }
         x->have_seq = true;
         x->obs_seq = seq;
         x->obs_usec = now;

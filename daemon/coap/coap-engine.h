@@ -153,6 +153,13 @@ void coap_engine_resume_owner(CoapEngine *e, uint64_t owner, uint64_t now);
  * an observation, -EBUSY from inside this request's own event handler. A send error ends the
  * request with a final event carrying it and is returned. */
 int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now);
+/* Sends the registration again on its token, with a new MID (RFC 7641 §3.3.1): the answer comes
+ * as a notification, the observation goes on. CON is retransmitted until answered (running out
+ * of retransmissions ends the observation with -ETIMEDOUT), NON is sent once. -ENOENT unknown id,
+ * -EINVAL not an observation, -EBUSY from its own event handler or while the registration or a
+ * refresh waits for its answer, -EOPNOTSUPP for a body uploaded block-wise; a send error is
+ * returned and the observation goes on. */
+int coap_engine_reregister_observe(CoapEngine *e, uint64_t id, uint64_t now);
 
 /* One received datagram from src (len 0: connected socket). truncated: it was longer than buf
  * (MSG_TRUNC). Malformed input is counted and dropped; a malformed CON gets an RST. */

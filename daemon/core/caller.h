@@ -15,8 +15,11 @@
 /* Where a front end delivers a caller's events (a D-Bus signal, a data channel frame). Embedded
  * in the front end's own object; the core reaches it only through ops. */
 typedef struct CallerSinkOps {
-        /* One event of r, whose front end knows it by r->tag. < 0: it could not be delivered. */
-        int (*send_event)(CallerSink *sink, Client *c, const Request *r, const CoapEvent *ev);
+        /* One event of r, whose front end knows it by r->tag; error_message (NULL: none) says
+         * more about a final error (e.g. GnuTLS' reason for a DTLS failure). < 0: it could not
+         * be delivered. */
+        int (*send_event)(CallerSink *sink, Client *c, const Request *r, const CoapEvent *ev,
+                          const char *error_message);
         /* Bytes sent to the caller that it has not read yet. */
         uint64_t (*unread)(const CallerSink *sink);
         /* The caller goes: the front end frees its object. */

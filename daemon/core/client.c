@@ -241,6 +241,14 @@ void client_cancel_all(Client *c) {
         }
 }
 
+int client_reregister_observe(Client *c, uint64_t id) {
+        Request *r = client_find_request(c, id);
+
+        if (!r)
+                return -ENOENT;
+        return socket_reregister_observe(r->socket, id);
+}
+
 int client_deregister_observe(Client *c, uint64_t id) {
         Request *r = client_find_request(c, id);
 
@@ -283,13 +291,14 @@ void client_resume(Client *c) {
 }
 
 /* One event of r to its owner, through the front end r came from. */
-static void client_emit(Client *c, const Request *r, const CoapEvent *ev) {
+static void client_emit(Client *c, const Request *r, const CoapEvent *ev,
+                        const char *error_message) {
         const ManagerRequestWatch *w = &c->manager->request_watch;
         int k;
 
         if (ev->final && w->ended)
                 w->ended(w->userdata, r, ev->result);
-        k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev) : -ENOTCONN;
+        k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev, error_message) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;
 }
@@ -302,7 +311,8 @@ static void client_send_error(Client *c, const Request *r, int error) {
                             .result = error,
                             .last_block = true,
                             .final = true,
-                    });
+                    },
+                    NULL);
 }
 
 void client_fail_all(Client *c, int error) {
@@ -336,7 +346,7 @@ void client_drop_sink_requests(Client *c, const CallerSink *sink) {
         }
 }
 
-void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev) {
+void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev, const char *error_message) {
         assert(r->client == c);
 
         log_debug("Client %" PRIu64 ": request %" PRIu64 " result %d offset %zu, %zu bytes%s%s",
@@ -351,7 +361,7 @@ void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev) {
                 }
                 return;
         }
-        client_emit(c, r, ev);
+        client_emit(c, r, ev, error_message);
         if (ev->final) {
                 if (ev->result >= 0)
                         c->requests_completed++;

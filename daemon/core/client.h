@@ -83,6 +83,9 @@ int client_append(Client *c, uint64_t id, uint64_t offset, const uint8_t *data, 
 void client_cancel_all(Client *c);
 /* -ENOENT unknown, -EINVAL not an observation. */
 int client_deregister_observe(Client *c, uint64_t id);
+/* The registration again (coap_engine_reregister_observe()): -ENOENT unknown, -EINVAL not an
+ * observation, -EBUSY, -EOPNOTSUPP or a send error. */
+int client_reregister_observe(Client *c, uint64_t id);
 
 /* Flow control (Caller): holds or resumes the client's downloads on every socket. */
 void client_pause(Client *c);
@@ -92,5 +95,6 @@ void client_fail_all(Client *c, int error);
 /* Drops, without events, every request whose events went to sink (its front end let go). */
 void client_drop_sink_requests(Client *c, const CallerSink *sink);
 
-/* An engine event for one of this client's requests (called by the socket). */
-void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev);
+/* An engine event for one of this client's requests (called by the socket); error_message
+ * (NULL: none) says more about a final error, for the caller. */
+void client_dispatch_event(Client *c, Request *r, const CoapEvent *ev, const char *error_message);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -106,6 +107,7 @@ static void peer_free(SocketPeer *p) {
                 log_debug("Socket fd %d: DTLS session closed", s->fd);
         }
         peer_drop_queue(p);
+        free(p->pending_reason);
         explicit_bzero(p->fingerprint, sizeof p->fingerprint);
         free(p);
 }
@@ -178,8 +180,14 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
                                        "Socket fd %d: DTLS session %s: %m%s%s", s->fd,
                                        dtls_state_to_string(state), reason ? ": " : "",
                                        reason ?: "");
-                        /* Reported to the requests from the loop, never from inside a send. */
+                        /* Reported to the requests from the loop, never from inside a send;
+                         * GnuTLS' words go with it, for the application. */
                         p->pending_error = error;
+                        free(p->pending_reason);
+                        p->pending_reason = NULL;
+                        if (reason && asprintf(&p->pending_reason, "DTLS session %s: %s",
+                                               dtls_state_to_string(state), reason) < 0)
+                                p->pending_reason = NULL; /* the errno alone then */
                         s->has_pending_error = true;
                 }
                 break;
@@ -248,10 +256,14 @@ static void socket_settle(Socket *s) {
                 if (error == 0)
                         continue;
                 p->pending_error = 0;
+                s->failing_reason = p->pending_reason;
                 if (p->addr.len == 0)
                         coap_engine_fail_all(s->engine, error, manager_now(s->manager));
                 else
                         coap_engine_fail_dest(s->engine, &p->addr, error, manager_now(s->manager));
+                s->failing_reason = NULL;
+                free(p->pending_reason);
+                p->pending_reason = NULL;
         }
 }
 
@@ -344,7 +356,8 @@ static void socket_event(void *userdata, const CoapEvent *ev) {
                           s->fd, ev->id);
                 (void) dtls_close(p->dtls);
         }
-        client_dispatch_event(r->client, r, ev);
+        client_dispatch_event(r->client, r, ev,
+                              ev->final && ev->result < 0 ? s->failing_reason : NULL);
 }
 
 static uint64_t socket_random(void *userdata) {
@@ -784,6 +797,13 @@ void socket_pause_owner(Socket *s, uint64_t owner) {
 void socket_resume_owner(Socket *s, uint64_t owner) {
         coap_engine_resume_owner(s->engine, owner, manager_now(s->manager));
         socket_engine_changed(s);
+}
+
+int socket_reregister_observe(Socket *s, uint64_t id) {
+        int r = coap_engine_reregister_observe(s->engine, id, manager_now(s->manager));
+
+        socket_engine_changed(s);
+        return r;
 }
 
 int socket_deregister_observe(Socket *s, uint64_t id) {

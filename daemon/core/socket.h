@@ -61,7 +61,8 @@ struct SocketPeer {
         SocketDatagram *queue; /* LIST, oldest first: CoAP datagrams waiting for the handshake */
         SocketDatagram *queue_tail;
         size_t n_queued, queued_bytes;
-        int pending_error; /* a session failure not yet reported to the requests */
+        int pending_error;    /* a session failure not yet reported to the requests */
+        char *pending_reason; /* what the requests' final events say about it, or NULL */
         LIST_FIELDS(SocketPeer, secure);
 };
 
@@ -82,9 +83,10 @@ struct Socket {
         uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
 
-        Hashmap *peers;         /* PeerKey -> SocketPeer */
-        SocketPeer *secure;     /* LIST of the peers with DTLS */
-        bool has_pending_error; /* some secure peer has pending_error set */
+        Hashmap *peers;             /* PeerKey -> SocketPeer */
+        SocketPeer *secure;         /* LIST of the peers with DTLS */
+        bool has_pending_error;     /* some secure peer has pending_error set */
+        const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
 };
 
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
@@ -138,3 +140,4 @@ void socket_drop_owner(Socket *s, uint64_t owner);
 void socket_pause_owner(Socket *s, uint64_t owner);
 void socket_resume_owner(Socket *s, uint64_t owner);
 int socket_deregister_observe(Socket *s, uint64_t id);
+int socket_reregister_observe(Socket *s, uint64_t id);

@@ -29,7 +29,13 @@
  *    client, not a socket, with coap_client_set_tls(); see "DTLS (coaps)" below.
  *  - If coapclientd goes away (stopped, restarted, crashed) or the bus connection breaks, every
  *    pending request gets one callback with -ECONNABORTED. The next coap_client_req()
- *    reconnects (and D-Bus activation may start the service again).
+ *    reconnects (and D-Bus activation may start the service again). Observations (Observe 0,
+ *    a body not from payload_cb) are the exception when coapclientd goes away: the library
+ *    registers each again, on a duplicate of its socket, with the coapclientd that next owns
+ *    the bus name (trying at once, then for up to 15 s), and the notifications go on to the
+ *    same callback, with no error; one may be missed or repeated in the gap. Only an
+ *    observation that cannot be registered again gets one final error callback
+ *    (-ECONNABORTED when coapclientd did not come back).
  *  - The request (path, options and payload) is copied by coap_client_req(); the caller may
  *    reuse or free it, including the payload of a block-wise upload.
  *  - coap_client_deinit() releases a client; Zephyr has no equivalent.
@@ -603,6 +609,8 @@ void coapclient_cancel_request(struct coap_client *client,
                                const struct coapclient_request_ref *req);
 int coapclient_deregister_observe(struct coap_client *client,
                                   const struct coapclient_request_ref *req);
+int coapclient_reregister_observe(struct coap_client *client,
+                                  const struct coapclient_request_ref *req);
 
 #if COAPCLIENT_ZEPHYR_API == 304
 /**
@@ -692,6 +700,27 @@ void coap_client_cancel_request(struct coap_client *client, const struct coap_cl
  *         client is not initialised; the first error from coapclientd otherwise.
  */
 int coap_client_deregister_observe(struct coap_client *client,
+                                   const struct coap_client_request *req);
+
+/**
+ * Refreshes the observations of client that match req (as in coap_client_cancel_request()),
+ * Zephyr 4.5: the registration (Observe 0, the request's options, CON or NON as it was) is sent
+ * again on its token with a new message ID (RFC 7641 §3.3.1), for instance when the
+ * notifications have gone quiet for longer than their Max-Age. The observation goes on; the
+ * server's answer comes to the callback as a notification. A confirmable refresh is
+ * retransmitted until it is answered (no answer at all ends the observation with -ETIMEDOUT).
+ *
+ * Linux: coapclientd sends it after this returns; it is skipped, with no callback and the
+ * observation going on as it was, while the registration or an earlier refresh still waits
+ * for its answer, for a registration whose body went block-wise, or when the datagram cannot
+ * be sent. It may be called from the observation's own callback.
+ *
+ * @return 0 when at least one observation matched; -ENOENT when none did (never registered,
+ *         cancelled, deregistered or ended by the server); -EINVAL when client or req is NULL
+ *         or client is not initialised; -ECONNABORTED or another errno when the refresh could
+ *         not be handed to coapclientd.
+ */
+int coap_client_reregister_observe(struct coap_client *client,
                                    const struct coap_client_request *req);
 #endif
 
@@ -834,6 +863,18 @@ static inline int coap_client_deregister_observe(struct coap_client *client,
         return r < 0 ? r : coapclient_deregister_observe(client, &ref);
 }
 
+/** Refreshes the observations of client that match req (Zephyr 4.5), as with API 304. */
+static inline int coap_client_reregister_observe(struct coap_client *client,
+                                                 struct coap_client_request *req) {
+        struct coapclient_request_ref ref;
+        int r;
+
+        if (!req)
+                return -EINVAL;
+        r = coapclient_request_ref_403(req, false, NULL, &ref);
+        return r < 0 ? r : coapclient_reregister_observe(client, &ref);
+}
+
 #elif defined(CONFIG_COAP_EXTENDED_OPTIONS_LEN)
 /* Internal: API 304 with the application's option layout. */
 static inline int coapclient_req_ext(struct coap_client *client, int sock,
@@ -927,6 +968,11 @@ int coap_client_get_response_source(struct sockaddr *addr, socklen_t *addrlen);
  * this library in the calling thread (e.g. "org.coapclientd.CoapClient1.Error.TooManyClients:
  * ..." after coap_client_init() failed with -ENOSPC), or NULL when there was none. Like errno,
  * a later success does not clear it. Valid until the next call of this library in the thread.
+ *
+ * Inside a response callback with an error (result < 0), it is that error's own message, or NULL
+ * when it came without one: GnuTLS' reason for a DTLS failure (e.g. "DTLS session failed: The
+ * certificate is NOT trusted. The certificate issuer is unknown." with -EACCES), or
+ * "NAME: MESSAGE" for a request coapclientd refused.
  */
 const char *coap_client_last_error(void);
 

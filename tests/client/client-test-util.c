@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,8 +47,11 @@ void recorder_cb(int16_t code, size_t offset, const uint8_t *payload, size_t len
         r->n_calls++;
         r->code = code;
         if (code < 0) {
+                const char *message = coap_client_last_error();
+
                 r->n_errors++;
                 r->error_not_last = r->error_not_last || !last_block;
+                snprintf(r->error_message, sizeof(r->error_message), "%s", message ?: "");
         } else {
                 if (offset != r->next_offset)
                         r->bad_offset = true;

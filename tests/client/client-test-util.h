@@ -27,6 +27,7 @@ typedef struct Recorder {
         size_t body_len;
         bool has_info; /* coap_client_get_response_info() worked in a callback */
         struct coap_client_response_info info; /* of the latest successful response */
+        char error_message[512]; /* coap_client_last_error() in the latest error callback, or "" */
 } Recorder;
 
 void recorder_init(Recorder *r);

@@ -153,6 +153,9 @@ START_TEST(test_refused_in_callback) {
         ck_assert_int_eq(coap_client_req(&client, v6, (struct sockaddr *) &peer, &req, NULL), 0);
         ck_assert_int_eq(wait_code(0), -ENETUNREACH);
         ck_assert_uint_eq(rec.n_calls, 1);
+        /* The callback can tell what coapclientd said: the refusal's D-Bus error. */
+        ck_assert_msg(strncmp(rec.error_message, "System.Error.ENETUNREACH", 24) == 0,
+                      "last error '%s'", rec.error_message);
         ck_assert(!rec.error_not_last);
         ck_assert(!coap_client_has_ongoing_exchange(&client));
         close(v6);

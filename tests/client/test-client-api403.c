@@ -287,8 +287,8 @@ START_TEST(test_long_option) {
 }
 END_TEST
 
-/* An observation's notifications carry Observe in data->packet; cancelling ends it with
- * -ECANCELED and no packet. */
+/* An observation's notifications carry Observe in data->packet; it may be refreshed;
+ * cancelling ends it with -ECANCELED and no packet. */
 START_TEST(test_observe_and_cancel) {
         struct coap_client client = {0};
         struct coap_client_request req;
@@ -307,6 +307,9 @@ START_TEST(test_observe_and_cancel) {
         ck_assert_int_eq(rec.code, COAP_RESPONSE_CODE_CONTENT);
         ck_assert_int_ge(rec.observe, 0);
         ck_assert(coap_client_has_ongoing_exchange(&client));
+        /* Zephyr 4.5's refresh: sent on the registration's token, the observation goes on. */
+        ck_assert_int_eq(coap_client_reregister_observe(&client, &req), 0);
+        ck_assert(coap_client_has_ongoing_exchange(&client));
 
         /* As in Zephyr it does not wait: a notification's callback running in the library
          * thread right now finishes first, and -ECANCELED follows there. */
@@ -319,6 +322,7 @@ START_TEST(test_observe_and_cancel) {
         ck_assert(!rec.bad_packet);
         pthread_mutex_unlock(&rec.lock);
         ck_assert(!coap_client_has_ongoing_exchange(&client));
+        ck_assert_int_eq(coap_client_reregister_observe(&client, &req), -ENOENT);
 
         coap_client_deinit(&client);
         rec_done(&rec);

@@ -99,6 +99,36 @@ START_TEST(test_observe_non) {
 }
 END_TEST
 
+/* /example_data of coap-server-gnutls is observable but never changes: after the first
+ * notification (its two blocks) only a refresh brings another. */
+START_TEST(test_observe_reregister) {
+        const struct coap_client_option option = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client_request req = make_request(COAP_METHOD_GET, "example_data", &rec);
+        struct coap_client_request other = {.path = "time"};
+
+        req.options = &option;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_reregister_observe(&client, &req), -ENOENT);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(recorder_wait_last(&rec, 1, 20));
+        ck_assert_uint_eq(rec.body_len, 1500);
+        ck_assert_int_eq(coap_client_reregister_observe(&client, &other), -ENOENT);
+        ck_assert_int_eq(coap_client_reregister_observe(NULL, &req), -EINVAL);
+
+        /* Twice: the server answers each refresh with the resource again. */
+        for (unsigned i = 2; i <= 3; i++) {
+                ck_assert_int_eq(coap_client_reregister_observe(&client, &req), 0);
+                ck_assert(recorder_wait_last(&rec, i, 20));
+                ck_assert_uint_eq(rec.body_len, 1500);
+                ck_assert(!rec.bad_offset);
+                ck_assert_uint_eq(rec.n_errors, 0);
+                ck_assert(coap_client_has_ongoing_exchange(&client));
+        }
+        coap_client_cancel_requests(&client);
+        ck_assert_int_eq(coap_client_reregister_observe(&client, &req), -ENOENT);
+}
+END_TEST
+
 static Suite *observe_suite(void) {
         Suite *s = suite_create("client-observe");
         TCase *tc = tcase_create("observe");
@@ -108,6 +138,7 @@ static Suite *observe_suite(void) {
         tcase_add_test(tc, test_observe_then_cancel);
         tcase_add_test(tc, test_observe_then_deregister);
         tcase_add_test(tc, test_observe_non);
+        tcase_add_test(tc, test_observe_reregister);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 
-/* The daemon goes away: pending requests get -ECONNABORTED at once; once a new coapclientd
- * owns the bus name, the same client works again, DTLS credentials included. Runs with
- * TEST_NO_DAEMON=1: the test starts and kills the daemons itself. */
+/* The daemon goes away: pending requests get -ECONNABORTED at once, observations are registered
+ * again with the next coapclientd and go on; once a new coapclientd owns the bus name, the same
+ * client works again, DTLS credentials included. Runs with TEST_NO_DAEMON=1: the test starts
+ * and kills the daemons itself. */
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -127,28 +128,45 @@ START_TEST(test_daemon_restart) {
         ck_assert_int_eq(coap_client_req(&a, sock, NULL, &req, NULL), 0);
         ck_assert(recorder_wait_last(&rec_obs, 1, 10));
 
-        /* A crash. */
-        n_obs = recorder_n_last(&rec_obs);
+        /* A crash: the one-shot request ends, the observation waits. */
         t0 = now_usec();
         status = stop_daemon(pid, SIGKILL);
         ck_assert(WIFSIGNALED(status));
         ck_assert(recorder_wait_last(&rec_a, 1, 5));
-        ck_assert(recorder_wait_last(&rec_obs, n_obs + 1, 5));
         ck_assert_uint_lt(now_usec() - t0, 2 * 1000000u);
         ck_assert_int_eq(rec_a.code, -ECONNABORTED);
-        ck_assert_int_eq(rec_obs.code, -ECONNABORTED);
         ck_assert_uint_eq(rec_a.n_calls, 1);
-        ck_assert(!coap_client_has_ongoing_exchange(&a));
+        ck_assert(coap_client_has_ongoing_exchange(&a));
 
         /* Nobody there: a request fails at once. */
         req = make_request(COAP_METHOD_GET, "time", &rec_b);
         ck_assert_int_eq(coap_client_req(&b, sock, NULL, &req, NULL), -ECONNREFUSED);
 
-        /* A new daemon: both clients work again, their objects made anew. */
+        /* A new daemon: the observation is registered with it by itself and its notifications
+         * go on, from the same callback, with no error in between. */
+        n_obs = recorder_n_last(&rec_obs);
         pid = start_daemon();
+        ck_assert(recorder_wait_last(&rec_obs, n_obs + 2, 15));
+        ck_assert_uint_eq(rec_obs.n_errors, 0);
+        ck_assert_int_eq(rec_obs.code, COAP_RESPONSE_CODE_CONTENT);
+        ck_assert(rec_obs.info.has_observe);
+
+        /* Both clients work again, their objects made anew. */
         ck_assert_int_eq(do_request(&b, sock, &req, &rec_b), COAP_RESPONSE_CODE_CONTENT);
         req = make_request(COAP_METHOD_GET, "time", &rec_a);
         ck_assert_int_eq(do_request(&a, sock, &req, &rec_a), COAP_RESPONSE_CODE_CONTENT);
+
+        /* And again, a clean stop this time; the observation still ends as usual. */
+        n_obs = recorder_n_last(&rec_obs);
+        status = stop_daemon(pid, SIGTERM);
+        ck_assert(WIFEXITED(status));
+        pid = start_daemon();
+        ck_assert(recorder_wait_last(&rec_obs, n_obs + 2, 15));
+        ck_assert_uint_eq(rec_obs.n_errors, 0);
+        coap_client_cancel_requests(&a);
+        ck_assert_int_eq(rec_obs.code, -ECANCELED);
+        ck_assert_uint_eq(rec_obs.n_errors, 1);
+        ck_assert(!coap_client_has_ongoing_exchange(&a));
 
         coap_client_deinit(&a);
         coap_client_deinit(&b);
@@ -158,6 +176,38 @@ START_TEST(test_daemon_restart) {
         recorder_done(&rec_a);
         recorder_done(&rec_obs);
         recorder_done(&rec_b);
+        close(sock);
+}
+END_TEST
+
+/* No coapclientd comes back: after its wait (15 s) the observation ends with one -ECONNABORTED. */
+START_TEST(test_observation_daemon_gone) {
+        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client client = {};
+        struct coap_client_request req;
+        Recorder rec;
+        pid_t pid;
+        int sock, status;
+
+        recorder_init(&rec);
+        sock = peer_socket(/* connected= */ true);
+        ck_assert_int_ge(sock, 0);
+        pid = start_daemon();
+        ck_assert_int_eq(coap_client_init(&client, "gone"), 0);
+        req = make_request(COAP_METHOD_GET, "time", &rec);
+        req.options = &observe;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert(recorder_wait_last(&rec, 1, 10));
+        status = stop_daemon(pid, SIGKILL);
+        ck_assert(WIFSIGNALED(status));
+        ck_assert(coap_client_has_ongoing_exchange(&client));
+        ck_assert(recorder_wait_errors(&rec, 1, 40));
+        ck_assert_int_eq(rec.code, -ECONNABORTED);
+        ck_assert_uint_eq(rec.n_errors, 1);
+        ck_assert(!coap_client_has_ongoing_exchange(&client));
+        coap_client_deinit(&client);
+        recorder_done(&rec);
         close(sock);
 }
 END_TEST
@@ -229,6 +279,7 @@ static Suite *restart_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_no_daemon);
         tcase_add_test(tc, test_daemon_restart);
+        tcase_add_test(tc, test_observation_daemon_gone);
         tcase_add_test(tc, test_tls_restart);
         suite_add_tcase(s, tc);
         return s;

@@ -129,9 +129,11 @@ static void teardown_store(void) {
 }
 
 /* One GET of /time over a new client and socket with these TLS settings; returns the final
- * code or error of the callback. */
-static int get_time(uint16_t port, const int *tags, size_t n, const char *hostname, int flags,
-                    uint32_t handshake_timeout_ms) {
+ * code or error of the callback, and what coap_client_last_error() said in an error callback
+ * (or "") in ret_message if given. */
+static int get_time_message(uint16_t port, const int *tags, size_t n, const char *hostname,
+                            int flags, uint32_t handshake_timeout_ms, char *ret_message,
+                            size_t size) {
         struct coap_client client = {};
         struct coap_client_request req;
         Recorder rec;
@@ -159,10 +161,17 @@ static int get_time(uint16_t port, const int *tags, size_t n, const char *hostna
         }
         ck_assert_uint_eq(rec.n_last, 1);
         ck_assert(!rec.error_not_last);
+        if (ret_message)
+                snprintf(ret_message, size, "%s", rec.error_message);
         coap_client_deinit(&client);
         close(sock);
         recorder_done(&rec);
         return r;
+}
+
+static int get_time(uint16_t port, const int *tags, size_t n, const char *hostname, int flags,
+                    uint32_t handshake_timeout_ms) {
+        return get_time_message(port, tags, n, hostname, flags, handshake_timeout_ms, NULL, 0);
 }
 
 START_TEST(test_store) {
@@ -317,6 +326,7 @@ END_TEST
 START_TEST(test_psk_wrong_key) {
         static const char wrong[] = "wrongPSK";
         const int tags[] = {TAG_SCRATCH};
+        char message[512] = "unset";
         uint64_t t0;
 
         ck_assert_int_eq(coap_client_tls_credential_add(TAG_SCRATCH, COAP_CLIENT_TLS_CREDENTIAL_PSK,
@@ -325,10 +335,13 @@ START_TEST(test_psk_wrong_key) {
         ck_assert_int_eq(coap_client_tls_credential_add(
                                  TAG_SCRATCH, COAP_CLIENT_TLS_CREDENTIAL_PSK_ID, psk_id, 4),
                          0);
-        /* The server cannot decrypt our Finished and drops it: only the timeout ends it. */
+        /* The server cannot decrypt our Finished and drops it: only the timeout ends it, which
+         * has no reason to give. */
         t0 = now_usec();
-        ck_assert_int_eq(get_time(env_port("COAP_PEER_PORT", 1), tags, 1, NULL, 0, 1000),
+        ck_assert_int_eq(get_time_message(env_port("COAP_PEER_PORT", 1), tags, 1, NULL, 0, 1000,
+                                          message, sizeof(message)),
                          -ETIMEDOUT);
+        ck_assert_str_eq(message, "");
         ck_assert_uint_lt(now_usec() - t0, 10 * 1000000u);
         ck_assert_int_eq(
                 coap_client_tls_credential_delete(TAG_SCRATCH, COAP_CLIENT_TLS_CREDENTIAL_PSK), 0);
@@ -344,14 +357,25 @@ START_TEST(test_x509) {
                   wrong_ca[] = {TAG_OTHER_CA, TAG_CLIENT_CERT}, no_client_cert[] = {TAG_CA},
                   cert_only[] = {TAG_CLIENT_CERT}, der[] = {TAG_CA_DER, TAG_CLIENT_CERT};
         uint16_t port = env_port("COAPS_X509_PORT", 0);
+        char message[512];
 
         ck_assert_int_eq(get_time(port, good, 2, "127.0.0.1", 0, 0), COAP_RESPONSE_CODE_CONTENT);
         ck_assert_int_eq(get_time(port, der, 2, "127.0.0.1", 0, 0), COAP_RESPONSE_CODE_CONTENT);
         /* Several CAs, one of them DER: they travel as one PEM list. */
         ck_assert_int_eq(get_time(port, der_and_other, 3, "localhost", 0, 0),
                          COAP_RESPONSE_CODE_CONTENT);
-        ck_assert_int_eq(get_time(port, wrong_ca, 2, "127.0.0.1", 0, 0), -EACCES);
-        ck_assert_int_eq(get_time(port, good, 2, "example.com", 0, 0), -EACCES);
+        /* The callback learns why from coap_client_last_error(): GnuTLS' verification result. */
+        ck_assert_int_eq(
+                get_time_message(port, wrong_ca, 2, "127.0.0.1", 0, 0, message, sizeof(message)),
+                -EACCES);
+        ck_assert_msg(strstr(message, "DTLS session failed: ") == message &&
+                              strstr(message, "issuer is unknown"),
+                      "message '%s'", message);
+        ck_assert_int_eq(
+                get_time_message(port, good, 2, "example.com", 0, 0, message, sizeof(message)),
+                -EACCES);
+        ck_assert_msg(strstr(message, "The name in the certificate does not match"), "message '%s'",
+                      message);
         /* The server wants a client certificate. */
         ck_assert_int_eq(get_time(port, no_client_cert, 1, "127.0.0.1", 0, 0), -EACCES);
         /* Without verification of the server, our certificate alone. */

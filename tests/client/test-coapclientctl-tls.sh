@@ -71,9 +71,13 @@ check "X.509 with a DER CA and a server name" 0 "$CTL" get "$X509_URI/time" --ca
 check "wrong CA exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key"
 check_grep "wrong CA is explained" "$T/err" "DTLS authentication failed: the server's certificate"
+check_grep "wrong CA: GnuTLS' reason in the error line" "$T/err" \
+    "^coapclientctl: Request failed: Permission denied: DTLS session failed: The certificate is NOT trusted. The certificate issuer is unknown.$"
 check "wrong server name exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key" --server-name example.com
 check "no client certificate exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/ca.pem"
+check_grep "no client certificate: the peer's alert in the error line" "$T/err" \
+    "^coapclientctl: Request failed: [A-Za-z ]+: DTLS session failed: the peer sent the alert"
 # The daemon logs GnuTLS' reason at notice.
 check_grep "notice: the wrong CA's verification result" "$TEST_TMPDIR/daemon.log" \
     "DTLS session failed: Permission denied: The certificate is NOT trusted. The certificate issuer is unknown.$"

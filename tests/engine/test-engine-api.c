@@ -239,8 +239,10 @@ START_TEST(test_reentrant_final_event) {
 END_TEST
 
 static void hook_deregister_self(FakeEnv *f, const CoapEvent *ev) {
-        if (!ev->final)
+        if (!ev->final) {
                 ck_assert_int_eq(coap_engine_deregister_observe(f->engine, ev->id, f->now), -EBUSY);
+                ck_assert_int_eq(coap_engine_reregister_observe(f->engine, ev->id, f->now), -EBUSY);
+        }
 }
 
 START_TEST(test_deregister_from_own_event) {
@@ -257,6 +259,9 @@ START_TEST(test_deregister_from_own_event) {
         fake_reply(f, COAP_CODE_CONTENT, &seq, 1, NULL, 0);
         ck_assert_uint_eq(f->n_events, 1);
         f->hook = NULL;
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_reply(f, COAP_CODE_CONTENT, &seq, 1, NULL, 0);
+        ck_assert_uint_eq(f->n_events, 2);
         ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 1, f->now), 0);
         fake_env_free(f);
 }

@@ -306,6 +306,96 @@ START_TEST(test_observe_deregister_send_error) {
 }
 END_TEST
 
+/* The registration again on its token, with a new MID; the answer is one more notification. */
+START_TEST(test_observe_reregister_con) {
+        CoapMsg reg, m;
+        FakeEnv *f = start_observe(true, 6, &reg);
+        CoapRequestSpec plain = fake_spec(2, "x");
+        CoapOption o;
+        uint32_t v;
+
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 9, f->now), -ENOENT);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &plain, f->now), 0);
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 2, f->now), -EINVAL);
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 2, f->now), 0);
+        /* The registration waits for its answer. */
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), -EBUSY);
+
+        notify(f, &reg, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 5, "a");
+        assert_notification(f, 1, "a");
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert_uint_eq(m.type, COAP_TYPE_CON);
+        ck_assert_uint_eq(m.code, COAP_CODE_GET);
+        ck_assert(memcmp(m.token, reg.token, 8) == 0);
+        ck_assert_uint_ne(m.mid, reg.mid);
+        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
+        ck_assert_uint_eq(v, 0);
+        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_PATH, &o));
+        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_QUERY, &o));
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), -EBUSY);
+        /* Retransmitted byte for byte until answered. */
+        fake_advance_to(f, coap_engine_next_deadline(f->engine));
+        ck_assert_uint_eq(f->tx[f->n_tx - 1].len, f->tx[f->n_tx - 2].len);
+        ck_assert(memcmp(f->tx[f->n_tx - 1].buf, f->tx[f->n_tx - 2].buf, f->tx[f->n_tx - 1].len) ==
+                  0);
+        notify(f, &m, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 6, "b");
+        assert_notification(f, 2, "b");
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+
+        /* An answer older than what was delivered is dropped, but acknowledges the refresh. */
+        notify(f, &reg, COAP_TYPE_NON, 0x600, COAP_CODE_CONTENT, 8, "c");
+        assert_notification(f, 3, "c");
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        notify(f, &m, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 7, "stale");
+        ck_assert_uint_eq(f->n_events, 4);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_env_free(f);
+}
+END_TEST
+
+START_TEST(test_observe_reregister_non) {
+        CoapMsg reg, m;
+        FakeEnv *f = start_observe(false, 6, &reg);
+        uint32_t v;
+
+        notify(f, &reg, COAP_TYPE_NON, 0x800, COAP_CODE_CONTENT, 1, "a");
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_tx_last_msg(f, &m);
+        ck_assert_uint_eq(m.type, COAP_TYPE_NON);
+        ck_assert(memcmp(m.token, reg.token, 8) == 0);
+        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
+        ck_assert_uint_eq(v, 0);
+        /* Nothing to time: the observation outlives any timeout. */
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        notify(f, &reg, COAP_TYPE_NON, 0x801, COAP_CODE_CONTENT, 2, "b");
+        assert_notification(f, 1, "b");
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Unlike deregistering, a refresh that cannot be sent leaves the observation as it was. */
+START_TEST(test_observe_reregister_send_error) {
+        CoapMsg reg;
+        FakeEnv *f = start_observe(true, 6, &reg);
+
+        notify(f, &reg, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 1, "a");
+        fake_send_fail(f, -ENETDOWN);
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), -ENETDOWN);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        notify(f, &reg, COAP_TYPE_NON, 0x900, COAP_CODE_CONTENT, 2, "b");
+        assert_notification(f, 1, "b");
+        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
+        fake_env_free(f);
+}
+END_TEST
+
 static void notify_block(FakeEnv *f, const uint8_t *token, CoapType type, uint16_t mid, int64_t seq,
                          uint32_t num, bool more, size_t len) {
         uint8_t st1[4], st2[4];
@@ -534,6 +624,9 @@ static Suite *engine_observe_suite(void) {
         tcase_add_test(tc, test_observe_deregister_con);
         tcase_add_test(tc, test_observe_deregister_non);
         tcase_add_test(tc, test_observe_deregister_send_error);
+        tcase_add_test(tc, test_observe_reregister_con);
+        tcase_add_test(tc, test_observe_reregister_non);
+        tcase_add_test(tc, test_observe_reregister_send_error);
         tcase_add_test(tc, test_observe_blockwise);
         tcase_add_test(tc, test_observe_registration_timeout);
         tcase_add_test(tc, test_observe_continuation_error);

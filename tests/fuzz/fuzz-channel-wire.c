@@ -134,6 +134,8 @@ static void check_event_equal(const ChannelEvent *a, const ChannelEvent *b) {
         check(memcmp(a->etag, b->etag, sizeof(a->etag)) == 0);
         check((a->error_name == NULL) == (b->error_name == NULL));
         check(!a->error_name || strcmp(a->error_name, b->error_name) == 0);
+        check((a->error_message == NULL) == (b->error_message == NULL));
+        check(!a->error_message || strcmp(a->error_message, b->error_message) == 0);
         check(a->mid == b->mid);
         check(a->code == b->code);
         check(a->token_len == b->token_len);
@@ -168,6 +170,9 @@ static void fuzz_event(const ChannelFrame *f) {
         for (size_t i = ev.etag_len; i < CHANNEL_ETAG_MAX; i++)
                 check(ev.etag[i] == 0);
         check(!ev.error_name || inside(ev.error_name, strlen(ev.error_name) + 1, f));
+        check(!(ev.flags & CHANNEL_EVENT_ERROR_MESSAGE) == !ev.error_message);
+        check(!ev.error_message || (strlen(ev.error_message) < CHANNEL_ERROR_MESSAGE_MAX &&
+                                    inside(ev.error_message, strlen(ev.error_message) + 1, f)));
         check(ev.payload_len == 0 ? !ev.payload : inside(ev.payload, ev.payload_len, f));
         check(ev.token_len <= CHANNEL_TOKEN_MAX);
         check((ev.flags & CHANNEL_EVENT_MESSAGE) || (ev.token_len == 0 && ev.options_len == 0));
@@ -309,6 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case CHANNEL_FRAME_CANCEL:
                 case CHANNEL_FRAME_CANCEL_ALL:
                 case CHANNEL_FRAME_DEREGISTER_OBSERVE:
+                case CHANNEL_FRAME_REREGISTER_OBSERVE:
                         fuzz_ids(&f);
                         break;
                 default:

@@ -49,12 +49,18 @@ export COAPCLIENTD_BUS_ADDRESS
 # ephemeral range (32768 on), so that no test's client socket holds it already.
 COAP_PEER_HOST=127.0.0.1
 for _ in $(seq 1 50); do
-    COAP_PEER_PORT=$(( (RANDOM % 6300) * 2 + 20000 ))
+    COAP_PEER_PORT=$(( (RANDOM % 3150) * 2 + 20000 ))
     coap-server-gnutls -A "$COAP_PEER_HOST" -p "$COAP_PEER_PORT" -d 16 -k secretPSK -h CoAP \
         >"$TEST_TMPDIR/peer.log" 2>&1 &
     peer_pid=$!
-    sleep 0.1
-    kill -0 "$peer_pid" 2>/dev/null && break
+    # Alive, and holding the DTLS port too: coap-server carries on without it when it is taken.
+    for _ in $(seq 1 40); do
+        sleep 0.05
+        kill -0 "$peer_pid" 2>/dev/null || break
+        python3 -c 'import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", int(sys.argv[1])))' \
+            $((COAP_PEER_PORT + 1)) 2>/dev/null || break 2
+    done
+    kill "$peer_pid" 2>/dev/null; wait "$peer_pid" 2>/dev/null
     peer_pid=
 done
 [ -n "$peer_pid" ] || { echo "Bail out! coap-server-gnutls did not start"; exit 1; }

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,18 +156,34 @@ static pid_t spawn(const char *const *args, uint16_t port) {
         return pid;
 }
 
+/* Whether something holds UDP port on 127.0.0.1: then we cannot bind it. */
+static bool udp_port_held(uint16_t port) {
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sin = {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+
+        return fd >= 0 && bind(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0;
+}
+
 int test_dtls_server_spawn(const char *const *args, uint16_t port, uint16_t *ret_port,
                            pid_t *ret_pid) {
         for (int attempt = 0; attempt < 20; attempt++) {
-                uint16_t p = port ? port : (uint16_t) (20000 + ((unsigned) rand() % 20000) * 2);
+                /* Below the ephemeral range (32768 on), and apart from test-env.sh's peers. */
+                uint16_t p = port ? port : (uint16_t) (26400 + ((unsigned) rand() % 3150) * 2);
                 pid_t pid = spawn(args, p);
                 int r;
 
                 if (pid < 0)
                         return -errno;
                 r = test_coap_ping(AF_INET, "127.0.0.1", p, SERVER_START_TIMEOUT_USEC);
-                /* Still alive: it is the one answering, not another process on that port. */
-                if (r >= 0 && waitpid(pid, NULL, WNOHANG) == 0) {
+                /* Still alive: it is the one answering, not another process on that port; and it
+                 * holds the DTLS port too (coap-server carries on without it when that is
+                 * taken). */
+                if (r >= 0 && waitpid(pid, NULL, WNOHANG) == 0 &&
+                    udp_port_held((uint16_t) (p + 1))) {
                         *ret_port = p;
                         *ret_pid = pid;
                         return 0;
@@ -196,8 +214,9 @@ int test_write_tmp_file(const char *name, const void *data, size_t len, char **r
         return 0;
 }
 
-int test_request_result(TestBus *b, const char *client, int fd, const TestRequest *req,
-                        uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec) {
+int test_request_result_message(TestBus *b, const char *client, int fd, const TestRequest *req,
+                                uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec,
+                                char **ret_message) {
         uint64_t start = test_now_usec(), id;
         TestResponse *resp = NULL;
         size_t n;
@@ -212,6 +231,14 @@ int test_request_result(TestBus *b, const char *client, int fd, const TestReques
         *ret_result = resp[n - 1].result;
         if (ret_usec)
                 *ret_usec = resp[n - 1].received_usec - start;
+        if (ret_message)
+                *ret_message = TAKE_PTR(resp[n - 1].error_message);
         test_responses_free(resp, n);
         return 0;
+}
+
+int test_request_result(TestBus *b, const char *client, int fd, const TestRequest *req,
+                        uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec) {
+        return test_request_result_message(b, client, fd, req, timeout_usec, ret_result, ret_usec,
+                                           NULL);
 }

@@ -53,3 +53,7 @@ int test_write_tmp_file(const char *name, const void *data, size_t len, char **r
  * Response. The a{sv} is req; every Response is checked to be of its id. */
 int test_request_result(TestBus *b, const char *client, int fd, const TestRequest *req,
                         uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec);
+/* The same, and the final Response's "error-message" (NULL: none; the caller frees it). */
+int test_request_result_message(TestBus *b, const char *client, int fd, const TestRequest *req,
+                                uint64_t timeout_usec, int32_t *ret_result, uint64_t *ret_usec,
+                                char **ret_message);

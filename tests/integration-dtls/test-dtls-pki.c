@@ -66,9 +66,10 @@ static void servers_stop(void) {
 }
 
 /* SetCredentials with creds and secret (a sealed memfd), then one GET /time on a socket
- * connected to port; returns its final result. */
-static int32_t get_with(const TestCreds *creds, const gnutls_datum_t *secret, uint16_t port,
-                        uint64_t *ret_usec) {
+ * connected to port; returns its final result, and its "error-message" in *ret_message if
+ * given. */
+static int32_t get_with_message(const TestCreds *creds, const gnutls_datum_t *secret, uint16_t port,
+                                uint64_t *ret_usec, char **ret_message) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int fd = -EBADF, secret_fd = -EBADF;
         _cleanup_(test_bus_freep) TestBus *bus = NULL;
@@ -84,11 +85,16 @@ static int32_t get_with(const TestCreds *creds, const gnutls_datum_t *secret, ui
                       "SetCredentials: %s: %s", error.name, error.message);
         fd = test_udp_socket(AF_INET, "127.0.0.1", port);
         ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(test_request_result(bus, path, fd,
-                                             &(TestRequest){.method = TEST_GET, .path = "time"},
-                                             20 * USEC_PER_SEC, &result, ret_usec),
+        ck_assert_int_eq(test_request_result_message(
+                                 bus, path, fd, &(TestRequest){.method = TEST_GET, .path = "time"},
+                                 20 * USEC_PER_SEC, &result, ret_usec, ret_message),
                          0);
         return result;
+}
+
+static int32_t get_with(const TestCreds *creds, const gnutls_datum_t *secret, uint16_t port,
+                        uint64_t *ret_usec) {
+        return get_with_message(creds, secret, port, ret_usec, NULL);
 }
 
 static TestCreds x509_creds(const TestCert *trust, const char *server_name) {
@@ -123,8 +129,14 @@ END_TEST
 
 START_TEST(test_x509_wrong_ca) {
         TestCreds creds = x509_creds(&other_ca, "localhost");
+        _cleanup_free_ char *message = NULL;
 
-        ck_assert_int_eq(get_with(&creds, &client.key_pem, x509_port + 1, NULL), -EACCES);
+        /* The final Response says why, in GnuTLS' words. */
+        ck_assert_int_eq(get_with_message(&creds, &client.key_pem, x509_port + 1, NULL, &message),
+                         -EACCES);
+        ck_assert_ptr_nonnull(message);
+        ck_assert_str_eq(message, "DTLS session failed: The certificate is NOT trusted. The "
+                                  "certificate issuer is unknown.");
 }
 END_TEST
 

@@ -30,6 +30,7 @@ void test_response_done(TestResponse *r) {
         free(r->destination);
         free(r->payload);
         free(r->source);
+        free(r->error_message);
         *r = (TestResponse){};
 }
 
@@ -117,6 +118,15 @@ static int parse_details(sd_bus_message *m, TestResponse *resp) {
                         free(resp->source);
                         resp->source = strdup(s);
                         if (!resp->source)
+                                return -ENOMEM;
+                } else if (strcmp(key, "error-message") == 0 && !resp->error_message) {
+                        const char *s;
+
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        resp->error_message = strdup(s);
+                        if (!resp->error_message)
                                 return -ENOMEM;
                 } else {
                         r = sd_bus_message_skip(m, "v");

@@ -69,6 +69,7 @@ typedef struct TestResponse {
         bool has_observe;
         uint64_t observe;
         char *source;           /* the "source" detail (a multicast answer's member), or NULL */
+        char *error_message;    /* details' "error-message", or NULL */
         uint64_t received_usec; /* CLOCK_MONOTONIC */
 } TestResponse;
 

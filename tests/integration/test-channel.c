@@ -49,7 +49,8 @@ typedef struct Event {
         uint8_t type;
         uint32_t observe;
         char *error_name;
-        uint8_t *payload; /* NUL-terminated */
+        char *error_message; /* CHANNEL_EVENT_ERROR_MESSAGE */
+        uint8_t *payload;    /* NUL-terminated */
         size_t payload_len;
         /* The message section (CHANNEL_EVENT_MESSAGE). */
         uint8_t code, token_len;
@@ -68,6 +69,7 @@ typedef struct Chan {
 
 static void event_done(Event *e) {
         free(e->error_name);
+        free(e->error_message);
         free(e->payload);
         free(e->options);
         *e = (Event){};
@@ -211,6 +213,7 @@ static void chan_decode(Chan *ch, const uint8_t *msg, size_t len) {
                         .type = ev.type,
                         .observe = ev.observe,
                         .error_name = ev.error_name ? strdup(ev.error_name) : NULL,
+                        .error_message = ev.error_message ? strdup(ev.error_message) : NULL,
                         .payload = malloc(ev.payload_len + 1),
                         .payload_len = ev.payload_len,
                         .code = ev.code,
@@ -363,7 +366,8 @@ static void chan_assert_closed(Chan *ch) {
         ck_assert_int_eq(chan_run_until(ch, test_now_usec() + WAIT_USEC, NULL, NULL), -ECONNRESET);
 }
 
-/* Sends req with fds and checks its only event: a refusal named error_name with -errnum. */
+/* Sends req with fds and checks its only event: a refusal named error_name with -errnum, and
+ * no error message (as an older library would need: this one never asks for them). */
 static void assert_refused(Chan *ch, const ChannelRequest *req, const int *fds, size_t n_fds,
                            const char *error_name, int errnum) {
         Event e;
@@ -376,6 +380,8 @@ static void assert_refused(Chan *ch, const ChannelRequest *req, const int *fds, 
                       e.error_name ?: "(none)", error_name);
         ck_assert_int_eq(e.result, -errnum);
         ck_assert_uint_eq(e.payload_len, 0);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_ERROR_MESSAGE, 0);
+        ck_assert_ptr_null(e.error_message);
         event_done(&e);
 }
 
@@ -1115,7 +1121,15 @@ START_TEST(test_refusals) {
         req = get_request(&f, 16, "x");
         send_request(&f.ch, &req, &quiet, 1);
         assert_inflight(f.bus, 1);
-        assert_refused(&f.ch, &req, &connected, 1, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EINVAL);
+        /* Asked for, the refusal says what it is about. */
+        req.flags |= CHANNEL_REQUEST_ERROR_MESSAGE;
+        send_request(&f.ch, &req, &connected, 1);
+        e = chan_final(&f.ch, 16, WAIT_USEC);
+        ck_assert_str_eq(e.error_name, COAPCLIENTD_ERROR_INVALID_ARGUMENT);
+        ck_assert_int_eq(e.result, -EINVAL);
+        ck_assert_uint_eq(e.flags & CHANNEL_EVENT_ERROR_MESSAGE, CHANNEL_EVENT_ERROR_MESSAGE);
+        ck_assert_str_eq(e.error_message, "Request tag 16 is in flight already.");
+        event_done(&e);
         ck_assert_uint_eq(manager_u32(f.bus, "RequestsInFlight"), 1);
         send_ids(&f.ch, CHANNEL_FRAME_CANCEL, f.client, 16);
         e = chan_final(&f.ch, 16, WAIT_USEC);
@@ -1125,14 +1139,14 @@ START_TEST(test_refusals) {
         /* Malformed after the ids: refused as such, the parse error in the daemon's log. */
         req = get_request(&f, 17, "time");
         len = encode_request(&req, buf, sizeof(buf));
-        buf[CHANNEL_HEADER_SIZE + 35] = 1; /* the reserved byte */
+        buf[CHANNEL_HEADER_SIZE + 35] = 2; /* the flags' high byte: bit 9, unknown */
         send_message(f.ch.fd, buf, len, &connected, 1);
         e = chan_final(&f.ch, 17, WAIT_USEC);
         ck_assert_str_eq(e.error_name, COAPCLIENTD_ERROR_INVALID_ARGUMENT);
         ck_assert_int_eq(e.result, -EINVAL);
         ck_assert_uint_eq(e.client, f.client);
         event_done(&e);
-        ck_assert(daemon_log_contains("Malformed request frame: reserved field not zero"));
+        ck_assert(daemon_log_contains("Malformed request frame: unknown flags"));
 
         /* Trailing bytes after the last field (the frame's size covers them). */
         req = get_request(&f, 18, "time");
@@ -1187,7 +1201,7 @@ START_TEST(test_malformed_takes_its_fd) {
 
         req = get_request(&f, 1, "time");
         first = encode_request(&req, buf, sizeof(buf));
-        buf[CHANNEL_HEADER_SIZE + 35] = 1; /* reserved byte: malformed, flags still readable */
+        buf[CHANNEL_HEADER_SIZE + 35] = 2; /* unknown flag bit 9: malformed, low byte readable */
         req = get_request(&f, 2, "");
         len = first + encode_request(&req, buf + first, sizeof(buf) - first);
         send_message(f.ch.fd, buf, len, (const int[]){pr, connected}, 2);

@@ -16,7 +16,7 @@ enum {
         REQ_PATH_LEN = 30,
         REQ_N_OPTIONS = 41,
         REQ_DEST_LEN = 42,
-        REQ_ZERO = 43,
+        REQ_FLAGS_HIGH = 43,
         REQ_PAYLOAD_LEN = 44,
         REQ_MULTICAST = 48,
         EV_FLAGS = 28,
@@ -31,6 +31,11 @@ enum {
  * out (family in host order, port and address in network order). */
 static const uint8_t dest4[16] = {0x02, 0x00, 0x16, 0x33, 0x7f, 0x00, 0x00, 0x01};
 static const uint8_t dest6[28] = {0x0a, 0x00, 0x16, 0x34, [23] = 0x01};
+
+static void put16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t) v;
+        p[1] = (uint8_t) (v >> 8);
+}
 
 static void put32(uint8_t *p, uint32_t v) {
         for (size_t i = 0; i < 4; i++)
@@ -131,6 +136,14 @@ static void assert_event_equal(const ChannelEvent *a, const ChannelEvent *b, con
                 ck_assert_str_eq(a->error_name, b->error_name);
         } else {
                 ck_assert_ptr_null(b->error_name);
+        }
+
+        if (a->flags & CHANNEL_EVENT_ERROR_MESSAGE) {
+                ck_assert_ptr_nonnull(b->error_message);
+                ck_assert(within(b->error_message, strlen(b->error_message) + 1, frame, frame_len));
+                ck_assert_str_eq(a->error_message, b->error_message);
+        } else {
+                ck_assert_ptr_null(b->error_message);
         }
 
         if (a->flags & CHANNEL_EVENT_MESSAGE) {
@@ -323,6 +336,7 @@ START_TEST(test_event_full) {
                 .size2 = 123456,
                 .etag = {1, 2, 3, 4, 5, 6, 7, 8},
                 .error_name = "org.coapclientd.CoapClient1.Error.Timeout",
+                .error_message = "DTLS session failed: timeout",
                 .mid = 0xbeef,
                 .code = 0x45,
                 .token_len = CHANNEL_TOKEN_MAX,
@@ -337,7 +351,7 @@ START_TEST(test_event_full) {
 
         memset(payload, 'p', sizeof(payload));
         memset(options, 'o', sizeof(options));
-        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 6 + 8 + 300 + 1 + 28 + 1024);
+        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 42 + 2 + 29 + 6 + 8 + 300 + 1 + 28 + 1024);
 }
 END_TEST
 
@@ -411,12 +425,16 @@ START_TEST(test_multicast_bytes) {
         ChannelFrame f;
 
         ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_mem_eq(buf + EV_FLAGS, "\x01\x01\0\0", 4);
         ck_assert_uint_eq(buf[CHANNEL_HEADER_SIZE + 60], sizeof(dest4));
         ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 61, dest4, sizeof(dest4));
         ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 61 + sizeof(dest4), "ok", 2);
         round_trip_event(&ev, sizeof(buf));
 
         ck_assert_int_eq(channel_encode_request(&req, rbuf, sizeof(rbuf)), (long) sizeof(rbuf));
+        /* Bit 8 of the flags: the low byte at 17, the high one at 35. */
+        ck_assert_uint_eq(rbuf[REQ_FLAGS], 0);
+        ck_assert_uint_eq(rbuf[REQ_FLAGS_HIGH], 1);
         ck_assert_mem_eq(rbuf + CHANNEL_HEADER_SIZE + 40, "\x04\x03\x02\x01", 4);
         ck_assert_mem_eq(rbuf + CHANNEL_HEADER_SIZE + 44, dest4, sizeof(dest4));
         round_trip_request(&req, sizeof(rbuf));
@@ -441,6 +459,70 @@ START_TEST(test_multicast_bytes) {
                                                               .source_len = 17},
                                               buf, sizeof(buf)),
                          -EINVAL);
+}
+END_TEST
+
+/* The error message section, byte for byte: after the error name, before the message section. */
+START_TEST(test_event_error_message_bytes) {
+        static const uint8_t expected[] = {
+                'e',  '.',  'X',  0,                /* error name */
+                0x05, 0x00,                         /* error message length, with the NUL */
+                'b',  'a',  'd',  '!',  0,          /* error message */
+                0x01, 0x00, 0x80, 0x00, 0x00, 0x00, /* mid 1, 4.00, tkl 0, options_len 0 */
+        };
+        ChannelEvent ev = {
+                .result = -EACCES,
+                .flags = CHANNEL_EVENT_ERROR_MESSAGE | CHANNEL_EVENT_MESSAGE |
+                         CHANNEL_EVENT_LAST_BLOCK | CHANNEL_EVENT_FINAL,
+                .error_name = "e.X",
+                .error_message = "bad!",
+                .mid = 1,
+                .code = 0x80,
+        };
+        uint8_t buf[CHANNEL_HEADER_SIZE + 60 + sizeof(expected)];
+
+        ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), (long) sizeof(buf));
+        ck_assert_uint_eq(channel_event_size(&ev), sizeof(buf));
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 60, expected, sizeof(expected));
+        round_trip_event(&ev, sizeof(buf));
+
+        /* Alone: only the length and the string. */
+        ev.flags = CHANNEL_EVENT_ERROR_MESSAGE | CHANNEL_EVENT_FINAL;
+        ev.error_name = NULL;
+        ev.error_message = "";
+        round_trip_event(&ev, CHANNEL_HEADER_SIZE + 60 + 2 + 1);
+}
+END_TEST
+
+/* The longest error message is CHANNEL_ERROR_MESSAGE_MAX bytes with its NUL, both ways. */
+START_TEST(test_event_error_message_max) {
+        static char message[CHANNEL_ERROR_MESSAGE_MAX + 1];
+        static uint8_t buf[CHANNEL_HEADER_SIZE + 60 + 2 + CHANNEL_ERROR_MESSAGE_MAX + 1];
+        ChannelParseError e = CHANNEL_PARSE_OK;
+        ChannelEvent ev = {
+                .result = -EPROTO,
+                .flags = CHANNEL_EVENT_ERROR_MESSAGE | CHANNEL_EVENT_FINAL,
+                .error_message = message,
+                .payload = (const uint8_t *) "",
+                .payload_len = 1,
+        };
+        ChannelEvent back;
+        ChannelFrame f;
+
+        memset(message, 'm', CHANNEL_ERROR_MESSAGE_MAX - 1);
+        round_trip_event(&ev, sizeof(buf));
+
+        message[CHANNEL_ERROR_MESSAGE_MAX - 1] = 'm';
+        ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), -EINVAL);
+
+        /* One more byte of string, whose NUL is the payload's: the decoder refuses it too. */
+        message[CHANNEL_ERROR_MESSAGE_MAX - 1] = '\0';
+        ck_assert_int_eq(channel_encode_event(&ev, buf, sizeof(buf)), (long) sizeof(buf));
+        put16(buf + CHANNEL_HEADER_SIZE + 60, CHANNEL_ERROR_MESSAGE_MAX + 1);
+        buf[CHANNEL_HEADER_SIZE + 60 + 2 + CHANNEL_ERROR_MESSAGE_MAX - 1] = 'm';
+        next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_EVENT, &f);
+        ck_assert_int_eq(channel_decode_event(&f, &back, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_BAD_ERROR_MESSAGE);
 }
 END_TEST
 
@@ -562,6 +644,7 @@ static const ChannelFrameType ids_types[] = {
         CHANNEL_FRAME_CANCEL,
         CHANNEL_FRAME_CANCEL_ALL,
         CHANNEL_FRAME_DEREGISTER_OBSERVE,
+        CHANNEL_FRAME_REREGISTER_OBSERVE,
 };
 
 START_TEST(test_ids_round_trip) {
@@ -731,6 +814,13 @@ START_TEST(test_ids_bytes) {
         ck_assert_mem_eq(buf, "\x18\0\0\0\x03\0\0\0", 8);
         ck_assert_mem_eq(buf + 8, ids_bytes + 8, 8);
         ck_assert_mem_eq(buf + 16, "\0\0\0\0\0\0\0\0", 8);
+
+        /* REREGISTER_OBSERVE: type 6, as DEREGISTER_OBSERVE otherwise. */
+        ck_assert_int_eq(channel_encode_ids(CHANNEL_FRAME_REREGISTER_OBSERVE, 0x0102030405060708,
+                                            0x1112131415161718, buf, sizeof(buf)),
+                         (long) sizeof(ids_bytes));
+        ck_assert_mem_eq(buf, "\x18\0\0\0\x06\0\0\0", 8);
+        ck_assert_mem_eq(buf + 8, ids_bytes + 8, 16);
 }
 END_TEST
 
@@ -849,8 +939,8 @@ static void assert_request_einval(const ChannelRequest *req) {
 }
 
 START_TEST(test_request_einval) {
-        /* CHANNEL_REQUEST_MULTICAST with a window of 0. */
-        static const uint8_t flags[] = {0x80, 0xff};
+        /* CHANNEL_REQUEST_MULTICAST with a window of 0, and bits past the defined ones. */
+        static const uint16_t flags[] = {0x100, 0x1ff, 0x200, 0xffff};
         static const size_t dest_lens[] = {1, 15, 17, 27, 29, 255};
         static const uint8_t dest[255];
         ChannelRequest req = {.path = "p"};
@@ -861,6 +951,10 @@ START_TEST(test_request_einval) {
                 req.flags = flags[i];
                 assert_request_einval(&req);
         }
+
+        /* Every bit of the low byte has a meaning: none is refused as unknown. */
+        req.flags = 0xff;
+        round_trip_request(&req, CHANNEL_HEADER_SIZE + 40 + 2);
         req.flags = 0;
 
         req.dest = dest;
@@ -914,7 +1008,8 @@ static void assert_event_einval(const ChannelEvent *ev) {
 }
 
 START_TEST(test_event_einval) {
-        static const uint32_t flags[] = {0x80, 0x100, 1u << 31, UINT32_MAX};
+        /* CHANNEL_EVENT_SOURCE without a source, and bits past the defined ones. */
+        static const uint32_t flags[] = {0x100, 0x200, 1u << 31, UINT32_MAX};
         char name[CHANNEL_ERROR_NAME_MAX + 1];
         ChannelEvent ev = {0};
         uint8_t *payload;
@@ -924,6 +1019,14 @@ START_TEST(test_event_einval) {
                 assert_event_einval(&ev);
         }
         ev.flags = 0;
+
+        /* The flag and the string go together. */
+        ev.flags = CHANNEL_EVENT_ERROR_MESSAGE;
+        assert_event_einval(&ev);
+        ev.flags = 0;
+        ev.error_message = "m";
+        assert_event_einval(&ev);
+        ev.error_message = NULL;
 
         ev.flags = CHANNEL_EVENT_MESSAGE;
         ev.token_len = CHANNEL_TOKEN_MAX + 1;
@@ -965,6 +1068,7 @@ typedef enum Base {
         BASE_REQUEST,
         BASE_EVENT,
         BASE_EVENT_MESSAGE,
+        BASE_EVENT_ERROR_MESSAGE,
         BASE_REQUEST_MULTICAST,
         BASE_EVENT_SOURCE,
         BASE_UPLOAD,
@@ -978,6 +1082,8 @@ typedef enum Base {
  *   EVENT_MESSAGE (82 bytes): EVENT with CHANNEL_EVENT_MESSAGE, mid 72..73, code 74,
  *                       token_len 75 (1), options_len 76..77 (1), token 78, option 79,
  *                       payload "pq" 80..81
+ *   EVENT_ERROR_MESSAGE (78 bytes): EVENT with CHANNEL_EVENT_ERROR_MESSAGE, length 72..73 (2),
+ *                       "m" 74..75, payload "pq" 76..77
  *   REQUEST_MULTICAST (81 bytes): REQUEST with CHANNEL_REQUEST_MULTICAST, window 48..51
  *   EVENT_SOURCE (91 bytes): EVENT with CHANNEL_EVENT_SOURCE, source_len 72, source 73..88
  *                       (sockaddr_in), payload "pq" 89..90
@@ -1058,6 +1164,15 @@ static size_t encode_base(Base base, uint8_t *buf, size_t size) {
                 ck_assert_int_eq(n, 82);
                 break;
         }
+        case BASE_EVENT_ERROR_MESSAGE: {
+                ChannelEvent m = ev;
+
+                m.flags |= CHANNEL_EVENT_ERROR_MESSAGE;
+                m.error_message = "m";
+                n = channel_encode_event(&m, buf, size);
+                ck_assert_int_eq(n, 78);
+                break;
+        }
         default:
                 n = channel_encode_ids(CHANNEL_FRAME_CANCEL, 1, 2, buf, size);
                 ck_assert_int_eq(n, 24);
@@ -1090,14 +1205,16 @@ static const BadFrame bad_frames[] = {
         {"header reserved byte 7", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, true, 0, 7, 1,
          0x80},
         {"type 0", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 0},
-        {"type 6", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 6},
+        {"type 7", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 7},
         {"type 15", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 15},
         {"type 17", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 17},
         {"type 0x0101", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_REQUEST, true, 0, 4, 2, 0x0101},
 
         {"request body 39 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST, false, -30, 0, 0, 0},
-        {"request reserved byte", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_REQUEST, false, 0, REQ_ZERO,
-         1, 1},
+        {"request flag bit 9", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS_HIGH,
+         1, 2},
+        {"request flag bit 15", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS_HIGH,
+         1, 0x80},
         {"multicast window 0", CHANNEL_PARSE_BAD_MULTICAST, BASE_REQUEST_MULTICAST, false, 0,
          REQ_MULTICAST, 4, 0},
         {"multicast window truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST_MULTICAST, false,
@@ -1147,15 +1264,35 @@ static const BadFrame bad_frames[] = {
          EV_ZERO + 1, 1, 1},
         {"event reserved byte 47", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, false, 0,
          EV_ZERO + 2, 1, 0x80},
+        /* The base event with CHANNEL_EVENT_ERROR_MESSAGE: its payload "pq" is read as the
+         * section's length. */
+        {"error message section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT, false, 0,
+         EV_FLAGS, 4, 0x82},
+        {"error message length only", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT, false, -1, EV_FLAGS,
+         4, 0x82},
+        {"error message without NUL", CHANNEL_PARSE_BAD_ERROR_MESSAGE, BASE_EVENT_ERROR_MESSAGE,
+         false, 0, 75, 1, 'n'},
+        {"error message with an inner NUL", CHANNEL_PARSE_BAD_ERROR_MESSAGE,
+         BASE_EVENT_ERROR_MESSAGE, false, 0, 74, 1, 0},
+        {"error message length 0", CHANNEL_PARSE_BAD_ERROR_MESSAGE, BASE_EVENT_ERROR_MESSAGE, false,
+         0, 72, 2, 0},
+        {"error message length short of the NUL", CHANNEL_PARSE_BAD_ERROR_MESSAGE,
+         BASE_EVENT_ERROR_MESSAGE, false, 0, 72, 2, 1},
+        {"error message length over the NUL", CHANNEL_PARSE_BAD_ERROR_MESSAGE,
+         BASE_EVENT_ERROR_MESSAGE, false, 0, 72, 2, 3},
+        {"error message length past the end", CHANNEL_PARSE_TRUNCATED_BODY,
+         BASE_EVENT_ERROR_MESSAGE, false, 0, 72, 2, 5},
+        {"error message length 0xffff", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_ERROR_MESSAGE,
+         false, 0, 72, 2, UINT16_MAX},
         /* The base event with CHANNEL_EVENT_SOURCE: its payload's 'p' is no source length. */
-        {"source_len 'p'", CHANNEL_PARSE_BAD_SOURCE, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x82},
+        {"source_len 'p'", CHANNEL_PARSE_BAD_SOURCE, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x102},
         {"source_len 0", CHANNEL_PARSE_BAD_SOURCE, BASE_EVENT_SOURCE, false, 0, EV_SOURCE_LEN, 1,
          0},
         {"source_len 28 past the end", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_SOURCE, false, 0,
          EV_SOURCE_LEN, 1, 28},
         {"source section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT_SOURCE, false, -19, 0,
          0, 0},
-        {"event flag bit 8", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x102},
+        {"event flag bit 9", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_EVENT, false, 0, EV_FLAGS, 4, 0x202},
         /* The base event with CHANNEL_EVENT_MESSAGE: its 2-byte payload is too short for the
          * section. */
         {"message section truncated", CHANNEL_PARSE_TRUNCATED_BODY, BASE_EVENT, false, 0, EV_FLAGS,
@@ -1396,6 +1533,8 @@ static Suite *channel_wire_suite(void) {
         tcase_add_test(tc, test_event_minimal);
         tcase_add_test(tc, test_event_full);
         tcase_add_test(tc, test_event_message_bytes);
+        tcase_add_test(tc, test_event_error_message_bytes);
+        tcase_add_test(tc, test_event_error_message_max);
         tcase_add_test(tc, test_upload_bytes);
         tcase_add_test(tc, test_multicast_bytes);
         tcase_add_test(tc, test_event_results_and_etags);
