@@ -126,8 +126,12 @@ struct Manager {
 
         CoapEngineStats freed_stats; /* of engines already freed */
 
-        uint8_t rx_buffer[MANAGER_RX_BUFFER_SIZE]; /* shared by every socket: one reader at a time
-                                                    */
+        /* Every socket is read through one epoll set, edge-triggered, behind one io source: a
+         * turn of the loop reads all the sockets that became ready, however many there are
+         * (socket.c). The receive buffers come with the first socket (one reader at a time). */
+        int socket_epoll_fd;
+        sd_event_source *socket_epoll_source;
+        uint8_t (*rx_buffers)[MANAGER_RX_BUFFER_SIZE];
 
         /* Front ends that batch events: flushed at the end of every handler that may make some
          * (manager_flush()). */
