@@ -17,12 +17,14 @@
  *                            each its own libcoapclient: a D-Bus connection and a data channel),
  *                            each on its own context and connected socket, against bench/obs-peer
  *                            (its STATS file gives its ticks): time until all are registered,
- *                            then over SECS seconds between two ticks notifications delivered
- *                            against those the peer sent, out-of-order ones, daemon CPU and RSS
+ *                            then for the peer's next SECS ticks the notifications delivered
+ *                            (by Observe value) against those the peer sent, out-of-order
+ *                            ones, daemon CPU (those SECS s and half a second) and RSS
  *   dtls -c N -P PROCS       N DTLS (PSK) sessions from PROCS callers, one per context and socket,
  *                            each held by a request of PATH (e.g. async?60) beside a GET of /small
  *                            that says the session is up: handshakes/s, daemon RSS per session
- *                            (its socket, GnuTLS session and the held request); at most
+ *                            (its socket, GnuTLS session and the held request), daemon CPU
+ *                            per handshake (and its GET); at most
  *                            HANDSHAKE_WINDOW handshakes under way at once
  *
  * usage: coapclient_bench --daemon-pid PID [--bus-pid PID] [--peer-pid PID] MODE [options] HOST
@@ -544,11 +546,18 @@ typedef struct ObserveCounters {
         atomic_uint_fast64_t delivered, out_of_order;
 } ObserveCounters;
 
-/* dtls: a semaphore shared by all callers that keeps at most HANDSHAKE_WINDOW handshakes under
- * way (coap-server-gnutls drops new handshakes beyond about a hundred in progress, and each
- * dropped one costs a 1 s retransmission) */
+/* What all callers share. dtls: a semaphore that keeps at most HANDSHAKE_WINDOW handshakes
+ * under way (coap-server-gnutls drops new handshakes beyond about a hundred in progress, and
+ * each dropped one costs a 1 s retransmission). observe: the window, as the peer's ticks: a
+ * notification counts as delivered when its Observe value (its tick) is in it, whenever it
+ * arrives before the window is read. */
 #define HANDSHAKE_WINDOW 64
-static sem_t *handshakes;
+typedef struct Shared {
+        sem_t handshakes;
+        atomic_uint window_first, window_last;
+} Shared;
+
+static Shared *shared;
 
 typedef struct Observation {
         ObserveCounters *counters;
@@ -575,7 +584,8 @@ static void on_notification(int16_t code, size_t offset, const uint8_t *payload,
         if (!ob->registered) {
                 ob->registered = true;
                 atomic_fetch_add(&ob->counters->registered, 1);
-        } else
+        } else if (info.observe >= atomic_load(&shared->window_first) &&
+                   info.observe <= atomic_load(&shared->window_last))
                 atomic_fetch_add_explicit(&ob->counters->delivered, 1, memory_order_relaxed);
 }
 
@@ -587,7 +597,7 @@ static void on_session_up(int16_t code, size_t offset, const uint8_t *payload, s
         (void) offset, (void) payload, (void) len;
         if (!last_block)
                 return;
-        sem_post(handshakes);
+        sem_post(&shared->handshakes);
         if (code < 0 || COAP_RESPONSE_CODE_CLASS(code) != 2) {
                 if (atomic_fetch_add(&counters->failed, 1) < 3)
                         fprintf(stderr, "DTLS exchange failed: code %d\n", code);
@@ -630,7 +640,7 @@ static int start_exchanges(const Options *o, struct coap_client *c, int fd, Obse
 
         if (!o->dtls)
                 return coap_client_req(c, fd, NULL, &req, NULL);
-        while (sem_wait(handshakes) < 0)
+        while (sem_wait(&shared->handshakes) < 0)
                 if (errno != EINTR)
                         return -errno;
         req = make_request(COAP_METHOD_GET, o->path, NULL);
@@ -707,23 +717,22 @@ static int read_peer_stats(const char *path, unsigned *ticks, uint64_t *sent, ui
         return 0;
 }
 
-/* Sleeps until half a second after the first tick of the peer at or after not_before (ns), so
- * that the window's edges fall between the peer's bursts; returns that time, and the peer's
- * ticks and sent count there. */
-static int sample_between_ticks(const char *path, uint64_t not_before, uint64_t *at,
-                                unsigned *ticks, uint64_t *sent) {
-        uint64_t tick_ns, now;
-        int r = read_peer_stats(path, ticks, sent, &tick_ns);
+/* Waits until the peer has made tick (its stats are written after the tick's notifications
+ * went out); returns its sent count then. -ETIME if we looked too late to see that tick. */
+static int await_peer_tick(const char *path, unsigned tick, uint64_t *sent) {
+        for (;;) {
+                uint64_t tick_ns;
+                unsigned ticks;
+                int r = read_peer_stats(path, &ticks, sent, &tick_ns);
 
-        if (r < 0)
-                return r;
-        *at = tick_ns + 500000000u;
-        while (*at < not_before + 500000000u)
-                *at += 1000000000u;
-        now = now_ns();
-        if (*at > now)
-                usleep((useconds_t) ((*at - now) / 1000));
-        return read_peer_stats(path, ticks, sent, &tick_ns);
+                if (r < 0)
+                        return r;
+                if (ticks == tick)
+                        return 0;
+                if (ticks > tick)
+                        return -ETIME;
+                usleep(5000);
+        }
 }
 
 static uint64_t sum_delivered(ObserveCounters *c, unsigned n, uint64_t *out_of_order,
@@ -745,17 +754,19 @@ static int run_observe(const Options *o) {
         ObserveCounters *counters;
         unsigned forked = 0, ready = 0, registered = 0, failed = 0, ticks0, ticks1;
         int ready_pipe[2], go_pipe[2], hold_pipe[2], r = 0;
-        uint64_t t0, t_reg, w0, w1, sent0, sent1, d0, d1, ooo;
+        uint64_t t0, t_reg, w0, w1, tick_ns, sent0, sent1, d1, ooo;
         int64_t cpu0, cpu1, peer0, peer1;
         long rss0;
         char byte;
 
-        counters = mmap(NULL, o->procs * sizeof(ObserveCounters) + sizeof(sem_t),
+        counters = mmap(NULL, o->procs * sizeof(ObserveCounters) + sizeof(Shared),
                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (counters == MAP_FAILED)
                 return -errno;
-        handshakes = (sem_t *) (counters + o->procs);
-        if (sem_init(handshakes, 1, HANDSHAKE_WINDOW) < 0)
+        shared = (Shared *) (counters + o->procs);
+        /* nothing counts until the window is set */
+        atomic_store(&shared->window_first, UINT32_MAX);
+        if (sem_init(&shared->handshakes, 1, HANDSHAKE_WINDOW) < 0)
                 return -errno;
         if (pipe2(ready_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0 ||
             pipe2(hold_pipe, O_CLOEXEC) < 0)
@@ -791,6 +802,7 @@ static int run_observe(const Options *o) {
         /* the callers' contexts (and with DTLS their credentials and the module) are in */
         rss0 = daemon_rss_kib(o->daemon_pid);
         /* every caller starts at once */
+        cpu0 = proc_cpu_us(o->daemon_pid);
         t0 = now_ns();
         close(go_pipe[1]);
         go_pipe[1] = -1;
@@ -812,27 +824,36 @@ static int run_observe(const Options *o) {
         if (o->dtls) {
                 long rss1 = daemon_rss_kib(o->daemon_pid);
 
+                cpu1 = proc_cpu_us(o->daemon_pid);
                 printf("coapclient_bench mode=dtls sessions=%u procs=%u up=%u failed=%u "
                        "handshake_s=%.3f handshakes_per_s=%.0f rss0_kib=%ld rss1_kib=%ld "
-                       "rss_per_session_b=%.1f\n",
+                       "rss_per_session_b=%.1f daemon_cpu_us=%.1f\n",
                        o->count, o->procs, registered, failed, t_reg ? (t_reg - t0) / 1e9 : -1.0,
                        t_reg ? registered / ((t_reg - t0) / 1e9) : 0.0, rss0, rss1,
-                       (rss1 - rss0) * 1024.0 / o->count);
+                       (rss1 - rss0) * 1024.0 / o->count,
+                       registered ? (double) (cpu1 - cpu0) / registered : -1.0);
                 r = registered < o->count ? -EIO : 0;
                 goto out;
         }
 
-        /* the window: SECS seconds from between two ticks to between two ticks */
-        r = sample_between_ticks(o->stats, now_ns(), &w0, &ticks0, &sent0);
+        /* The window: the notifications of the peer's next SECS ticks, counted by their Observe
+         * value; read half a second after the last of them went out. */
+        r = read_peer_stats(o->stats, &ticks0, &sent0, &tick_ns);
+        if (r >= 0)
+                r = await_peer_tick(o->stats, ++ticks0, &sent0);
         if (r < 0)
                 goto out;
+        atomic_store(&shared->window_last, ticks0 + o->secs);
+        atomic_store(&shared->window_first, ticks0 + 1);
+        w0 = now_ns();
         cpu0 = proc_cpu_us(o->daemon_pid);
         peer0 = o->peer_pid > 0 ? proc_cpu_us(o->peer_pid) : 0;
-        d0 = sum_delivered(counters, forked, &ooo, &registered, &failed);
-        r = sample_between_ticks(o->stats, w0 + (o->secs - 1) * 1000000000ull, &w1, &ticks1,
-                                 &sent1);
+        ticks1 = ticks0 + o->secs;
+        r = await_peer_tick(o->stats, ticks1, &sent1);
         if (r < 0)
                 goto out;
+        usleep(500000);
+        w1 = now_ns();
         cpu1 = proc_cpu_us(o->daemon_pid);
         peer1 = o->peer_pid > 0 ? proc_cpu_us(o->peer_pid) : 0;
         d1 = sum_delivered(counters, forked, &ooo, &registered, &failed);
@@ -842,12 +863,12 @@ static int run_observe(const Options *o) {
                "daemon_cpu_pct=%.2f daemon_rss_kib=%ld rss0_kib=%ld cpu_per_notification_us=%.2f "
                "peer_cpu_pct=%.2f\n",
                o->count, o->procs, registered, failed, t_reg ? (t_reg - t0) / 1e9 : -1.0,
-               ticks1 - ticks0, (unsigned long long) (sent1 - sent0),
-               (unsigned long long) (d1 - d0), (unsigned long long) ooo,
-               (cpu1 - cpu0) * 1e5 / (double) (w1 - w0), daemon_rss_kib(o->daemon_pid), rss0,
-               d1 > d0 ? (double) (cpu1 - cpu0) / (double) (d1 - d0) : -1.0,
+               ticks1 - ticks0, (unsigned long long) (sent1 - sent0), (unsigned long long) d1,
+               (unsigned long long) ooo, (cpu1 - cpu0) * 1e5 / (double) (w1 - w0),
+               daemon_rss_kib(o->daemon_pid), rss0,
+               d1 > 0 ? (double) (cpu1 - cpu0) / (double) d1 : -1.0,
                (peer1 - peer0) * 1e5 / (double) (w1 - w0));
-        if (registered < o->count || failed > 0 || ooo > 0 || d1 - d0 < sent1 - sent0)
+        if (registered < o->count || failed > 0 || ooo > 0 || d1 < sent1 - sent0)
                 r = -EIO;
 out:
         if (go_pipe[1] >= 0)
@@ -856,8 +877,8 @@ out:
         close(ready_pipe[0]);
         while (forked > 0 && wait(NULL) > 0)
                 forked--;
-        sem_destroy(handshakes);
-        munmap(counters, o->procs * sizeof(ObserveCounters) + sizeof(sem_t));
+        sem_destroy(&shared->handshakes);
+        munmap(counters, o->procs * sizeof(ObserveCounters) + sizeof(Shared));
         return r;
 }
 

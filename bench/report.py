@@ -147,7 +147,8 @@ obs_counts = sorted({int(f.rsplit("_", 1)[1]) for f in figures.get("split", {})
 if obs_counts:
     print()
     print("scale: N observations, 100 per caller process, one socket each; the peer notifies each "
-          "once a second (NON);\nover 10 s between two ticks (placement split, one reading each)")
+          "once a second (NON);\nthe notifications of its next 10 ticks, counted by Observe value "
+          "(placement split, one reading each)")
     head = (f"{'observations':>12} {'registered in s':>16} {'delivered / sent':>18} "
             f"{'out of order':>12} {'daemon CPU %':>12} {'RSS KiB':>8} {'us/notif.':>9} "
             f"{'peer CPU %':>10}")
@@ -171,7 +172,8 @@ if up is not None:
     print(f"DTLS (PSK, coap-server-gnutls, at most 64 handshakes under way): {up:,.0f} sessions "
           f"held, {scale_value('dtls_hs_per_s') or 0:,.0f} handshakes/s, "
           f"{scale_value('dtls_rss_b') or 0:,.0f} B daemon RSS per session (socket, session, one "
-          f"request); peer CPU {scale_value('dtls_peer_cpu_s') or 0:.1f} s")
+          f"request),\n  daemon CPU {scale_value('dtls_cpu_us') or 0:,.0f} us per handshake "
+          f"(and its GET); the peer's CPU {scale_value('dtls_peer_cpu_s') or 0:.1f} s")
 idle = scale_value("idle_wakeups")
 if idle is not None:
     print(f"idle daemon: {idle:.0f} context switches (wake-ups) in 10 s")

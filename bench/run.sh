@@ -23,11 +23,12 @@
 #   observe  N observations held at once (N in BENCH_OBSERVE, "100 1000 3000 10000"), 100 per
 #            caller process (each its own libcoapclient: a D-Bus connection and a data channel),
 #            each on its own context and connected socket, against bench/obs-peer, which notifies
-#            every observer once a second (NON): time until all are registered, then over 10 s
-#            notifications delivered / sent, out-of-order ones, daemon CPU (% of one core), RSS
-#            and CPU per notification, and the peer's own CPU
-#   dtls     BENCH_DTLS_SESSIONS (10,000) DTLS PSK sessions against coap-server-gnutls, 100
-#            callers, each session held by a request of async?120: handshakes/s, RSS per session
+#            every observer once a second (NON): time until all are registered, then for the
+#            peer's next 10 ticks notifications delivered (by Observe value) / sent, out-of-order
+#            ones, daemon CPU (% of one core), RSS and CPU per notification, the peer's own CPU
+#   dtls     BENCH_DTLS_SESSIONS (10,000; 0: none) DTLS PSK sessions against coap-server-gnutls,
+#            100 callers, each session held by a request of async?120: handshakes/s, RSS per
+#            session
 #   idle     a fresh daemon's context switches over 10 s (/proc/PID/status): its wake-ups
 #
 # Environment: REPS (5; 1 with BENCH_QUICK=1), BENCH_QUICK=1 (smoke run: fewer requests, no
@@ -390,7 +391,8 @@ if [ "$HAVE_CLIENT" = 1 ]; then
     done
     [ -n "$OBS_PID" ] && kill "$OBS_PID" && wait "$OBS_PID" 2>/dev/null
     OBS_PID=
-
+fi
+if [ "$HAVE_CLIENT" = 1 ] && [ "$DTLS_SESSIONS" != 0 ]; then
     log "scale: $DTLS_SESSIONS DTLS sessions"
     kill "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null
     PEER_PID=
@@ -406,14 +408,16 @@ if [ "$HAVE_CLIENT" = 1 ]; then
     coap-client-gnutls -B 5 -m put -e 0123456789abcdef "coap://127.0.0.1:$PORT/small"
     start_daemon 1
     line=$(taskset -c "$CLIENT_CPU" "$CB" --daemon-pid "$DAEMON_PID" dtls -c "$DTLS_SESSIONS" \
-        -P 100 -p 'async?120' 127.0.0.1 $((PORT + 1)) 2>>"$WORK/client.log") || true
+        -P $((DTLS_SESSIONS < 100 ? DTLS_SESSIONS : 100)) -p 'async?120' 127.0.0.1 $((PORT + 1)) 2>>"$WORK/client.log") || true
     log "$line"
     record split dtls_up coapclientd "$(field up <<<"$line")"
     record split dtls_hs_per_s coapclientd "$(field handshakes_per_s <<<"$line")"
     record split dtls_rss_b coapclientd "$(field rss_per_session_b <<<"$line")"
+    record split dtls_cpu_us coapclientd "$(field daemon_cpu_us <<<"$line")"
     record split dtls_peer_cpu_s coapclientd "$(awk '{print ($14 + $15) / 100}' \
         "/proc/$PEER_PID/stat")"
-
+fi
+if [ "$HAVE_CLIENT" = 1 ]; then
     log "scale: idle daemon, 10 s"
     start_daemon 1
     sleep 1
