@@ -187,7 +187,7 @@ Manager *manager_free(Manager *m) {
                 socket_free(s);
         /* It owns socket_epoll_fd. */
         sd_event_source_disable_unref(m->socket_epoll_source);
-        free(m->rx_buffers);
+        free(m->socket_rx);
 
         sd_event_unref(m->event);
 

@@ -22,6 +22,7 @@ typedef struct Client Client;
 typedef struct Request Request;
 typedef struct Socket Socket;
 typedef struct SocketPeer SocketPeer;
+typedef struct SocketRx SocketRx;
 typedef struct PeerCredentials PeerCredentials;
 typedef struct CallerSink CallerSink;
 
@@ -131,7 +132,7 @@ struct Manager {
          * (socket.c). The receive buffers come with the first socket (one reader at a time). */
         int socket_epoll_fd;
         sd_event_source *socket_epoll_source;
-        uint8_t (*rx_buffers)[MANAGER_RX_BUFFER_SIZE];
+        SocketRx *socket_rx;
 
         /* Front ends that batch events: flushed at the end of every handler that may make some
          * (manager_flush()). */

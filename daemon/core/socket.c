@@ -39,6 +39,32 @@ struct SocketDatagram {
         uint8_t data[];
 };
 
+/* Where every socket is read into, one reader at a time: set up once, so that a read costs no
+ * more than resetting the address lengths. Its pages are touched as far as datagrams reach,
+ * mostly one per buffer. */
+struct SocketRx {
+        struct mmsghdr msgs[SOCKET_RX_BATCH];
+        struct iovec iovs[SOCKET_RX_BATCH];
+        CoapAddr srcs[SOCKET_RX_BATCH];
+        uint8_t bufs[SOCKET_RX_BATCH][MANAGER_RX_BUFFER_SIZE];
+};
+
+static int socket_rx_new(SocketRx **ret) {
+        SocketRx *rx = calloc(1, sizeof(SocketRx));
+
+        if (!rx)
+                return -ENOMEM;
+        for (unsigned i = 0; i < SOCKET_RX_BATCH; i++) {
+                rx->iovs[i] =
+                        (struct iovec){.iov_base = rx->bufs[i], .iov_len = sizeof rx->bufs[i]};
+                rx->msgs[i].msg_hdr.msg_name = &rx->srcs[i].ss;
+                rx->msgs[i].msg_hdr.msg_iov = &rx->iovs[i];
+                rx->msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        *ret = rx;
+        return 0;
+}
+
 PeerCredentials *peer_credentials_free(PeerCredentials *c) {
         if (!c)
                 return NULL;
@@ -434,9 +460,7 @@ static void socket_read(Socket *s, uint32_t revents) {
                 return;
         }
         for (;;) {
-                struct mmsghdr msgs[SOCKET_RX_BATCH];
-                struct iovec iovs[SOCKET_RX_BATCH];
-                CoapAddr srcs[SOCKET_RX_BATCH];
+                SocketRx *rx = m->socket_rx;
                 int n;
 
                 if (total >= SOCKET_READ_BURST) {
@@ -448,18 +472,9 @@ static void socket_read(Socket *s, uint32_t revents) {
                                 log_warning_errno(errno, "Failed to re-arm fd %d: %m", s->fd);
                         break;
                 }
-                for (unsigned i = 0; i < SOCKET_RX_BATCH; i++) {
-                        srcs[i] = (CoapAddr){};
-                        iovs[i] = (struct iovec){.iov_base = m->rx_buffers[i],
-                                                 .iov_len = MANAGER_RX_BUFFER_SIZE};
-                        msgs[i].msg_hdr = (struct msghdr){
-                                .msg_name = &srcs[i].ss,
-                                .msg_namelen = sizeof srcs[i].ss,
-                                .msg_iov = &iovs[i],
-                                .msg_iovlen = 1,
-                        };
-                }
-                n = recvmmsg(s->fd, msgs, SOCKET_RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+                for (unsigned i = 0; i < SOCKET_RX_BATCH; i++)
+                        rx->msgs[i].msg_hdr.msg_namelen = sizeof rx->srcs[i].ss;
+                n = recvmmsg(s->fd, rx->msgs, SOCKET_RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
                 if (n < 0) {
                         if (errno == EAGAIN)
                                 break;
@@ -484,9 +499,10 @@ static void socket_read(Socket *s, uint32_t revents) {
                         break;
                 }
                 for (int i = 0; i < n; i++) {
-                        srcs[i].len = msgs[i].msg_hdr.msg_namelen;
-                        log_debug("Received %u byte datagram on fd %d", msgs[i].msg_len, s->fd);
-                        socket_dispatch(s, m->rx_buffers[i], msgs[i].msg_len, &srcs[i]);
+                        /* Only len bytes of the address count: no need to clear the rest. */
+                        rx->srcs[i].len = rx->msgs[i].msg_hdr.msg_namelen;
+                        log_debug("Received %u byte datagram on fd %d", rx->msgs[i].msg_len, s->fd);
+                        socket_dispatch(s, rx->bufs[i], rx->msgs[i].msg_len, &rx->srcs[i]);
                 }
                 total += (unsigned) n;
                 if (n < SOCKET_RX_BATCH)
@@ -610,11 +626,10 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (r < 0)
                 return r;
 
-        if (!m->rx_buffers) {
-                /* Pages are touched as far as datagrams reach: mostly one per buffer. */
-                m->rx_buffers = malloc(SOCKET_RX_BATCH * sizeof *m->rx_buffers);
-                if (!m->rx_buffers)
-                        return -ENOMEM;
+        if (!m->socket_rx) {
+                r = socket_rx_new(&m->socket_rx);
+                if (r < 0)
+                        return r;
         }
         r = socket_set_reading(s, true);
         if (r < 0)
