@@ -2,10 +2,12 @@
 /* obs-peer: the CoAP server of the bench's scale scenario. One UDP socket on an IPv4 address
  * answers GETs of any path; a GET with Observe 0 registers an observation, one per client
  * endpoint (RFC 7641 §4.1: a new registration from an endpoint replaces its old one), a GET
- * with Observe 1 or a RST answering a notification ends it. Once a second, on a fixed grid from
- * start-up, every observer gets one NON 2.05 notification whose Observe value (and text payload)
- * is the tick number, so sequence numbers increase by one per second. Reads with recvmmsg(),
- * writes with sendmmsg(): 10,000 observers cost it a few percent of a core.
+ * with Observe 1 or a RST answering a notification ends it, and so does an ICMP port unreachable
+ * for a notification (IP_RECVERR): a peer left running does not keep sending to closed ports. Once
+ * a second, on a fixed grid from start-up, every observer gets one NON 2.05 notification whose
+ * Observe value (and text payload) is the tick number, so sequence numbers increase by one per
+ * second. Reads with recvmmsg(), writes with sendmmsg(): 10,000 observers cost it a few percent of
+ * a core.
  *
  *   obs-peer [-A ADDR] [-p PORT] [-S STATSFILE]
  *
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -157,7 +160,9 @@ static void batch_flush(Peer *p, OutBatch *b, bool notifications) {
                 int r = sendmmsg(p->fd, b->msgs + done, b->n - done, 0);
 
                 if (r < 0) {
-                        if (errno == EINTR)
+                        /* EINTR, or the error of an earlier datagram (IP_RECVERR), which the
+                         * failed call consumed: this one was not sent yet */
+                        if (errno == EINTR || errno == ECONNREFUSED || errno == EHOSTUNREACH)
                                 continue;
                         /* a datagram that cannot go is lost, as on a network */
                         done++;
@@ -280,6 +285,33 @@ static void handle(Peer *p, OutBatch *b, const uint8_t *m, size_t len,
         batch_add(p, b, src, type, 0x45, mid, m + 4, tkl, -1, false);
 }
 
+/* ICMP errors for notifications: the observer's endpoint is gone (RFC 7641 §3.6 counts it as
+ * a reject). */
+static void drain_errors(Peer *p) {
+        for (;;) {
+                struct sockaddr_in dest;
+                uint8_t data[64], control[256];
+                struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+                struct msghdr mh = {.msg_name = &dest,
+                                    .msg_namelen = sizeof dest,
+                                    .msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = control,
+                                    .msg_controllen = sizeof control};
+
+                if (recvmsg(p->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+                        return;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                        const struct sock_extended_err *ee = (const void *) CMSG_DATA(c);
+
+                        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR &&
+                            ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_errno == ECONNREFUSED &&
+                            mh.msg_namelen == sizeof dest)
+                                observer_remove(p, &dest);
+                }
+        }
+}
+
 static void drain(Peer *p, OutBatch *b) {
         static uint8_t bufs[BATCH][MSG_MAX];
         static struct mmsghdr msgs[BATCH];
@@ -364,6 +396,10 @@ int main(int argc, char **argv) {
         /* 10,000 registrations may arrive at once; the larger buffer needs CAP_NET_ADMIN */
         if (setsockopt(p.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
                 (void) setsockopt(p.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (setsockopt(p.fd, IPPROTO_IP, IP_RECVERR, &(int){1}, sizeof(int)) < 0) {
+                perror("obs-peer: IP_RECVERR");
+                return 1;
+        }
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
 
@@ -381,8 +417,11 @@ int main(int argc, char **argv) {
                         next_tick += NSEC_PER_SEC;
                         continue;
                 }
-                if (poll(&pfd, 1, (int) ((next_tick - now + 999999) / 1000000)) > 0)
+                if (poll(&pfd, 1, (int) ((next_tick - now + 999999) / 1000000)) > 0) {
+                        if (pfd.revents & POLLERR)
+                                drain_errors(&p);
                         drain(&p, &batch);
+                }
         }
         fprintf(stderr,
                 "obs-peer: %u ticks, %u observers, %llu notifications, %llu registrations\n",
