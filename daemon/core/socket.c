@@ -890,8 +890,16 @@ size_t socket_cancel_owner(Socket *s, uint64_t owner) {
 }
 
 void socket_drop_owner(Socket *s, uint64_t owner) {
+        uint64_t deadline = coap_engine_next_deadline(s->engine),
+                 latest = coap_engine_next_latest(s->engine);
+        bool idle = coap_engine_is_idle(s->engine);
+
         coap_engine_drop_owner(s->engine, owner);
-        socket_engine_changed(s);
+        /* A departing client is dropped from every socket (client_free()): the timer and the
+         * collection of those where it had nothing stay as they are, without a re-arm each. */
+        if (coap_engine_next_deadline(s->engine) != deadline ||
+            coap_engine_next_latest(s->engine) != latest || coap_engine_is_idle(s->engine) != idle)
+                socket_engine_changed(s);
 }
 
 void socket_pause_owner(Socket *s, uint64_t owner) {
