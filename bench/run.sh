@@ -25,7 +25,8 @@
 #            each on its own context and connected socket, against bench/obs-peer, which notifies
 #            every observer once a second (NON): time until all are registered, then for the
 #            peer's next 10 ticks notifications delivered (by Observe value) / sent, out-of-order
-#            ones, daemon CPU (% of one core), RSS and CPU per notification, the peer's own CPU
+#            ones, daemon CPU (% of one core), RSS and CPU per notification, the peer's own CPU,
+#            and the daemon's CPU until it has freed the callers once they exited
 #   dtls     BENCH_DTLS_SESSIONS (10,000; 0: none) DTLS PSK sessions against coap-server-gnutls,
 #            100 callers, each session held by a request of async?120: handshakes/s, RSS per
 #            session
@@ -365,6 +366,23 @@ start_obs_peer() {
     exit 1
 }
 
+# cpu_ms PID: the process's user + system CPU so far, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+
+# callers_gone_ms: the daemon's CPU from now until it has freed every caller (the callers
+# have exited), at most 60 s
+callers_gone_ms() {
+    local t0 n
+    t0=$(cpu_ms "$DAEMON_PID")
+    for _ in $(seq 1 600); do
+        n=$(busctl --address="$BUS_ADDR" get-property org.coapclientd.CoapClient1 \
+            /org/coapclientd/CoapClient1 org.coapclientd.CoapClient1.Manager Callers 2>/dev/null)
+        [ "$n" = "u 0" ] && break
+        sleep 0.1
+    done
+    echo $(($(cpu_ms "$DAEMON_PID") - t0))
+}
+
 # ctxt_switches PID: voluntary + involuntary context switches so far
 ctxt_switches() { awk '/ctxt_switches/ {n += $2} END {print n}' "/proc/$1/status"; }
 
@@ -378,7 +396,9 @@ if [ "$HAVE_CLIENT" = 1 ]; then
         line=$(taskset -c "$CLIENT_CPU" "$CB" --daemon-pid "$DAEMON_PID" --peer-pid "$OBS_PID" \
             observe -c "$n" -P "$procs" -S "$WORK/obs.stats" -t 10 -p obs 127.0.0.1 "$OBS_PORT" \
             2>>"$WORK/client.log") || true
-        log "$line"
+        leave=$(callers_gone_ms)
+        log "$line leave_cpu_ms=$leave"
+        record split "obs_leave_cpu_ms_$n" coapclientd "$leave"
         record split "obs_reg_s_$n" coapclientd "$(field register_s <<<"$line")"
         record split "obs_registered_$n" coapclientd "$(field registered <<<"$line")"
         record split "obs_expected_$n" coapclientd "$(field expected <<<"$line")"
