@@ -12,9 +12,23 @@
  *                            RSS per context; then -n sequential GETs beside them
  *   inflight -c N -L LIMIT   N requests of PATH (e.g. async?5) in flight at once, LIMIT per
  *                            context (the daemon's MaxRequestsPerClient): daemon RSS per request
+ *   observe -c N -P PROCS -S STATS -t SECS
+ *                            N observations of PATH held at once by PROCS callers (processes,
+ *                            each its own libcoapclient: a D-Bus connection and a data channel),
+ *                            each on its own context and connected socket, against bench/obs-peer
+ *                            (its STATS file gives its ticks): time until all are registered,
+ *                            then for the peer's next SECS ticks the notifications delivered
+ *                            (by Observe value) against those the peer sent, out-of-order
+ *                            ones, daemon CPU (those SECS s and half a second) and RSS
+ *   dtls -c N -P PROCS       N DTLS (PSK) sessions from PROCS callers, one per context and socket,
+ *                            each held by a request of PATH (e.g. async?60) beside a GET of /small
+ *                            that says the session is up: handshakes/s, daemon RSS per session
+ *                            (its socket, GnuTLS session and the held request), daemon CPU
+ *                            per handshake (and its GET); at most
+ *                            HANDSHAKE_WINDOW handshakes under way at once
  *
- * usage: coapclient_bench --daemon-pid PID [--bus-pid PID] MODE [options] HOST PORT
- * Prints lines of key=value results; daemon_cpu_us, bus_cpu_us and app_cpu_us are the
+ * usage: coapclient_bench --daemon-pid PID [--bus-pid PID] [--peer-pid PID] MODE [options] HOST
+ * PORT Prints lines of key=value results; daemon_cpu_us, bus_cpu_us and app_cpu_us are the
  * utime+stime per request (/proc/PID/stat) of coapclientd, dbus-daemon and this program with
  * the library's thread. Exits non-zero if any response is not 2.xx or a body is not
  * byte-exact. */
@@ -26,11 +40,15 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,9 +74,10 @@ typedef struct Bench {
 static Bench bench = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL};
 
 typedef struct Options {
-        pid_t daemon_pid, bus_pid;
-        const char *mode, *host, *path;
-        unsigned n, window, count, procs, block, limit;
+        pid_t daemon_pid, bus_pid, peer_pid;
+        const char *mode, *host, *path, *stats;
+        bool dtls;
+        unsigned n, window, count, procs, block, limit, secs;
         size_t size;
         uint16_t port;
 } Options;
@@ -520,11 +539,354 @@ out:
         return r;
 }
 
+/* observe: what each caller counts, in memory shared with the parent; one writer each (the
+ * caller's library thread). */
+typedef struct ObserveCounters {
+        atomic_uint registered, failed;
+        atomic_uint_fast64_t delivered, out_of_order;
+} ObserveCounters;
+
+/* What all callers share. dtls: a semaphore that keeps at most HANDSHAKE_WINDOW handshakes
+ * under way (coap-server-gnutls drops new handshakes beyond about a hundred in progress, and
+ * each dropped one costs a 1 s retransmission). observe: the window, as the peer's ticks: a
+ * notification counts as delivered when its Observe value (its tick) is in it, whenever it
+ * arrives before the window is read. */
+#define HANDSHAKE_WINDOW 64
+typedef struct Shared {
+        sem_t handshakes;
+        atomic_uint window_first, window_last;
+} Shared;
+
+static Shared *shared;
+
+typedef struct Observation {
+        ObserveCounters *counters;
+        uint32_t last_seq;
+        bool registered;
+} Observation;
+
+static void on_notification(int16_t code, size_t offset, const uint8_t *payload, size_t len,
+                            bool last_block, void *user_data) {
+        Observation *ob = user_data;
+        struct coap_client_response_info info;
+
+        (void) offset, (void) payload, (void) len, (void) last_block;
+        if (code < 0 || COAP_RESPONSE_CODE_CLASS(code) != 2 ||
+            coap_client_get_response_info(&info) < 0 || !info.has_observe) {
+                if (atomic_fetch_add(&ob->counters->failed, 1) < 3)
+                        fprintf(stderr, "observation failed: code %d\n", code);
+                return;
+        }
+        /* the peer counts one per second from 0; no wrap-around within a run */
+        if (ob->registered && info.observe <= ob->last_seq)
+                atomic_fetch_add_explicit(&ob->counters->out_of_order, 1, memory_order_relaxed);
+        ob->last_seq = info.observe;
+        if (!ob->registered) {
+                ob->registered = true;
+                atomic_fetch_add(&ob->counters->registered, 1);
+        } else if (info.observe >= atomic_load(&shared->window_first) &&
+                   info.observe <= atomic_load(&shared->window_last))
+                atomic_fetch_add_explicit(&ob->counters->delivered, 1, memory_order_relaxed);
+}
+
+/* The end of a DTLS session's first exchange: the handshake is done. */
+static void on_session_up(int16_t code, size_t offset, const uint8_t *payload, size_t len,
+                          bool last_block, void *user_data) {
+        ObserveCounters *counters = user_data;
+
+        (void) offset, (void) payload, (void) len;
+        if (!last_block)
+                return;
+        sem_post(&shared->handshakes);
+        if (code < 0 || COAP_RESPONSE_CODE_CLASS(code) != 2) {
+                if (atomic_fetch_add(&counters->failed, 1) < 3)
+                        fprintf(stderr, "DTLS exchange failed: code %d\n", code);
+        } else
+                atomic_fetch_add(&counters->registered, 1);
+}
+
+/* The request that holds a DTLS session (its socket lives while a request uses it): answered
+ * long after the run. */
+static void on_hold(int16_t code, size_t offset, const uint8_t *payload, size_t len,
+                    bool last_block, void *user_data) {
+        (void) code, (void) offset, (void) payload, (void) len, (void) last_block, (void) user_data;
+}
+
+static int setup_psk(void) {
+        static const char id[] = "CoAP", key[] = "secretPSK";
+        int r = coap_client_tls_credential_add(1, COAP_CLIENT_TLS_CREDENTIAL_PSK_ID, id,
+                                               strlen(id));
+
+        return r < 0 ? r
+                     : coap_client_tls_credential_add(1, COAP_CLIENT_TLS_CREDENTIAL_PSK, key,
+                                                      strlen(key));
+}
+
+/* Starts the exchanges of one context: an observation, or (dtls) a request that holds the
+ * session and a GET of /small whose answer says the session is up. */
+static int start_exchanges(const Options *o, struct coap_client *c, int fd, Observation *ob,
+                           ObserveCounters *counters) {
+        static const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client_request req = {
+                .method = COAP_METHOD_GET,
+                .confirmable = true,
+                .path = o->path,
+                .cb = on_notification,
+                .options = &observe,
+                .num_options = 1,
+                .user_data = ob,
+        };
+        int r;
+
+        if (!o->dtls)
+                return coap_client_req(c, fd, NULL, &req, NULL);
+        while (sem_wait(&shared->handshakes) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        req = make_request(COAP_METHOD_GET, o->path, NULL);
+        req.cb = on_hold;
+        r = coap_client_req(c, fd, NULL, &req, NULL);
+        if (r < 0)
+                return r;
+        req = make_request(COAP_METHOD_GET, "small", NULL);
+        req.cb = on_session_up;
+        req.user_data = counters;
+        return coap_client_req(c, fd, NULL, &req, NULL);
+}
+
+/* A caller of run_observe: count contexts with their own sockets; their exchanges start once go
+ * closes and are held until hold closes. */
+static _Noreturn void hold_callers(const Options *o, unsigned count, ObserveCounters *counters,
+                                   int ready, int go, int hold) {
+        struct coap_client *c = calloc(count, sizeof(*c));
+        Observation *obs = calloc(count, sizeof(*obs));
+        int *fds = calloc(count, sizeof(int));
+        const int tags[] = {1};
+        char byte = 1;
+
+        if (!c || !obs || !fds || (o->dtls && setup_psk() < 0))
+                _exit(1);
+        for (unsigned i = 0; i < count; i++) {
+                int r = coap_client_init(&c[i], "scale");
+
+                if (r >= 0 && o->dtls)
+                        r = coap_client_set_tls(&c[i], tags, 1, NULL, 0);
+                if (r < 0) {
+                        fprintf(stderr, "context #%u: %s\n", i, strerror(-r));
+                        _exit(1);
+                }
+                obs[i].counters = counters;
+                /* the sockets stay open in this process: the daemon reads its duplicates */
+                fds[i] = udp_connect(o);
+                if (fds[i] < 0) {
+                        fprintf(stderr, "socket #%u: %s\n", i, strerror(-fds[i]));
+                        _exit(1);
+                }
+        }
+        if (write(ready, &byte, 1) != 1)
+                _exit(1);
+        (void) read(go, &byte, 1);
+        for (unsigned i = 0; i < count; i++) {
+                int r = start_exchanges(o, &c[i], fds[i], &obs[i], counters);
+
+                if (r < 0) {
+                        fprintf(stderr, "coap_client_req #%u: %s\n", i, strerror(-r));
+                        atomic_fetch_add(&counters->failed, 1);
+                }
+        }
+        (void) read(hold, &byte, 1);
+        _exit(0);
+}
+
+/* The peer's stats line: ticks, notifications sent so far, time of the last tick. */
+static int read_peer_stats(const char *path, unsigned *ticks, uint64_t *sent, uint64_t *tick_ns) {
+        unsigned long long s, t;
+        unsigned n, observers;
+        FILE *f = fopen(path, "re");
+        int k;
+
+        if (!f)
+                return -errno;
+        k = fscanf(f, "ticks=%u observers=%u sent=%llu tick_ns=%llu", &n, &observers, &s, &t);
+        fclose(f);
+        if (k != 4)
+                return -EIO;
+        *ticks = n;
+        *sent = s;
+        *tick_ns = t;
+        return 0;
+}
+
+/* Waits until the peer has made tick (its stats are written after the tick's notifications
+ * went out); returns its sent count then. -ETIME if we looked too late to see that tick. */
+static int await_peer_tick(const char *path, unsigned tick, uint64_t *sent) {
+        for (;;) {
+                uint64_t tick_ns;
+                unsigned ticks;
+                int r = read_peer_stats(path, &ticks, sent, &tick_ns);
+
+                if (r < 0)
+                        return r;
+                if (ticks == tick)
+                        return 0;
+                if (ticks > tick)
+                        return -ETIME;
+                usleep(5000);
+        }
+}
+
+static uint64_t sum_delivered(ObserveCounters *c, unsigned n, uint64_t *out_of_order,
+                              unsigned *registered, unsigned *failed) {
+        uint64_t d = 0;
+
+        *out_of_order = 0;
+        *registered = *failed = 0;
+        for (unsigned i = 0; i < n; i++) {
+                d += atomic_load(&c[i].delivered);
+                *out_of_order += atomic_load(&c[i].out_of_order);
+                *registered += atomic_load(&c[i].registered);
+                *failed += atomic_load(&c[i].failed);
+        }
+        return d;
+}
+
+static int run_observe(const Options *o) {
+        ObserveCounters *counters;
+        unsigned forked = 0, ready = 0, registered = 0, failed = 0, ticks0, ticks1;
+        int ready_pipe[2], go_pipe[2], hold_pipe[2], r = 0;
+        uint64_t t0, t_reg, w0, w1, tick_ns, sent0, sent1, d1, ooo;
+        int64_t cpu0, cpu1, peer0, peer1;
+        long rss0;
+        char byte;
+
+        counters = mmap(NULL, o->procs * sizeof(ObserveCounters) + sizeof(Shared),
+                        PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (counters == MAP_FAILED)
+                return -errno;
+        shared = (Shared *) (counters + o->procs);
+        /* nothing counts until the window is set */
+        atomic_store(&shared->window_first, UINT32_MAX);
+        if (sem_init(&shared->handshakes, 1, HANDSHAKE_WINDOW) < 0)
+                return -errno;
+        if (pipe2(ready_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0 ||
+            pipe2(hold_pipe, O_CLOEXEC) < 0)
+                return -errno;
+        for (unsigned i = 0; i < o->procs; i++) {
+                unsigned share = o->count / o->procs + (i < o->count % o->procs);
+                pid_t pid = fork();
+
+                if (pid < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (pid == 0) {
+                        close(ready_pipe[0]);
+                        close(go_pipe[1]);
+                        close(hold_pipe[1]);
+                        hold_callers(o, share, &counters[i], ready_pipe[1], go_pipe[0],
+                                     hold_pipe[0]);
+                }
+                forked++;
+        }
+        close(ready_pipe[1]);
+        close(go_pipe[0]);
+        close(hold_pipe[0]);
+        while (ready < forked && read(ready_pipe[0], &byte, 1) == 1)
+                ready++;
+        if (r < 0 || ready < forked) {
+                fprintf(stderr, "%u of %u callers failed to open their contexts\n", forked - ready,
+                        forked);
+                r = r < 0 ? r : -EIO;
+                goto out;
+        }
+        /* the callers' contexts (and with DTLS their credentials and the module) are in */
+        rss0 = daemon_rss_kib(o->daemon_pid);
+        /* every caller starts at once */
+        cpu0 = proc_cpu_us(o->daemon_pid);
+        t0 = now_ns();
+        close(go_pipe[1]);
+        go_pipe[1] = -1;
+        t_reg = 0;
+        for (unsigned last = 0, stalled = 0; stalled < STALL_SEC * 100; stalled++) {
+                (void) sum_delivered(counters, forked, &ooo, &registered, &failed);
+                if (registered + failed >= o->count) {
+                        t_reg = now_ns();
+                        break;
+                }
+                if (registered != last)
+                        stalled = 0;
+                last = registered;
+                usleep(10000);
+        }
+        if (t_reg == 0)
+                fprintf(stderr, "only %u of %u %s\n", registered, o->count,
+                        o->dtls ? "DTLS sessions up" : "observations registered");
+        if (o->dtls) {
+                long rss1 = daemon_rss_kib(o->daemon_pid);
+
+                cpu1 = proc_cpu_us(o->daemon_pid);
+                printf("coapclient_bench mode=dtls sessions=%u procs=%u up=%u failed=%u "
+                       "handshake_s=%.3f handshakes_per_s=%.0f rss0_kib=%ld rss1_kib=%ld "
+                       "rss_per_session_b=%.1f daemon_cpu_us=%.1f\n",
+                       o->count, o->procs, registered, failed, t_reg ? (t_reg - t0) / 1e9 : -1.0,
+                       t_reg ? registered / ((t_reg - t0) / 1e9) : 0.0, rss0, rss1,
+                       (rss1 - rss0) * 1024.0 / o->count,
+                       registered ? (double) (cpu1 - cpu0) / registered : -1.0);
+                r = registered < o->count ? -EIO : 0;
+                goto out;
+        }
+
+        /* The window: the notifications of the peer's next SECS ticks, counted by their Observe
+         * value; read half a second after the last of them went out. */
+        r = read_peer_stats(o->stats, &ticks0, &sent0, &tick_ns);
+        if (r >= 0)
+                r = await_peer_tick(o->stats, ++ticks0, &sent0);
+        if (r < 0)
+                goto out;
+        atomic_store(&shared->window_last, ticks0 + o->secs);
+        atomic_store(&shared->window_first, ticks0 + 1);
+        w0 = now_ns();
+        cpu0 = proc_cpu_us(o->daemon_pid);
+        peer0 = o->peer_pid > 0 ? proc_cpu_us(o->peer_pid) : 0;
+        ticks1 = ticks0 + o->secs;
+        r = await_peer_tick(o->stats, ticks1, &sent1);
+        if (r < 0)
+                goto out;
+        usleep(500000);
+        w1 = now_ns();
+        cpu1 = proc_cpu_us(o->daemon_pid);
+        peer1 = o->peer_pid > 0 ? proc_cpu_us(o->peer_pid) : 0;
+        d1 = sum_delivered(counters, forked, &ooo, &registered, &failed);
+
+        printf("coapclient_bench mode=observe count=%u procs=%u registered=%u failed=%u "
+               "register_s=%.3f window_s=%u expected=%llu delivered=%llu out_of_order=%llu "
+               "daemon_cpu_pct=%.2f daemon_rss_kib=%ld rss0_kib=%ld cpu_per_notification_us=%.2f "
+               "peer_cpu_pct=%.2f\n",
+               o->count, o->procs, registered, failed, t_reg ? (t_reg - t0) / 1e9 : -1.0,
+               ticks1 - ticks0, (unsigned long long) (sent1 - sent0), (unsigned long long) d1,
+               (unsigned long long) ooo, (cpu1 - cpu0) * 1e5 / (double) (w1 - w0),
+               daemon_rss_kib(o->daemon_pid), rss0,
+               d1 > 0 ? (double) (cpu1 - cpu0) / (double) d1 : -1.0,
+               (peer1 - peer0) * 1e5 / (double) (w1 - w0));
+        if (registered < o->count || failed > 0 || ooo > 0 || d1 < sent1 - sent0)
+                r = -EIO;
+out:
+        if (go_pipe[1] >= 0)
+                close(go_pipe[1]);
+        close(hold_pipe[1]);
+        close(ready_pipe[0]);
+        while (forked > 0 && wait(NULL) > 0)
+                forked--;
+        sem_destroy(&shared->handshakes);
+        munmap(counters, o->procs * sizeof(ObserveCounters) + sizeof(Shared));
+        return r;
+}
+
 static _Noreturn void usage(void) {
-        fprintf(stderr, "usage: coapclient_bench --daemon-pid PID [--bus-pid PID] "
+        fprintf(stderr, "usage: coapclient_bench --daemon-pid PID [--bus-pid PID] [--peer-pid PID] "
                         "seq|window|get|put|contexts|"
-                        "inflight [-n N] [-w W] [-s SIZE] [-b BLOCK] [-c COUNT] [-P PROCS] "
-                        "[-L LIMIT] [-p PATH] HOST PORT\n");
+                        "inflight|observe|dtls [-n N] [-w W] [-s SIZE] [-b BLOCK] [-c COUNT] "
+                        "[-P PROCS] [-L LIMIT] [-p PATH] [-S STATS] [-t SECS] HOST PORT\n");
         exit(2);
 }
 
@@ -532,17 +894,21 @@ int main(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"daemon-pid", required_argument, NULL, 'D'},
                 {"bus-pid", required_argument, NULL, 'B'},
+                {"peer-pid", required_argument, NULL, 'R'},
                 {},
         };
-        Options o = {.path = "small", .n = 10000, .window = 1, .block = 1024, .procs = 1};
+        Options o = {
+                .path = "small", .n = 10000, .window = 1, .block = 1024, .procs = 1, .secs = 10};
         Pool pool = {0};
         int opt, r;
 
-        while ((opt = getopt_long(argc, argv, "+D:B:", longopts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+D:B:R:", longopts, NULL)) != -1) {
                 if (opt == 'D')
                         o.daemon_pid = atoi(optarg);
                 else if (opt == 'B')
                         o.bus_pid = atoi(optarg);
+                else if (opt == 'R')
+                        o.peer_pid = atoi(optarg);
                 else
                         usage();
         }
@@ -550,7 +916,7 @@ int main(int argc, char **argv) {
                 usage();
         o.mode = argv[optind];
         optind++;
-        while ((opt = getopt(argc, argv, "n:w:s:b:c:P:L:p:")) != -1) {
+        while ((opt = getopt(argc, argv, "n:w:s:b:c:P:L:p:S:t:")) != -1) {
                 switch (opt) {
                 case 'n':
                         o.n = strtoul(optarg, NULL, 10);
@@ -576,6 +942,12 @@ int main(int argc, char **argv) {
                 case 'p':
                         o.path = optarg;
                         break;
+                case 'S':
+                        o.stats = optarg;
+                        break;
+                case 't':
+                        o.secs = strtoul(optarg, NULL, 10);
+                        break;
                 default:
                         usage();
                 }
@@ -593,7 +965,12 @@ int main(int argc, char **argv) {
                 r = o.size > 0 ? run_blockwise(&o, &pool, o.mode[0] == 'p') : -EINVAL;
         else if (strcmp(o.mode, "contexts") == 0)
                 r = o.count >= o.procs ? run_contexts(&o) : -EINVAL;
-        else if (strcmp(o.mode, "inflight") == 0)
+        else if (strcmp(o.mode, "observe") == 0)
+                r = o.count >= o.procs && o.stats && o.secs > 0 ? run_observe(&o) : -EINVAL;
+        else if (strcmp(o.mode, "dtls") == 0) {
+                o.dtls = true;
+                r = o.count >= o.procs ? run_observe(&o) : -EINVAL;
+        } else if (strcmp(o.mode, "inflight") == 0)
                 r = o.count > 0 && o.limit > 0 ? run_inflight(&o, &pool) : -EINVAL;
         else
                 usage();

@@ -113,27 +113,71 @@ if have_shared != "1":
     print("../shared/bench is absent: no udp (1) and libcoap (2) columns")
 if have_client != "1":
     print("coapclientd / libcoapclient not built: no coapclientd (3) column")
-header = (f"{'figure':<38} {'place':<5} {'(1) udp':>26} {'(2) libcoap':>26} "
-          f"{'(3) coapclientd':>26} {'3/2':>5} {'3/1':>5}")
-print(header)
-print("-" * len(header))
-for p in placements:
-    for fig, label in ROWS:
-        row = figures.get(p, {}).get(fig)
-        if not row:
-            continue
-        c = [row.get(i) for i in IMPLS]
-        m = [s["median"] if s else None for s in c]
-        print(f"{label:<38} {p:<5} {fmt(c[0]):>26} {fmt(c[1]):>26} {fmt(c[2]):>26} "
-              f"{ratio(m[2], m[1]):>5} {ratio(m[2], m[0]):>5}")
-for p in placements:
-    for w, label in (("rps_w1", "sequential"), ("rps_w32", "32 in flight")):
-        floor, ours = med(p, w, "dbus"), med(p, w, "coapclientd")
-        if floor:
-            print(f"D-Bus floor ({p}, {label}): {floor:,.0f} call+reply+signal/s through "
-                  f"dbus-daemon; coapclientd reaches {ratio(ours, floor)} of it")
-print("* derived: baseline latency = 1/sequential rate; block-wise floor = 1 KiB x sequential UDP "
-      "rate; client-side CPU = app + dbus-daemon + coapclientd (medians)")
+if any(figures.get(p, {}).get(fig) for p in placements for fig, _ in ROWS):
+    header = (f"{'figure':<38} {'place':<5} {'(1) udp':>26} {'(2) libcoap':>26} "
+              f"{'(3) coapclientd':>26} {'3/2':>5} {'3/1':>5}")
+    print(header)
+    print("-" * len(header))
+    for p in placements:
+        for fig, label in ROWS:
+            row = figures.get(p, {}).get(fig)
+            if not row:
+                continue
+            c = [row.get(i) for i in IMPLS]
+            m = [s["median"] if s else None for s in c]
+            print(f"{label:<38} {p:<5} {fmt(c[0]):>26} {fmt(c[1]):>26} {fmt(c[2]):>26} "
+                  f"{ratio(m[2], m[1]):>5} {ratio(m[2], m[0]):>5}")
+    for p in placements:
+        for w, label in (("rps_w1", "sequential"), ("rps_w32", "32 in flight")):
+            floor, ours = med(p, w, "dbus"), med(p, w, "coapclientd")
+            if floor:
+                print(f"D-Bus floor ({p}, {label}): {floor:,.0f} call+reply+signal/s through "
+                      f"dbus-daemon; coapclientd reaches {ratio(ours, floor)} of it")
+    print("* derived: baseline latency = 1/sequential rate; block-wise floor = 1 KiB x sequential "
+          "UDP rate; client-side CPU = app + dbus-daemon + coapclientd (medians)")
+
+
+# The scale scenarios: one reading each, placement split.
+def scale_value(fig):
+    return med("split", fig, "coapclientd")
+
+
+obs_counts = sorted({int(f.rsplit("_", 1)[1]) for f in figures.get("split", {})
+                     if f.startswith("obs_reg_s_")})
+if obs_counts:
+    print()
+    print("scale: N observations, 100 per caller process, one socket each; the peer notifies each "
+          "once a second (NON);\nthe notifications of its next 10 ticks, counted by Observe value "
+          "(placement split, one reading each)")
+    head = (f"{'observations':>12} {'registered in s':>16} {'delivered / sent':>18} "
+            f"{'out of order':>12} {'daemon CPU %':>12} {'RSS KiB':>8} {'us/notif.':>9} "
+            f"{'peer CPU %':>10} {'callers gone, ms CPU':>20}")
+    print(head)
+    print("-" * len(head))
+    for n in obs_counts:
+        v = {k: scale_value(f"obs_{k}_{n}") for k in ("reg_s", "registered", "expected",
+                                                      "delivered", "ooo", "cpu_pct", "rss_kib",
+                                                      "us", "peer_cpu_pct", "leave_cpu_ms")}
+
+        def num(x, f="{:,.0f}"):
+            return "-" if x is None or x < 0 else f.format(x)
+        reg = num(v["reg_s"], "{:.2f}")
+        if v["registered"] is not None and v["registered"] < n:
+            reg = f"{v['registered']:,.0f} only"
+        print(f"{n:>12,} {reg:>16} {num(v['delivered']) + ' / ' + num(v['expected']):>18} "
+              f"{num(v['ooo']):>12} {num(v['cpu_pct'], '{:.1f}'):>12} {num(v['rss_kib']):>8} "
+              f"{num(v['us'], '{:.1f}'):>9} {num(v['peer_cpu_pct'], '{:.1f}'):>10} "
+              f"{num(v['leave_cpu_ms']):>20}")
+up = scale_value("dtls_up")
+if up is not None:
+    print(f"DTLS (PSK, coap-server-gnutls, at most 64 handshakes under way): {up:,.0f} sessions "
+          f"held, {scale_value('dtls_hs_per_s') or 0:,.0f} handshakes/s, "
+          f"{scale_value('dtls_rss_b') or 0:,.0f} B daemon RSS per session (socket, session, one "
+          f"request),\n  daemon CPU {scale_value('dtls_cpu_us') or 0:,.0f} us per handshake "
+          f"(and its GET); the peer's CPU {scale_value('dtls_peer_cpu_s') or 0:.1f} s")
+idle = scale_value("idle_wakeups")
+if idle is not None:
+    print(f"idle daemon: {idle:.0f} context switches (wake-ups) in 10 s")
 
 TARGETS = [
     ("32 in flight >= 0.5x libcoap", "rps_w32", "ratio", 0.5),
@@ -163,6 +207,32 @@ for name, fig, kind, limit in TARGETS:
             met = value < limit
         targets.append({"target": name, "placement": p, "value": value, "met": met})
         print(f"  {'met    ' if met else 'NOT MET'}  {name:<36} {p:<5} {value:,.2f}")
+
+
+def scale_target(name, met, value):
+    targets.append({"target": name, "placement": "split", "value": value, "met": met})
+    print(f"  {'met    ' if met else 'NOT MET'}  {name:<36} split {value:,.2f}")
+
+
+top = max(obs_counts) if obs_counts else None
+if top == 10000:
+    v = {k: scale_value(f"obs_{k}_{top}") for k in ("reg_s", "registered", "expected",
+                                                    "delivered", "ooo", "cpu_pct", "rss_kib")}
+    reg = v["reg_s"] if v["registered"] == top and v["reg_s"] is not None else float("inf")
+    scale_target("10,000 observations registered <= 5 s", reg <= 5, reg)
+    share = (v["delivered"] or 0) / v["expected"] if v["expected"] else 0
+    scale_target("every notification, in order", share == 1 and v["ooo"] == 0, share)
+    cpu = v["cpu_pct"] if v["cpu_pct"] is not None else float("inf")
+    scale_target("daemon CPU <= 10% (10,000 observers)", cpu <= 10, cpu)
+    rss = (v["rss_kib"] or float("inf")) / 1024
+    scale_target("daemon RSS <= 16 MiB (10,000)", rss <= 16, rss)
+    small, large = scale_value("obs_us_1000"), scale_value(f"obs_us_{top}")
+    if small and large and large > 0:
+        # a daemon that falls behind spends less per notification it manages to deliver
+        scale_target("CPU/notification flat (10,000 / 1,000)",
+                     large / small <= 1.5 and share == 1, large / small)
+if idle is not None:
+    scale_target("idle daemon: no wake-ups in 10 s", idle == 0, idle)
 
 with open(out_path, "w") as f:
     json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),

@@ -12,13 +12,29 @@
 # and the targets met / not met, and writes the figures as JSON (bench/report.py).
 #
 #   bench/run.sh BUILDDIR [-o OUT.json]
+#   bench/run.sh BUILDDIR --scale [-o OUT.json]
+#       the scale scenarios alone (below)
 #   bench/run.sh BUILDDIR --callgrind [N]
 #       profiles instead: the daemon under callgrind over N (5000) sequential GETs, N with 32 in
 #       flight, one 1 MiB GET and one PUT; prints the top functions (inclusive and self) and
 #       leaves the data in BUILDDIR/callgrind.out.coapclientd
 #
+# Scale scenarios (placement split, one reading each, a fresh daemon for each):
+#   observe  N observations held at once (N in BENCH_OBSERVE, "100 1000 3000 10000"), 100 per
+#            caller process (each its own libcoapclient: a D-Bus connection and a data channel),
+#            each on its own context and connected socket, against bench/obs-peer, which notifies
+#            every observer once a second (NON): time until all are registered, then for the
+#            peer's next 10 ticks notifications delivered (by Observe value) / sent, out-of-order
+#            ones, daemon CPU (% of one core), RSS and CPU per notification, the peer's own CPU,
+#            and the daemon's CPU until it has freed the callers once they exited
+#   dtls     BENCH_DTLS_SESSIONS (10,000; 0: none) DTLS PSK sessions against coap-server-gnutls,
+#            100 callers, each session held by a request of async?120: handshakes/s, RSS per
+#            session
+#   idle     a fresh daemon's context switches over 10 s (/proc/PID/status): its wake-ups
+#
 # Environment: REPS (5; 1 with BENCH_QUICK=1), BENCH_QUICK=1 (smoke run: fewer requests, no
-# 10,000-context figure), BENCH_PLACEMENTS ("split same free"), BENCH_SHARED (../shared/bench).
+# 10,000-context figure, observe 100 and 1,000, 1,000 DTLS sessions), BENCH_PLACEMENTS ("split
+# same free"), BENCH_SHARED (../shared/bench).
 # Placements: "split" = peer on CPU 0, everything on the client side (bench program, dbus-daemon,
 # coapclientd) on CPU 1; "same" = everything on CPU 0; "free" = peer CPU 0, bench program CPU 1,
 # dbus-daemon and coapclientd unpinned. Memory figures use "split".
@@ -32,10 +48,11 @@ BUILD=$(realpath "${1:?usage: bench/run.sh BUILDDIR [-o OUT.json]}")
 shift
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$TOP/bench/results/latest.json
-PROFILE=0
+PROFILE=0 SCALE_ONLY=0
 while [ $# -gt 0 ]; do
     case $1 in
         -o) OUT=$(realpath -m "$2"); shift 2 ;;
+        --scale) SCALE_ONLY=1; shift ;;
         --callgrind)
             PROFILE=5000
             shift
@@ -47,8 +64,11 @@ done
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     REPS=${REPS:-1} N_SEQ=2000 UDP_SECS=1 CTX_COUNTS="10 1000" N_INFLIGHT=200
+    OBSERVE_COUNTS=${BENCH_OBSERVE:-100 1000} DTLS_SESSIONS=${BENCH_DTLS_SESSIONS:-1000}
 else
     REPS=${REPS:-5} N_SEQ=10000 UDP_SECS=2 CTX_COUNTS="10 1000 10000" N_INFLIGHT=1000
+    OBSERVE_COUNTS=${BENCH_OBSERVE:-100 1000 3000 10000}
+    DTLS_SESSIONS=${BENCH_DTLS_SESSIONS:-10000}
 fi
 PLACEMENTS=${BENCH_PLACEMENTS:-split same free}
 SHARED=${BENCH_SHARED:-$TOP/../shared/bench}
@@ -65,7 +85,7 @@ MaxClients=16384
 MaxRequestsPerClient=64
 MaxRequests=65536
 EOF_CONF
-PEER_PID='' BUS_PID='' DAEMON_PID='' FLOOR_PID=''
+PEER_PID='' BUS_PID='' DAEMON_PID='' FLOOR_PID='' OBS_PID=''
 TIMEFORMAT='%3U %3S'
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -82,7 +102,7 @@ cleanup() {
     local rc=$?
     set +e
     stop_daemon
-    for pid in "$PEER_PID" "$FLOOR_PID" "$BUS_PID"; do
+    for pid in "$PEER_PID" "$FLOOR_PID" "$BUS_PID" "$OBS_PID"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null
     done
     wait 2>/dev/null
@@ -91,6 +111,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+# the daemon holds a duplicate of every socket (the unit says LimitNOFILE=65536)
+ulimit -n "$(ulimit -Hn)"
 
 for b in coap-server-gnutls coap-client-gnutls dbus-daemon busctl taskset pkg-config cc python3; do
     command -v "$b" >/dev/null || { echo "missing $b (./dev.sh deps)" >&2; exit 1; }
@@ -122,6 +145,8 @@ if [ -f "$SHARED/udp_pingpong.c" ] && [ -f "$SHARED/coap_bench.c" ]; then
 else
     log "$SHARED is absent: the udp and libcoap columns are skipped"
 fi
+
+cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$WORK/obs-peer" "$TOP/bench/obs-peer.c"
 
 log "build: coapclient_bench against $BUILD/client-lib"
 HAVE_CLIENT=0
@@ -239,7 +264,9 @@ log "machine: $(nproc) CPUs, $(uname -r), libcoap $(dpkg-query -W -f='${Version}
     "peer port $PORT, REPS=$REPS, placements: $PLACEMENTS"
 
 # --- request rates, latency, block-wise throughput -------------------------------------------
-for P in $PLACEMENTS; do
+RATE_PLACEMENTS=$PLACEMENTS
+[ "$SCALE_ONLY" = 1 ] && RATE_PLACEMENTS=
+for P in $RATE_PLACEMENTS; do
     place "$P"
     for rep in $(seq 1 "$REPS"); do
         log "placement $P, run $rep/$REPS"
@@ -298,7 +325,7 @@ for P in $PLACEMENTS; do
 done
 
 # --- memory and CPU at scale (fresh daemon for each reading, fresh peer first) ----------------
-if [ "$HAVE_CLIENT" = 1 ]; then
+if [ "$HAVE_CLIENT" = 1 ] && [ "$SCALE_ONLY" = 0 ]; then
     start_peer
     place split
     for rep in $(seq 1 "$REPS"); do
@@ -320,6 +347,104 @@ if [ "$HAVE_CLIENT" = 1 ]; then
         line=$(cb inflight -c "$N_INFLIGHT" -L "$limit" -p 'async?5') || true
         record split rss_inflight coapclientd "$(field rss_per_item_b <<<"$line")"
     done
+fi
+
+# --- scale: observations, DTLS sessions, idle wake-ups (split, one reading each) --------------
+start_obs_peer() {
+    [ -n "$OBS_PID" ] && kill "$OBS_PID" 2>/dev/null && wait "$OBS_PID" 2>/dev/null
+    OBS_PID=
+    for _ in $(seq 1 50); do
+        OBS_PORT=$(((RANDOM % 15000) * 2 + 20001))
+        rm -f "$WORK/obs.stats"
+        taskset -c 0 "$WORK/obs-peer" -p "$OBS_PORT" -S "$WORK/obs.stats" 2>>"$WORK/peer.log" &
+        OBS_PID=$!
+        sleep 0.2
+        kill -0 "$OBS_PID" 2>/dev/null && [ -s "$WORK/obs.stats" ] && return 0
+        OBS_PID=
+    done
+    echo "obs-peer did not start" >&2
+    exit 1
+}
+
+# cpu_ms PID: the process's user + system CPU so far, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+
+# callers_gone_ms: the daemon's CPU from now until it has freed every caller (the callers
+# have exited), at most 60 s
+callers_gone_ms() {
+    local t0 n
+    t0=$(cpu_ms "$DAEMON_PID")
+    for _ in $(seq 1 600); do
+        n=$(busctl --address="$BUS_ADDR" get-property org.coapclientd.CoapClient1 \
+            /org/coapclientd/CoapClient1 org.coapclientd.CoapClient1.Manager Callers 2>/dev/null)
+        [ "$n" = "u 0" ] && break
+        sleep 0.1
+    done
+    echo $(($(cpu_ms "$DAEMON_PID") - t0))
+}
+
+# ctxt_switches PID: voluntary + involuntary context switches so far
+ctxt_switches() { awk '/ctxt_switches/ {n += $2} END {print n}' "/proc/$1/status"; }
+
+if [ "$HAVE_CLIENT" = 1 ]; then
+    place split
+    for n in $OBSERVE_COUNTS; do
+        log "scale: $n observations"
+        start_obs_peer
+        start_daemon 1
+        procs=$(((n + 99) / 100))
+        line=$(taskset -c "$CLIENT_CPU" "$CB" --daemon-pid "$DAEMON_PID" --peer-pid "$OBS_PID" \
+            observe -c "$n" -P "$procs" -S "$WORK/obs.stats" -t 10 -p obs 127.0.0.1 "$OBS_PORT" \
+            2>>"$WORK/client.log") || true
+        leave=$(callers_gone_ms)
+        log "$line leave_cpu_ms=$leave"
+        record split "obs_leave_cpu_ms_$n" coapclientd "$leave"
+        record split "obs_reg_s_$n" coapclientd "$(field register_s <<<"$line")"
+        record split "obs_registered_$n" coapclientd "$(field registered <<<"$line")"
+        record split "obs_expected_$n" coapclientd "$(field expected <<<"$line")"
+        record split "obs_delivered_$n" coapclientd "$(field delivered <<<"$line")"
+        record split "obs_ooo_$n" coapclientd "$(field out_of_order <<<"$line")"
+        record split "obs_cpu_pct_$n" coapclientd "$(field daemon_cpu_pct <<<"$line")"
+        record split "obs_rss_kib_$n" coapclientd "$(field daemon_rss_kib <<<"$line")"
+        record split "obs_us_$n" coapclientd "$(field cpu_per_notification_us <<<"$line")"
+        record split "obs_peer_cpu_pct_$n" coapclientd "$(field peer_cpu_pct <<<"$line")"
+    done
+    [ -n "$OBS_PID" ] && kill "$OBS_PID" && wait "$OBS_PID" 2>/dev/null
+    OBS_PID=
+fi
+if [ "$HAVE_CLIENT" = 1 ] && [ "$DTLS_SESSIONS" != 0 ]; then
+    log "scale: $DTLS_SESSIONS DTLS sessions"
+    kill "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null
+    PEER_PID=
+    for _ in $(seq 1 50); do
+        PORT=$(((RANDOM % 15000) * 2 + 20000))
+        taskset -c 0 coap-server-gnutls -A 127.0.0.1 -p "$PORT" -k secretPSK -h CoAP -d 10 \
+            >>"$WORK/peer.log" 2>&1 &
+        PEER_PID=$!
+        sleep 0.2
+        kill -0 "$PEER_PID" 2>/dev/null && break
+        PEER_PID=
+    done
+    coap-client-gnutls -B 5 -m put -e 0123456789abcdef "coap://127.0.0.1:$PORT/small"
+    start_daemon 1
+    line=$(taskset -c "$CLIENT_CPU" "$CB" --daemon-pid "$DAEMON_PID" dtls -c "$DTLS_SESSIONS" \
+        -P $((DTLS_SESSIONS < 100 ? DTLS_SESSIONS : 100)) -p 'async?120' 127.0.0.1 $((PORT + 1)) 2>>"$WORK/client.log") || true
+    log "$line"
+    record split dtls_up coapclientd "$(field up <<<"$line")"
+    record split dtls_hs_per_s coapclientd "$(field handshakes_per_s <<<"$line")"
+    record split dtls_rss_b coapclientd "$(field rss_per_session_b <<<"$line")"
+    record split dtls_cpu_us coapclientd "$(field daemon_cpu_us <<<"$line")"
+    record split dtls_peer_cpu_s coapclientd "$(awk '{print ($14 + $15) / 100}' \
+        "/proc/$PEER_PID/stat")"
+fi
+if [ "$HAVE_CLIENT" = 1 ]; then
+    log "scale: idle daemon, 10 s"
+    start_daemon 1
+    sleep 1
+    c0=$(ctxt_switches "$DAEMON_PID")
+    sleep 10
+    record split idle_wakeups coapclientd "$(($(ctxt_switches "$DAEMON_PID") - c0))"
+    stop_daemon
 fi
 
 mkdir -p "$(dirname "$OUT")"

@@ -9,13 +9,16 @@ void coap_heap_done(CoapHeap *h) {
         *h = (CoapHeap){};
 }
 
+/* One or two timers per socket at a time is the common case (see coap-engine-map.c). */
+#define HEAP_CAPACITY_MIN 2
+
 int coap_heap_reserve(CoapHeap *h, size_t n) {
         CoapTimer **items;
         size_t cap;
 
         if (n <= h->cap)
                 return 0;
-        cap = h->cap < 16 ? 16 : h->cap;
+        cap = h->cap < HEAP_CAPACITY_MIN ? HEAP_CAPACITY_MIN : h->cap;
         while (cap < n)
                 cap *= 2;
         items = realloc(h->items, cap * sizeof(CoapTimer *));

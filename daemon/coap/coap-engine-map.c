@@ -19,6 +19,10 @@ void coap_map_done(CoapMap *m) {
         *m = (CoapMap){};
 }
 
+/* Most sockets carry one or two exchanges at a time (an observation, a request): a small first
+ * table, doubled as needed, keeps 10,000 of them from costing ~1 KiB each in empty slots. */
+#define MAP_CAPACITY_MIN 4
+
 static void map_insert(CoapMapSlot *slots, size_t mask, uint64_t key, void *value) {
         size_t i = (size_t) map_hash(key) & mask;
 
@@ -33,7 +37,7 @@ int coap_map_reserve(CoapMap *m, size_t n) {
 
         if (n <= cap / 2)
                 return 0;
-        new_cap = cap < 16 ? 16 : cap;
+        new_cap = cap < MAP_CAPACITY_MIN ? MAP_CAPACITY_MIN : cap;
         while (n > new_cap / 2)
                 new_cap *= 2;
         slots = calloc(new_cap, sizeof(CoapMapSlot));

@@ -75,9 +75,7 @@ static void client_forget_socket(Client *c, Socket *s) {
 }
 
 Client *client_free(Client *c) {
-        HashmapIter it = {};
         Manager *m;
-        void *s;
 
         if (!c)
                 return NULL;
@@ -85,9 +83,15 @@ Client *client_free(Client *c) {
         while (c->requests)
                 client_forget_socket(c, c->requests->socket);
         /* Sockets keep ended exchanges to answer their peers (coap_engine_is_idle()); with the
-         * client gone, there is nobody left to keep them for. */
-        while (hashmap_iterate(m->sockets, &it, &s))
-                socket_drop_owner(s, c->id);
+         * client gone, there is nobody left to keep them for. Only those it used: visiting every
+         * socket made each client's end O(sockets). */
+        for (size_t i = 0; i < c->n_used; i++) {
+                Socket *s = hashmap_get(m->sockets, &c->used[i]);
+
+                if (s)
+                        socket_drop_owner(s, c->id);
+        }
+        free(c->used);
         if (c->caller) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;
@@ -145,6 +149,33 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
         return 0;
 }
 
+/* Remembers that the client used s (by its key: a socket may go before the client does). Keys
+ * of sockets already gone are dropped when the list would grow, so it stays as long as the
+ * sockets the client uses at once. */
+static int client_remember_socket(Client *c, const Socket *s) {
+        size_t n = 0;
+        SocketKey *p;
+
+        for (size_t i = 0; i < c->n_used; i++)
+                if (memcmp(&c->used[i], &s->key, sizeof(SocketKey)) == 0)
+                        return 0;
+        if (c->n_used == c->size_used) {
+                for (size_t i = 0; i < c->n_used; i++)
+                        if (hashmap_get(c->manager->sockets, &c->used[i]))
+                                c->used[n++] = c->used[i];
+                c->n_used = n;
+        }
+        if (c->n_used == c->size_used) {
+                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 4, sizeof(SocketKey));
+                if (!p)
+                        return -ENOMEM;
+                c->used = p;
+                c->size_used = c->size_used ? c->size_used * 2 : 4;
+        }
+        c->used[c->n_used++] = s->key;
+        return 0;
+}
+
 int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, CallerSink *sink,
                   uint64_t tag, uint64_t *ret_id) {
         /* A streamed body takes its window in the engine, whatever its size. */
@@ -154,6 +185,9 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         int k;
 
         assert(client_can_submit(c, held) == 0);
+        k = client_remember_socket(c, s);
+        if (k < 0)
+                return k;
         r = calloc(1, sizeof(Request));
         if (!r)
                 return -ENOMEM;

@@ -9,6 +9,7 @@
 #include "coap-engine.h"
 #include "core/caller.h"
 #include "core/manager.h"
+#include "core/socket.h"
 
 struct Request {
         uint64_t id;      /* daemon-wide, also the engine's request id */
@@ -41,6 +42,9 @@ struct Client {
         PeerCredentials *creds;
         SocketPeer *sessions[CLIENT_SESSIONS_MAX];
         size_t n_sessions;
+
+        SocketKey *used; /* the sockets it has used (client_free() drops what they hold of it) */
+        size_t n_used, size_used;
 
         uint64_t requests_completed; /* final event with a CoAP code */
         uint64_t requests_failed;    /* final event with an errno */

@@ -115,6 +115,7 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->config = *config;
+        m->socket_epoll_fd = -EBADF;
 
         r = hashmap_new(&string_hash_ops, &m->callers);
         if (r < 0)
@@ -149,6 +150,10 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        r = socket_reader_new(m);
+        if (r < 0)
+                return r;
+
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to enable watchdog, ignoring: %m");
@@ -180,6 +185,9 @@ Manager *manager_free(Manager *m) {
                 caller_free(c);
         while ((s = hashmap_first(m->sockets)))
                 socket_free(s);
+        /* It owns socket_epoll_fd. */
+        sd_event_source_disable_unref(m->socket_epoll_source);
+        free(m->socket_rx);
 
         sd_event_unref(m->event);
 

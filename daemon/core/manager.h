@@ -22,6 +22,7 @@ typedef struct Client Client;
 typedef struct Request Request;
 typedef struct Socket Socket;
 typedef struct SocketPeer SocketPeer;
+typedef struct SocketRx SocketRx;
 typedef struct PeerCredentials PeerCredentials;
 typedef struct CallerSink CallerSink;
 
@@ -126,8 +127,12 @@ struct Manager {
 
         CoapEngineStats freed_stats; /* of engines already freed */
 
-        uint8_t rx_buffer[MANAGER_RX_BUFFER_SIZE]; /* shared by every socket: one reader at a time
-                                                    */
+        /* Every socket is read through one epoll set, edge-triggered, behind one io source: a
+         * turn of the loop reads all the sockets that became ready, however many there are
+         * (socket.c). The receive buffers come with the first socket (one reader at a time). */
+        int socket_epoll_fd;
+        sd_event_source *socket_epoll_source;
+        SocketRx *socket_rx;
 
         /* Front ends that batch events: flushed at the end of every handler that may make some
          * (manager_flush()). */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,13 @@
 #include "util/log.h"
 #include "util/random-util.h"
 
-/* Datagrams read per wakeup before yielding to other sources; the io source is level-triggered,
- * so the rest is read on the next iteration. */
-#define SOCKET_READ_BURST 256
+/* Datagrams read from one socket per turn of the loop before the others get theirs; the rest
+ * is read in the next turn. */
+#define SOCKET_READ_BURST      256
+/* Datagrams per recvmmsg(), each into its own MANAGER_RX_BUFFER_SIZE buffer. */
+#define SOCKET_RX_BATCH        16
+/* Ready sockets taken from the epoll set per turn; the others stay ready for the next. */
+#define SOCKET_EVENTS_PER_TURN 256
 
 /* CoAP datagrams held per secure peer while its handshake runs (retransmissions of a queued
  * datagram are not queued again). */
@@ -34,6 +39,34 @@ struct SocketDatagram {
         size_t len;
         uint8_t data[];
 };
+
+/* Where every socket is read into, one reader at a time: set up once, so that a read costs no
+ * more than resetting the address lengths. Its pages are touched as far as datagrams reach,
+ * mostly one per buffer. */
+struct SocketRx {
+        struct mmsghdr msgs[SOCKET_RX_BATCH];
+        struct iovec iovs[SOCKET_RX_BATCH];
+        CoapAddr srcs[SOCKET_RX_BATCH];
+        uint8_t bufs[SOCKET_RX_BATCH][MANAGER_RX_BUFFER_SIZE];
+};
+
+static int socket_rx_new(SocketRx **ret) {
+        /* Not calloc(): from recycled heap memory it would clear, and so touch, every buffer. */
+        SocketRx *rx = malloc(sizeof(SocketRx));
+
+        if (!rx)
+                return -ENOMEM;
+        memset(rx, 0, offsetof(SocketRx, bufs));
+        for (unsigned i = 0; i < SOCKET_RX_BATCH; i++) {
+                rx->iovs[i] =
+                        (struct iovec){.iov_base = rx->bufs[i], .iov_len = sizeof rx->bufs[i]};
+                rx->msgs[i].msg_hdr.msg_name = &rx->srcs[i].ss;
+                rx->msgs[i].msg_hdr.msg_iov = &rx->iovs[i];
+                rx->msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        *ret = rx;
+        return 0;
+}
 
 PeerCredentials *peer_credentials_free(PeerCredentials *c) {
         if (!c)
@@ -399,31 +432,52 @@ static void socket_drain_error_queue(Socket *s) {
         }
 }
 
-static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        Socket *s = userdata;
-        Manager *m = s->manager;
+/* Reading on or off: in the manager's epoll set or not. A socket that was taken out is added
+ * again with its data already queued, and then reported at once. */
+static int socket_set_reading(Socket *s, bool on) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = s};
 
-        (void) fd;
+        if (s->reading == on)
+                return 0;
+        if (epoll_ctl(s->manager->socket_epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->fd, &ev) <
+            0)
+                return log_warning_errno(errno, "Failed to %s reading on fd %d: %m",
+                                         on ? "start" : "stop", s->fd);
+        s->reading = on;
+        return 0;
+}
+
+/* Reads what the edge announced: batches of datagrams until one comes back short, which means
+ * the queue was empty (a datagram arriving after that is a new edge), so no empty read ends it.
+ * After SOCKET_READ_BURST datagrams the socket is re-armed instead, and its turn ends. */
+static void socket_read(Socket *s, uint32_t revents) {
+        Manager *m = s->manager;
+        unsigned total = 0;
+
         if (revents & (EPOLLHUP | EPOLLRDHUP)) {
                 /* shutdown() by the caller: reads would return 0 bytes forever. */
                 log_warning("Socket fd %d was shut down, stopping it", s->fd);
                 coap_engine_fail_all(s->engine, -EIO, manager_now(m));
-                (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+                (void) socket_set_reading(s, false);
                 socket_engine_changed(s);
-                return 0;
+                return;
         }
-        for (unsigned i = 0; i < SOCKET_READ_BURST; i++) {
-                CoapAddr src = {};
-                struct iovec iov = {.iov_base = m->rx_buffer, .iov_len = sizeof m->rx_buffer};
-                struct msghdr mh = {
-                        .msg_name = &src.ss,
-                        .msg_namelen = sizeof src.ss,
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                };
-                ssize_t n;
+        for (;;) {
+                SocketRx *rx = m->socket_rx;
+                int n;
 
-                n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+                if (total >= SOCKET_READ_BURST) {
+                        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+                                                 .data.ptr = s};
+
+                        /* MOD queues the socket again if it is still readable: the next turn. */
+                        if (epoll_ctl(m->socket_epoll_fd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+                                log_warning_errno(errno, "Failed to re-arm fd %d: %m", s->fd);
+                        break;
+                }
+                for (unsigned i = 0; i < SOCKET_RX_BATCH; i++)
+                        rx->msgs[i].msg_hdr.msg_namelen = sizeof rx->srcs[i].ss;
+                n = recvmmsg(s->fd, rx->msgs, SOCKET_RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
                 if (n < 0) {
                         if (errno == EAGAIN)
                                 break;
@@ -431,29 +485,73 @@ static int socket_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                                 continue;
                         if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
                             errno == ENETUNREACH) {
-                                /* A connected socket reports ICMP errors here: the peer is down. */
+                                /* A connected socket reports ICMP errors here: the peer is down.
+                                 * Reading the error clears it; datagrams may follow. */
                                 int error = -errno;
 
                                 log_debug_errno(error, "Socket fd %d failed: %m", s->fd);
                                 coap_engine_fail_all(s->engine, error, manager_now(m));
-                                break;
+                                total++;
+                                continue;
                         }
                         log_warning_errno(errno, "Failed to receive on fd %d, stopping it: %m",
                                           s->fd);
                         coap_engine_fail_all(s->engine, -EIO, manager_now(m));
                         /* A persistent error would wake us forever; a new request re-enables. */
-                        (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+                        (void) socket_set_reading(s, false);
                         break;
                 }
-                src.len = mh.msg_namelen;
-                log_debug("Received %zd byte datagram on fd %d", n, s->fd);
-                socket_dispatch(s, m->rx_buffer, (size_t) n, &src);
+                for (int i = 0; i < n; i++) {
+                        /* Only len bytes of the address count: no need to clear the rest. */
+                        rx->srcs[i].len = rx->msgs[i].msg_hdr.msg_namelen;
+                        log_debug("Received %u byte datagram on fd %d", rx->msgs[i].msg_len, s->fd);
+                        socket_dispatch(s, rx->bufs[i], rx->msgs[i].msg_len, &rx->srcs[i]);
+                }
+                total += (unsigned) n;
+                if (n < SOCKET_RX_BATCH)
+                        break;
         }
         if (revents & EPOLLERR)
                 socket_drain_error_queue(s);
         socket_settle(s);
         socket_engine_changed(s);
+}
+
+/* The one io source of all sockets: every socket that became readable since the last turn is
+ * read in this one, and the events they made go out together. */
+static int socket_reader_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct epoll_event events[SOCKET_EVENTS_PER_TURN];
+        Manager *m = userdata;
+        int n;
+
+        (void) source, (void) revents;
+        n = epoll_wait(fd, events, SOCKET_EVENTS_PER_TURN, 0);
+        if (n < 0) {
+                if (errno != EINTR)
+                        log_warning_errno(errno, "Failed to wait for sockets, ignoring: %m");
+                return 0;
+        }
+        /* No socket is freed while the loop dispatches this source: each pointer stays valid. */
+        for (int i = 0; i < n; i++)
+                socket_read(events[i].data.ptr, events[i].events);
         manager_flush(m);
+        return 0;
+}
+
+int socket_reader_new(Manager *m) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(m->event, &m->socket_epoll_source, fd, EPOLLIN, socket_reader_on_io, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_io_fd_own(m->socket_epoll_source, true);
+        if (r < 0)
+                return r;
+        m->socket_epoll_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -531,7 +629,12 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (r < 0)
                 return r;
 
-        r = sd_event_add_io(m->event, &s->io_source, s->fd, EPOLLIN | EPOLLRDHUP, socket_on_io, s);
+        if (!m->socket_rx) {
+                r = socket_rx_new(&m->socket_rx);
+                if (r < 0)
+                        return r;
+        }
+        r = socket_set_reading(s, true);
         if (r < 0)
                 return r;
         r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
@@ -578,7 +681,9 @@ Socket *socket_free(Socket *s) {
         while ((p = hashmap_first(s->peers)))
                 peer_free(p);
         hashmap_free(s->peers);
-        sd_event_source_disable_unref(s->io_source);
+        /* The caller's copy keeps the file, and with it the epoll item, alive after our close. */
+        if (s->fd >= 0)
+                (void) socket_set_reading(s, false);
         sd_event_source_disable_unref(s->timer_source);
         coap_engine_free(s->engine);
         if (s->fd >= 0)
@@ -756,7 +861,7 @@ int socket_submit(Socket *s, const CoapRequestSpec *spec) {
         int r;
 
         /* A receive error may have stopped reading; a new request gives the socket a new chance. */
-        (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_ON);
+        (void) socket_set_reading(s, true);
         r = coap_engine_submit(s->engine, spec, manager_now(s->manager));
         socket_engine_changed(s);
         return r;
@@ -785,8 +890,16 @@ size_t socket_cancel_owner(Socket *s, uint64_t owner) {
 }
 
 void socket_drop_owner(Socket *s, uint64_t owner) {
+        uint64_t deadline = coap_engine_next_deadline(s->engine),
+                 latest = coap_engine_next_latest(s->engine);
+        bool idle = coap_engine_is_idle(s->engine);
+
         coap_engine_drop_owner(s->engine, owner);
-        socket_engine_changed(s);
+        /* A departing client is dropped from every socket (client_free()): the timer and the
+         * collection of those where it had nothing stay as they are, without a re-arm each. */
+        if (coap_engine_next_deadline(s->engine) != deadline ||
+            coap_engine_next_latest(s->engine) != latest || coap_engine_is_idle(s->engine) != idle)
+                socket_engine_changed(s);
 }
 
 void socket_pause_owner(Socket *s, uint64_t owner) {

@@ -76,7 +76,8 @@ struct Socket {
         bool connected;        /* fixed while the socket has peers: see socket_is_connected() */
         CoapAddr connected_to; /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
-        sd_event_source *io_source, *timer_source;
+        bool reading;               /* in the manager's epoll set */
+        sd_event_source *timer_source;
         CoapEngine *engine;
         unsigned n_refs; /* requests in flight, and peers with references */
         bool in_gc_queue;
@@ -88,6 +89,9 @@ struct Socket {
         bool has_pending_error;     /* some secure peer has pending_error set */
         const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
 };
+
+/* The epoll set every socket is read through, and its io source (from manager_new()). */
+int socket_reader_new(Manager *m);
 
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* One socket handed over in many requests by two client contexts at once is one daemon socket:
- * every request completes, each answer reaches the client that asked. */
+ * every request completes, each answer reaches the client that asked. A socket with more queued
+ * than the daemon reads from one socket per turn of its loop is read to the end. */
 
 #include <check.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -87,6 +89,50 @@ START_TEST(test_unconnected_socket_shared) {
 }
 END_TEST
 
+/* More than SOCKET_READ_BURST (256) datagrams. */
+#define QUEUED 600
+
+/* The daemon reads sockets edge-triggered: what one turn leaves in the queue must be read in
+ * the next ones although no new datagram announces it. */
+START_TEST(test_queue_longer_than_a_turn) {
+        _cleanup_(test_bus_freep) TestBus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *client = NULL;
+        _cleanup_close_ int peer = -EBADF, fd = -EBADF;
+        struct sockaddr_in self;
+        socklen_t len = sizeof(self);
+        uint64_t recv0, recv = 0, deadline, id;
+        int size = 4 << 20;
+        uint16_t port;
+
+        ck_assert_int_eq(test_bus_new(&b), 0);
+        ck_assert_int_eq(test_bus_create_client(b, "burst", &client, NULL), 0);
+        peer = test_udp_silent(AF_INET, &port);
+        ck_assert_int_ge(peer, 0);
+        fd = test_udp_socket(AF_INET, "127.0.0.1", port);
+        ck_assert_int_ge(fd, 0);
+        /* room for all of them (the tests run as root) */
+        ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &self, &len), 0);
+        /* Empty datagrams: each one counts as received, none is answered. */
+        for (unsigned i = 0; i < QUEUED; i++)
+                ck_assert_int_eq(sendto(peer, "", 0, 0, (struct sockaddr *) &self, len), 0);
+        ck_assert_int_ge(test_bus_get_manager_u64(b, "MessagesReceived", &recv0), 0);
+
+        /* The request hands the socket over with everything already queued; the peer never
+         * answers it. */
+        ck_assert_msg(test_bus_request(b, client, fd, "",
+                                       &(TestRequest){.method = TEST_GET, .path = "burst"}, &id,
+                                       &error) >= 0,
+                      "Request: %s: %s", error.name, error.message);
+        deadline = test_now_usec() + 10 * USEC_PER_SEC;
+        while (test_bus_get_manager_u64(b, "MessagesReceived", &recv) >= 0 &&
+               recv - recv0 < QUEUED && test_now_usec() < deadline)
+                (void) test_bus_run(b, 10 * USEC_PER_MSEC);
+        ck_assert_uint_eq(recv - recv0, QUEUED);
+}
+END_TEST
+
 static Suite *multiplex_suite(void) {
         Suite *s = suite_create("multiplex");
         TCase *tc = tcase_create("multiplex");
@@ -94,6 +140,7 @@ static Suite *multiplex_suite(void) {
         tcase_set_timeout(tc, 25);
         tcase_add_test(tc, test_connected_socket_shared);
         tcase_add_test(tc, test_unconnected_socket_shared);
+        tcase_add_test(tc, test_queue_longer_than_a_turn);
         suite_add_tcase(s, tc);
         return s;
 }
