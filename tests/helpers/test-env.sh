@@ -48,8 +48,14 @@ export COAPCLIENTD_BUS_ADDRESS
 # A free even port: coap-server takes PORT (UDP, TCP) and PORT+1 (DTLS, TLS). Below the
 # ephemeral range (32768 on), so that no test's client socket holds it already.
 COAP_PEER_HOST=127.0.0.1
+# udp_sockets PORT: how many UDP sockets on this machine are bound to PORT.
+udp_sockets() { ss -Huan "sport = :$1" | wc -l; }
 for _ in $(seq 1 50); do
     COAP_PEER_PORT=$(( (RANDOM % 3150) * 2 + 20000 ))
+    # libcoap binds with SO_REUSEADDR: a peer of a test running alongside could share the port,
+    # and either could get the other's datagrams. Only ports nobody holds, and ours alone after.
+    [ "$(udp_sockets "$COAP_PEER_PORT")" = 0 ] && [ "$(udp_sockets $((COAP_PEER_PORT + 1)))" = 0 ] ||
+        continue
     coap-server-gnutls -A "$COAP_PEER_HOST" -p "$COAP_PEER_PORT" -d 16 -k secretPSK -h CoAP \
         >"$TEST_TMPDIR/peer.log" 2>&1 &
     peer_pid=$!
@@ -57,8 +63,9 @@ for _ in $(seq 1 50); do
     for _ in $(seq 1 40); do
         sleep 0.05
         kill -0 "$peer_pid" 2>/dev/null || break
-        python3 -c 'import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", int(sys.argv[1])))' \
-            $((COAP_PEER_PORT + 1)) 2>/dev/null || break 2
+        [ "$(udp_sockets $((COAP_PEER_PORT + 1)))" = 1 ] || continue
+        [ "$(udp_sockets "$COAP_PEER_PORT")" = 1 ] && break 2
+        break
     done
     kill "$peer_pid" 2>/dev/null; wait "$peer_pid" 2>/dev/null
     peer_pid=
