@@ -18,13 +18,16 @@
  * request, payload_cb). Both are the same library and daemon. Differences from Zephyr are
  * marked "Linux:" below. The main ones:
  *
- *  - Several requests may be in flight per client (coapclientd's per-client limit, 64 by
- *    default, replaces CONFIG_COAP_CLIENT_MAX_REQUESTS) and there may be any number of clients
+ *  - Several requests may be in flight per client (coapclientd's per-client limit, 32 by
+ *    default, MaxRequestsPerClient= in coapclientd.conf(5), replaces
+ *    CONFIG_COAP_CLIENT_MAX_REQUESTS) and there may be any number of clients
  *    (coapclientd's per-process limit replaces CONFIG_COAP_CLIENT_MAX_INSTANCES).
  *  - The default block size is 1024 bytes (Zephyr: CONFIG_COAP_CLIENT_BLOCK_SIZE, 256);
  *    coap_client_set_block_size() changes it per client.
  *  - Requests of one client may use different sockets at the same time; there is no
- *    -EALREADY, except where a socket's DTLS session does not fit (coap_client_req()).
+ *    -EALREADY, except where a socket's DTLS session does not fit (coap_client_req()), or for
+ *    a second observation of a resource the client already observes on that socket (as
+ *    Zephyr).
  *  - DTLS: credentials are registered as with Zephyr's tls_credential_add() and attached to a
  *    client, not a socket, with coap_client_set_tls(); see "DTLS (coaps)" below.
  *  - If coapclientd goes away (stopped, restarted, crashed) or the bus connection breaks, every
