@@ -600,8 +600,7 @@ static int open_socket(const Args *a, const CtlUri *uri) {
 /* discover to a group: an unconnected socket (the answers come from the members' own
  * addresses) that loops its requests back to local members and leaves by --interface; *group
  * is where to send. */
-static int open_group_socket(const Args *a, const CtlUri *uri, struct sockaddr_storage *group,
-                             socklen_t *group_len) {
+static int open_group_socket(const Args *a, const CtlUri *uri, struct sockaddr_storage *group) {
         struct addrinfo hints = {.ai_family = a->family,
                                  .ai_socktype = SOCK_DGRAM,
                                  .ai_flags = AI_NUMERICHOST},
@@ -624,7 +623,6 @@ static int open_group_socket(const Args *a, const CtlUri *uri, struct sockaddr_s
                 return -EINVAL;
         }
         memcpy(group, res->ai_addr, res->ai_addrlen);
-        *group_len = res->ai_addrlen;
         freeaddrinfo(res);
 
         fd = socket(group->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1369,7 +1367,6 @@ static int run(Args *a) {
         _cleanup_(ctl_uri_done) CtlUri uri = {};
         const char *reason = NULL;
         struct sockaddr_storage group_addr;
-        socklen_t group_len = 0;
         bool group;
         size_t payload_len;
         Output out;
@@ -1416,7 +1413,7 @@ static int run(Args *a) {
                 fprintf(stderr, "coapclientctl: Warning: --insecure: the server is not verified, "
                                 "anyone on the path can read and change this exchange.\n");
 
-        sock = group ? open_group_socket(a, &uri, &group_addr, &group_len) : open_socket(a, &uri);
+        sock = group ? open_group_socket(a, &uri, &group_addr) : open_socket(a, &uri);
         if (sock < 0)
                 return group ? CTL_EXIT_FAILURE : CTL_EXIT_PEER;
         sig_fd = setup_signals();
