@@ -4,10 +4,12 @@
  * libcoapclient and coapclientd. It makes its own UDP socket, connect()ed to the peer, and
  * runs the library in external-loop mode, so everything happens in this one thread. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,6 +57,7 @@ typedef struct Args {
         unsigned count;       /* observe: notifications before stopping, 0: no limit */
         bool verbose;
         int family;
+        const char *interface; /* discover to a group: send it out of this interface */
 
         /* coaps:// */
         const char *psk_identity;
@@ -80,7 +83,9 @@ typedef struct Run {
         bool stopping; /* observe: enough notifications, deregistering */
         bool ending;   /* cancelled by us (--timeout, a signal): no error for -ECANCELED */
         bool write_failed;
-        bool json;                             /* each response as a JSON line on stdout */
+        bool json;           /* each response as a JSON line on stdout */
+        bool group;          /* discover to a multicast group */
+        unsigned responders; /* discover to a group: members that answered with links */
         struct coap_client_response_info info; /* json: of the current response */
         int code;                              /* the last code or error */
         unsigned notifications;
@@ -120,6 +125,9 @@ static void help(void) {
                "\n"
                "URI: coap://HOST[:PORT][/PATH][?QUERY], HOST an IPv4 address, an IPv6 address\n"
                "in brackets or a host name (sent as Uri-Host); PORT defaults to 5683.\n"
+               "discover to a multicast group (e.g. coap://[ff02::fd]/) asks every member\n"
+               "with a NON request and lists each one's links under its address for the\n"
+               "--timeout window (default 2 s); other verbs cannot ask a group.\n"
                "coaps:// runs DTLS 1.2 (default port 5684) with the credentials below.\n"
                "\n"
                "Options:\n"
@@ -134,7 +142,10 @@ static void help(void) {
                "                             ask for it from the first block\n"
                "  -O --option=NUM:VALUE      add an option; VALUE is text, 0xHEX or #NUMBER\n"
                "                             (at most %d bytes)\n"
-               "  -t --timeout=SECONDS       give up (observe: stop) after SECONDS\n"
+               "  -t --timeout=SECONDS       give up (observe: stop) after SECONDS; discover\n"
+               "                             to a group: collect answers for SECONDS\n"
+               "     --interface=NAME        discover to a group: send it out of NAME\n"
+               "                             (default: as the routing table says)\n"
                "     --ack-timeout=MS        initial retransmission timeout (default 2000)\n"
                "     --retransmit=N          retransmissions of a CON message (default 4)\n"
                "  -C --count=N               observe: stop after N notifications;\n"
@@ -234,6 +245,7 @@ static bool has_tls_args(const Args *a) {
 static int parse_args(int argc, char *argv[], Args *a) {
         enum {
                 ARG_ACK_TIMEOUT = 0x100,
+                ARG_INTERFACE,
                 ARG_RETRANSMIT,
                 ARG_VERSION,
                 ARG_PSK_IDENTITY,
@@ -258,6 +270,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 {"option", required_argument, NULL, 'O'},
                 {"timeout", required_argument, NULL, 't'},
                 {"ack-timeout", required_argument, NULL, ARG_ACK_TIMEOUT},
+                {"interface", required_argument, NULL, ARG_INTERFACE},
                 {"retransmit", required_argument, NULL, ARG_RETRANSMIT},
                 {"count", required_argument, NULL, 'C'},
                 {"json", no_argument, NULL, 'j'},
@@ -361,6 +374,9 @@ static int parse_args(int argc, char *argv[], Args *a) {
                         a->timeout = strtod(optarg, &end);
                         if (errno != 0 || *end != '\0' || !(a->timeout > 0) || a->timeout > 1e9)
                                 return usage_error("Bad timeout '%s'.", optarg);
+                        break;
+                case ARG_INTERFACE:
+                        a->interface = optarg;
                         break;
                 case ARG_ACK_TIMEOUT:
                         if (parse_uint(optarg, 600000, &v) < 0 || v == 0)
@@ -578,6 +594,57 @@ static int open_socket(const Args *a, const CtlUri *uri) {
         if (fd < 0)
                 fprintf(stderr, "coapclientctl: Cannot reach '%s': %s\n", uri->host,
                         strerror(r < 0 ? -r : EHOSTUNREACH));
+        return fd;
+}
+
+/* discover to a group: an unconnected socket (the answers come from the members' own
+ * addresses) that loops its requests back to local members and leaves by --interface; *group
+ * is where to send. */
+static int open_group_socket(const Args *a, const CtlUri *uri, struct sockaddr_storage *group) {
+        struct addrinfo hints = {.ai_family = a->family,
+                                 .ai_socktype = SOCK_DGRAM,
+                                 .ai_flags = AI_NUMERICHOST},
+                        *res;
+        unsigned ifindex = 0;
+        char port[8];
+        int fd, r, one = 1;
+
+        if (a->interface) {
+                ifindex = if_nametoindex(a->interface);
+                if (ifindex == 0) {
+                        fprintf(stderr, "coapclientctl: No interface '%s': %m\n", a->interface);
+                        return -ENODEV;
+                }
+        }
+        snprintf(port, sizeof(port), "%u", uri->port);
+        r = getaddrinfo(uri->host, port, &hints, &res);
+        if (r != 0) {
+                fprintf(stderr, "coapclientctl: Bad group '%s': %s\n", uri->host, gai_strerror(r));
+                return -EINVAL;
+        }
+        memcpy(group, res->ai_addr, res->ai_addrlen);
+        freeaddrinfo(res);
+
+        fd = socket(group->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                r = -errno;
+        else if (group->ss_family == AF_INET) {
+                struct ip_mreqn m = {.imr_ifindex = (int) ifindex};
+                unsigned char loop = 1;
+
+                if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) < 0 ||
+                    (ifindex > 0 && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) < 0))
+                        r = -errno;
+        } else if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof(one)) < 0 ||
+                   (ifindex > 0 &&
+                    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0))
+                r = -errno;
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: Cannot set up a socket for the group '%s': %s\n",
+                        uri->host, strerror(-r));
+                safe_close(fd);
+                return r;
+        }
         return fd;
 }
 
@@ -1022,7 +1089,8 @@ static int output_close(Output *o, bool commit) {
 
 /* Runs the loop until the request is over; returns the exit code. */
 static int run_loop(Run *run, int sig_fd) {
-        uint64_t deadline = run->args->timeout > 0
+        /* To a group, --timeout is the window: the library ends the request. */
+        uint64_t deadline = run->args->timeout > 0 && !run->group
                                     ? now_usec() + (uint64_t) (run->args->timeout * 1e6)
                                     : UINT64_MAX;
         int lib_fd = coap_client_get_fd();
@@ -1193,7 +1261,7 @@ static void print_links_json(const CtlLinkList *l) {
                 }
                 printf("}}");
         }
-        printf("]\n");
+        printf("]");
 }
 
 static int print_discovery(const Run *run) {
@@ -1211,11 +1279,70 @@ static int print_discovery(const Run *run) {
                 fputc('\n', stderr);
                 return CTL_EXIT_PEER;
         }
-        if (run->args->json)
+        if (run->args->json) {
                 print_links_json(&links);
-        else
+                putchar('\n');
+        } else
                 print_links_text(&links);
         return CTL_EXIT_SUCCESS;
+}
+
+/* discover to a group: each member's links as they come, under its address (--json: one
+ * {"source": ADDRESS, "links": [...]} per line); the callback without a source ends the window. */
+static void group_response_cb(int16_t code, size_t offset, const uint8_t *payload, size_t len,
+                              bool last_block, void *user_data) {
+        _cleanup_(ctl_link_list_done) CtlLinkList links = {};
+        Run *run = user_data;
+        struct sockaddr_storage ss;
+        socklen_t ss_len = sizeof(ss);
+        char addr[INET6_ADDRSTRLEN], source[INET6_ADDRSTRLEN + 8];
+        uint16_t port;
+        int r;
+
+        if (code < 0) {
+                response_cb(code, offset, payload, len, last_block, user_data);
+                return;
+        }
+        if (coap_client_get_response_source((struct sockaddr *) &ss, &ss_len) < 0) {
+                run->code = COAP_RESPONSE_CODE_CONTENT;
+                run->done = true;
+                return;
+        }
+        if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) &ss;
+
+                inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+                port = ntohs(s6->sin6_port);
+                snprintf(source, sizeof(source), "[%s]:%u", addr, port);
+        } else {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *) &ss;
+
+                inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+                port = ntohs(s4->sin_port);
+                snprintf(source, sizeof(source), "%s:%u", addr, port);
+        }
+        if (COAP_RESPONSE_CODE_CLASS(code) != 2) {
+                fprintf(stderr, "coapclientctl: %s answered ", source);
+                print_code(code);
+                return;
+        }
+        r = ctl_link_format_parse((const char *) payload, len, &links);
+        if (r < 0) {
+                fprintf(stderr, "coapclientctl: %s: %s\n", source,
+                        r == -ENOMEM ? "Out of memory." : "The answer is not in link format.");
+                return;
+        }
+        run->responders++;
+        if (run->args->json) {
+                printf("{\"source\":");
+                ctl_json_string(stdout, source);
+                printf(",\"links\":");
+                print_links_json(&links);
+                printf("}\n");
+        } else {
+                printf("%s%s\n", run->responders > 1 ? "\n" : "", source);
+                print_links_text(&links);
+        }
 }
 
 /* Reports an error of a libcoapclient call with what coapclientd said; returns the exit code. */
@@ -1239,6 +1366,8 @@ static int run(Args *a) {
         struct coap_client_request req;
         _cleanup_(ctl_uri_done) CtlUri uri = {};
         const char *reason = NULL;
+        struct sockaddr_storage group_addr;
+        bool group;
         size_t payload_len;
         Output out;
         Run state = {};
@@ -1251,15 +1380,15 @@ static int run(Args *a) {
         }
         if (r < 0)
                 return -usage_error("Bad URI '%s': %s.", a->uri, reason);
-        if (ctl_host_is_multicast(uri.host)) {
-                fprintf(stderr,
-                        "coapclientctl: %s to the group '%s' needs multicast requests in "
-                        "libcoapclient, which this version lacks; ask one server by its own "
-                        "address.\n",
-                        a->verb == VERB_DISCOVER ? "Multicast discovery" : "A multicast request",
-                        uri.host);
-                return CTL_EXIT_FAILURE;
-        }
+        group = ctl_host_is_multicast(uri.host);
+        if (group && a->verb != VERB_DISCOVER)
+                return -usage_error("Only discover can ask the group '%s'; ask one server by its "
+                                    "own address.",
+                                    uri.host);
+        if (group && uri.secure)
+                return -usage_error("%s", "Discovery to a group runs over coap:// only.");
+        if (!group && a->interface)
+                return -usage_error("%s", "--interface is for discover to a multicast group.");
         if (!uri.secure && has_tls_args(a))
                 return -usage_error("%s", "The DTLS options need a coaps:// URI.");
         if (uri.secure && !has_tls_args(a))
@@ -1284,9 +1413,9 @@ static int run(Args *a) {
                 fprintf(stderr, "coapclientctl: Warning: --insecure: the server is not verified, "
                                 "anyone on the path can read and change this exchange.\n");
 
-        sock = open_socket(a, &uri);
+        sock = group ? open_group_socket(a, &uri, &group_addr) : open_socket(a, &uri);
         if (sock < 0)
-                return CTL_EXIT_PEER;
+                return group ? CTL_EXIT_FAILURE : CTL_EXIT_PEER;
         sig_fd = setup_signals();
         if (sig_fd < 0) {
                 fprintf(stderr, "coapclientctl: Cannot set up signals: %s\n", strerror(-sig_fd));
@@ -1308,6 +1437,12 @@ static int run(Args *a) {
                 r = -setup_tls(a, &uri, &client);
         if (r == 0 && a->block_szx >= 0)
                 (void) coap_client_set_block_size(&client, (enum coap_block_size) a->block_szx);
+        /* The window: --timeout, else 2 s. */
+        if (r == 0 && group)
+                (void) coap_client_set_multicast_timeout(
+                        &client, a->timeout > 0
+                                         ? (uint32_t) MIN(a->timeout * 1000, (double) UINT32_MAX)
+                                         : 2000);
 
         if (r == 0) {
                 state = (Run){
@@ -1319,16 +1454,17 @@ static int run(Args *a) {
                         .json = a->json && a->verb != VERB_DISCOVER,
                         .progress = isatty(STDERR_FILENO),
                         .start_usec = now_usec(),
+                        .group = group,
                 };
                 req = (struct coap_client_request){
                         .method = a->method,
-                        .confirmable = !a->non,
+                        .confirmable = !a->non && !group,
                         .path = path,
                         .fmt = a->content_format >= 0 ? (enum coap_content_format) a->content_format
                                                       : COAP_CONTENT_FORMAT_NONE,
                         .payload = a->payload || a->payload_file ? payload : NULL,
                         .len = payload_len,
-                        .cb = response_cb,
+                        .cb = group ? group_response_cb : response_cb,
                         .options = a->options,
                         .num_options = (uint8_t) a->n_options,
                         .user_data = &state,
@@ -1338,7 +1474,8 @@ static int run(Args *a) {
                         params.ack_timeout = a->ack_timeout;
                 if (a->retransmit >= 0)
                         params.max_retransmission = (uint8_t) a->retransmit;
-                r = coap_client_req(&client, sock, NULL, &req, &params);
+                r = coap_client_req(&client, sock, group ? (struct sockaddr *) &group_addr : NULL,
+                                    &req, &params);
                 if (r < 0)
                         r = call_failed("Cannot send the request", r);
                 else
@@ -1346,7 +1483,10 @@ static int run(Args *a) {
         }
         coap_client_deinit(&client);
 
-        if (r == CTL_EXIT_SUCCESS && a->verb == VERB_DISCOVER)
+        if (r == CTL_EXIT_SUCCESS && group && state.responders == 0) {
+                fprintf(stderr, "coapclientctl: No member of the group answered.\n");
+                r = CTL_EXIT_TIMEOUT;
+        } else if (r == CTL_EXIT_SUCCESS && a->verb == VERB_DISCOVER && !group)
                 r = print_discovery(&state);
         free(state.body);
         k = output_close(&out, r == CTL_EXIT_SUCCESS);

@@ -125,7 +125,7 @@ check "coapclientd not on the bus exits 3" 3 env COAPCLIENTD_BUS_ADDRESS="$EMPTY
 kill "$EMPTY_BUS_PID"
 check_grep "not on the bus: Connection refused" "$T/err" "Cannot reach coapclientd: Connection refused"
 check_grep "not on the bus: the bus's message" "$T/err" "ServiceUnknown"
-check "multicast exits 1" 1 "$CTL" get "coap://224.0.1.187/time"
+check "get to a group is a usage error (IPv4)" 2 "$CTL" get "coap://224.0.1.187/time"
 check "usage: no URI" 2 "$CTL" get
 check "usage: unknown command" 2 "$CTL" frobnicate "$URI/time"
 check "usage: unknown flag" 2 "$CTL" get "$URI/time" --frobnicate
@@ -242,8 +242,28 @@ check_out "discover --json output" \
     '[{"href":"/time","attributes":{"if":"clock","rt":"ticks","title":"Internal Clock","ct":"0","obs":true}}]'
 check "discover a resource that is not link format" 5 "$CTL" discover "$URI/time"
 check_grep "not link format is said" "$T/err" "not in link format"
-check "multicast discover exits 1" 1 "$CTL" discover "coap://[ff02::fd]"
-check_grep "multicast discovery explained" "$T/err" "Multicast discovery to the group 'ff02::fd' needs"
+check "get to a group is a usage error" 2 "$CTL" get "coap://[ff02::fd]/x"
+check_grep "only discover asks a group" "$T/err" "Only discover can ask the group 'ff02::fd'"
+# Two members of 239.255.0.1 on lo (ctl-mcast-peer prints the port once both have joined).
+"$MCAST_PEER" '</a>;rt=one' '</b>' >"$T/mcast-port" &
+mcast_pid=$!
+for _ in $(seq 100); do [ -s "$T/mcast-port" ] && break; sleep 0.1; done
+GROUP="coap://239.255.0.1:$(cat "$T/mcast-port")"
+check "discover to a group" 0 "$CTL" discover --interface lo -t 1 "$GROUP/"
+check_grep "the first member's address" "$T/out" '^127\.0\.0\.4:[0-9]*$'
+check_grep "its links" "$T/out" '^/a  rt=one$'
+check_grep "the second member's address" "$T/out" '^127\.0\.0\.5:[0-9]*$'
+check_grep "its links" "$T/out" '^/b$'
+check "discover --json to a group" 0 "$CTL" discover --json --interface lo -t 1 "$GROUP/"
+check_grep "--json: one object per member" "$T/out" \
+    '^{"source":"127.0.0.4:[0-9]*","links":\[{"href":"/a","attributes":{"rt":"one"}}\]}$'
+check_grep "--json: the other member" "$T/out" \
+    '^{"source":"127.0.0.5:[0-9]*","links":\[{"href":"/b","attributes":{}}\]}$'
+kill "$mcast_pid"
+wait "$mcast_pid"
+check "discover to a group nobody answers exits 4" 4 "$CTL" discover --interface lo -t 0.3 "$GROUP/"
+check_grep "no member answered" "$T/err" "No member of the group answered"
+check "--interface needs a group" 2 "$CTL" discover --interface lo "$URI"
 
 # --- --json on a request ---
 check "get --json" 0 "$CTL" get --json "$URI/async?1"
