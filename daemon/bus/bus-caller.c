@@ -170,22 +170,23 @@ BusCaller *bus_caller_find(Caller *c) {
         return sink ? bus_caller_from_sink(sink) : NULL;
 }
 
+/* A call of ours is answered or abandoned: its slot goes, and with it its share of the limits. */
+static void bus_service_call_done(BusService *b, sd_bus_slot **slot, bool probe) {
+        *slot = sd_bus_slot_unref(*slot);
+        b->n_calls--;
+        if (probe)
+                b->n_probes--;
+}
+
 static void bus_caller_release_calls(BusCaller *bc) {
         BusService *b = bc->service;
 
-        if (bc->probe_slot) {
-                bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
-                b->n_calls--;
-                b->n_probes--;
-        }
-        if (bc->creds_slot) {
-                bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
-                b->n_calls--;
-        }
-        if (bc->unit_slot) {
-                bc->unit_slot = sd_bus_slot_unref(bc->unit_slot);
-                b->n_calls--;
-        }
+        if (bc->probe_slot)
+                bus_service_call_done(b, &bc->probe_slot, true);
+        if (bc->creds_slot)
+                bus_service_call_done(b, &bc->creds_slot, false);
+        if (bc->unit_slot)
+                bus_service_call_done(b, &bc->unit_slot, false);
         if (bc->probe_queued)
                 LIST_REMOVE(probe_queue, b->probe_queue, bc);
         if (bc->creds_queued)
@@ -213,8 +214,7 @@ static int bus_caller_on_unit(sd_bus_message *reply, void *userdata, sd_bus_erro
         const char *path;
 
         (void) ret_error;
-        bc->unit_slot = sd_bus_slot_unref(bc->unit_slot);
-        bc->service->n_calls--;
+        bus_service_call_done(bc->service, &bc->unit_slot, false);
         bus_service_next_call(bc->service);
         if (sd_bus_message_is_method_error(reply, NULL) ||
             sd_bus_message_read(reply, "o", &path) < 0)
@@ -252,8 +252,7 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
         int r;
 
         (void) ret_error;
-        bc->creds_slot = sd_bus_slot_unref(bc->creds_slot);
-        bc->service->n_calls--;
+        bus_service_call_done(bc->service, &bc->creds_slot, false);
         bc->creds_done = true;
         bus_service_next_call(bc->service);
         if (sd_bus_message_is_method_error(reply, NULL)) {
@@ -276,8 +275,10 @@ static int bus_caller_on_creds(sd_bus_message *reply, void *userdata, sd_bus_err
                         if (key[0] == 'U') {
                                 bc->uid = (uid_t) v;
                                 bc->creds_known = true;
-                        } else
+                        } else {
+                                bc->pid = (pid_t) v;
                                 bus_caller_query_unit(bc, v);
+                        }
                 } else {
                         r = sd_bus_message_skip(reply, "v");
                         if (r < 0)
@@ -554,9 +555,7 @@ static int bus_caller_on_probe_reply(sd_bus_message *reply, void *userdata,
         const char *sender = sd_bus_message_get_sender(reply);
 
         (void) ret_error;
-        bc->probe_slot = sd_bus_slot_unref(bc->probe_slot);
-        b->n_calls--;
-        b->n_probes--;
+        bus_service_call_done(b, &bc->probe_slot, true);
         if (e && !(sender && strcmp(sender, bc->name) == 0)) {
                 /* From the bus or our own sd-bus, not from the caller: nothing was read. */
                 if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||

@@ -36,6 +36,7 @@ struct BusCaller {
         Caller *caller;                /* once it made a client or opened a channel */
         char uid_str[12], pid_str[12]; /* "?" until the bus told us */
         uid_t uid;
+        pid_t pid;        /* 0 until the bus told us */
         bool creds_known; /* uid is set */
         bool creds_done;  /* the bus answered (creds_known, or it could not tell) */
         sd_bus_slot *creds_slot;

@@ -58,14 +58,9 @@ static void caller_info_get(const Caller *c, CallerInfo *ret) {
                 .name = c ? c->name : "?",
                 .uid = c && c->user ? (uint32_t) c->user->uid : UINT32_MAX,
         };
-        char *end;
-        unsigned long pid;
 
-        if (bc && bc->pid_str[0] >= '1' && bc->pid_str[0] <= '9') {
-                pid = strtoul(bc->pid_str, &end, 10);
-                if (*end == '\0' && pid <= UINT32_MAX)
-                        i.pid = (uint32_t) pid;
-        }
+        if (bc && bc->pid > 0)
+                i.pid = (uint32_t) bc->pid;
         if (bc && bc->unit)
                 i.unit = strdup(bc->unit);
         else if (i.pid == 0 || sd_pid_get_unit((pid_t) i.pid, &i.unit) < 0)
