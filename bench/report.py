@@ -232,10 +232,11 @@ if top == 10000:
     scale_target("daemon CPU <= 10% (10,000 observers)", cpu <= 10, cpu)
     rss = (v["rss_kib"] or float("inf")) / 1024
     scale_target("daemon RSS <= 16 MiB (10,000)", rss <= 16, rss)
-    small, large = scale_value("obs_us_1000"), scale_value(f"obs_us_{top}")
-    if small and large and large > 0:
+    low = min(obs_counts)
+    small, large = scale_value(f"obs_us_{low}"), scale_value(f"obs_us_{top}")
+    if low < top and small and large and large > 0:
         # a daemon that falls behind spends less per notification it manages to deliver
-        scale_target("CPU/notification flat (10,000 / 1,000)",
+        scale_target(f"CPU/notification flat (10,000 / {low:,})",
                      large / small <= 1.5 and share == 1, large / small)
 if idle is not None:
     scale_target("idle daemon: no wake-ups in 10 s", idle == 0, idle)

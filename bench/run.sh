@@ -366,8 +366,9 @@ start_obs_peer() {
     exit 1
 }
 
-# cpu_ms PID: the process's user + system CPU so far, in ms
-cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+# cpu_ms PID: the CPU time of the process's threads so far, in ms, from the scheduler's ns count
+# (/proc/PID/stat's utime + stime are whole 10 ms ticks)
+cpu_ms() { cat /proc/"$1"/task/*/schedstat | awk '{ns += $1} END {print int(ns / 1e6)}'; }
 
 # callers_gone_ms: the daemon's CPU from now until it has freed every caller (the callers
 # have exited), at most 60 s
@@ -434,8 +435,7 @@ if [ "$HAVE_CLIENT" = 1 ] && [ "$DTLS_SESSIONS" != 0 ]; then
     record split dtls_hs_per_s coapclientd "$(field handshakes_per_s <<<"$line")"
     record split dtls_rss_b coapclientd "$(field rss_per_session_b <<<"$line")"
     record split dtls_cpu_us coapclientd "$(field daemon_cpu_us <<<"$line")"
-    record split dtls_peer_cpu_s coapclientd "$(awk '{print ($14 + $15) / 100}' \
-        "/proc/$PEER_PID/stat")"
+    record split dtls_peer_cpu_s coapclientd "$(cpu_ms "$PEER_PID" | awk '{print $1 / 1000}')"
 fi
 if [ "$HAVE_CLIENT" = 1 ]; then
     log "scale: idle daemon, 10 s"
