@@ -22,6 +22,11 @@
 /* How long coap_client_req() waits for room in the channel before giving up with -EAGAIN. */
 #define CHANNEL_SEND_TIMEOUT_MS 5000
 
+/* A registered socket no request used for this long, give or take one more (the sweep runs this
+ * often), is released. The daemon keeps a released socket a little longer (SOCKET_LINGER_USEC,
+ * 100 ms): an application's next request on it, the common case, still finds it ready. */
+#define SOCKET_RELEASE_USEC (100 * USEC_PER_MSEC)
+
 static int read_limit(const char *daemon, const char *property, uint32_t *ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -84,6 +89,10 @@ int lib_open_channel_locked(void) {
 void lib_close_channel_locked(void) {
         if (lib.channel_fd < 0)
                 return;
+        /* The daemon releases the channel's registrations with it. */
+        memset(lib.sockets, 0, sizeof(lib.sockets));
+        lib.n_sockets = 0;
+        lib.sockets_sweep = 0;
         (void) epoll_ctl(lib.epoll_fd, EPOLL_CTL_DEL, lib.channel_fd, NULL);
         lib.channel_fd = safe_close(lib.channel_fd);
         lib.channel_daemon = (free(lib.channel_daemon), NULL);
@@ -146,6 +155,116 @@ int lib_channel_wait_writable_locked(const Client *c) {
         if (!c->owner)
                 return -EINVAL; /* deinitialised meanwhile */
         return n > 0 ? 0 : -EAGAIN;
+}
+
+LibSocket *lib_socket_find_locked(int fd, const struct stat *st) {
+        for (size_t i = 0; i < LIB_SOCKETS_MAX; i++) {
+                LibSocket *s = &lib.sockets[i];
+
+                if (s->id != 0 && s->fd == fd)
+                        return s->dev == st->st_dev && s->ino == st->st_ino ? s : NULL;
+        }
+        return NULL;
+}
+
+size_t lib_socket_prepare_locked(int fd, const struct stat *st, uint8_t *buf, size_t size,
+                                 LibSocketPlan *ret) {
+        LibSocket *entry = NULL, *free_entry = NULL;
+        size_t len = 0;
+
+        *ret = (LibSocketPlan){.fd = fd};
+        if (!st || lib.channel_fd < 0)
+                return 0;
+        for (size_t i = 0; i < LIB_SOCKETS_MAX && !entry; i++) {
+                LibSocket *s = &lib.sockets[i];
+
+                if (s->id != 0 && s->fd == fd)
+                        entry = s;
+                else if (s->id == 0 && !free_entry)
+                        free_entry = s;
+        }
+        if (entry && entry->dev == st->st_dev && entry->ino == st->st_ino) {
+                ret->entry = entry;
+                ret->id = entry->id;
+                return 0;
+        }
+        if (entry) {
+                /* Another socket under the number: the old one goes, the new one takes its entry.
+                 */
+                len += (size_t) channel_encode_socket(CHANNEL_FRAME_RELEASE_SOCKET, entry->id, buf,
+                                                      size);
+                ret->releasing = true;
+                free_entry = entry;
+        }
+        if (!free_entry)
+                return len;
+        *ret = (LibSocketPlan){
+                .entry = free_entry,
+                .id = ++lib.last_socket_id,
+                .registering = true,
+                .releasing = ret->releasing,
+                .fd = fd,
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+        };
+        len += (size_t) channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, ret->id, buf + len,
+                                              size - len);
+        return len;
+}
+
+void lib_socket_commit_locked(const LibSocketPlan *p) {
+        if (!p->entry)
+                return;
+        if (p->registering) {
+                if (!p->releasing)
+                        lib.n_sockets++;
+                *p->entry = (LibSocket){.id = p->id, .fd = p->fd, .dev = p->dev, .ino = p->ino};
+                if (lib.sockets_sweep == 0)
+                        lib.sockets_sweep = lib_now_usec() + SOCKET_RELEASE_USEC;
+        }
+        p->entry->used = true;
+}
+
+/* Sends RELEASE_SOCKET frames for the entries that match (their ids in n frames), without
+ * waiting: what the channel does not take now is released with the channel, or at the next
+ * sweep. */
+static void lib_sockets_release_locked(bool (*match)(const LibSocket *s, uint64_t arg),
+                                       uint64_t arg) {
+        uint8_t buf[LIB_SOCKETS_MAX * (CHANNEL_HEADER_SIZE + 8)];
+        size_t len = 0;
+
+        for (size_t i = 0; i < LIB_SOCKETS_MAX; i++)
+                if (lib.sockets[i].id != 0 && match(&lib.sockets[i], arg))
+                        len += (size_t) channel_encode_socket(CHANNEL_FRAME_RELEASE_SOCKET,
+                                                              lib.sockets[i].id, buf + len,
+                                                              sizeof(buf) - len);
+        if (len == 0 || lib_channel_send_locked(buf, len, NULL, 0) < 0)
+                return;
+        for (size_t i = 0; i < LIB_SOCKETS_MAX; i++)
+                if (lib.sockets[i].id != 0 && match(&lib.sockets[i], arg)) {
+                        lib.sockets[i] = (LibSocket){};
+                        lib.n_sockets--;
+                }
+}
+
+static bool socket_has_id(const LibSocket *s, uint64_t id) {
+        return s->id == id;
+}
+
+void lib_socket_forget_locked(uint64_t id) {
+        lib_sockets_release_locked(socket_has_id, id);
+}
+
+static bool socket_unused(const LibSocket *s, uint64_t arg) {
+        (void) arg;
+        return !s->used;
+}
+
+void lib_sockets_sweep_locked(uint64_t now) {
+        lib_sockets_release_locked(socket_unused, 0);
+        for (size_t i = 0; i < LIB_SOCKETS_MAX; i++)
+                lib.sockets[i].used = false;
+        lib.sockets_sweep = lib.n_sockets > 0 ? now + SOCKET_RELEASE_USEC : 0;
 }
 
 static Request *request_find_locked(uint64_t client, uint64_t tag) {
@@ -222,6 +341,9 @@ static void queue_event_locked(const ChannelEvent *ev) {
         /* Only a request of this daemon, still waiting for its callbacks. */
         if (!r || r->final_queued || r->cancelled || strcmp(r->daemon, lib.channel_daemon) != 0)
                 return;
+        /* A refusal may be that of the socket's registration: the next request registers anew. */
+        if (ev->error_name && r->socket_id != 0)
+                lib_socket_forget_locked(r->socket_id);
         /* Only API 403 shows the message (data->packet). */
         message_size = r->api == 403 ? event_message_size(ev) : 0;
         data_size = MAX(message_size, (size_t) ev->payload_len);

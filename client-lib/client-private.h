@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-bus.h>
 
@@ -22,6 +23,32 @@ typedef struct coap_client_private Client;
 typedef struct Request Request;
 typedef struct Delivery Delivery;
 typedef struct Replay Replay;
+
+/* A socket of the application registered on the data channel (REGISTER_SOCKET), so that its
+ * requests name it by id instead of carrying the fd. The daemon holds the socket while it is
+ * registered, so its inode cannot be reused meanwhile: an fd whose inode changed is another
+ * socket (the application closed the first, and the number came back). */
+typedef struct LibSocket {
+        uint64_t id; /* 0: a free entry */
+        int fd;      /* the application's */
+        dev_t dev;
+        ino_t ino;
+        bool used; /* a request named it since the last sweep */
+} LibSocket;
+
+/* Registrations at once: beyond, requests carry their fd as before. */
+#define LIB_SOCKETS_MAX 64
+
+/* What a request needs sent first to name its socket by id (lib_socket_prepare_locked()). */
+typedef struct LibSocketPlan {
+        LibSocket *entry; /* NULL: the fd goes with the request */
+        uint64_t id;      /* the id the request names */
+        bool registering; /* the message registers id (the fd goes with it) into entry */
+        bool releasing;   /* ... after releasing entry's registration of an older inode */
+        int fd;
+        dev_t dev;
+        ino_t ino;
+} LibSocketPlan;
 
 /* coap_client_set_tls(): what to send as SetCredentials(), again when the daemon-side object
  * is created anew. Tags, not credentials: they are looked up at each sending. */
@@ -77,6 +104,7 @@ struct Request {
         void (*cb)(void);
         void *user_data;
         bool observe;
+        uint64_t socket_id;  /* the registered socket it named; 0: its fd went with it */
         Replay *replay;      /* an observation without a streamed body; NULL otherwise */
         bool replay_pending; /* its coapclientd went away: to be registered with the next */
 
@@ -143,9 +171,12 @@ typedef struct Lib {
         uint8_t *channel_buf_tx;     /* one message out (the API's threads, under the lock) */
         uint64_t last_tag;
         uint32_t max_requests_per_client, max_payload_bytes; /* the daemon's limits */
-        /* The last socket coap_client_req() found to be a UDP socket, by inode. */
-        int checked_fd;
-        uint64_t checked_dev, checked_ino;
+        /* Sockets registered on the channel, found by fd; a socket found there with its inode was
+         * checked to be a UDP socket when registered. */
+        LibSocket sockets[LIB_SOCKETS_MAX];
+        size_t n_sockets;
+        uint64_t last_socket_id;
+        uint64_t sockets_sweep; /* CLOCK_MONOTONIC usec: release those unused since; 0: none */
 
         unsigned n_clients;
         Client *clients;
@@ -215,6 +246,20 @@ int lib_channel_wait_writable_locked(const Client *c);
 /* Reads one message of the channel (drain: every message) and queues the callbacks it
  * brings. */
 void lib_channel_read_locked(bool drain);
+/* The registration of fd with the inode st, if it is registered. */
+LibSocket *lib_socket_find_locked(int fd, const struct stat *st);
+/* Plans how a request names its socket fd (st: its inode; NULL: carry the fd) and writes the
+ * frames that go before the request into buf (of size bytes, room for two): a RELEASE_SOCKET of
+ * a stale registration of fd, a REGISTER_SOCKET (with the fd) of a new one. Returns their size.
+ * Nothing is recorded before lib_socket_commit_locked(), once the message is sent. */
+size_t lib_socket_prepare_locked(int fd, const struct stat *st, uint8_t *buf, size_t size,
+                                 LibSocketPlan *ret);
+void lib_socket_commit_locked(const LibSocketPlan *p);
+/* Releases registration id (after a refused request that named it: it may be the registration
+ * that was refused). */
+void lib_socket_forget_locked(uint64_t id);
+/* Releases the registrations no request used since the last sweep, at lib.sockets_sweep. */
+void lib_sockets_sweep_locked(uint64_t now);
 
 /* Queues a callback to make. */
 void queue_push_locked(Delivery *d);

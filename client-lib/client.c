@@ -394,26 +394,16 @@ static int check_request(const RequestRef *req, const struct coap_transmission_p
         return 0;
 }
 
-/* Only AF_INET/AF_INET6 UDP sockets, as the daemon takes them. The last one found good is
- * remembered by inode: apps send request after request on one socket. */
-static int check_socket_locked(int sock) {
-        struct stat st;
-        int r;
-
-        if (fstat(sock, &st) < 0)
+/* Only AF_INET/AF_INET6 UDP sockets, as the daemon takes them. A socket registered on the
+ * channel was checked then: apps send request after request on one socket. *st: its inode. */
+static int check_socket_locked(int sock, struct stat *st) {
+        if (fstat(sock, st) < 0)
                 return -errno;
-        if (sock == lib.checked_fd && (uint64_t) st.st_dev == lib.checked_dev &&
-            (uint64_t) st.st_ino == lib.checked_ino)
+        if (lib_socket_find_locked(sock, st))
                 return 0;
-        if (!S_ISSOCK(st.st_mode))
+        if (!S_ISSOCK(st->st_mode))
                 return -ENOTSOCK;
-        r = coapclientd_check_udp_socket(sock);
-        if (r < 0)
-                return r;
-        lib.checked_fd = sock;
-        lib.checked_dev = (uint64_t) st.st_dev;
-        lib.checked_ino = (uint64_t) st.st_ino;
-        return 0;
+        return coapclientd_check_udp_socket(sock);
 }
 
 static size_t sockaddr_size(const struct sockaddr *sa) {
@@ -495,11 +485,15 @@ static int payload_cb_collect(const RequestRef *req, size_t block, uint8_t *buf,
         return 0;
 }
 
-/* The request's frame, with the socket (and a payload memfd) attached, down the channel. */
-static int client_send_request_locked(Client *c, uint64_t tag, int sock,
+/* The request's frame down the channel, naming its socket (st: its inode) by the id of its
+ * registration, made by the same message if needed, or with the socket attached (st NULL, or no
+ * room for a registration); a payload memfd is attached. *ret_socket_id: the registration's id,
+ * 0: none. */
+static int client_send_request_locked(Client *c, uint64_t tag, int sock, const struct stat *st,
                                       const struct sockaddr *addr, const RequestRef *req,
                                       const RequestBody *body,
-                                      const struct coap_transmission_parameters *p) {
+                                      const struct coap_transmission_parameters *p,
+                                      uint64_t *ret_socket_id) {
         _cleanup_close_ int payload_fd = -EBADF;
         ChannelRequest f = {
                 .client = c->id,
@@ -554,12 +548,30 @@ static int client_send_request_locked(Client *c, uint64_t tag, int sock,
                 f.payload = body->data;
 
         for (;;) {
-                /* Encoded again after each wait: other threads used the buffer meanwhile. */
-                n = channel_encode_request(&f, lib.channel_buf_tx, CHANNEL_MESSAGE_MAX);
+                LibSocketPlan plan;
+                size_t pre;
+
+                /* Encoded again after each wait: other threads used the buffer and the
+                 * registrations meanwhile. */
+                pre = lib_socket_prepare_locked(sock, st, lib.channel_buf_tx, CHANNEL_MESSAGE_MAX,
+                                                &plan);
+                f.flags = plan.id != 0 ? f.flags | CHANNEL_REQUEST_SOCKET_ID
+                                       : f.flags & ~CHANNEL_REQUEST_SOCKET_ID;
+                f.socket_id = plan.id;
+                n = channel_encode_request(&f, lib.channel_buf_tx + pre, CHANNEL_MESSAGE_MAX - pre);
                 if (n < 0)
                         return (int) n;
-                r = lib_channel_send_locked(lib.channel_buf_tx, (size_t) n, fds,
-                                            fds[1] >= 0 ? 2 : 1);
+                /* The socket goes with its registration or with the request, unless registered
+                 * already. */
+                r = plan.id != 0 && !plan.registering
+                            ? lib_channel_send_locked(lib.channel_buf_tx, pre + (size_t) n, fds + 1,
+                                                      fds[1] >= 0 ? 1 : 0)
+                            : lib_channel_send_locked(lib.channel_buf_tx, pre + (size_t) n, fds,
+                                                      fds[1] >= 0 ? 2 : 1);
+                if (r >= 0) {
+                        lib_socket_commit_locked(&plan);
+                        *ret_socket_id = plan.id;
+                }
                 if (r != -EAGAIN)
                         return r;
                 r = lib_channel_wait_writable_locked(c);
@@ -661,8 +673,9 @@ static int replay_new(int sock, const struct sockaddr *addr, const RequestRef *r
 /* Hands r to the daemon at the other end of the channel, making c's object there first, as a
  * new request (fresh: counted against the daemon's limit) or registered again; sets r->id and
  * r->daemon. */
-static int client_submit_locked(Client *c, Request *r, int sock, const struct sockaddr *addr,
-                                const RequestRef *req, const RequestBody *body,
+static int client_submit_locked(Client *c, Request *r, int sock, const struct stat *st,
+                                const struct sockaddr *addr, const RequestRef *req,
+                                const RequestBody *body,
                                 const struct coap_transmission_parameters *p, bool fresh) {
         char *daemon;
         int k;
@@ -686,7 +699,8 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct so
                         break;
 
                 r->id = ++lib.last_tag;
-                k = client_send_request_locked(c, r->id, sock, addr, req, body, p);
+                k = client_send_request_locked(c, r->id, sock, st, addr, req, body, p,
+                                               &r->socket_id);
                 if ((k != -ECONNABORTED && k != -ESTALE) || attempt > 0)
                         break;
                 /* The daemon closed the channel: what it still sent counts, then start over. (For
@@ -710,8 +724,9 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct so
         return 0;
 }
 
-static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
-                             const RequestRef *req, const RequestBody *body,
+static int client_req_locked(Client *c, int sock, const struct stat *st,
+                             const struct sockaddr *addr, const RequestRef *req,
+                             const RequestBody *body,
                              const struct coap_transmission_parameters *p) {
         Request *r;
         int k;
@@ -730,7 +745,7 @@ static int client_req_locked(Client *c, int sock, const struct sockaddr *addr,
                         return k;
                 }
         }
-        k = client_submit_locked(c, r, sock, addr, req, body, p, /* fresh= */ true);
+        k = client_submit_locked(c, r, sock, st, addr, req, body, p, /* fresh= */ true);
         if (k < 0) {
                 request_unref(r);
                 return k;
@@ -768,7 +783,8 @@ void lib_replay_locked(uint64_t now) {
 
                 /* Sending may drop the lock while the channel is full: r stays ours. */
                 request_ref(r);
-                k = client_submit_locked(r->client, r, rp->sock,
+                /* Rare: the replay's copy of the socket goes with the request. */
+                k = client_submit_locked(r->client, r, rp->sock, NULL,
                                          rp->has_addr ? (const struct sockaddr *) &rp->addr : NULL,
                                          &rp->req, &body, &rp->params, /* fresh= */ false);
                 if (k >= 0 || r->cancelled || !r->linked)
@@ -805,6 +821,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                             const struct coap_transmission_parameters *params) {
         _cleanup_free_ uint8_t *first = NULL;
         struct coap_transmission_parameters p;
+        struct stat st;
         RequestRef mreq;
         RequestBody body = {};
         size_t block = 0, limit = 0;
@@ -841,7 +858,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                 r = check_multicast(c, addr, req);
         }
         if (r >= 0)
-                r = check_socket_locked(sock);
+                r = check_socket_locked(sock, &st);
         if (r >= 0 && req->payload_cb) {
                 size_t max;
                 bool last;
@@ -870,7 +887,7 @@ _public_ int coapclient_req(struct coap_client *client, int sock, const struct s
                         r = -EINVAL;
         }
         if (r >= 0)
-                r = client_req_locked(c, sock, addr, req, &body, &p);
+                r = client_req_locked(c, sock, &st, addr, req, &body, &p);
         LIB_UNLOCK();
         return r;
 }

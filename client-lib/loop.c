@@ -33,7 +33,6 @@ Lib lib = {
         .wake_fd = -EBADF,
         .bus_fd = -EBADF,
         .channel_fd = -EBADF,
-        .checked_fd = -EBADF,
         .defaults =
                 {
                         .ack_timeout = 2000,
@@ -489,6 +488,8 @@ uint64_t lib_timeout_locked(void) {
                 t = UINT64_MAX;
         if (lib.replay_deadline != 0)
                 t = MIN(t, lib.replay_deadline);
+        if (lib.sockets_sweep != 0)
+                t = MIN(t, lib.sockets_sweep);
         if (t == UINT64_MAX)
                 return UINT64_MAX;
         now = lib_now_usec();
@@ -520,6 +521,12 @@ void lib_process_locked(LibReady ready) {
 
                 if (lib.replay_now || now >= lib.replay_deadline)
                         lib_replay_locked(now);
+        }
+        if (lib.sockets_sweep != 0) {
+                uint64_t now = lib_now_usec();
+
+                if (now >= lib.sockets_sweep)
+                        lib_sockets_sweep_locked(now);
         }
         deliver_queue_locked();
         lib_update_epoll_locked();

@@ -10,8 +10,9 @@
  *            24 ack_timeout_ms u32, 28 ack_random_percent u16, 30 backoff_percent u16,
  *            32 max_retransmission u8, 33 n_options u8, 34 dest_len u8,
  *            35 flags (high byte) u8, 36 payload_len u32;
- *            then multicast_ms u32 (with CHANNEL_REQUEST_MULTICAST), dest, path, options
- *            (number u16, len u8, value), payload (unless in an fd)
+ *            then multicast_ms u32 (with CHANNEL_REQUEST_MULTICAST), socket_id u64 (with
+ *            CHANNEL_REQUEST_SOCKET_ID), dest, path, options (number u16, len u8, value),
+ *            payload (unless in an fd)
  *   EVENT    0 client u64, 8 tag u64, 16 result i32, 20 flags u32, 24 offset u64,
  *            32 content_format u16, 34 type u8, 35 etag_len u8, 36 observe u32, 40 size2 u32,
  *            44 error_len u8 (with its NUL, 0: none), 45 zero[3], 48 etag[8],
@@ -21,6 +22,7 @@
  *            6 token, options), the source section (with CHANNEL_EVENT_SOURCE: 0 len u8, then
  *            len bytes, a sockaddr_in or _in6), payload
  *   IDS      0 client u64, 8 tag u64
+ *   SOCKET   0 id u64 (REGISTER_SOCKET, RELEASE_SOCKET)
  *   UPLOAD   0 client u64, 8 tag u64, 16 offset u64, 24 flags u32, 28 len u32; then the bytes */
 #define REQUEST_FIXED  40
 #define EVENT_FIXED    60
@@ -28,6 +30,7 @@
 #define MESSAGE_FIXED  6
 #define UPLOAD_FIXED   32
 #define MULTICAST_SIZE 4
+#define SOCKET_ID_SIZE 8
 
 static const char *const parse_error_table[_CHANNEL_PARSE_ERROR_MAX] = {
         [CHANNEL_PARSE_OK] = "ok",
@@ -117,6 +120,8 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         total = CHANNEL_HEADER_SIZE + REQUEST_FIXED + req->dest_len + path_len;
         if (req->flags & CHANNEL_REQUEST_MULTICAST)
                 total += MULTICAST_SIZE;
+        if (req->flags & CHANNEL_REQUEST_SOCKET_ID)
+                total += SOCKET_ID_SIZE;
         for (size_t i = 0; i < req->n_options; i++)
                 total += 3 + req->options[i].len;
         if (!(req->flags & CHANNEL_REQUEST_PAYLOAD_FD))
@@ -147,6 +152,10 @@ long channel_encode_request(const ChannelRequest *req, uint8_t *buf, size_t size
         if (req->flags & CHANNEL_REQUEST_MULTICAST) {
                 put32(p, req->multicast_ms);
                 p += MULTICAST_SIZE;
+        }
+        if (req->flags & CHANNEL_REQUEST_SOCKET_ID) {
+                put64(p, req->socket_id);
+                p += SOCKET_ID_SIZE;
         }
         if (req->dest_len > 0)
                 memcpy(p, req->dest, req->dest_len);
@@ -299,6 +308,16 @@ long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, ui
         return CHANNEL_HEADER_SIZE + IDS_SIZE;
 }
 
+long channel_encode_socket(ChannelFrameType type, uint64_t id, uint8_t *buf, size_t size) {
+        if (type != CHANNEL_FRAME_REGISTER_SOCKET && type != CHANNEL_FRAME_RELEASE_SOCKET)
+                return -EINVAL;
+        if (size < CHANNEL_HEADER_SIZE + SOCKET_ID_SIZE)
+                return -ENOBUFS;
+        put_header(buf, CHANNEL_HEADER_SIZE + SOCKET_ID_SIZE, type);
+        put64(buf + CHANNEL_HEADER_SIZE, id);
+        return CHANNEL_HEADER_SIZE + SOCKET_ID_SIZE;
+}
+
 static int fail(ChannelParseError *error, ChannelParseError e) {
         *error = e;
         return -EBADMSG;
@@ -327,6 +346,8 @@ int channel_next_frame(const uint8_t *msg, size_t len, size_t *offset, ChannelFr
         case CHANNEL_FRAME_DEREGISTER_OBSERVE:
         case CHANNEL_FRAME_UPLOAD:
         case CHANNEL_FRAME_REREGISTER_OBSERVE:
+        case CHANNEL_FRAME_REGISTER_SOCKET:
+        case CHANNEL_FRAME_RELEASE_SOCKET:
         case CHANNEL_FRAME_EVENT:
                 break;
         default:
@@ -380,6 +401,12 @@ int channel_decode_request(const ChannelFrame *f, ChannelRequest *ret, ChannelPa
                 if (req.multicast_ms == 0)
                         return fail(error, CHANNEL_PARSE_BAD_MULTICAST);
                 p += MULTICAST_SIZE;
+        }
+        if (req.flags & CHANNEL_REQUEST_SOCKET_ID) {
+                if (end - p < SOCKET_ID_SIZE)
+                        return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+                req.socket_id = get64(p);
+                p += SOCKET_ID_SIZE;
         }
 
         if ((size_t) (end - p) < req.dest_len + path_len)
@@ -550,6 +577,27 @@ int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *re
         return 0;
 }
 
-size_t channel_request_n_fds(const ChannelFrame *f) {
-        return f->body_len > 17 && (f->body[17] & CHANNEL_REQUEST_PAYLOAD_FD) ? 2 : 1;
+int channel_decode_socket(const ChannelFrame *f, uint64_t *ret_id, ChannelParseError *error) {
+        if (f->type != CHANNEL_FRAME_REGISTER_SOCKET && f->type != CHANNEL_FRAME_RELEASE_SOCKET)
+                return fail(error, CHANNEL_PARSE_UNKNOWN_TYPE);
+        if (f->body_len < SOCKET_ID_SIZE)
+                return fail(error, CHANNEL_PARSE_TRUNCATED_BODY);
+        if (f->body_len > SOCKET_ID_SIZE)
+                return fail(error, CHANNEL_PARSE_TRAILING_BYTES);
+        *ret_id = get64(f->body);
+        return 0;
+}
+
+size_t channel_frame_n_fds(const ChannelFrame *f) {
+        size_t n = 0;
+
+        if (f->type == CHANNEL_FRAME_REGISTER_SOCKET)
+                return 1;
+        if (f->type != CHANNEL_FRAME_REQUEST)
+                return 0;
+        if (f->body_len <= 35 || !(f->body[35] & (CHANNEL_REQUEST_SOCKET_ID >> 8)))
+                n++;
+        if (f->body_len > 17 && (f->body[17] & CHANNEL_REQUEST_PAYLOAD_FD))
+                n++;
+        return n;
 }

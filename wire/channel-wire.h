@@ -8,9 +8,11 @@
  * dbus-daemon hop per request; D-Bus stays the control plane (clients, credentials).
  *
  * A message is one or more frames, each a little-endian header (u32 size of the whole frame,
- * u16 type, u16 zero) and a body. File descriptors travel as SCM_RIGHTS on the message: each
- * REQUEST frame takes the next one (its socket), and a second one with CHANNEL_REQUEST_PAYLOAD_FD
- * (a memfd holding a payload too large for a message). Request tags are chosen by the library:
+ * u16 type, u16 zero) and a body. File descriptors travel as SCM_RIGHTS on the message, taken in
+ * frame order: a REGISTER_SOCKET frame takes the next one (the socket it registers), a REQUEST
+ * frame its socket unless it names a registered one (CHANNEL_REQUEST_SOCKET_ID), then a memfd
+ * with CHANNEL_REQUEST_PAYLOAD_FD (a payload too large for a message). Request tags and socket
+ * ids are chosen by the library:
  * the daemon answers with EVENT frames that carry them, so nothing waits for a reply. The
  * format is documented in docs/dbus-api.md ("The data channel"). */
 
@@ -34,6 +36,8 @@ typedef enum ChannelFrameType {
         CHANNEL_FRAME_DEREGISTER_OBSERVE = 4, /* library -> daemon: client, tag */
         CHANNEL_FRAME_UPLOAD = 5,             /* library -> daemon: more of a streamed body */
         CHANNEL_FRAME_REREGISTER_OBSERVE = 6, /* library -> daemon: client, tag */
+        CHANNEL_FRAME_REGISTER_SOCKET = 7,    /* library -> daemon: socket id, the socket's fd */
+        CHANNEL_FRAME_RELEASE_SOCKET = 8,     /* library -> daemon: socket id */
         CHANNEL_FRAME_EVENT = 16,             /* daemon -> library */
 } ChannelFrameType;
 
@@ -76,7 +80,10 @@ const char *channel_parse_error_to_string(ChannelParseError e);
 /* A multicast request (RFC 7252 §8): multicast_ms (> 0) follows the fixed fields, and the
  * request's EVENTs carry the responder's address (CHANNEL_EVENT_SOURCE). */
 #define CHANNEL_REQUEST_MULTICAST      (1u << 8)
-#define CHANNEL_REQUEST_FLAGS_ALL      0x1ffu
+/* The request runs on the socket registered as socket_id (a u64 after multicast_ms) and takes
+ * no socket fd. */
+#define CHANNEL_REQUEST_SOCKET_ID      (1u << 9)
+#define CHANNEL_REQUEST_FLAGS_ALL      0x3ffu
 
 /* Flow control of a streamed body: the sender may have sent up to this many bytes past the
  * offset of the request's latest EVENT (its last acknowledged block; 0 at first). The daemon
@@ -110,6 +117,7 @@ typedef struct ChannelRequest {
         const uint8_t *payload; /* NULL with CHANNEL_REQUEST_PAYLOAD_FD */
         uint32_t payload_len;
         uint32_t multicast_ms; /* with CHANNEL_REQUEST_MULTICAST: the window */
+        uint64_t socket_id;    /* with CHANNEL_REQUEST_SOCKET_ID */
 } ChannelRequest;
 
 /* EVENT flags. */
@@ -194,6 +202,8 @@ long channel_encode_upload(const ChannelUpload *up, uint8_t *buf, size_t size);
  * ignored). */
 long channel_encode_ids(ChannelFrameType type, uint64_t client, uint64_t tag, uint8_t *buf,
                         size_t size);
+/* REGISTER_SOCKET and RELEASE_SOCKET (the socket's id). */
+long channel_encode_socket(ChannelFrameType type, uint64_t id, uint8_t *buf, size_t size);
 
 /* The next frame of a message at *offset: 1 and advances *offset, 0 at the end, or -EBADMSG with
  * *error set. Checks the header only. */
@@ -205,7 +215,9 @@ int channel_decode_event(const ChannelFrame *f, ChannelEvent *ret, ChannelParseE
 int channel_decode_upload(const ChannelFrame *f, ChannelUpload *ret, ChannelParseError *error);
 int channel_decode_ids(const ChannelFrame *f, uint64_t *ret_client, uint64_t *ret_tag,
                        ChannelParseError *error);
-/* The fds a REQUEST frame takes from its message, read from its flags even when the rest of the
- * body is malformed, so that the frames after it still get their own: 1, or 2 with
- * CHANNEL_REQUEST_PAYLOAD_FD. */
-size_t channel_request_n_fds(const ChannelFrame *f);
+int channel_decode_socket(const ChannelFrame *f, uint64_t *ret_id, ChannelParseError *error);
+/* The fds a frame takes from its message, read from a REQUEST's flags even when the rest of the
+ * body is malformed, so that the frames after it still get their own: a REGISTER_SOCKET 1; a
+ * REQUEST 1 (its socket) unless CHANNEL_REQUEST_SOCKET_ID, plus 1 with
+ * CHANNEL_REQUEST_PAYLOAD_FD; any other frame 0. */
+size_t channel_frame_n_fds(const ChannelFrame *f);

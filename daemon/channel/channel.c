@@ -38,6 +38,12 @@ struct ChannelMessage {
         uint8_t data[];
 };
 
+/* A socket the caller registered: requests name it by id instead of bringing its fd. */
+struct ChannelSocket {
+        uint64_t id;
+        Socket *socket; /* with the registration's reference */
+};
+
 static Channel *channel_from_sink(const CallerSink *sink) {
         return (Channel *) ((uint8_t *) sink - offsetof(Channel, sink));
 }
@@ -354,22 +360,34 @@ static Client *channel_find_client(Channel *ch, uint64_t id) {
         return c && c->caller == ch->sink.caller ? c : NULL;
 }
 
-static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fds, size_t n_fds,
-                               size_t *next_fd) {
+/* The socket registered as id; or the error of its refused registration, or -EBADF, with e
+ * set. */
+static int channel_find_socket(Channel *ch, uint64_t id, Socket **ret, RequestError *e) {
+        ChannelSocket *cs = ch->sockets ? hashmap_get(ch->sockets, &id) : NULL;
+
+        if (cs) {
+                *ret = cs->socket;
+                return 0;
+        }
+        if (ch->failed_socket && ch->failed_socket_id == id) {
+                *e = *ch->failed_socket;
+                return ch->failed_socket_error;
+        }
+        return request_error_set(e, COAPCLIENTD_ERROR_INVALID_ARGUMENT, -EBADF,
+                                 "Socket id %" PRIu64 " is not registered.", id);
+}
+
+/* fds: the frame's (channel_frame_n_fds()), -EBADF where the message had too few. */
+static void channel_on_request(Channel *ch, const ChannelFrame *f, const int fds[static 2]) {
         _cleanup_free_ uint8_t *payload = NULL;
         ChannelParseError pe = CHANNEL_PARSE_OK;
         RequestError error = {};
         ChannelRequest req;
         int sock = -EBADF, payload_fd = -EBADF, r;
+        Socket *s = NULL;
         RequestArgs a;
         uint64_t id;
         Client *c;
-
-        /* Its fds first, even from a frame we refuse, so that the next frame gets its own. */
-        if (*next_fd < n_fds)
-                sock = fds[(*next_fd)++];
-        if (channel_request_n_fds(f) > 1 && *next_fd < n_fds)
-                payload_fd = fds[(*next_fd)++];
 
         r = channel_decode_request(f, &req, &pe);
         if (r < 0) {
@@ -407,7 +425,17 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
                 channel_refuse(ch, c, req.tag, &error, r);
                 return;
         }
-        if (sock < 0) {
+        if (req.flags & CHANNEL_REQUEST_SOCKET_ID) {
+                r = channel_find_socket(ch, req.socket_id, &s, &error);
+                if (r < 0) {
+                        channel_refuse(ch, c, req.tag, &error, r);
+                        return;
+                }
+        } else
+                sock = fds[0];
+        if (req.flags & CHANNEL_REQUEST_PAYLOAD_FD)
+                payload_fd = fds[s ? 0 : 1];
+        if (!s && sock < 0) {
                 r = request_error_set(&error, COAPCLIENTD_ERROR_NOT_A_SOCKET, -ENOTSOCK,
                                       "The request came without its socket fd.");
                 channel_refuse(ch, c, req.tag, &error, r);
@@ -427,15 +455,98 @@ static void channel_on_request(Channel *ch, const ChannelFrame *f, const int *fd
         if (r >= 0)
                 r = channel_request_to_args(&req, &ch->hub->manager->config, payload_fd, &a,
                                             &payload, &error);
-        if (r >= 0)
-                r = request_submit(c, sock,
-                                   &(RequestDestination){
-                                           .sockaddr = req.dest,
-                                           .sockaddr_len = req.dest_len,
-                                   },
-                                   &a, &ch->sink, req.tag, &id, &error);
+        if (r >= 0) {
+                const RequestDestination dest = {
+                        .sockaddr = req.dest,
+                        .sockaddr_len = req.dest_len,
+                };
+
+                r = s ? request_submit_socket(c, s, &dest, &a, &ch->sink, req.tag, &id, &error)
+                      : request_submit(c, sock, &dest, &a, &ch->sink, req.tag, &id, &error);
+        }
         if (r < 0)
                 channel_refuse(ch, c, req.tag, &error, r);
+}
+
+static void channel_socket_free(Channel *ch, ChannelSocket *cs) {
+        request_release_socket(ch->user, cs->socket);
+        free(cs);
+}
+
+/* REGISTER_SOCKET: fd (-EBADF: the message had none) under the frame's id. A registration that
+ * is refused is remembered, so that the requests naming it say why. -EBADMSG: the id is
+ * registered already, which only a broken or hostile library does. */
+static int channel_on_register(Channel *ch, const ChannelFrame *f, int fd) {
+        _cleanup_free_ RequestError *error = NULL;
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        ChannelSocket *cs;
+        uint64_t id;
+        int r;
+
+        if (channel_decode_socket(f, &id, &pe) < 0) {
+                log_debug("Channel of %s: malformed frame: %s", ch->sink.caller->name,
+                          channel_parse_error_to_string(pe));
+                return 0;
+        }
+        if (ch->sockets && hashmap_get(ch->sockets, &id)) {
+                log_warning("Channel of %s: socket id %" PRIu64 " registered twice, closing it",
+                            ch->sink.caller->name, id);
+                return -EBADMSG;
+        }
+        if (!ch->sockets) {
+                r = hashmap_new(&uint64_hash_ops, &ch->sockets);
+                if (r < 0)
+                        return r;
+        }
+        error = calloc(1, sizeof(RequestError));
+        cs = calloc(1, sizeof(ChannelSocket));
+        if (!error || !cs) {
+                free(cs);
+                return -ENOMEM;
+        }
+        cs->id = id;
+        r = request_register_socket(ch->user, fd, &cs->socket, error);
+        if (r >= 0) {
+                r = hashmap_put(ch->sockets, &cs->id, cs);
+                if (r < 0) {
+                        channel_socket_free(ch, cs);
+                        return r;
+                }
+                return 0;
+        }
+        free(cs);
+        if (!error->name)
+                (void) request_error_set(error, NULL, r, "Registering the socket failed: %s",
+                                         strerror(-r));
+        log_debug("Channel of %s: socket id %" PRIu64 " refused: %s", ch->sink.caller->name, id,
+                  error->message);
+        free(ch->failed_socket);
+        ch->failed_socket = TAKE_PTR(error);
+        ch->failed_socket_id = id;
+        ch->failed_socket_error = r;
+        return 0;
+}
+
+/* RELEASE_SOCKET. An unknown id is only logged: its registration may have been refused. The
+ * socket itself stays while requests run on it. */
+static void channel_on_release(Channel *ch, const ChannelFrame *f) {
+        ChannelParseError pe = CHANNEL_PARSE_OK;
+        ChannelSocket *cs;
+        uint64_t id;
+
+        if (channel_decode_socket(f, &id, &pe) < 0) {
+                log_debug("Channel of %s: malformed frame: %s", ch->sink.caller->name,
+                          channel_parse_error_to_string(pe));
+                return;
+        }
+        cs = ch->sockets ? hashmap_remove(ch->sockets, &id) : NULL;
+        if (!cs) {
+                log_debug("Channel of %s: release of socket id %" PRIu64 ", which is not "
+                          "registered",
+                          ch->sink.caller->name, id);
+                return;
+        }
+        channel_socket_free(ch, cs);
 }
 
 static void channel_on_ids(Channel *ch, const ChannelFrame *f) {
@@ -488,8 +599,9 @@ static void channel_on_upload(Channel *ch, const ChannelFrame *f) {
                                      up.flags & CHANNEL_UPLOAD_END);
 }
 
-/* One message: frames in order, each REQUEST taking its fds from fds[]. -EBADMSG: the framing
- * itself is broken and the channel cannot be trusted any more. */
+/* One message: frames in order, each REQUEST and REGISTER_SOCKET taking its fds from fds[].
+ * -EBADMSG: the framing itself is broken (or a socket id registered twice) and the channel
+ * cannot be trusted any more. */
 static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const int *fds,
                               size_t n_fds) {
         ChannelParseError pe = CHANNEL_PARSE_OK;
@@ -498,8 +610,20 @@ static int channel_on_message(Channel *ch, const uint8_t *buf, size_t len, const
         int r;
 
         while ((r = channel_next_frame(buf, len, &offset, &f, &pe)) > 0) {
+                /* Its fds first, even from a frame we refuse, so that the next frame gets its
+                 * own. */
+                int own[2] = {-EBADF, -EBADF};
+
+                for (size_t i = 0, n = channel_frame_n_fds(&f); i < n && next_fd < n_fds; i++)
+                        own[i] = fds[next_fd++];
                 if (f.type == CHANNEL_FRAME_REQUEST)
-                        channel_on_request(ch, &f, fds, n_fds, &next_fd);
+                        channel_on_request(ch, &f, own);
+                else if (f.type == CHANNEL_FRAME_REGISTER_SOCKET) {
+                        r = channel_on_register(ch, &f, own[0]);
+                        if (r < 0)
+                                return r;
+                } else if (f.type == CHANNEL_FRAME_RELEASE_SOCKET)
+                        channel_on_release(ch, &f);
                 else if (f.type == CHANNEL_FRAME_UPLOAD)
                         channel_on_upload(ch, &f);
                 else if (f.type == CHANNEL_FRAME_EVENT)
@@ -599,6 +723,14 @@ static int channel_read(Channel *ch) {
 }
 
 static void channel_free(Channel *ch) {
+        ChannelSocket *cs;
+
+        while ((cs = hashmap_first(ch->sockets))) {
+                hashmap_remove(ch->sockets, &cs->id);
+                channel_socket_free(ch, cs);
+        }
+        hashmap_free(ch->sockets);
+        free(ch->failed_socket);
         if (ch->pending)
                 LIST_REMOVE(pending, ch->hub->pending, ch);
         sd_event_source_disable_unref(ch->io_source);
@@ -682,6 +814,7 @@ int channel_new(ChannelHub *h, Caller *caller, int *ret_peer_fd) {
                 return -ENOMEM;
         }
         ch->hub = h;
+        ch->user = caller->user;
         ch->fd = pair[0];
         r = sd_event_add_io(h->manager->event, &ch->io_source, ch->fd, EPOLLIN, channel_on_io, ch);
         if (r < 0) {

@@ -2,10 +2,12 @@
 #pragma once
 
 /* The daemon's end of one caller's data channel (Manager.OpenChannel(), wire/channel-wire.h):
- * REQUEST and CANCEL frames in, EVENT frames out. Events are batched: each goes into the current
- * message, which is sent at the end of the handler that produced it (or when it is full; blocks
- * of a download may wait for a few more), so a burst of responses costs one write. What the socket
- * does not take waits in a backlog, counted against the caller's flow-control budget. */
+ * REQUEST and CANCEL frames in, EVENT frames out. Sockets the caller registered (REGISTER_SOCKET)
+ * are held, each with a reference, until it releases them or the channel closes. Events are
+ * batched: each goes into the current message, which is sent at the end of the handler that
+ * produced it (or when it is full; blocks of a download may wait for a few more), so a burst of
+ * responses costs one write. What the socket does not take waits in a backlog, counted against the
+ * caller's flow-control budget. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include "core/caller.h"
 
 typedef struct ChannelMessage ChannelMessage;
+typedef struct ChannelSocket ChannelSocket;
 typedef struct Channel Channel;
 
 /* Every channel of the daemon: the receive buffer they share, and the batches waiting to be
@@ -50,6 +53,13 @@ struct Channel {
         uint64_t payload_bytes_read; /* from memfds in this dispatch */
         bool messages;       /* a REQUEST had CHANNEL_REQUEST_MESSAGE: EVENTs carry the message */
         bool error_messages; /* one had CHANNEL_REQUEST_ERROR_MESSAGE: EVENTs carry those */
+
+        User *user;       /* the caller's: its registered sockets are counted there */
+        Hashmap *sockets; /* socket id -> ChannelSocket; NULL until the first registration */
+        /* The last refused registration: the REQUESTs that name it are refused with its error. */
+        uint64_t failed_socket_id;
+        int failed_socket_error;
+        struct RequestError *failed_socket; /* NULL: none */
 };
 
 /* Opens the caller's channel and returns the other end (owned by the caller of this function).

@@ -115,6 +115,7 @@ struct Manager {
         Hashmap *requests;      /* id -> Request */
         Hashmap *sockets;       /* SocketKey -> Socket */
         uint64_t payload_bytes; /* of all requests in flight: bounded by max_payload_bytes_total */
+        uint32_t n_registered_sockets; /* on the data channels, of all users */
 
         /* Sockets without requests are freed from this timer SOCKET_LINGER_USEC after their last
          * request, never from inside a call stack that may still hold them (e.g. their own

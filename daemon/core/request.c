@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/request.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -289,10 +290,46 @@ int request_precheck(Client *c, int fd, size_t payload_len, RequestError *e) {
         int r;
 
         r = request_admit(c, payload_len, e);
-        if (r < 0)
+        if (r < 0 || fd < 0)
                 return r;
         r = coapclientd_check_udp_socket(fd);
         return r < 0 ? socket_error(r, e) : 0;
+}
+
+int request_register_socket(User *u, int fd, Socket **ret, RequestError *e) {
+        const Limits *l = &u->manager->config.limits;
+        Socket *s;
+        int r;
+
+        r = user_can_add_socket(u);
+        if (r == -EDQUOT)
+                return request_error_set(e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
+                                         "User %u may have at most %" PRIu32
+                                         " sockets registered (MaxRequestsPerUser).",
+                                         (unsigned) u->uid, l->max_requests_per_user);
+        if (r == -ENOBUFS)
+                return request_error_set(
+                        e, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, -ENOBUFS,
+                        "The daemon holds at most %" PRIu64 " registered sockets (MaxRequests%s).",
+                        user_share(u, l->max_requests), u->uid == 0 ? "" : ", less root's reserve");
+        if (fd < 0)
+                return request_error_set(e, COAPCLIENTD_ERROR_NOT_A_SOCKET, -ENOTSOCK,
+                                         "The registration came without its socket fd.");
+        r = socket_acquire(u->manager, fd, &s);
+        if (r < 0)
+                return socket_error(r, e);
+        socket_ref(s);
+        u->n_sockets++;
+        u->manager->n_registered_sockets++;
+        *ret = s;
+        return 0;
+}
+
+void request_release_socket(User *u, Socket *s) {
+        assert(u->n_sockets > 0 && u->manager->n_registered_sockets > 0);
+        u->n_sockets--;
+        u->manager->n_registered_sockets--;
+        socket_unref(s);
 }
 
 /* RFC 7252 §8.1 and Zephyr's rules for a request with a multicast window: a NON request to a
@@ -315,20 +352,13 @@ static int check_multicast(Client *c, Socket *s, const RequestArgs *a, const Coa
         return 0;
 }
 
-int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
-                   CallerSink *sink, uint64_t tag, uint64_t *ret_id, RequestError *e) {
+/* The admitted request on s, from the destination on. */
+static int request_submit_on(Client *c, Socket *s, const RequestDestination *destination,
+                             RequestArgs *a, CallerSink *sink, uint64_t tag, uint64_t *ret_id,
+                             RequestError *e) {
         _cleanup_(socket_peer_unrefp) SocketPeer *peer = NULL;
-        Manager *m = c->manager;
         CoapAddr dest;
-        Socket *s;
         int r;
-
-        r = request_admit(c, a->stream_window > 0 ? a->stream_window : a->payload_len, e);
-        if (r < 0)
-                return r;
-        r = socket_acquire(m, fd, &s);
-        if (r < 0)
-                return socket_error(r, e);
 
         r = describe_destination(destination, s->family, &dest, e);
         if (r < 0)
@@ -395,4 +425,33 @@ int request_submit(Client *c, int fd, const RequestDestination *destination, Req
                 return request_error_set(e, NULL, r, "Failed to send the request: %s",
                                          strerror(-r));
         return 0;
+}
+
+static size_t request_admitted_bytes(const RequestArgs *a) {
+        return a->stream_window > 0 ? a->stream_window : a->payload_len;
+}
+
+int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
+                   CallerSink *sink, uint64_t tag, uint64_t *ret_id, RequestError *e) {
+        Socket *s;
+        int r;
+
+        r = request_admit(c, request_admitted_bytes(a), e);
+        if (r < 0)
+                return r;
+        r = socket_acquire(c->manager, fd, &s);
+        if (r < 0)
+                return socket_error(r, e);
+        return request_submit_on(c, s, destination, a, sink, tag, ret_id, e);
+}
+
+int request_submit_socket(Client *c, Socket *s, const RequestDestination *destination,
+                          RequestArgs *a, CallerSink *sink, uint64_t tag, uint64_t *ret_id,
+                          RequestError *e) {
+        int r;
+
+        r = request_admit(c, request_admitted_bytes(a), e);
+        if (r < 0)
+                return r;
+        return request_submit_on(c, s, destination, a, sink, tag, ret_id, e);
 }

@@ -84,10 +84,21 @@ typedef struct RequestDestination {
 } RequestDestination;
 
 /* The limits and the socket of a request before anything costly is done for it (the data
- * channel reads a memfd payload only after this). */
+ * channel reads a memfd payload only after this). fd < 0: a registered socket, checked then. */
 int request_precheck(Client *c, int fd, size_t payload_len, RequestError *e);
 
 /* The limits, the socket fd (duplicated if new, never kept), the destination, the peer and the
  * submission of one request; its events go to sink, which knows it by tag. */
 int request_submit(Client *c, int fd, const RequestDestination *destination, RequestArgs *a,
                    CallerSink *sink, uint64_t tag, uint64_t *ret_id, RequestError *e);
+/* The same on a socket registered with request_register_socket(). */
+int request_submit_socket(Client *c, Socket *s, const RequestDestination *destination,
+                          RequestArgs *a, CallerSink *sink, uint64_t tag, uint64_t *ret_id,
+                          RequestError *e);
+
+/* A socket registered on a data channel: the checks of a request's socket fd, done once, and a
+ * reference that keeps it until request_release_socket(). Counted as u's (MaxRequestsPerUser
+ * bounds them for a uid other than root, MaxRequests less root's reserve for all: a registered
+ * socket pins a daemon fd as a request in flight does). */
+int request_register_socket(User *u, int fd, Socket **ret, RequestError *e);
+void request_release_socket(User *u, Socket *s);

@@ -324,7 +324,8 @@ static void socket_queue_if_unused(Socket *s) {
 }
 
 static void socket_rearm(Socket *s) {
-        uint64_t deadline = coap_engine_next_deadline(s->engine);
+        uint64_t deadline = coap_engine_next_deadline(s->engine), armed, accuracy, new_accuracy;
+        int enabled = SD_EVENT_OFF;
         SocketPeer *p;
         int r;
 
@@ -333,16 +334,24 @@ static void socket_rearm(Socket *s) {
         if (s->has_pending_error)
                 deadline = manager_now(s->manager);
 
-        if (deadline == UINT64_MAX) {
-                r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to disable socket timer, ignoring: %m");
+        /* Nothing due: the timer stays as it is, and its expiry, if it comes, finds nothing to do.
+         * Disabling it would cost a timerfd_settime() now and another at the next request's
+         * arming, on a socket that outlives its requests (registered on a data channel). */
+        if (deadline == UINT64_MAX)
                 return;
-        }
+        /* Nor is a timer moved that expires no later than deadline may: if it comes early, it is
+         * armed for deadline then. Moving it for each request of a sequence would cost a
+         * timerfd_settime() for most of them (their deadlines are spread over more than the
+         * timer's accuracy). */
+        new_accuracy = socket_timer_accuracy(s, deadline);
+        if (sd_event_source_get_enabled(s->timer_source, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF && sd_event_source_get_time(s->timer_source, &armed) >= 0 &&
+            sd_event_source_get_time_accuracy(s->timer_source, &accuracy) >= 0 &&
+            armed + accuracy <= deadline + new_accuracy)
+                return;
         r = sd_event_source_set_time(s->timer_source, deadline);
         if (r >= 0)
-                r = sd_event_source_set_time_accuracy(s->timer_source,
-                                                      socket_timer_accuracy(s, deadline));
+                r = sd_event_source_set_time_accuracy(s->timer_source, new_accuracy);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
         if (r < 0)

@@ -76,6 +76,16 @@ int user_can_add_request(const User *u, size_t payload_len) {
         return 0;
 }
 
+int user_can_add_socket(const User *u) {
+        const Limits *l = &u->manager->config.limits;
+
+        if (u->uid != 0 && u->n_sockets >= l->max_requests_per_user)
+                return -EDQUOT;
+        if (u->manager->n_registered_sockets >= user_share(u, l->max_requests))
+                return -ENOBUFS;
+        return 0;
+}
+
 int user_can_add_channel(const User *u) {
         const Limits *l = &u->manager->config.limits;
 

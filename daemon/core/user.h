@@ -22,6 +22,7 @@ typedef struct User {
         uint32_t n_clients;
         uint32_t n_requests;
         uint32_t n_channels;
+        uint32_t n_sockets; /* registered on its channels */
         uint64_t payload_bytes;
 } User;
 
@@ -39,3 +40,5 @@ uint64_t user_share(const User *u, uint64_t limit);
 int user_can_add_client(const User *u);
 int user_can_add_request(const User *u, size_t payload_len);
 int user_can_add_channel(const User *u);
+/* The same for a socket registered on a channel. */
+int user_can_add_socket(const User *u);

@@ -6,13 +6,17 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <systemd/sd-bus.h>
+
 #include "check-main.h"
 #include "client-test-util.h"
 #include "coapclient/coap_client.h"
+#include "internal/bus-api.h"
 
 static struct coap_client client;
 static Recorder rec;
@@ -265,6 +269,62 @@ START_TEST(test_transmission_defaults) {
 }
 END_TEST
 
+/* Waits up to 10 s for the daemon's Manager.Sockets to be n; returns the last value seen. */
+static uint32_t await_daemon_sockets(uint32_t n) {
+        uint64_t deadline = now_usec() + 10 * 1000 * 1000;
+        sd_bus *bus = NULL;
+        uint32_t v;
+
+        ck_assert_int_ge(sd_bus_new(&bus), 0);
+        ck_assert_int_ge(sd_bus_set_address(bus, getenv(COAPCLIENTD_BUS_ADDRESS_ENV)), 0);
+        ck_assert_int_ge(sd_bus_set_bus_client(bus, true), 0);
+        ck_assert_int_ge(sd_bus_start(bus), 0);
+        for (;;) {
+                ck_assert_int_ge(sd_bus_get_property_trivial(
+                                         bus, COAPCLIENTD_BUS_NAME, COAPCLIENTD_ROOT_PATH,
+                                         COAPCLIENTD_MANAGER_IFACE, "Sockets", NULL, 'u', &v),
+                                 0);
+                if (v == n || now_usec() > deadline)
+                        break;
+                usleep(20 * 1000);
+        }
+        sd_bus_flush_close_unref(bus);
+        return v;
+}
+
+/* The library names a socket it registered by id: when the application closes it and the number
+ * comes back with another socket, requests go out on the new one; and an unused registration is
+ * released, so that the daemon lets the socket go. */
+START_TEST(test_socket_registration) {
+        struct coap_client_request req = make_request(COAP_METHOD_GET, "/", &rec);
+        struct sockaddr_in peer;
+        int other;
+        unsigned n = 0;
+
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(n++), COAP_RESPONSE_CODE_CONTENT);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(n++), COAP_RESPONSE_CODE_CONTENT);
+
+        /* Under the same number, an unconnected socket: without a destination the daemon must
+         * refuse the request, which the first socket, connected, would have run. */
+        other = peer_socket(/* connected= */ false);
+        ck_assert_int_ge(other, 0);
+        ck_assert_int_eq(dup2(other, sock), sock);
+        close(other);
+        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        ck_assert_int_lt(wait_code(n++), 0);
+        ck_assert_int_eq(peer_address(&peer), 0);
+        ck_assert_int_eq(coap_client_req(&client, sock, (struct sockaddr *) &peer, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(n++), COAP_RESPONSE_CODE_CONTENT);
+
+        /* Unused, the registration goes, and the daemon's socket with it. */
+        ck_assert_uint_eq(await_daemon_sockets(0), 0);
+        ck_assert_int_eq(coap_client_req(&client, sock, (struct sockaddr *) &peer, &req, NULL), 0);
+        ck_assert_int_eq(wait_code(n++), COAP_RESPONSE_CODE_CONTENT);
+}
+END_TEST
+
 static Suite *api_suite(void) {
         Suite *s = suite_create("client-api");
         TCase *tc = tcase_create("api");
@@ -279,6 +339,7 @@ static Suite *api_suite(void) {
         tcase_add_test(tc, test_options_and_early_block2);
         tcase_add_test(tc, test_deinit_cancels);
         tcase_add_test(tc, test_transmission_defaults);
+        tcase_add_test(tc, test_socket_registration);
         suite_add_tcase(s, tc);
         return s;
 }

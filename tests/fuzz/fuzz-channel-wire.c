@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Splits the input into data channel frames and decodes each by its type. A decoded frame is
- * encoded again: a REQUEST or an IDS frame must come back byte for byte (every byte is a field or
- * checked to be zero; CANCEL_ALL's tag is sent as 0), an EVENT except the ETag bytes after
- * etag_len, which the decoder ignores; decoding the new frame must give the same fields. */
+ * encoded again: a REQUEST, IDS or SOCKET frame must come back byte for byte (every byte is a
+ * field or checked to be zero; CANCEL_ALL's tag is sent as 0), an EVENT except the ETag bytes
+ * after etag_len, which the decoder ignores; decoding the new frame must give the same fields. */
 
 #include <errno.h>
 #include <stdbool.h>
@@ -58,6 +58,9 @@ static void check_request_valid(const ChannelRequest *r, const ChannelFrame *f) 
         check(r->dest_len == 0 || r->dest_len == 16 || r->dest_len == CHANNEL_DEST_MAX);
         check(r->dest_len == 0 ? !r->dest : inside(r->dest, r->dest_len, f));
         check((r->flags & CHANNEL_REQUEST_MULTICAST) ? r->multicast_ms > 0 : r->multicast_ms == 0);
+        check((r->flags & CHANNEL_REQUEST_SOCKET_ID) || r->socket_id == 0);
+        check(channel_frame_n_fds(f) == (size_t) (!(r->flags & CHANNEL_REQUEST_SOCKET_ID) +
+                                                  !!(r->flags & CHANNEL_REQUEST_PAYLOAD_FD)));
         check(inside(r->path, path_len, f));
         check(r->n_options <= CHANNEL_OPTIONS_MAX);
         for (size_t i = 0; i < r->n_options; i++)
@@ -80,6 +83,7 @@ static void check_request_equal(const ChannelRequest *a, const ChannelRequest *b
         check(a->backoff_percent == b->backoff_percent);
         check(a->max_retransmission == b->max_retransmission);
         check(a->multicast_ms == b->multicast_ms);
+        check(a->socket_id == b->socket_id);
         check(a->dest_len == b->dest_len);
         check(a->dest_len == 0 || memcmp(a->dest, b->dest, a->dest_len) == 0);
         check(strcmp(a->path, b->path) == 0);
@@ -253,6 +257,29 @@ static void fuzz_upload(const ChannelFrame *f) {
         free(buf);
 }
 
+static void fuzz_socket(const ChannelFrame *f) {
+        const uint8_t *frame = f->body - CHANNEL_HEADER_SIZE;
+        ChannelParseError e = _CHANNEL_PARSE_ERROR_MAX;
+        uint8_t buf[CHANNEL_HEADER_SIZE + 8];
+        uint64_t id, id2;
+        ChannelFrame f2;
+        int r;
+
+        check(channel_frame_n_fds(f) == (f->type == CHANNEL_FRAME_REGISTER_SOCKET));
+        r = channel_decode_socket(f, &id, &e);
+        if (r < 0) {
+                check_failure(r, e);
+                return;
+        }
+        check(f->body_len == 8);
+        check(channel_encode_socket(f->type, id, buf, sizeof(buf) - 1) == -ENOBUFS);
+        check(channel_encode_socket(f->type, id, buf, sizeof(buf)) == (long) sizeof(buf));
+        check(memcmp(buf, frame, sizeof(buf)) == 0);
+        next_only_frame(buf, sizeof(buf), f->type, &f2);
+        check(channel_decode_socket(&f2, &id2, NULL) == 0);
+        check(id2 == id);
+}
+
 /* Every decoder but the frame's own refuses it by its type. */
 static void check_wrong_decoders(const ChannelFrame *f) {
         ChannelParseError e;
@@ -277,9 +304,15 @@ static void check_wrong_decoders(const ChannelFrame *f) {
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
         }
         if (f->type == CHANNEL_FRAME_REQUEST || f->type == CHANNEL_FRAME_EVENT ||
-            f->type == CHANNEL_FRAME_UPLOAD) {
+            f->type == CHANNEL_FRAME_UPLOAD || f->type == CHANNEL_FRAME_REGISTER_SOCKET ||
+            f->type == CHANNEL_FRAME_RELEASE_SOCKET) {
                 e = CHANNEL_PARSE_OK;
                 check(channel_decode_ids(f, &client, &tag, &e) == -EBADMSG);
+                check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
+        }
+        if (f->type != CHANNEL_FRAME_REGISTER_SOCKET && f->type != CHANNEL_FRAME_RELEASE_SOCKET) {
+                e = CHANNEL_PARSE_OK;
+                check(channel_decode_socket(f, &client, &e) == -EBADMSG);
                 check(e == CHANNEL_PARSE_UNKNOWN_TYPE);
         }
 }
@@ -316,6 +349,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case CHANNEL_FRAME_DEREGISTER_OBSERVE:
                 case CHANNEL_FRAME_REREGISTER_OBSERVE:
                         fuzz_ids(&f);
+                        break;
+                case CHANNEL_FRAME_REGISTER_SOCKET:
+                case CHANNEL_FRAME_RELEASE_SOCKET:
+                        fuzz_socket(&f);
                         break;
                 default:
                         abort();

@@ -34,6 +34,10 @@
  *                           "end"
  *   get                     plain sd-bus, a client and a GET of the peer's "/": "get CODE" or
  *                           "get error NAME: MESSAGE"
+ *   register N              a client and a data channel; one socket for the peer registered
+ *                           under ids 1..N, then a GET naming id 1 and one naming id N:
+ *                           "register CODE RESULT NAME" (the first GET's result, the second's and
+ *                           its error name, or "-")
  */
 
 #include <errno.h>
@@ -50,6 +54,7 @@
 #include <unistd.h>
 
 #include "bus-helper.h"
+#include "channel-wire.h"
 #include "client-test-util.h"
 #include "hostile-util.h"
 #include "internal/bus-api.h"
@@ -897,6 +902,119 @@ static int cmd_get(void) {
         return EXIT_SUCCESS;
 }
 
+/* One message on the channel with its fds; 0 or -errno. */
+static int chan_send(int chan, const uint8_t *buf, size_t len, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 16)];
+        } control = {};
+        struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        return sendmsg(chan, &mh, MSG_NOSIGNAL) == (ssize_t) len ? 0 : -errno;
+}
+
+/* Reads EVENTs until tag's final one: its result and error name ("-": none). */
+static int chan_final(int chan, uint64_t tag, int32_t *ret_result, char *name, size_t size) {
+        static uint8_t buf[CHANNEL_MESSAGE_MAX];
+        uint64_t deadline = test_now_usec() + hostile_usec(30 * USEC_PER_SEC);
+
+        while (test_now_usec() < deadline) {
+                ChannelParseError pe = CHANNEL_PARSE_OK;
+                size_t offset = 0;
+                ChannelFrame f;
+                ssize_t n;
+
+                if (poll(&(struct pollfd){.fd = chan, .events = POLLIN}, 1, 100) <= 0)
+                        continue;
+                n = recv(chan, buf, sizeof(buf), 0);
+                if (n <= 0)
+                        return n < 0 ? -errno : -ECONNRESET;
+                while (channel_next_frame(buf, (size_t) n, &offset, &f, &pe) > 0) {
+                        ChannelEvent ev;
+
+                        if (channel_decode_event(&f, &ev, &pe) < 0)
+                                return -EBADMSG;
+                        if (ev.tag != tag || !(ev.flags & CHANNEL_EVENT_FINAL))
+                                continue;
+                        *ret_result = ev.result;
+                        snprintf(name, size, "%s", ev.error_name ?: "-");
+                        return 0;
+                }
+        }
+        return -ETIMEDOUT;
+}
+
+static int cmd_register(unsigned n) {
+        _cleanup_(test_bus_freep) TestBus *b = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *client = NULL;
+        _cleanup_close_ int chan = -EBADF, fd = -EBADF;
+        uint8_t buf[1024];
+        char name[256] = "";
+        int32_t first = 0, last = 0;
+        uint64_t id = 0, client_id;
+        int r, received;
+
+        r = test_bus_new(&b);
+        if (r >= 0)
+                r = test_bus_create_client(b, "register", &client, NULL);
+        if (r >= 0)
+                r = call_manager(b->bus, "OpenChannel", NULL, &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "h", &received);
+        if (r >= 0) {
+                chan = fcntl(received, F_DUPFD_CLOEXEC, 3);
+                fd = test_udp_socket(AF_INET, test_peer_host(), test_peer_port());
+                r = chan < 0 || fd < 0 ? -EBADF : 0;
+        }
+        client_id = client ? strtoull(client + strlen(COAPCLIENTD_CLIENT_PREFIX "/"), NULL, 10) : 0;
+        /* 16 registrations a message, each with its own copy of the fd. */
+        while (r >= 0 && id < n) {
+                int fds[16];
+                size_t len = 0, k = 0;
+
+                for (; k < 16 && id < n; k++) {
+                        fds[k] = fd;
+                        len += (size_t) channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, ++id,
+                                                              buf + len, sizeof(buf) - len);
+                }
+                r = chan_send(chan, buf, len, fds, k);
+        }
+        for (uint64_t tag = 1; r >= 0 && tag <= 2; tag++) {
+                long len =
+                        channel_encode_request(&(ChannelRequest){.client = client_id,
+                                                                 .tag = tag,
+                                                                 .method = TEST_GET,
+                                                                 .flags = CHANNEL_REQUEST_SOCKET_ID,
+                                                                 .socket_id = tag == 1 ? 1 : n,
+                                                                 .path = ""},
+                                               buf, sizeof(buf));
+
+                r = len < 0 ? (int) len : chan_send(chan, buf, (size_t) len, NULL, 0);
+                if (r >= 0)
+                        r = chan_final(chan, tag, tag == 1 ? &first : &last, name, sizeof(name));
+        }
+        if (r < 0)
+                printf("register error %d\n", r);
+        else
+                printf("register %d %d %s\n", first, last, name);
+        fflush(stdout);
+        await_eof();
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char *argv[]) {
         const char *cmd = argc > 1 ? argv[1] : "";
         unsigned n = argc > 2 ? (unsigned) strtoul(argv[2], NULL, 10) : 0;
@@ -923,6 +1041,8 @@ int main(int argc, char *argv[]) {
                 return cmd_hog(n, (unsigned) strtoul(argv[3], NULL, 10));
         if (strcmp(cmd, "get") == 0)
                 return cmd_get();
+        if (strcmp(cmd, "register") == 0 && argc == 3)
+                return cmd_register(n);
         fprintf(stderr, "usage: see the head of hostile-caller.c\n");
         return EXIT_FAILURE;
 }

@@ -7,7 +7,10 @@
  *   the number of requests in flight, each with a message of its own;
  * - a channel payload fd must be a memfd (docs/dbus-api.md, "The data channel"): a plain file
  *   on tmpfs is refused with InvalidArgument like any other non-memfd, a memfd (sealed or
- *   not) is taken. */
+ *   not) is taken;
+ * - sockets registered on a data channel count against the user's MaxRequestsPerUser: one past
+ *   it is refused with LimitsExceeded naming the limit, root's registrations go on meanwhile,
+ *   and the user's leaving releases them all. */
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -301,6 +304,90 @@ START_TEST(test_payload_fd_not_memfd) {
 }
 END_TEST
 
+START_TEST(test_registration_quota) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(test_bus_freep) TestBus *b = NULL;
+        _cleanup_free_ char *client = NULL;
+        _cleanup_close_ int chan = -EBADF, fd = -EBADF;
+        uint8_t frame[CHANNEL_HEADER_SIZE + 8];
+        char line[512], arg[16], name[256];
+        HostileCaller reg = {};
+        int first = 0, last = 0;
+        uint32_t quota;
+        uint64_t id;
+        Final fin;
+
+        ck_assert_int_ge(hostile_bus_open(&bus), 0);
+        ck_assert_int_ge(hostile_manager_u32(bus, "MaxRequestsPerUser", &quota), 0);
+        /* The earlier tests' sockets go first. */
+        ck_assert_uint_eq(
+                hostile_await_manager_u32(bus, "Sockets", 0, hostile_usec(10 * USEC_PER_SEC)), 0);
+        snprintf(arg, sizeof(arg), "%u", quota + 1);
+        ck_assert_int_ge(
+                hostile_spawn(hostile_user(0), (const char *const[]){"register", arg, NULL}, &reg),
+                0);
+        ck_assert_int_eq(hostile_expect(&reg, "register ", line, sizeof(line),
+                                        hostile_usec(60 * USEC_PER_SEC)),
+                         0);
+        printf("# %s, %s ids: %s\n", hostile_user(0), arg, line);
+        fflush(stdout);
+        ck_assert_int_eq(sscanf(line, "register %d %d %255s", &first, &last, name), 3);
+        ck_assert_int_eq(first, 0x45);
+        ck_assert_int_eq(last, -ENOBUFS);
+        ck_assert_str_eq(name, COAPCLIENTD_ERROR_LIMITS_EXCEEDED);
+
+        /* Root registers and is served meanwhile. */
+        open_client(&b, &client, &id, &chan);
+        fd = test_udp_socket(AF_INET, test_peer_host(), test_peer_port());
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(
+                channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, 1, frame, sizeof(frame)),
+                (long) sizeof(frame));
+        {
+                union {
+                        struct cmsghdr h;
+                        uint8_t buf[CMSG_SPACE(sizeof(int))];
+                } control = {};
+                struct iovec iov = {.iov_base = frame, .iov_len = sizeof(frame)};
+                struct msghdr mh = {.msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = &control,
+                                    .msg_controllen = sizeof(control)};
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+                ck_assert_int_eq(sendmsg(chan, &mh, MSG_NOSIGNAL), (ssize_t) sizeof(frame));
+        }
+        {
+                uint8_t buf[256];
+                long len =
+                        channel_encode_request(&(ChannelRequest){.client = id,
+                                                                 .tag = 1,
+                                                                 .method = TEST_GET,
+                                                                 .flags = CHANNEL_REQUEST_SOCKET_ID,
+                                                                 .socket_id = 1,
+                                                                 .path = ""},
+                                               buf, sizeof(buf));
+
+                ck_assert_int_gt(len, 0);
+                ck_assert_int_eq(send(chan, buf, (size_t) len, MSG_NOSIGNAL), len);
+        }
+        fin = chan_final(chan, 1);
+        ck_assert_int_eq(fin.result, 0x45);
+
+        /* The user's leaving releases its registrations: root's socket is left. */
+        ck_assert_int_eq(hostile_stop(&reg, hostile_usec(10 * USEC_PER_SEC)), 0);
+        ck_assert_uint_eq(
+                hostile_await_manager_u32(bus, "Sockets", 1, hostile_usec(10 * USEC_PER_SEC)), 1);
+        chan = safe_close(chan);
+        ck_assert_uint_eq(
+                hostile_await_manager_u32(bus, "Sockets", 0, hostile_usec(10 * USEC_PER_SEC)), 0);
+}
+END_TEST
+
 static Suite *refusals_suite(void) {
         Suite *s = suite_create("hostile-refusals");
         TCase *tc = tcase_create("refusals");
@@ -309,6 +396,7 @@ static Suite *refusals_suite(void) {
         tcase_add_test(tc, test_connected_socket_other_destination);
         tcase_add_test(tc, test_limits_exceeded_names_its_limit);
         tcase_add_test(tc, test_payload_fd_not_memfd);
+        tcase_add_test(tc, test_registration_quota);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1139,7 +1139,7 @@ START_TEST(test_refusals) {
         /* Malformed after the ids: refused as such, the parse error in the daemon's log. */
         req = get_request(&f, 17, "time");
         len = encode_request(&req, buf, sizeof(buf));
-        buf[CHANNEL_HEADER_SIZE + 35] = 2; /* the flags' high byte: bit 9, unknown */
+        buf[CHANNEL_HEADER_SIZE + 35] = 4; /* the flags' high byte: bit 10, unknown */
         send_message(f.ch.fd, buf, len, &connected, 1);
         e = chan_final(&f.ch, 17, WAIT_USEC);
         ck_assert_str_eq(e.error_name, COAPCLIENTD_ERROR_INVALID_ARGUMENT);
@@ -1201,7 +1201,7 @@ START_TEST(test_malformed_takes_its_fd) {
 
         req = get_request(&f, 1, "time");
         first = encode_request(&req, buf, sizeof(buf));
-        buf[CHANNEL_HEADER_SIZE + 35] = 2; /* unknown flag bit 9: malformed, low byte readable */
+        buf[CHANNEL_HEADER_SIZE + 35] = 4; /* unknown flag bit 10: malformed, low byte readable */
         req = get_request(&f, 2, "");
         len = first + encode_request(&req, buf + first, sizeof(buf) - first);
         send_message(f.ch.fd, buf, len, (const int[]){pr, connected}, 2);
@@ -1539,6 +1539,210 @@ START_TEST(test_close_in_flight) {
 }
 END_TEST
 
+/* A REGISTER_SOCKET or RELEASE_SOCKET frame in a message of its own; fd < 0: none with it. */
+static void send_socket(Chan *ch, ChannelFrameType type, uint64_t id, int fd) {
+        uint8_t buf[CHANNEL_HEADER_SIZE + 8];
+
+        ck_assert_int_eq(channel_encode_socket(type, id, buf, sizeof(buf)), (long) sizeof(buf));
+        send_message(ch->fd, buf, sizeof(buf), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+}
+
+static ChannelRequest registered_get(const Fixture *f, uint64_t tag, const char *path,
+                                     uint64_t socket_id) {
+        ChannelRequest req = get_request(f, tag, path);
+
+        req.flags |= CHANNEL_REQUEST_SOCKET_ID;
+        req.socket_id = socket_id;
+        return req;
+}
+
+/* A GET without an fd on the registered socket, answered 2.05. */
+static void assert_registered_get(Fixture *f, uint64_t tag, uint64_t socket_id) {
+        ChannelRequest req = registered_get(f, tag, "", socket_id);
+        Event e;
+
+        send_request(&f->ch, &req, NULL, 0);
+        e = chan_final(&f->ch, tag, WAIT_USEC);
+        ck_assert_msg(e.result == 0x45, "tag %llu: %d (%s)", (unsigned long long) tag, e.result,
+                      e.error_name ?: "no error name");
+        event_done(&e);
+}
+
+/* A registered socket serves requests without fds, outlives the app's fd and the daemon's
+ * linger while registered, and goes with its release. */
+START_TEST(test_register_socket) {
+        _cleanup_close_ int fd = -EBADF;
+        ChannelRequest req;
+        Fixture f = {};
+        int fds0;
+
+        fixture_open_no_channel(&f, "register");
+        fds0 = settled_fds(f.bus, 1);
+        chan_open(&f.ch, f.bus);
+
+        /* The app closes its fd at once: the daemon's copy keeps the socket. */
+        fd = peer_socket();
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 7, fd);
+        fd = safe_close(fd);
+        for (uint64_t tag = 1; tag <= 3; tag++)
+                assert_registered_get(&f, tag, 7);
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 1, AWAIT_USEC), 1);
+        /* Past the daemon's linger of an unused socket: still there. */
+        chan_assert_quiet(&f.ch);
+        ck_assert_uint_eq(manager_u32(f.bus, "Sockets"), 1);
+        assert_registered_get(&f, 4, 7);
+
+        send_socket(&f.ch, CHANNEL_FRAME_RELEASE_SOCKET, 7, -EBADF);
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 0, AWAIT_USEC), 0);
+        req = registered_get(&f, 5, "", 7);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EBADF);
+
+        chan_close(&f.ch);
+        ck_assert_int_eq(test_bus_await_daemon_fds(f.bus, fds0, AWAIT_USEC), fds0);
+        fixture_close(&f);
+}
+END_TEST
+
+/* What a broken or hostile library may send about registrations: each refusal is named on the
+ * requests that depend on it, fds keep their frames, and nothing leaks. */
+START_TEST(test_register_refusals) {
+        _cleanup_close_ int fd = -EBADF, pr = -EBADF, pw = -EBADF, tcp = -EBADF;
+        _cleanup_close_ int silent = -EBADF, quiet = -EBADF;
+        uint8_t buf[512];
+        ChannelRequest req;
+        Fixture f = {};
+        size_t len;
+        int fds0;
+        long n;
+        Event e;
+
+        fixture_open_no_channel(&f, "register-refusals");
+        fd = peer_socket();
+        quiet = silent_socket(&silent);
+        make_pipe(&pr, &pw);
+        tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(tcp, 0);
+        fds0 = settled_fds(f.bus, 1);
+        chan_open(&f.ch, f.bus);
+
+        /* An id never registered. */
+        req = registered_get(&f, 1, "", 99);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EBADF);
+        /* Registrations of what is no UDP socket, or of nothing. */
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 1, pr);
+        req = registered_get(&f, 2, "", 1);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_NOT_A_SOCKET, ENOTSOCK);
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 2, tcp);
+        req = registered_get(&f, 3, "", 2);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_UNSUPPORTED_SOCKET, ESOCKTNOSUPPORT);
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 3, -EBADF);
+        req = registered_get(&f, 4, "", 3);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_NOT_A_SOCKET, ENOTSOCK);
+        /* Releases of ids that are not registered, refused ones included, are ignored. */
+        send_socket(&f.ch, CHANNEL_FRAME_RELEASE_SOCKET, 1000, -EBADF);
+        send_socket(&f.ch, CHANNEL_FRAME_RELEASE_SOCKET, 1, -EBADF);
+
+        /* A malformed registration takes its fd all the same: the REQUEST after it in the message
+         * gets its own socket, and the registration nothing. */
+        n = channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, 4, buf, sizeof(buf));
+        ck_assert_int_eq(n, 16);
+        buf[0] = 15; /* a body of 7 bytes */
+        len = 15;
+        req = get_request(&f, 5, "");
+        len += encode_request(&req, buf + len, sizeof(buf) - len);
+        send_message(f.ch.fd, buf, len, (const int[]){pr, fd}, 2);
+        e = chan_final(&f.ch, 5, WAIT_USEC);
+        ck_assert_int_eq(e.result, 0x45);
+        event_done(&e);
+        req = registered_get(&f, 6, "", 4);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EBADF);
+
+        /* Released while a request runs on it: the request keeps the socket; new requests cannot
+         * name it any more. */
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 5, quiet);
+        req = registered_get(&f, 7, "x", 5);
+        send_request(&f.ch, &req, NULL, 0);
+        assert_inflight(f.bus, 1);
+        send_socket(&f.ch, CHANNEL_FRAME_RELEASE_SOCKET, 5, -EBADF);
+        req = registered_get(&f, 8, "", 5);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EBADF);
+        assert_inflight(f.bus, 1);
+        /* The socket of request 5 lingers a little: then the request's alone is left. */
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 1, AWAIT_USEC), 1);
+        send_ids(&f.ch, CHANNEL_FRAME_CANCEL, f.client, 7);
+        assert_inflight(f.bus, 0);
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 0, AWAIT_USEC), 0);
+
+        /* The same id registered twice: the channel is closed, its registrations released. */
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 6, fd);
+        assert_registered_get(&f, 9, 6);
+        send_socket(&f.ch, CHANNEL_FRAME_REGISTER_SOCKET, 6, quiet);
+        chan_assert_closed(&f.ch);
+        chan_close(&f.ch);
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 0, AWAIT_USEC), 0);
+        ck_assert_int_eq(test_bus_await_daemon_fds(f.bus, fds0, AWAIT_USEC), fds0);
+        fixture_close(&f);
+}
+END_TEST
+
+/* A flood of registrations stops at the caller's limit (MaxRequestsPerUser, or MaxRequests for
+ * root), named on the request that needs the refused one; its channel's end releases them all,
+ * and another caller is served meanwhile. */
+START_TEST(test_register_flood) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ uint8_t *buf = malloc(16 * (CHANNEL_HEADER_SIZE + 8));
+        Fixture f = {}, other = {};
+        ChannelRequest req;
+        uint32_t limit;
+        uint64_t id = 0;
+        int fds0;
+        Event e;
+
+        ck_assert_ptr_nonnull(buf);
+        fixture_open_no_channel(&f, "register-flood");
+        limit = manager_u32(f.bus, geteuid() == 0 ? "MaxRequests" : "MaxRequestsPerUser");
+        fd = peer_socket();
+        fds0 = settled_fds(f.bus, 1);
+        chan_open(&f.ch, f.bus);
+
+        /* 16 registrations per message, each with its own copy of the fd. */
+        while (id < limit + 16) {
+                int fds[16];
+                size_t len = 0;
+
+                for (size_t i = 0; i < 16; i++) {
+                        fds[i] = fd;
+                        len += (size_t) channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, ++id,
+                                                              buf + len, CHANNEL_HEADER_SIZE + 8);
+                }
+                send_message(f.ch.fd, buf, len, fds, 16);
+        }
+        /* One socket for them all. */
+        assert_registered_get(&f, 1, 1);
+        assert_registered_get(&f, 2, limit);
+        /* The last refusal is remembered, the ones before it are unknown ids. */
+        req = registered_get(&f, 3, "", id);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_LIMITS_EXCEEDED, ENOBUFS);
+        req = registered_get(&f, 4, "", limit + 1);
+        assert_refused(&f.ch, &req, NULL, 0, COAPCLIENTD_ERROR_INVALID_ARGUMENT, EBADF);
+        ck_assert_uint_eq(manager_u32(f.bus, "Sockets"), 1);
+
+        /* Another caller's requests still run, on an fd of their own. */
+        fixture_open(&other, "register-flood-other");
+        req = get_request(&other, 1, "");
+        send_request(&other.ch, &req, &fd, 1);
+        e = chan_final(&other.ch, 1, WAIT_USEC);
+        ck_assert_int_eq(e.result, 0x45);
+        event_done(&e);
+        fixture_close(&other);
+
+        chan_close(&f.ch);
+        ck_assert_uint_eq(test_bus_await_manager_u32(f.bus, "Sockets", 0, AWAIT_USEC), 0);
+        ck_assert_int_eq(test_bus_await_daemon_fds(f.bus, fds0, AWAIT_USEC), fds0);
+        fixture_close(&f);
+}
+END_TEST
+
 static long daemon_rss_kib(void) {
         char path[64], line[256];
         long kib = -1;
@@ -1684,6 +1888,9 @@ static Suite *channel_suite(void) {
         tcase_add_test(tc, test_observe);
         tcase_add_test(tc, test_broken_framing);
         tcase_add_test(tc, test_close_in_flight);
+        tcase_add_test(tc, test_register_socket);
+        tcase_add_test(tc, test_register_refusals);
+        tcase_add_test(tc, test_register_flood);
         tcase_add_test(tc, test_flood_unread);
         tcase_add_test(tc, test_leave_bus);
         suite_add_tcase(s, tc);

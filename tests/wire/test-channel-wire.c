@@ -82,6 +82,7 @@ static void assert_request_equal(const ChannelRequest *a, const ChannelRequest *
         ck_assert_uint_eq(a->max_retransmission, b->max_retransmission);
         ck_assert_uint_eq(a->flags & CHANNEL_REQUEST_MULTICAST ? a->multicast_ms : 0,
                           b->multicast_ms);
+        ck_assert_uint_eq(a->flags & CHANNEL_REQUEST_SOCKET_ID ? a->socket_id : 0, b->socket_id);
 
         ck_assert_uint_eq(a->dest_len, b->dest_len);
         if (a->dest_len > 0) {
@@ -280,8 +281,9 @@ START_TEST(test_request_dest6_max_options_payload_fd) {
                 /* Larger than a message: it travels in the memfd. */
                 .payload_len = 10 * CHANNEL_MESSAGE_MAX,
                 .multicast_ms = UINT32_MAX,
+                .socket_id = UINT64_MAX,
         };
-        size_t size = CHANNEL_HEADER_SIZE + 40 + 4 + 28 + 7;
+        size_t size = CHANNEL_HEADER_SIZE + 40 + 4 + 8 + 28 + 7;
 
         memset(value, 'v', sizeof(value));
         for (size_t i = 0; i < CHANNEL_OPTIONS_MAX; i++) {
@@ -940,7 +942,7 @@ static void assert_request_einval(const ChannelRequest *req) {
 
 START_TEST(test_request_einval) {
         /* CHANNEL_REQUEST_MULTICAST with a window of 0, and bits past the defined ones. */
-        static const uint16_t flags[] = {0x100, 0x1ff, 0x200, 0xffff};
+        static const uint16_t flags[] = {0x100, 0x3ff, 0x400, 0xffff};
         static const size_t dest_lens[] = {1, 15, 17, 27, 29, 255};
         static const uint8_t dest[255];
         ChannelRequest req = {.path = "p"};
@@ -1205,14 +1207,14 @@ static const BadFrame bad_frames[] = {
         {"header reserved byte 7", CHANNEL_PARSE_RESERVED_NOT_ZERO, BASE_EVENT, true, 0, 7, 1,
          0x80},
         {"type 0", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 0},
-        {"type 7", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 7},
+        {"type 9", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_CANCEL, true, 0, 4, 2, 9},
         {"type 15", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 15},
         {"type 17", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_EVENT, true, 0, 4, 2, 17},
         {"type 0x0101", CHANNEL_PARSE_UNKNOWN_TYPE, BASE_REQUEST, true, 0, 4, 2, 0x0101},
 
         {"request body 39 bytes", CHANNEL_PARSE_TRUNCATED_BODY, BASE_REQUEST, false, -30, 0, 0, 0},
-        {"request flag bit 9", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS_HIGH,
-         1, 2},
+        {"request flag bit 10", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS_HIGH,
+         1, 4},
         {"request flag bit 15", CHANNEL_PARSE_UNKNOWN_FLAGS, BASE_REQUEST, false, 0, REQ_FLAGS_HIGH,
          1, 0x80},
         {"multicast window 0", CHANNEL_PARSE_BAD_MULTICAST, BASE_REQUEST_MULTICAST, false, 0,
@@ -1425,21 +1427,131 @@ START_TEST(test_frame_size_limit) {
 }
 END_TEST
 
-/* A REQUEST takes its fds by its flags alone, so that a malformed one does not shift the fds of
- * the frames after it. */
-START_TEST(test_request_n_fds) {
+/* A frame takes its fds by its type and a REQUEST's flags alone, so that a malformed one does not
+ * shift the fds of the frames after it. */
+START_TEST(test_frame_n_fds) {
         uint8_t body[40] = {0};
         ChannelFrame f = {.type = CHANNEL_FRAME_REQUEST, .body = body, .body_len = sizeof(body)};
 
-        ck_assert_uint_eq(channel_request_n_fds(&f), 1);
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 1);
         body[17] = CHANNEL_REQUEST_PAYLOAD_FD;
-        ck_assert_uint_eq(channel_request_n_fds(&f), 2);
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 2);
         /* Unknown flag bits besides: still two. */
         body[17] = 0xff;
-        ck_assert_uint_eq(channel_request_n_fds(&f), 2);
-        /* Too short to hold the flags: the socket only. */
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 2);
+        /* A registered socket: the payload fd only, or none. */
+        body[35] = CHANNEL_REQUEST_SOCKET_ID >> 8;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 1);
+        body[17] = 0;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 0);
+        body[35] = 0xff;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 0);
+        /* Too short to hold the high flags: the socket, and the payload fd by the low ones. */
+        f.body_len = 35;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 1);
+        body[17] = CHANNEL_REQUEST_PAYLOAD_FD;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 2);
+        /* Too short to hold any flags: the socket only. */
         f.body_len = 17;
-        ck_assert_uint_eq(channel_request_n_fds(&f), 1);
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 1);
+
+        /* A registration takes its socket, whatever its body; other frames take none. */
+        f = (ChannelFrame){.type = CHANNEL_FRAME_REGISTER_SOCKET, .body = body, .body_len = 0};
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 1);
+        f.type = CHANNEL_FRAME_RELEASE_SOCKET;
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 0);
+        f.type = CHANNEL_FRAME_CANCEL;
+        f.body_len = sizeof(body);
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 0);
+}
+END_TEST
+
+/* REGISTER_SOCKET and RELEASE_SOCKET, byte for byte: the header and the id. */
+START_TEST(test_socket_bytes) {
+        static const uint8_t expected[] = {
+                0x10, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, /* size 16, REGISTER_SOCKET, 0 */
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* id */
+        };
+        uint8_t buf[sizeof(expected) + 8];
+        ChannelParseError e = CHANNEL_PARSE_OK;
+        ChannelFrame f;
+        uint64_t id = 0;
+
+        memset(buf, CANARY, sizeof(buf));
+        ck_assert_int_eq(channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, 1, buf, 15),
+                         -ENOBUFS);
+        ck_assert(all_canary(buf, sizeof(buf)));
+        ck_assert_int_eq(channel_encode_socket(CHANNEL_FRAME_REGISTER_SOCKET, 0x0102030405060708,
+                                               buf, sizeof(buf)),
+                         16);
+        ck_assert_mem_eq(buf, expected, sizeof(expected));
+        ck_assert(all_canary(buf + 16, 8));
+        next_only_frame(buf, 16, CHANNEL_FRAME_REGISTER_SOCKET, &f);
+        ck_assert_int_eq(channel_decode_socket(&f, &id, &e), 0);
+        ck_assert_uint_eq(id, 0x0102030405060708);
+
+        ck_assert_int_eq(channel_encode_socket(CHANNEL_FRAME_RELEASE_SOCKET, UINT64_MAX, buf, 16),
+                         16);
+        ck_assert_mem_eq(buf, "\x10\0\0\0\x08\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff", 16);
+        next_only_frame(buf, 16, CHANNEL_FRAME_RELEASE_SOCKET, &f);
+        ck_assert_int_eq(channel_decode_socket(&f, &id, &e), 0);
+        ck_assert_uint_eq(id, UINT64_MAX);
+
+        /* Other types are refused by the encoder and the decoder. */
+        ck_assert_int_eq(channel_encode_socket(CHANNEL_FRAME_CANCEL, 1, buf, sizeof(buf)), -EINVAL);
+        ck_assert_int_eq(channel_encode_socket((ChannelFrameType) 9, 1, buf, sizeof(buf)), -EINVAL);
+        f.type = CHANNEL_FRAME_CANCEL;
+        ck_assert_int_eq(channel_decode_socket(&f, &id, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
+        /* A body of other than 8 bytes. */
+        f.type = CHANNEL_FRAME_REGISTER_SOCKET;
+        f.body_len = 7;
+        ck_assert_int_eq(channel_decode_socket(&f, &id, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_TRUNCATED_BODY);
+        f.body_len = 9;
+        ck_assert_int_eq(channel_decode_socket(&f, &id, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_TRAILING_BYTES);
+        /* And the other decoders refuse them. */
+        f.body_len = 8;
+        ck_assert_int_eq(channel_decode_ids(&f, &id, &id, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_UNKNOWN_TYPE);
+}
+END_TEST
+
+/* A REQUEST on a registered socket: the id after the multicast window, before the destination. */
+START_TEST(test_request_socket_id_bytes) {
+        const ChannelRequest req = {
+                .flags = CHANNEL_REQUEST_SOCKET_ID | CHANNEL_REQUEST_MULTICAST,
+                .multicast_ms = 0x01020304,
+                .socket_id = 0x1112131415161718,
+                .dest = dest4,
+                .dest_len = sizeof(dest4),
+                .path = "p",
+        };
+        uint8_t buf[CHANNEL_HEADER_SIZE + 40 + 4 + 8 + sizeof(dest4) + 2];
+        ChannelParseError e = CHANNEL_PARSE_OK;
+        ChannelRequest back;
+        ChannelFrame f;
+
+        ck_assert_int_eq(channel_encode_request(&req, buf, sizeof(buf)), (long) sizeof(buf));
+        /* Bits 8 and 9 of the flags, in the high byte. */
+        ck_assert_uint_eq(buf[REQ_FLAGS_HIGH], 3);
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 40, "\x04\x03\x02\x01", 4);
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 44, "\x18\x17\x16\x15\x14\x13\x12\x11", 8);
+        ck_assert_mem_eq(buf + CHANNEL_HEADER_SIZE + 52, dest4, sizeof(dest4));
+        round_trip_request(&req, sizeof(buf));
+        next_only_frame(buf, sizeof(buf), CHANNEL_FRAME_REQUEST, &f);
+        ck_assert_uint_eq(channel_frame_n_fds(&f), 0);
+
+        /* Without a window the id comes first. */
+        round_trip_request(
+                &(ChannelRequest){.flags = CHANNEL_REQUEST_SOCKET_ID, .socket_id = 5, .path = ""},
+                CHANNEL_HEADER_SIZE + 40 + 8 + 1);
+
+        /* A body that ends inside the id. */
+        f.body_len = 40 + 4 + 7;
+        ck_assert_int_eq(channel_decode_request(&f, &back, &e), -EBADMSG);
+        ck_assert_int_eq(e, CHANNEL_PARSE_TRUNCATED_BODY);
 }
 END_TEST
 
@@ -1561,7 +1673,9 @@ static Suite *channel_wire_suite(void) {
         tcase_add_loop_test(tc, test_parse_errors, 0, (int) ELEMENTS(bad_frames));
         tcase_add_test(tc, test_frame_size_limit);
         tcase_add_test(tc, test_decode_wrong_type);
-        tcase_add_test(tc, test_request_n_fds);
+        tcase_add_test(tc, test_frame_n_fds);
+        tcase_add_test(tc, test_socket_bytes);
+        tcase_add_test(tc, test_request_socket_id_bytes);
         tcase_add_test(tc, test_parse_error_coverage);
         tcase_add_test(tc, test_parse_error_strings);
         suite_add_tcase(s, tc);
