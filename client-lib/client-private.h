@@ -68,7 +68,8 @@ struct Request {
         unsigned n_ref;
         Client *client; /* holds a reference */
         uint64_t id;    /* its tag on the data channel */
-        char *daemon;   /* unique bus name of the daemon running it */
+        char *daemon;   /* unique bus name of the daemon running it: daemon_buf, or allocated */
+        char daemon_buf[32]; /* unique names (":1.42") fit: no allocation of their own */
 
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;
@@ -95,7 +96,9 @@ struct Request {
         bool in_callback;     /* its callback runs in cb_thread */
         bool deferred_cancel; /* report -ECANCELED in cb_thread once the callback returns */
         pthread_t cb_thread;
-        Delivery *spare; /* preallocated for the final error, so reporting cannot fail */
+        /* Preallocated for the final error, so reporting cannot fail: in the request's own
+         * allocation, after it, as is path. */
+        Delivery *spare;
         Request *requests_prev, *requests_next;
         Request *report_next; /* chain of -ECANCELED callbacks to make, see client.c */
 };
@@ -111,6 +114,7 @@ struct Delivery {
         bool final;
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
         bool pump;   /* no callback: ask the request's payload_cb for more of its body */
+        bool spare;  /* request->spare: freed with the request */
         struct coap_client_response_info info;
         struct sockaddr_storage source; /* a multicast response's responder */
         socklen_t source_len;           /* 0: none */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -578,21 +579,20 @@ static bool client_is_full_locked(const Client *c) {
         return n >= lib.max_requests_per_client;
 }
 
+/* One allocation: the request, its spare delivery and its path. The thread that frees it is
+ * the library's, not the one that made it, which costs glibc's allocator most. */
+static_assert(sizeof(Request) % alignof(Delivery) == 0, "the spare delivery follows the request");
+
 static int request_new(Client *c, const RequestRef *req, Request **ret) {
+        size_t path_size = strlen(req->path) + 1;
         Request *r;
 
-        r = calloc(1, sizeof(*r));
+        r = calloc(1, sizeof(Request) + sizeof(Delivery) + path_size);
         if (!r)
                 return -ENOMEM;
         r->n_ref = 1;
-        r->path = strdup(req->path);
-        r->spare = calloc(1, sizeof(Delivery));
-        if (!r->path || !r->spare) {
-                free(r->path);
-                free(r->spare);
-                free(r);
-                return -ENOMEM;
-        }
+        r->spare = (Delivery *) (r + 1);
+        r->path = memcpy((char *) (r->spare + 1), req->path, path_size);
         r->client = client_ref(c);
         r->method = req->method;
         r->api = req->api;
@@ -700,12 +700,17 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct so
                 k = -ECONNABORTED;
         if (k < 0)
                 return k;
-        daemon = strdup(c->daemon);
-        if (!daemon) {
-                (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
-                return -ENOMEM;
+        if (strlen(c->daemon) < sizeof(r->daemon_buf))
+                daemon = strcpy(r->daemon_buf, c->daemon);
+        else {
+                daemon = strdup(c->daemon);
+                if (!daemon) {
+                        (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
+                        return -ENOMEM;
+                }
         }
-        free(r->daemon);
+        if (r->daemon != r->daemon_buf)
+                free(r->daemon);
         r->daemon = daemon;
         return 0;
 }

@@ -83,9 +83,8 @@ Request *request_unref(Request *r) {
         assert(!r->linked);
         replay_free(r->replay);
         client_unref(r->client);
-        free(r->spare);
-        free(r->daemon);
-        free(r->path);
+        if (r->daemon != r->daemon_buf)
+                free(r->daemon);
         free(r);
         return NULL;
 }
@@ -107,10 +106,14 @@ void request_unlink(Request *r) {
 }
 
 static Delivery *delivery_free(Delivery *d) {
+        Request *r;
+
         if (!d)
                 return NULL;
-        request_unref(d->request);
-        free(d);
+        r = d->request;
+        if (!d->spare)
+                free(d);
+        request_unref(r);
         return NULL;
 }
 
@@ -350,6 +353,7 @@ void lib_queue_error_locked(Request *r, int error) {
                 .result = error,
                 .last_block = true,
                 .final = true,
+                .spare = true,
         };
         r->final_queued = true;
         queue_push_locked(d);
