@@ -488,7 +488,10 @@ uint64_t lib_timeout_locked(void) {
                 return 0;
         if (!lib.bus)
                 return UINT64_MAX;
-        lib_update_epoll_locked();
+        /* The library's thread has just done it, at the end of lib_process_locked(); an
+         * external loop may ask after API calls without processing. */
+        if (lib.external)
+                lib_update_epoll_locked();
         if (sd_bus_get_timeout(lib.bus, &t) <= 0)
                 t = UINT64_MAX;
         if (lib.replay_deadline != 0)
