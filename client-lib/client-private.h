@@ -18,6 +18,9 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+/* The longest D-Bus name (sd-bus checks the senders it receives). */
+#define LIB_BUS_NAME_MAX 255
+
 typedef struct coap_client_private Client;
 typedef struct Request Request;
 typedef struct Delivery Delivery;
@@ -66,10 +69,9 @@ struct Replay {
 /* One coap_client_req() until its final callback. */
 struct Request {
         unsigned n_ref;
-        Client *client; /* holds a reference */
-        uint64_t id;    /* its tag on the data channel */
-        char *daemon;   /* unique bus name of the daemon running it: daemon_buf, or allocated */
-        char daemon_buf[32]; /* unique names (":1.42") fit: no allocation of their own */
+        Client *client;                    /* holds a reference */
+        uint64_t id;                       /* its tag on the data channel */
+        char daemon[LIB_BUS_NAME_MAX + 1]; /* unique bus name of the daemon running it */
 
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;

@@ -154,7 +154,7 @@ static int client_create_remote_locked(Client *c) {
         if (r < 0)
                 return r;
         sender = sd_bus_message_get_sender(reply);
-        if (!sender)
+        if (!sender || strlen(sender) > LIB_BUS_NAME_MAX)
                 return -EPROTO;
         p = strdup(path);
         d = strdup(sender);
@@ -664,7 +664,6 @@ static int replay_new(int sock, const struct sockaddr *addr, const RequestRef *r
 static int client_submit_locked(Client *c, Request *r, int sock, const struct sockaddr *addr,
                                 const RequestRef *req, const RequestBody *body,
                                 const struct coap_transmission_parameters *p, bool fresh) {
-        char *daemon;
         int k;
 
         /* A second attempt after finding the channel or the client object stale (the daemon
@@ -700,18 +699,8 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct so
                 k = -ECONNABORTED;
         if (k < 0)
                 return k;
-        if (strlen(c->daemon) < sizeof(r->daemon_buf))
-                daemon = strcpy(r->daemon_buf, c->daemon);
-        else {
-                daemon = strdup(c->daemon);
-                if (!daemon) {
-                        (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
-                        return -ENOMEM;
-                }
-        }
-        if (r->daemon != r->daemon_buf)
-                free(r->daemon);
-        r->daemon = daemon;
+        /* No allocation: client_create_remote_locked() checked its length. */
+        strcpy(r->daemon, c->daemon);
         return 0;
 }
 

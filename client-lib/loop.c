@@ -83,8 +83,6 @@ Request *request_unref(Request *r) {
         assert(!r->linked);
         replay_free(r->replay);
         client_unref(r->client);
-        if (r->daemon != r->daemon_buf)
-                free(r->daemon);
         free(r);
         return NULL;
 }
