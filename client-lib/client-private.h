@@ -48,8 +48,10 @@ struct coap_client_private {
         ClientTls *tls;                /* NULL: plain CoAP */
         uint32_t handshake_timeout_ms; /* for the next ClientTls; 0: the daemon's default */
         uint32_t multicast_timeout_ms; /* API 304's requests to a group: the window; 0: none */
-        unsigned n_running;            /* callbacks of this client running right now */
-        Request *requests;             /* pending (not yet finally reported), newest first */
+        /* Callbacks of this client running right now; atomic: the library's thread ends a
+         * final callback without the lock (lib_thread()). */
+        _Atomic unsigned n_running;
+        Request *requests; /* pending (not yet finally reported), newest first */
         Client *clients_prev, *clients_next;
 };
 
@@ -129,7 +131,8 @@ struct Delivery {
 
 typedef struct Lib {
         pthread_mutex_t lock;
-        pthread_cond_t callbacks_done; /* signalled when a callback returns */
+        pthread_cond_t callbacks_done;       /* signalled when a callback returns */
+        _Atomic unsigned n_callback_waiters; /* threads waiting for callbacks_done */
 
         bool external; /* coap_client_loop_external(): no thread */
         int epoll_fd;  /* wake_fd, the bus fd and channel_fd; what coap_client_get_fd() returns */
@@ -204,8 +207,9 @@ typedef enum LibReady {
         LIB_READY_ALL = LIB_READY_WAKE | LIB_READY_BUS | LIB_READY_CHANNEL,
 } LibReady;
 
-/* Reads what is ready and makes every queued callback; returns locked. */
-void lib_process_locked(LibReady ready);
+/* Reads what is ready and makes every queued callback; returns locked. ret_held: see
+ * deliver_queue_locked(). */
+void lib_process_locked(LibReady ready, Delivery **ret_held);
 /* Relative timeout for the external loop. */
 uint64_t lib_timeout_locked(void);
 

@@ -289,8 +289,12 @@ static void client_cancel_locked(Client *c, const RequestRef *filter, bool tell_
 static void client_wait_callbacks_locked(Client *c) {
         if (lib_current_client)
                 return;
+        /* Counted before looking: a thread that ends a callback without the lock looks at
+         * the count after its n_running, and takes the lock to signal us if it is not zero. */
+        lib.n_callback_waiters++;
         while (c->n_running > 0)
                 assert_se_zero(pthread_cond_wait(&lib.callbacks_done, &lib.lock));
+        lib.n_callback_waiters--;
 }
 
 _public_ void coap_client_deinit(struct coap_client *client) {
@@ -1287,7 +1291,7 @@ _public_ int coap_client_process(void) {
 
         LIB_LOCK();
         if (lib.external)
-                lib_process_locked(LIB_READY_ALL);
+                lib_process_locked(LIB_READY_ALL, NULL);
         else
                 r = -ENXIO;
         LIB_UNLOCK();
