@@ -348,7 +348,8 @@ static void queue_event_locked(const ChannelEvent *ev) {
         message_size = r->api == 403 ? event_message_size(ev) : 0;
         data_size = MAX(message_size, (size_t) ev->payload_len);
         error_size = event_error_format(ev, NULL, 0);
-        d = calloc(1, sizeof(Delivery) + data_size + error_size);
+        /* Every byte is written below: the struct by the assignment, data[] by the copies. */
+        d = malloc(sizeof(Delivery) + data_size + error_size);
         if (!d) {
                 lib_queue_error_locked(r, -ENOMEM);
                 return;

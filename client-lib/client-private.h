@@ -19,6 +19,9 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+/* The longest D-Bus name (sd-bus checks the senders it receives). */
+#define LIB_BUS_NAME_MAX 255
+
 typedef struct coap_client_private Client;
 typedef struct Request Request;
 typedef struct Delivery Delivery;
@@ -72,8 +75,10 @@ struct coap_client_private {
         ClientTls *tls;                /* NULL: plain CoAP */
         uint32_t handshake_timeout_ms; /* for the next ClientTls; 0: the daemon's default */
         uint32_t multicast_timeout_ms; /* API 304's requests to a group: the window; 0: none */
-        unsigned n_running;            /* callbacks of this client running right now */
-        Request *requests;             /* pending (not yet finally reported), newest first */
+        /* Callbacks of this client running right now; atomic: the library's thread ends a
+         * final callback without the lock (lib_thread()). */
+        _Atomic unsigned n_running;
+        Request *requests; /* pending (not yet finally reported), newest first */
         Client *clients_prev, *clients_next;
 };
 
@@ -93,9 +98,9 @@ struct Replay {
 /* One coap_client_req() until its final callback. */
 struct Request {
         unsigned n_ref;
-        Client *client; /* holds a reference */
-        uint64_t id;    /* its tag on the data channel */
-        char *daemon;   /* unique bus name of the daemon running it */
+        Client *client;                    /* holds a reference */
+        uint64_t id;                       /* its tag on the data channel */
+        char daemon[LIB_BUS_NAME_MAX + 1]; /* unique bus name of the daemon running it */
 
         /* Copies for Zephyr's cancel matching. */
         enum coap_method method;
@@ -123,7 +128,9 @@ struct Request {
         bool in_callback;     /* its callback runs in cb_thread */
         bool deferred_cancel; /* report -ECANCELED in cb_thread once the callback returns */
         pthread_t cb_thread;
-        Delivery *spare; /* preallocated for the final error, so reporting cannot fail */
+        /* Preallocated for the final error, so reporting cannot fail: in the request's own
+         * allocation, after it, as is path. */
+        Delivery *spare;
         Request *requests_prev, *requests_next;
         Request *report_next; /* chain of -ECANCELED callbacks to make, see client.c */
 };
@@ -139,6 +146,7 @@ struct Delivery {
         bool final;
         bool silent; /* no callback (a NON request timed out, as in Zephyr): only forget */
         bool pump;   /* no callback: ask the request's payload_cb for more of its body */
+        bool spare;  /* request->spare: freed with the request */
         struct coap_client_response_info info;
         struct sockaddr_storage source; /* a multicast response's responder */
         socklen_t source_len;           /* 0: none */
@@ -151,7 +159,8 @@ struct Delivery {
 
 typedef struct Lib {
         pthread_mutex_t lock;
-        pthread_cond_t callbacks_done; /* signalled when a callback returns */
+        pthread_cond_t callbacks_done;       /* signalled when a callback returns */
+        _Atomic unsigned n_callback_waiters; /* threads waiting for callbacks_done */
 
         bool external; /* coap_client_loop_external(): no thread */
         int epoll_fd;  /* wake_fd, the bus fd and channel_fd; what coap_client_get_fd() returns */
@@ -229,8 +238,9 @@ typedef enum LibReady {
         LIB_READY_ALL = LIB_READY_WAKE | LIB_READY_BUS | LIB_READY_CHANNEL,
 } LibReady;
 
-/* Reads what is ready and makes every queued callback; returns locked. */
-void lib_process_locked(LibReady ready);
+/* Reads what is ready and makes every queued callback; returns locked. ret_held: see
+ * deliver_queue_locked(). */
+void lib_process_locked(LibReady ready, Delivery **ret_held);
 /* Relative timeout for the external loop. */
 uint64_t lib_timeout_locked(void);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -153,7 +154,7 @@ static int client_create_remote_locked(Client *c) {
         if (r < 0)
                 return r;
         sender = sd_bus_message_get_sender(reply);
-        if (!sender)
+        if (!sender || strlen(sender) > LIB_BUS_NAME_MAX)
                 return -EPROTO;
         p = strdup(path);
         d = strdup(sender);
@@ -288,8 +289,12 @@ static void client_cancel_locked(Client *c, const RequestRef *filter, bool tell_
 static void client_wait_callbacks_locked(Client *c) {
         if (lib_current_client)
                 return;
+        /* Counted before looking: a thread that ends a callback without the lock looks at
+         * the count after its n_running, and takes the lock to signal us if it is not zero. */
+        lib.n_callback_waiters++;
         while (c->n_running > 0)
                 assert_se_zero(pthread_cond_wait(&lib.callbacks_done, &lib.lock));
+        lib.n_callback_waiters--;
 }
 
 _public_ void coap_client_deinit(struct coap_client *client) {
@@ -590,21 +595,20 @@ static bool client_is_full_locked(const Client *c) {
         return n >= lib.max_requests_per_client;
 }
 
+/* One allocation: the request, its spare delivery and its path. The thread that frees it is
+ * the library's, not the one that made it, which costs glibc's allocator most. */
+static_assert(sizeof(Request) % alignof(Delivery) == 0, "the spare delivery follows the request");
+
 static int request_new(Client *c, const RequestRef *req, Request **ret) {
+        size_t path_size = strlen(req->path) + 1;
         Request *r;
 
-        r = calloc(1, sizeof(*r));
+        r = calloc(1, sizeof(Request) + sizeof(Delivery) + path_size);
         if (!r)
                 return -ENOMEM;
         r->n_ref = 1;
-        r->path = strdup(req->path);
-        r->spare = calloc(1, sizeof(Delivery));
-        if (!r->path || !r->spare) {
-                free(r->path);
-                free(r->spare);
-                free(r);
-                return -ENOMEM;
-        }
+        r->spare = (Delivery *) (r + 1);
+        r->path = memcpy((char *) (r->spare + 1), req->path, path_size);
         r->client = client_ref(c);
         r->method = req->method;
         r->api = req->api;
@@ -677,7 +681,6 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct st
                                 const struct sockaddr *addr, const RequestRef *req,
                                 const RequestBody *body,
                                 const struct coap_transmission_parameters *p, bool fresh) {
-        char *daemon;
         int k;
 
         /* A second attempt after finding the channel or the client object stale (the daemon
@@ -714,13 +717,8 @@ static int client_submit_locked(Client *c, Request *r, int sock, const struct st
                 k = -ECONNABORTED;
         if (k < 0)
                 return k;
-        daemon = strdup(c->daemon);
-        if (!daemon) {
-                (void) client_send_ids_locked(c, CHANNEL_FRAME_CANCEL, r->id);
-                return -ENOMEM;
-        }
-        free(r->daemon);
-        r->daemon = daemon;
+        /* No allocation: client_create_remote_locked() checked its length. */
+        strcpy(r->daemon, c->daemon);
         return 0;
 }
 
@@ -1310,7 +1308,7 @@ _public_ int coap_client_process(void) {
 
         LIB_LOCK();
         if (lib.external)
-                lib_process_locked(LIB_READY_ALL);
+                lib_process_locked(LIB_READY_ALL, NULL);
         else
                 r = -ENXIO;
         LIB_UNLOCK();

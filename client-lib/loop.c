@@ -82,9 +82,6 @@ Request *request_unref(Request *r) {
         assert(!r->linked);
         replay_free(r->replay);
         client_unref(r->client);
-        free(r->spare);
-        free(r->daemon);
-        free(r->path);
         free(r);
         return NULL;
 }
@@ -106,10 +103,14 @@ void request_unlink(Request *r) {
 }
 
 static Delivery *delivery_free(Delivery *d) {
+        Request *r;
+
         if (!d)
                 return NULL;
-        request_unref(d->request);
-        free(d);
+        r = d->request;
+        if (!d->spare)
+                free(d);
+        request_unref(r);
         return NULL;
 }
 
@@ -138,17 +139,11 @@ void lib_wake_locked(void) {
                 (void) eventfd_write(lib.wake_fd, 1);
 }
 
-/* Makes one callback of r (d NULL: -ECANCELED) with the lock dropped, then the -ECANCELED
- * that another thread deferred meanwhile. The caller holds a reference on r. */
-static void callback_locked(Request *r, const Delivery *d) {
+/* Calls r's callback (d NULL: -ECANCELED), without the lock. */
+static void callback_invoke(Request *r, const Delivery *d) {
         const Delivery *saved_delivery = lib_current_delivery;
         const Client *saved_client = lib_current_client;
         Client *c = r->client;
-
-        r->in_callback = true;
-        r->cb_thread = pthread_self();
-        c->n_running++;
-        LIB_UNLOCK();
 
         if (r->cb) {
                 /* An error callback's own message (none: NULL), in the thread where the
@@ -184,7 +179,22 @@ static void callback_locked(Request *r, const Delivery *d) {
                 lib_current_delivery = saved_delivery;
                 lib_current_client = saved_client;
         }
+}
 
+static void callback_begin_locked(Request *r) {
+        r->in_callback = true;
+        r->cb_thread = pthread_self();
+        r->client->n_running++;
+}
+
+/* Makes one callback of r (d NULL: -ECANCELED) with the lock dropped, then the -ECANCELED
+ * that another thread deferred meanwhile. The caller holds a reference on r. */
+static void callback_locked(Request *r, const Delivery *d) {
+        Client *c = r->client;
+
+        callback_begin_locked(r);
+        LIB_UNLOCK();
+        callback_invoke(r, d);
         LIB_LOCK();
         r->in_callback = false;
         c->n_running--;
@@ -193,6 +203,24 @@ static void callback_locked(Request *r, const Delivery *d) {
                 callback_locked(r, NULL);
         }
         assert_se_zero(pthread_cond_broadcast(&lib.callbacks_done));
+}
+
+/* The final callback of d's request that deliver_queue_locked() held back, made by the
+ * library's thread once it dropped the lock for its wait, and not taking it again afterwards:
+ * the request is unlinked, no other thread reaches it, so only n_running is shared. A thread
+ * waiting for it to drop (client_wait_callbacks_locked()) counts itself first and is signalled
+ * under the lock. */
+static void callback_held(const Delivery *d) {
+        Request *r = d->request;
+        Client *c = r->client;
+
+        callback_invoke(r, d);
+        r->in_callback = false;
+        if (--c->n_running == 0 && lib.n_callback_waiters > 0) {
+                LIB_LOCK();
+                assert_se_zero(pthread_cond_broadcast(&lib.callbacks_done));
+                LIB_UNLOCK();
+        }
 }
 
 void lib_report_cancel_locked(Request *r) {
@@ -316,7 +344,9 @@ static void stream_pump_locked(Request *r) {
         assert_se_zero(pthread_cond_broadcast(&lib.callbacks_done));
 }
 
-static void deliver_queue_locked(void) {
+/* Makes the queued callbacks. ret_held (the library's thread): the last of them, when it is a
+ * request's final callback, is not made but returned, for callback_held(). */
+static void deliver_queue_locked(Delivery **ret_held) {
         Delivery *d;
 
         while ((d = queue_pop_locked())) {
@@ -329,6 +359,11 @@ static void deliver_queue_locked(void) {
                          * may start the next one, and cancelling cannot reach it any more. */
                         if (d->final)
                                 request_unlink(r);
+                        if (ret_held && d->final && !d->silent && !lib.queue_head) {
+                                callback_begin_locked(r);
+                                *ret_held = d;
+                                return;
+                        }
                         if (!d->silent)
                                 callback_locked(r, d);
                 }
@@ -349,6 +384,7 @@ void lib_queue_error_locked(Request *r, int error) {
                 .result = error,
                 .last_block = true,
                 .final = true,
+                .spare = true,
         };
         r->final_queued = true;
         queue_push_locked(d);
@@ -483,7 +519,10 @@ uint64_t lib_timeout_locked(void) {
                 return 0;
         if (!lib.bus)
                 return UINT64_MAX;
-        lib_update_epoll_locked();
+        /* The library's thread has just done it, at the end of lib_process_locked(); an
+         * external loop may ask after API calls without processing. */
+        if (lib.external)
+                lib_update_epoll_locked();
         if (sd_bus_get_timeout(lib.bus, &t) <= 0)
                 t = UINT64_MAX;
         if (lib.replay_deadline != 0)
@@ -496,7 +535,7 @@ uint64_t lib_timeout_locked(void) {
         return t > now ? t - now : 0;
 }
 
-void lib_process_locked(LibReady ready) {
+void lib_process_locked(LibReady ready, Delivery **ret_held) {
         eventfd_t v;
 
         if ((ready & LIB_READY_WAKE) && lib.wake_fd >= 0)
@@ -512,7 +551,7 @@ void lib_process_locked(LibReady ready) {
                         lib_bus_broken_locked();
                         r = 0;
                 }
-                deliver_queue_locked();
+                deliver_queue_locked(NULL);
                 if (r == 0)
                         break;
         }
@@ -528,7 +567,7 @@ void lib_process_locked(LibReady ready) {
                 if (now >= lib.sockets_sweep)
                         lib_sockets_sweep_locked(now);
         }
-        deliver_queue_locked();
+        deliver_queue_locked(ret_held);
         lib_update_epoll_locked();
 }
 
@@ -536,19 +575,35 @@ static void *lib_thread(void *userdata) {
         (void) userdata;
 
         LibReady ready = LIB_READY_ALL;
+        Delivery *held = NULL;
 
         LIB_LOCK();
         while (!lib.thread_stop) {
                 struct epoll_event events[4];
-                uint64_t t;
+                uint64_t t, deadline;
                 int ms, n;
 
-                lib_process_locked(ready);
+                /* The turn's last callback, when it is a request's final one, comes after the
+                 * lock is dropped for the wait: an application thread that the callback woke
+                 * may run first and take the lock (to send its next request), and the lock is
+                 * not needed again until the next turn. */
+                lib_process_locked(ready, &held);
                 t = lib_timeout_locked();
-                ms = t == UINT64_MAX ? -1 : (int) MIN((t + 999) / 1000, (uint64_t) INT_MAX);
+                deadline = held && t != 0 && t != UINT64_MAX ? lib_now_usec() + t : 0;
                 LIB_UNLOCK();
+                if (held) {
+                        callback_held(held);
+                        /* The wait ends where it would have without the callback. */
+                        if (deadline != 0) {
+                                uint64_t now = lib_now_usec();
+
+                                t = deadline > now ? deadline - now : 0;
+                        }
+                }
+                ms = t == UINT64_MAX ? -1 : (int) MIN((t + 999) / 1000, (uint64_t) INT_MAX);
                 n = epoll_wait(lib.epoll_fd, events, ELEMENTSOF(events), ms);
                 LIB_LOCK();
+                held = delivery_free(held);
                 /* Only what is ready: each needless look costs a system call. A timeout (0) is
                  * the bus's; an error looks at everything. */
                 ready = n < 0 ? LIB_READY_ALL : n == 0 ? LIB_READY_BUS : 0;

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -200,6 +201,71 @@ START_TEST(test_request_from_callback) {
 }
 END_TEST
 
+/* A final callback that runs until the test releases it. */
+typedef struct Held {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool entered, released, returned;
+        bool returned_before_deinit; /* what coap_client_deinit() found once it returned */
+} Held;
+
+static void held_cb(int16_t code, size_t offset, const uint8_t *payload, size_t len,
+                    bool last_block, void *user_data) {
+        Held *h = user_data;
+
+        (void) code, (void) offset, (void) payload, (void) len, (void) last_block;
+        pthread_mutex_lock(&h->lock);
+        h->entered = true;
+        pthread_cond_broadcast(&h->cond);
+        while (!h->released)
+                pthread_cond_wait(&h->cond, &h->lock);
+        h->returned = true;
+        pthread_mutex_unlock(&h->lock);
+}
+
+static void *deinit_run(void *userdata) {
+        Held *h = userdata;
+
+        coap_client_deinit(&shared);
+        pthread_mutex_lock(&h->lock);
+        h->returned_before_deinit = h->returned;
+        pthread_mutex_unlock(&h->lock);
+        return NULL;
+}
+
+/* The library's thread makes a request's final callback without taking the lock afterwards;
+ * coap_client_deinit() from another thread still waits for it to return (and is woken when it
+ * does: a lost wake-up hangs the test). */
+START_TEST(test_deinit_waits_for_final_callback) {
+        struct coap_client_request req = make_request(COAP_METHOD_GET, "time", NULL);
+        Held h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+        int sock = peer_socket(/* connected= */ true);
+        pthread_t deiniter;
+
+        ck_assert_int_ge(sock, 0);
+        ck_assert_int_eq(coap_client_init(&shared, NULL), 0);
+        req.cb = held_cb;
+        req.user_data = &h;
+        ck_assert_int_eq(coap_client_req(&shared, sock, NULL, &req, NULL), 0);
+        pthread_mutex_lock(&h.lock);
+        while (!h.entered)
+                pthread_cond_wait(&h.cond, &h.lock);
+        pthread_mutex_unlock(&h.lock);
+
+        ck_assert_int_eq(pthread_create(&deiniter, NULL, deinit_run, &h), 0);
+        /* Most likely waiting inside coap_client_deinit() by then; either way it must not
+         * return before the callback did. */
+        usleep(50 * 1000);
+        pthread_mutex_lock(&h.lock);
+        h.released = true;
+        pthread_cond_broadcast(&h.cond);
+        pthread_mutex_unlock(&h.lock);
+        ck_assert_int_eq(pthread_join(deiniter, NULL), 0);
+        ck_assert(h.returned_before_deinit);
+        close(sock);
+}
+END_TEST
+
 static Suite *threads_suite(void) {
         Suite *s = suite_create("client-threads");
         TCase *tc = tcase_create("threads");
@@ -210,6 +276,7 @@ static Suite *threads_suite(void) {
         tcase_add_test(tc, test_cancel_one);
         tcase_add_test(tc, test_cancel_all);
         tcase_add_test(tc, test_request_from_callback);
+        tcase_add_test(tc, test_deinit_waits_for_final_callback);
         suite_add_tcase(s, tc);
         return s;
 }
