@@ -159,6 +159,8 @@ int coap_msg_parse(const uint8_t *buf, size_t len, CoapMsg *ret, CoapParseError 
                         return parse_fail(COAP_PARSE_OPTION_OVERFLOW, ret_error);
                 if (vlen > UINT16_MAX)
                         return parse_fail(COAP_PARSE_OPTION_TOO_LONG, ret_error);
+                if (number < 64)
+                        m.present |= UINT64_C(1) << number;
                 m.n_options++;
         }
         m.options = options;
@@ -201,6 +203,8 @@ bool coap_msg_find_option(const CoapMsg *m, uint16_t number, CoapOption *ret) {
         CoapOptionIter it;
         CoapOption o;
 
+        if (number < 64 && !(m->present & UINT64_C(1) << number))
+                return false;
         coap_option_iter_init(&it, m);
         while (coap_option_iter_next(&it, &o)) {
                 if (o.number > number)
