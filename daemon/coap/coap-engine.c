@@ -11,17 +11,18 @@
 #include "coap-engine-map.h"
 #include "coap-option.h"
 
-#define USEC_PER_MSEC      UINT64_C(1000)
-#define EAGAIN_RETRY_USEC  (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
-#define ECHO_RETRIES_MAX   4u                   /* 4.01+Echo resends per request */
-#define ECHO_LEN_MAX       40                   /* RFC 9175 §2.2.1 */
-#define ETAG_LEN_MAX       8
-#define OPTION_LEN_MAX     1034
-#define TOKEN_TRIES        16
-#define CONTENT_FORMAT_MAX 0xFFFF
-#define BLOCK_NUM_LIMIT    (UINT32_C(1) << 20)
-#define N_EXTRA_OPTIONS    7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
-#define MCAST_SOURCES_MAX  1024 /* responders remembered per multicast request */
+#define USEC_PER_MSEC       UINT64_C(1000)
+#define EAGAIN_RETRY_USEC   (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
+#define ECHO_RETRIES_MAX    4u                   /* 4.01+Echo resends per request */
+#define ECHO_LEN_MAX        40                   /* RFC 9175 §2.2.1 */
+#define ETAG_LEN_MAX        8
+#define OPTION_LEN_MAX      1034
+#define TOKEN_TRIES         16
+#define CONTENT_FORMAT_MAX  0xFFFF
+#define BLOCK_NUM_LIMIT     (UINT32_C(1) << 20)
+#define N_EXTRA_OPTIONS     7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
+#define BUILD_STACK_OPTIONS 24   /* options a message is built with before they go to the heap */
+#define MCAST_SOURCES_MAX   1024 /* responders remembered per multicast request */
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
@@ -505,15 +506,18 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         const uint8_t *payload = x->b1_done ? NULL : x->payload;
         size_t payload_len = x->b1_done ? 0 : x->payload_len, n = 0, len, size;
         bool app_block2 = false, last_b1 = false;
-        CoapOption *opts;
+        /* The list is sorted and encoded, then dropped: on the stack unless it is long. */
+        CoapOption stack_opts[BUILD_STACK_OPTIONS], *heap_opts = NULL, *opts = stack_opts;
         CoapBuilder b;
         uint8_t *buf;
         uint16_t mid;
         int r;
 
-        opts = calloc(x->n_opts + N_EXTRA_OPTIONS, sizeof(CoapOption));
-        if (!opts)
-                return -ENOMEM;
+        if (x->n_opts > BUILD_STACK_OPTIONS - N_EXTRA_OPTIONS) {
+                opts = heap_opts = calloc(x->n_opts + N_EXTRA_OPTIONS, sizeof(CoapOption));
+                if (!opts)
+                        return -ENOMEM;
+        }
 
         for (size_t i = 0; i < x->n_opts; i++) {
                 uint16_t num = x->opts[i].number;
@@ -542,12 +546,12 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                 };
 
                 if (x->b1_offset / bsize >= BLOCK_NUM_LIMIT) {
-                        free(opts);
+                        free(heap_opts);
                         return -EFBIG;
                 }
                 r = coap_block_encode(&blk, b1);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -571,7 +575,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         if (x->block2_early && !app_block2 && !plan->block2 && (x->b1 ? last_b1 : plan->first)) {
                 r = coap_block_encode(&(CoapBlock){.szx = x->block_szx}, b2);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -579,7 +583,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         } else if (plan->block2) {
                 r = coap_block_encode(&plan->b2, b2);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -602,7 +606,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         size = coap_msg_encoded_size(COAP_TOKEN_MAX, opts, n, payload_len);
         buf = malloc(size);
         if (!buf) {
-                free(opts);
+                free(heap_opts);
                 return -ENOMEM;
         }
         memcpy(token, plan->cont_token ? &x->cont_token : &x->token, sizeof(token));
@@ -612,7 +616,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         (void) coap_builder_add_options(&b, opts, n);
         (void) coap_builder_set_payload(&b, payload, payload_len);
         r = coap_builder_finish(&b, &len);
-        free(opts);
+        free(heap_opts);
         if (r < 0) {
                 free(buf);
                 return r;
