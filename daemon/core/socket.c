@@ -324,9 +324,9 @@ static void socket_queue_if_unused(Socket *s) {
 }
 
 static void socket_rearm(Socket *s) {
-        uint64_t deadline = coap_engine_next_deadline(s->engine);
+        uint64_t deadline = coap_engine_next_deadline(s->engine), armed, accuracy, armed_accuracy;
         SocketPeer *p;
-        int r;
+        int r = 0;
 
         LIST_FOREACH(secure, p, s->secure)
                 deadline = MIN(deadline, dtls_next_timeout(p->dtls));
@@ -339,10 +339,15 @@ static void socket_rearm(Socket *s) {
                         log_warning_errno(r, "Failed to disable socket timer, ignoring: %m");
                 return;
         }
-        r = sd_event_source_set_time(s->timer_source, deadline);
-        if (r >= 0)
-                r = sd_event_source_set_time_accuracy(s->timer_source,
-                                                      socket_timer_accuracy(s, deadline));
+        /* sd-event reorders its timer queues on every set, even to the value it has: most engine
+         * calls leave the deadline as it was (a request submitted behind others, a response to
+         * one of several), so only changes are passed on. */
+        accuracy = socket_timer_accuracy(s, deadline);
+        if (sd_event_source_get_time(s->timer_source, &armed) < 0 || armed != deadline)
+                r = sd_event_source_set_time(s->timer_source, deadline);
+        if (r >= 0 && (sd_event_source_get_time_accuracy(s->timer_source, &armed_accuracy) < 0 ||
+                       armed_accuracy != accuracy))
+                r = sd_event_source_set_time_accuracy(s->timer_source, accuracy);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
         if (r < 0)
