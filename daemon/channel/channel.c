@@ -31,6 +31,8 @@
 /* How long and how far intermediate blocks of a download may wait for more. */
 #define CHANNEL_COALESCE_USEC              (1 * USEC_PER_MSEC)
 #define CHANNEL_COALESCE_BYTES             (16 * 1024)
+/* The largest batch buffer the hub keeps for the next one: a download's coalesced blocks. */
+#define CHANNEL_SPARE_MAX                  (2 * CHANNEL_COALESCE_BYTES)
 
 struct ChannelMessage {
         ChannelMessage *next;
@@ -163,6 +165,23 @@ static bool channel_may_wait(const Channel *ch, uint64_t now) {
                now < ch->batch_since + CHANNEL_COALESCE_USEC;
 }
 
+/* An idle channel keeps no buffer: callers with a few clients each are the common case, and
+ * 4 KiB each would be most of their cost. The hub keeps the largest one up to CHANNEL_SPARE_MAX
+ * for the next batch of any channel: no malloc() and free() per turn of the loop, and a download's
+ * batches do not grow from 4 KiB again each time. */
+static void channel_release_batch(Channel *ch) {
+        ChannelHub *h = ch->hub;
+
+        if (ch->batch_size <= CHANNEL_SPARE_MAX && ch->batch_size > h->spare_size) {
+                free(h->spare_batch);
+                h->spare_batch = ch->batch;
+                h->spare_size = ch->batch_size;
+        } else
+                free(ch->batch);
+        ch->batch = NULL;
+        ch->batch_size = 0;
+}
+
 void channel_flush_all(ChannelHub *h) {
         uint64_t now = manager_now(h->manager), next = UINT64_MAX;
         Channel *waiting = NULL, *ch;
@@ -181,16 +200,7 @@ void channel_flush_all(ChannelHub *h) {
                 ch->urgent = false;
                 channel_flush(ch);
                 channel_update_events(ch);
-                /* An idle channel keeps no buffer: callers with a few clients each are the common
-                 * case, and 4 KiB each would be most of their cost. The hub keeps one of the
-                 * initial size for the next batch of any channel, which spares a 4 KiB malloc()
-                 * and free() per turn of the loop. */
-                if (!h->spare_batch && ch->batch_size == CHANNEL_BATCH_INITIAL)
-                        h->spare_batch = ch->batch;
-                else
-                        free(ch->batch);
-                ch->batch = NULL;
-                ch->batch_size = 0;
+                channel_release_batch(ch);
                 caller_check_flow(ch->sink.caller);
         }
         h->pending = waiting;
@@ -219,10 +229,12 @@ static int channel_reserve(Channel *ch, size_t size) {
                 channel_flush(ch);
         if (ch->batch_len + size <= ch->batch_size)
                 return 0;
-        if (!ch->batch && ch->hub->spare_batch && size <= CHANNEL_BATCH_INITIAL) {
+        if (!ch->batch && ch->hub->spare_batch) {
                 ch->batch = TAKE_PTR(ch->hub->spare_batch);
-                ch->batch_size = CHANNEL_BATCH_INITIAL;
-                return 0;
+                ch->batch_size = ch->hub->spare_size;
+                ch->hub->spare_size = 0;
+                if (ch->batch_len + size <= ch->batch_size)
+                        return 0;
         }
         want = ch->batch_size ? ch->batch_size : CHANNEL_BATCH_INITIAL;
         while (want < ch->batch_len + size)
