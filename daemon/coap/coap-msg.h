@@ -27,7 +27,8 @@ typedef struct CoapMsg {
         const uint8_t *options; /* the raw, validated option bytes */
         size_t options_len;
         size_t n_options;
-        /* Bit n: option n (< 64) is present; lets a lookup of an absent option skip the scan. */
+        /* Bit n: option n is present, for n < 63; bit 63: some option of 63 or more is. Lets a
+         * lookup of an absent option skip the scan. */
         uint64_t present;
         const uint8_t *payload; /* NULL when there is none */
         size_t payload_len;
