@@ -183,9 +183,15 @@ static void channel_release_batch(Channel *ch) {
 }
 
 void channel_flush_all(ChannelHub *h) {
-        uint64_t now = manager_now(h->manager), next = UINT64_MAX;
+        uint64_t now, next = UINT64_MAX;
         Channel *waiting = NULL, *ch;
         int r;
+
+        /* Every handler ends here, most with nothing to send (a flush source left enabled by a
+         * channel closed since runs once, finds nothing and goes off by itself). */
+        if (!h->pending)
+                return;
+        now = manager_now(h->manager);
 
         /* A flow-control change may produce events and mark a channel again: loop until none is
          * left. */
