@@ -114,7 +114,7 @@ typedef struct Exchange {
         uint8_t block_szx;
         bool block2_early;
 
-        /* The request: options (values in blob) and payload (in blob). */
+        /* The request: options (the array and their values in blob) and payload (in blob). */
         uint8_t *blob;
         CoapOption *opts;
         size_t n_opts;
@@ -334,8 +334,7 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
 static void exchange_free(Exchange *x) {
         free(x->sources);
         free(x->msg);
-        free(x->opts);
-        free(x->blob);
+        free(x->blob); /* x->opts too */
         free(x->stream_buf);
         free(x);
 }
@@ -408,8 +407,7 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         x->wait = WAIT_HOLD;
         x->resend = RESEND_NONE;
         free(x->msg);
-        free(x->opts);
-        free(x->blob);
+        free(x->blob); /* x->opts too */
         free(x->stream_buf);
         free(x->sources);
         x->sources = NULL;
@@ -802,10 +800,12 @@ static int spec_validate(const CoapRequestSpec *spec) {
         return 0;
 }
 
-/* Copies path, options and payload into one allocation (a streamed payload into its window). */
+/* Copies path, options and payload into one allocation, x->blob: the option array, their values,
+ * then the payload (a streamed payload goes into its window instead). */
 static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
         const char *path = spec->path ? spec->path : "";
-        size_t max = 1, n_path, total = spec->stream ? 0 : spec->payload_len;
+        size_t max = 1, n_path, total = spec->stream ? 0 : spec->payload_len, array;
+        CoapOption stack_path[BUILD_STACK_OPTIONS], *heap_path = NULL, *path_opts = stack_path;
         CoapOption *opts;
         uint8_t *p;
         int r;
@@ -815,26 +815,40 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                         max++;
         if (max > SIZE_MAX / sizeof(CoapOption) - spec->n_options)
                 return -EINVAL;
-        opts = calloc(max + spec->n_options, sizeof(CoapOption));
-        if (!opts)
-                return -ENOMEM;
-        r = coap_path_to_options(path, opts, max, &n_path);
+        if (max > BUILD_STACK_OPTIONS) {
+                path_opts = heap_path = calloc(max, sizeof(CoapOption));
+                if (!path_opts)
+                        return -ENOMEM;
+        }
+        r = coap_path_to_options(path, path_opts, max, &n_path);
         if (r < 0) {
-                free(opts);
+                free(heap_path);
                 return r == -E2BIG ? -EINVAL : r;
         }
-        if (spec->n_options > 0)
-                memcpy(opts + n_path, spec->options, spec->n_options * sizeof(CoapOption));
         x->n_opts = n_path + spec->n_options;
-        for (size_t i = 0; i < x->n_opts; i++)
-                total += opts[i].len;
+        array = x->n_opts * sizeof(CoapOption);
+        for (size_t i = 0; i < n_path; i++)
+                total += path_opts[i].len;
+        for (size_t i = 0; i < spec->n_options; i++)
+                total += spec->options[i].len;
+        if (total > SIZE_MAX - array) {
+                free(heap_path);
+                return -EINVAL;
+        }
 
-        x->blob = malloc(total > 0 ? total : 1);
+        x->blob = malloc(array + total > 0 ? array + total : 1);
         if (!x->blob) {
-                free(opts);
+                free(heap_path);
                 return -ENOMEM;
         }
-        p = x->blob;
+        opts = (CoapOption *) (void *) x->blob;
+        if (n_path > 0)
+                memcpy(opts, path_opts, n_path * sizeof(CoapOption));
+        free(heap_path);
+        if (spec->n_options > 0)
+                memcpy(opts + n_path, spec->options, spec->n_options * sizeof(CoapOption));
+        x->opts = opts;
+        p = x->blob + array;
         for (size_t i = 0; i < x->n_opts; i++) {
                 if (opts[i].len > 0)
                         memcpy(p, opts[i].value, opts[i].len);
@@ -843,10 +857,8 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
         }
         if (spec->stream) {
                 x->stream_buf = malloc(spec->stream_window);
-                if (!x->stream_buf) {
-                        free(opts);
+                if (!x->stream_buf)
                         return -ENOMEM;
-                }
                 p = x->stream_buf;
                 x->stream = true;
                 x->stream_window = spec->stream_window;
@@ -855,7 +867,6 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                 memcpy(p, spec->payload, spec->payload_len);
         x->payload = p;
         x->payload_len = spec->payload_len;
-        x->opts = opts;
         return 0;
 }
 
