@@ -339,6 +339,11 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         }
         ch->batch_len += (size_t) n;
         ch->urgent = ch->urgent || ev->result < 0 || ev->last_block || ev->final;
+        if (ch->pending && channel_may_wait(ch, manager_now(ch->hub->manager)))
+                /* Its flush is due already: at the end of this turn, or when its blocks have
+                 * waited long enough (the coalescing timer). Enabling the flush source again
+                 * would only have it disabled again, per block of a download. */
+                return 0;
         if (!ch->pending) {
                 LIST_PREPEND(pending, ch->hub->pending, ch);
                 ch->pending = true;
