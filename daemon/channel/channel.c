@@ -31,6 +31,8 @@
 /* How long and how far intermediate blocks of a download may wait for more. */
 #define CHANNEL_COALESCE_USEC              (1 * USEC_PER_MSEC)
 #define CHANNEL_COALESCE_BYTES             (16 * 1024)
+/* The largest batch buffer the hub keeps for the next one: a download's coalesced blocks. */
+#define CHANNEL_SPARE_MAX                  (2 * CHANNEL_COALESCE_BYTES)
 
 struct ChannelMessage {
         ChannelMessage *next;
@@ -169,10 +171,33 @@ static bool channel_may_wait(const Channel *ch, uint64_t now) {
                now < ch->batch_since + CHANNEL_COALESCE_USEC;
 }
 
+/* An idle channel keeps no buffer: callers with a few clients each are the common case, and
+ * 4 KiB each would be most of their cost. The hub keeps the largest one up to CHANNEL_SPARE_MAX
+ * for the next batch of any channel: no malloc() and free() per turn of the loop, and a download's
+ * batches do not grow from 4 KiB again each time. */
+static void channel_release_batch(Channel *ch) {
+        ChannelHub *h = ch->hub;
+
+        if (ch->batch_size <= CHANNEL_SPARE_MAX && ch->batch_size > h->spare_size) {
+                free(h->spare_batch);
+                h->spare_batch = ch->batch;
+                h->spare_size = ch->batch_size;
+        } else
+                free(ch->batch);
+        ch->batch = NULL;
+        ch->batch_size = 0;
+}
+
 void channel_flush_all(ChannelHub *h) {
-        uint64_t now = manager_now(h->manager), next = UINT64_MAX;
+        uint64_t now, next = UINT64_MAX;
         Channel *waiting = NULL, *ch;
         int r;
+
+        /* Every handler ends here, most with nothing to send (a flush source left enabled by a
+         * channel closed since runs once, finds nothing and goes off by itself). */
+        if (!h->pending)
+                return;
+        now = manager_now(h->manager);
 
         /* A flow-control change may produce events and mark a channel again: loop until none is
          * left. */
@@ -187,11 +212,7 @@ void channel_flush_all(ChannelHub *h) {
                 ch->urgent = false;
                 channel_flush(ch);
                 channel_update_events(ch);
-                /* An idle channel keeps no buffer: callers with a few clients each are the common
-                 * case, and 4 KiB each would be most of their cost. */
-                free(ch->batch);
-                ch->batch = NULL;
-                ch->batch_size = 0;
+                channel_release_batch(ch);
                 caller_check_flow(ch->sink.caller);
         }
         h->pending = waiting;
@@ -220,6 +241,13 @@ static int channel_reserve(Channel *ch, size_t size) {
                 channel_flush(ch);
         if (ch->batch_len + size <= ch->batch_size)
                 return 0;
+        if (!ch->batch && ch->hub->spare_batch) {
+                ch->batch = TAKE_PTR(ch->hub->spare_batch);
+                ch->batch_size = ch->hub->spare_size;
+                ch->hub->spare_size = 0;
+                if (ch->batch_len + size <= ch->batch_size)
+                        return 0;
+        }
         want = ch->batch_size ? ch->batch_size : CHANNEL_BATCH_INITIAL;
         while (want < ch->batch_len + size)
                 want *= 2;
@@ -317,6 +345,11 @@ int channel_send_event(Channel *ch, Client *c, uint64_t tag, const CoapEvent *ev
         }
         ch->batch_len += (size_t) n;
         ch->urgent = ch->urgent || ev->result < 0 || ev->last_block || ev->final;
+        if (ch->pending && channel_may_wait(ch, manager_now(ch->hub->manager)))
+                /* Its flush is due already: at the end of this turn, or when its blocks have
+                 * waited long enough (the coalescing timer). Enabling the flush source again
+                 * would only have it disabled again, per block of a download. */
+                return 0;
         if (!ch->pending) {
                 LIST_PREPEND(pending, ch->hub->pending, ch);
                 ch->pending = true;
@@ -883,6 +916,7 @@ ChannelHub *channel_hub_free(ChannelHub *h) {
         sd_event_source_disable_unref(h->flush_source);
         sd_event_source_disable_unref(h->coalesce_source);
         free(h->rx_buffer);
+        free(h->spare_batch);
         free(h);
         return NULL;
 }

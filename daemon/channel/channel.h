@@ -23,7 +23,9 @@ typedef struct Channel Channel;
  * batches at the end of every handler. */
 typedef struct ChannelHub {
         Manager *manager;
-        uint8_t *rx_buffer;               /* CHANNEL_RX_SLOTS messages, from the first channel on */
+        uint8_t *rx_buffer;   /* CHANNEL_RX_SLOTS messages, from the first channel on */
+        uint8_t *spare_batch; /* an idle channel's batch buffer, for the next one */
+        size_t spare_size;
         Channel *pending;                 /* LIST: channels with events to send */
         sd_event_source *flush_source;    /* sends them when no handler did */
         sd_event_source *coalesce_source; /* sends those whose blocks waited long enough */

@@ -11,17 +11,18 @@
 #include "coap-engine-map.h"
 #include "coap-option.h"
 
-#define USEC_PER_MSEC      UINT64_C(1000)
-#define EAGAIN_RETRY_USEC  (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
-#define ECHO_RETRIES_MAX   4u                   /* 4.01+Echo resends per request */
-#define ECHO_LEN_MAX       40                   /* RFC 9175 §2.2.1 */
-#define ETAG_LEN_MAX       8
-#define OPTION_LEN_MAX     1034
-#define TOKEN_TRIES        16
-#define CONTENT_FORMAT_MAX 0xFFFF
-#define BLOCK_NUM_LIMIT    (UINT32_C(1) << 20)
-#define N_EXTRA_OPTIONS    7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
-#define MCAST_SOURCES_MAX  1024 /* responders remembered per multicast request */
+#define USEC_PER_MSEC       UINT64_C(1000)
+#define EAGAIN_RETRY_USEC   (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
+#define ECHO_RETRIES_MAX    4u                   /* 4.01+Echo resends per request */
+#define ECHO_LEN_MAX        40                   /* RFC 9175 §2.2.1 */
+#define ETAG_LEN_MAX        8
+#define OPTION_LEN_MAX      1034
+#define TOKEN_TRIES         16
+#define CONTENT_FORMAT_MAX  0xFFFF
+#define BLOCK_NUM_LIMIT     (UINT32_C(1) << 20)
+#define N_EXTRA_OPTIONS     7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
+#define BUILD_STACK_OPTIONS 24   /* options a message is built with before they go to the heap */
+#define MCAST_SOURCES_MAX   1024 /* responders remembered per multicast request */
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
@@ -113,7 +114,7 @@ typedef struct Exchange {
         uint8_t block_szx;
         bool block2_early;
 
-        /* The request: options (values in blob) and payload (in blob). */
+        /* The request: options (the array and their values in blob) and payload (in blob). */
         uint8_t *blob;
         CoapOption *opts;
         size_t n_opts;
@@ -333,8 +334,7 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
 static void exchange_free(Exchange *x) {
         free(x->sources);
         free(x->msg);
-        free(x->opts);
-        free(x->blob);
+        free(x->blob); /* x->opts too */
         free(x->stream_buf);
         free(x);
 }
@@ -407,8 +407,7 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         x->wait = WAIT_HOLD;
         x->resend = RESEND_NONE;
         free(x->msg);
-        free(x->opts);
-        free(x->blob);
+        free(x->blob); /* x->opts too */
         free(x->stream_buf);
         free(x->sources);
         x->sources = NULL;
@@ -505,15 +504,18 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         const uint8_t *payload = x->b1_done ? NULL : x->payload;
         size_t payload_len = x->b1_done ? 0 : x->payload_len, n = 0, len, size;
         bool app_block2 = false, last_b1 = false;
-        CoapOption *opts;
+        /* The list is sorted and encoded, then dropped: on the stack unless it is long. */
+        CoapOption stack_opts[BUILD_STACK_OPTIONS], *heap_opts = NULL, *opts = stack_opts;
         CoapBuilder b;
         uint8_t *buf;
         uint16_t mid;
         int r;
 
-        opts = calloc(x->n_opts + N_EXTRA_OPTIONS, sizeof(CoapOption));
-        if (!opts)
-                return -ENOMEM;
+        if (x->n_opts > BUILD_STACK_OPTIONS - N_EXTRA_OPTIONS) {
+                opts = heap_opts = calloc(x->n_opts + N_EXTRA_OPTIONS, sizeof(CoapOption));
+                if (!opts)
+                        return -ENOMEM;
+        }
 
         for (size_t i = 0; i < x->n_opts; i++) {
                 uint16_t num = x->opts[i].number;
@@ -542,12 +544,12 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                 };
 
                 if (x->b1_offset / bsize >= BLOCK_NUM_LIMIT) {
-                        free(opts);
+                        free(heap_opts);
                         return -EFBIG;
                 }
                 r = coap_block_encode(&blk, b1);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -571,7 +573,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         if (x->block2_early && !app_block2 && !plan->block2 && (x->b1 ? last_b1 : plan->first)) {
                 r = coap_block_encode(&(CoapBlock){.szx = x->block_szx}, b2);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -579,7 +581,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         } else if (plan->block2) {
                 r = coap_block_encode(&plan->b2, b2);
                 if (r < 0) {
-                        free(opts);
+                        free(heap_opts);
                         return r;
                 }
                 opts[n++] = (CoapOption){
@@ -602,7 +604,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         size = coap_msg_encoded_size(COAP_TOKEN_MAX, opts, n, payload_len);
         buf = malloc(size);
         if (!buf) {
-                free(opts);
+                free(heap_opts);
                 return -ENOMEM;
         }
         memcpy(token, plan->cont_token ? &x->cont_token : &x->token, sizeof(token));
@@ -612,7 +614,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         (void) coap_builder_add_options(&b, opts, n);
         (void) coap_builder_set_payload(&b, payload, payload_len);
         r = coap_builder_finish(&b, &len);
-        free(opts);
+        free(heap_opts);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -798,10 +800,12 @@ static int spec_validate(const CoapRequestSpec *spec) {
         return 0;
 }
 
-/* Copies path, options and payload into one allocation (a streamed payload into its window). */
+/* Copies path, options and payload into one allocation, x->blob: the option array, their values,
+ * then the payload (a streamed payload goes into its window instead). */
 static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
         const char *path = spec->path ? spec->path : "";
-        size_t max = 1, n_path, total = spec->stream ? 0 : spec->payload_len;
+        size_t max = 1, n_path, total = spec->stream ? 0 : spec->payload_len, array;
+        CoapOption stack_path[BUILD_STACK_OPTIONS], *heap_path = NULL, *path_opts = stack_path;
         CoapOption *opts;
         uint8_t *p;
         int r;
@@ -811,26 +815,40 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                         max++;
         if (max > SIZE_MAX / sizeof(CoapOption) - spec->n_options)
                 return -EINVAL;
-        opts = calloc(max + spec->n_options, sizeof(CoapOption));
-        if (!opts)
-                return -ENOMEM;
-        r = coap_path_to_options(path, opts, max, &n_path);
+        if (max > BUILD_STACK_OPTIONS) {
+                path_opts = heap_path = calloc(max, sizeof(CoapOption));
+                if (!path_opts)
+                        return -ENOMEM;
+        }
+        r = coap_path_to_options(path, path_opts, max, &n_path);
         if (r < 0) {
-                free(opts);
+                free(heap_path);
                 return r == -E2BIG ? -EINVAL : r;
         }
-        if (spec->n_options > 0)
-                memcpy(opts + n_path, spec->options, spec->n_options * sizeof(CoapOption));
         x->n_opts = n_path + spec->n_options;
-        for (size_t i = 0; i < x->n_opts; i++)
-                total += opts[i].len;
+        array = x->n_opts * sizeof(CoapOption);
+        for (size_t i = 0; i < n_path; i++)
+                total += path_opts[i].len;
+        for (size_t i = 0; i < spec->n_options; i++)
+                total += spec->options[i].len;
+        if (total > SIZE_MAX - array) {
+                free(heap_path);
+                return -EINVAL;
+        }
 
-        x->blob = malloc(total > 0 ? total : 1);
+        x->blob = malloc(array + total > 0 ? array + total : 1);
         if (!x->blob) {
-                free(opts);
+                free(heap_path);
                 return -ENOMEM;
         }
-        p = x->blob;
+        opts = (CoapOption *) (void *) x->blob;
+        if (n_path > 0)
+                memcpy(opts, path_opts, n_path * sizeof(CoapOption));
+        free(heap_path);
+        if (spec->n_options > 0)
+                memcpy(opts + n_path, spec->options, spec->n_options * sizeof(CoapOption));
+        x->opts = opts;
+        p = x->blob + array;
         for (size_t i = 0; i < x->n_opts; i++) {
                 if (opts[i].len > 0)
                         memcpy(p, opts[i].value, opts[i].len);
@@ -839,10 +857,8 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
         }
         if (spec->stream) {
                 x->stream_buf = malloc(spec->stream_window);
-                if (!x->stream_buf) {
-                        free(opts);
+                if (!x->stream_buf)
                         return -ENOMEM;
-                }
                 p = x->stream_buf;
                 x->stream = true;
                 x->stream_window = spec->stream_window;
@@ -851,7 +867,6 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                 memcpy(p, spec->payload, spec->payload_len);
         x->payload = p;
         x->payload_len = spec->payload_len;
-        x->opts = opts;
         return 0;
 }
 

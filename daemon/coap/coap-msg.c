@@ -104,6 +104,11 @@ static CoapParseError option_decode(const uint8_t **p, const uint8_t *end, uint3
         return COAP_PARSE_OK;
 }
 
+/* Its bit in CoapMsg.present. */
+static uint64_t option_bit(uint32_t number) {
+        return UINT64_C(1) << (number < 63 ? number : 63);
+}
+
 static int parse_fail(CoapParseError e, CoapParseError *ret_error) {
         if (ret_error)
                 *ret_error = e;
@@ -159,6 +164,7 @@ int coap_msg_parse(const uint8_t *buf, size_t len, CoapMsg *ret, CoapParseError 
                         return parse_fail(COAP_PARSE_OPTION_OVERFLOW, ret_error);
                 if (vlen > UINT16_MAX)
                         return parse_fail(COAP_PARSE_OPTION_TOO_LONG, ret_error);
+                m.present |= option_bit(number);
                 m.n_options++;
         }
         m.options = options;
@@ -201,6 +207,8 @@ bool coap_msg_find_option(const CoapMsg *m, uint16_t number, CoapOption *ret) {
         CoapOptionIter it;
         CoapOption o;
 
+        if (!(m->present & option_bit(number)))
+                return false;
         coap_option_iter_init(&it, m);
         while (coap_option_iter_next(&it, &o)) {
                 if (o.number > number)

@@ -27,6 +27,9 @@ typedef struct CoapMsg {
         const uint8_t *options; /* the raw, validated option bytes */
         size_t options_len;
         size_t n_options;
+        /* Bit n: option n is present, for n < 63; bit 63: some option of 63 or more is. Lets a
+         * lookup of an absent option skip the scan. */
+        uint64_t present;
         const uint8_t *payload; /* NULL when there is none */
         size_t payload_len;
 } CoapMsg;
@@ -65,7 +68,8 @@ typedef struct CoapOptionIter {
 void coap_option_iter_init(CoapOptionIter *it, const CoapMsg *m);
 bool coap_option_iter_next(CoapOptionIter *it, CoapOption *ret);
 
-/* First option with this number: true and *ret filled (ret may be NULL), or false. */
+/* First option with this number: true and *ret filled (ret may be NULL), or false. The message
+ * must come from coap_msg_parse() (which fills present). */
 bool coap_msg_find_option(const CoapMsg *m, uint16_t number, CoapOption *ret);
 /* Unsigned integer option: 0, -ENOENT when absent, -EBADMSG when longer than 4 bytes. */
 int coap_msg_get_uint_option(const CoapMsg *m, uint16_t number, uint32_t *ret);

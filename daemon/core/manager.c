@@ -133,7 +133,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (r < 0)
                 return r;
 
-        r = sd_event_default(&m->event);
+        /* Not sd_event_default(): the default loop checks its thread with a gettid() system call on
+         * every iteration. */
+        r = sd_event_new(&m->event);
         if (r < 0)
                 return r;
 

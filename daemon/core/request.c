@@ -112,18 +112,24 @@ int request_args_set_tx_param(RequestArgs *a, RequestTxParam which, uint32_t v, 
 }
 
 static int check_path(const char *path, RequestError *e) {
-        _cleanup_free_ CoapOption *opts = NULL;
-        size_t len = strlen(path), n;
+        _cleanup_free_ CoapOption *heap = NULL;
+        CoapOption stack[32], *opts = stack;
+        size_t len = strlen(path), max = 1, n;
         int r;
 
         if (len > REQUEST_PATH_MAX)
                 return request_error_set(e, COAPCLIENTD_ERROR_INVALID_PATH, -EINVAL,
                                          "Path longer than %d bytes.", REQUEST_PATH_MAX);
-        /* Every option needs at least one separator, so len + 1 options always suffice. */
-        opts = calloc(len + 1, sizeof(CoapOption));
-        if (!opts)
-                return -ENOMEM;
-        r = coap_path_to_options(path, opts, len + 1, &n);
+        /* An option per separator and one more; on the stack for all but long paths. */
+        for (const char *c = path; *c; c++)
+                if (*c == '/' || *c == '?' || *c == '&')
+                        max++;
+        if (max > ELEMENTSOF(stack)) {
+                opts = heap = calloc(max, sizeof(CoapOption));
+                if (!opts)
+                        return -ENOMEM;
+        }
+        r = coap_path_to_options(path, opts, max, &n);
         if (r < 0)
                 return request_error_set(e, COAPCLIENTD_ERROR_INVALID_PATH, -EINVAL,
                                          "Path has a segment longer than 255 bytes.");

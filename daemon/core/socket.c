@@ -408,17 +408,18 @@ static uint64_t socket_random(void *userdata) {
 }
 
 /* One datagram from src: through the DTLS session of a secure peer, else to the engine. */
-static void socket_dispatch(Socket *s, const uint8_t *buf, size_t n, const CoapAddr *src) {
+static void socket_dispatch(Socket *s, const uint8_t *buf, size_t n, const CoapAddr *src,
+                            uint64_t now) {
         size_t len = MIN(n, MANAGER_RX_BUFFER_SIZE);
         SocketPeer *p = s->secure ? socket_find_peer(s, src) : NULL;
 
         if (p && p->dtls) {
                 /* A truncated record cannot be authenticated; DTLS drops bad records quietly. */
                 if (n <= len)
-                        (void) dtls_feed(p->dtls, buf, len, manager_now(s->manager));
+                        (void) dtls_feed(p->dtls, buf, len, now);
                 return;
         }
-        coap_engine_feed(s->engine, buf, len, src, n > len, manager_now(s->manager));
+        coap_engine_feed(s->engine, buf, len, src, n > len, now);
 }
 
 /* An application may have set IP_RECVERR on its socket: then ICMP errors wait in the error
@@ -461,12 +462,13 @@ static int socket_set_reading(Socket *s, bool on) {
  * After SOCKET_READ_BURST datagrams the socket is re-armed instead, and its turn ends. */
 static void socket_read(Socket *s, uint32_t revents) {
         Manager *m = s->manager;
+        uint64_t now = manager_now(m);
         unsigned total = 0;
 
         if (revents & (EPOLLHUP | EPOLLRDHUP)) {
                 /* shutdown() by the caller: reads would return 0 bytes forever. */
                 log_warning("Socket fd %d was shut down, stopping it", s->fd);
-                coap_engine_fail_all(s->engine, -EIO, manager_now(m));
+                coap_engine_fail_all(s->engine, -EIO, now);
                 (void) socket_set_reading(s, false);
                 socket_engine_changed(s);
                 return;
@@ -499,13 +501,13 @@ static void socket_read(Socket *s, uint32_t revents) {
                                 int error = -errno;
 
                                 log_debug_errno(error, "Socket fd %d failed: %m", s->fd);
-                                coap_engine_fail_all(s->engine, error, manager_now(m));
+                                coap_engine_fail_all(s->engine, error, now);
                                 total++;
                                 continue;
                         }
                         log_warning_errno(errno, "Failed to receive on fd %d, stopping it: %m",
                                           s->fd);
-                        coap_engine_fail_all(s->engine, -EIO, manager_now(m));
+                        coap_engine_fail_all(s->engine, -EIO, now);
                         /* A persistent error would wake us forever; a new request re-enables. */
                         (void) socket_set_reading(s, false);
                         break;
@@ -514,7 +516,7 @@ static void socket_read(Socket *s, uint32_t revents) {
                         /* Only len bytes of the address count: no need to clear the rest. */
                         rx->srcs[i].len = rx->msgs[i].msg_hdr.msg_namelen;
                         log_debug("Received %u byte datagram on fd %d", rx->msgs[i].msg_len, s->fd);
-                        socket_dispatch(s, rx->bufs[i], rx->msgs[i].msg_len, &rx->srcs[i]);
+                        socket_dispatch(s, rx->bufs[i], rx->msgs[i].msg_len, &rx->srcs[i], now);
                 }
                 total += (unsigned) n;
                 if (n < SOCKET_RX_BATCH)

@@ -616,6 +616,45 @@ START_TEST(test_iter_unvalidated) {
 }
 END_TEST
 
+START_TEST(test_find_option_by_number) {
+        /* Numbers on both sides of the presence map's last bit (63 and above share it), and
+         * neighbours that are absent. */
+        static const uint16_t present[] = {1, 62, 64, 300}, absent[] = {0, 2, 61, 63, 65, 299, 301};
+        uint8_t buf[64];
+        CoapBuilder b;
+        CoapOption o;
+        CoapMsg m;
+        size_t len;
+
+        coap_builder_init(&b, buf, sizeof(buf), COAP_TYPE_CON, COAP_CODE_GET, 1, NULL, 0);
+        for (size_t i = 0; i < ELEMENTS(present); i++)
+                ck_assert_int_eq(coap_builder_add_uint_option(&b, present[i], present[i]), 0);
+        ck_assert_int_eq(coap_builder_finish(&b, &len), 0);
+        ck_assert_int_eq(coap_msg_parse(buf, len, &m, NULL), 0);
+        ck_assert_uint_eq(m.present, UINT64_C(1) << 1 | UINT64_C(1) << 62 | UINT64_C(1) << 63);
+        for (size_t i = 0; i < ELEMENTS(present); i++) {
+                uint32_t v = 0;
+
+                ck_assert(coap_msg_find_option(&m, present[i], &o));
+                ck_assert_uint_eq(o.number, present[i]);
+                ck_assert_int_eq(coap_msg_get_uint_option(&m, present[i], &v), 0);
+                ck_assert_uint_eq(v, present[i]);
+        }
+        for (size_t i = 0; i < ELEMENTS(absent); i++)
+                ck_assert(!coap_msg_find_option(&m, absent[i], &o));
+
+        /* Without options of 63 and above, none of them is found. */
+        coap_builder_init(&b, buf, sizeof(buf), COAP_TYPE_CON, COAP_CODE_GET, 1, NULL, 0);
+        ck_assert_int_eq(coap_builder_add_option(&b, 62, "x", 1), 0);
+        ck_assert_int_eq(coap_builder_finish(&b, &len), 0);
+        ck_assert_int_eq(coap_msg_parse(buf, len, &m, NULL), 0);
+        ck_assert_uint_eq(m.present, UINT64_C(1) << 62);
+        ck_assert(coap_msg_find_option(&m, 62, &o));
+        ck_assert(!coap_msg_find_option(&m, 63, &o));
+        ck_assert(!coap_msg_find_option(&m, COAP_OPTION_ECHO, &o));
+}
+END_TEST
+
 static Suite *coap_msg_suite(void) {
         Suite *s = suite_create("coap-msg");
         TCase *tc;
@@ -637,6 +676,7 @@ static Suite *coap_msg_suite(void) {
         tc = tcase_create("encoding");
         tcase_add_loop_test(tc, test_option_delta_boundaries, 0, (int) ELEMENTS(delta_cases));
         tcase_add_test(tc, test_option_delta_between_options);
+        tcase_add_test(tc, test_find_option_by_number);
         tcase_add_loop_test(tc, test_option_length_boundaries, 0, (int) ELEMENTS(length_cases));
         tcase_add_test(tc, test_option_length_too_long);
         tcase_add_test(tc, test_payload_marker);

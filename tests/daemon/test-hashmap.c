@@ -258,6 +258,23 @@ START_TEST(test_struct_keys) {
 }
 END_TEST
 
+START_TEST(test_hash_bytes_every_byte_counts) {
+        /* Whole words and the bytes after them: a change in any byte changes the hash. */
+        static const size_t sizes[] = {1, 7, 8, 12, 24, 28};
+        uint8_t zero[28] = {}, key[28];
+
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+                for (size_t i = 0; i < sizes[s]; i++) {
+                        memset(key, 0, sizeof key);
+                        key[i] = 1;
+                        ck_assert_uint_ne(hash_bytes(key, sizes[s]), hash_bytes(zero, sizes[s]));
+                        ck_assert_uint_eq(hash_bytes(key, sizes[s]), hash_bytes(key, sizes[s]));
+                }
+        /* The length counts too, not only the bytes. */
+        ck_assert_uint_ne(hash_bytes(zero, 8), hash_bytes(zero, 16));
+}
+END_TEST
+
 static Suite *hashmap_suite(void) {
         Suite *s = suite_create("hashmap");
         TCase *tc = tcase_create("core");
@@ -269,6 +286,7 @@ static Suite *hashmap_suite(void) {
         tcase_add_test(tc, test_string_keys);
         tcase_add_test(tc, test_collisions);
         tcase_add_test(tc, test_struct_keys);
+        tcase_add_test(tc, test_hash_bytes_every_byte_counts);
         suite_add_tcase(s, tc);
         return s;
 }

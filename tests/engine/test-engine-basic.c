@@ -71,6 +71,41 @@ START_TEST(test_request_format) {
 }
 END_TEST
 
+START_TEST(test_request_many_options) {
+        /* Path segments on both sides of the options exchange_build() keeps on its stack: every
+         * segment goes out, in order. */
+        static const size_t counts[] = {1, 16, 17, 18, 40};
+
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+                FakeEnv *f = fake_env_new(1);
+                char path[2 * 40 + 1] = "";
+                CoapRequestSpec spec;
+                CoapOptionIter it;
+                CoapOption o;
+                size_t n = 0;
+                CoapMsg m;
+
+                for (size_t i = 0; i < counts[c]; i++) {
+                        path[2 * i] = '/';
+                        path[2 * i + 1] = (char) ('A' + i % 26);
+                }
+                spec = fake_spec(1, path);
+                ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+                fake_tx_msg(f, 0, &m);
+                coap_option_iter_init(&it, &m);
+                while (coap_option_iter_next(&it, &o)) {
+                        char segment[2] = {(char) ('A' + n % 26), 0};
+
+                        ck_assert_uint_lt(n, counts[c]);
+                        assert_option(&o, COAP_OPTION_URI_PATH, segment);
+                        n++;
+                }
+                ck_assert_uint_eq(n, counts[c]);
+                fake_env_free(f);
+        }
+}
+END_TEST
+
 START_TEST(test_content_format_only_with_payload) {
         FakeEnv *f = fake_env_new(7);
         CoapRequestSpec spec = fake_spec(1, "p");
@@ -254,6 +289,7 @@ static Suite *engine_basic_suite(void) {
         TCase *tc = tcase_create("basic");
 
         tcase_add_test(tc, test_request_format);
+        tcase_add_test(tc, test_request_many_options);
         tcase_add_test(tc, test_content_format_only_with_payload);
         tcase_add_test(tc, test_piggybacked);
         tcase_add_test(tc, test_invalid_spec);
