@@ -323,30 +323,60 @@ static void socket_queue_if_unused(Socket *s) {
                 manager_queue_socket_gc(s->manager, s);
 }
 
+/* Every socket's timer is an entry of one heap in the manager behind one sd-event timer source,
+ * armed for the earliest: an sd-event source per socket cost ~300 bytes each, most of what 10,000
+ * sockets with an observation each held. The source takes the accuracy of the socket due first. */
+static void socket_timers_sync(Manager *m) {
+        CoapTimer *t = coap_heap_peek(&m->socket_timers);
+        int r;
+
+        if (!t) {
+                r = sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_OFF);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to disable the socket timer, ignoring: %m");
+                return;
+        }
+        r = sd_event_source_set_time(m->socket_timer_source, t->deadline);
+        if (r >= 0)
+                r = sd_event_source_set_time_accuracy(
+                        m->socket_timer_source,
+                        socket_timer_accuracy(container_of(t, Socket, timer), t->deadline));
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "Failed to arm the socket timer: %m");
+}
+
+/* Queues the socket's timer at deadline (UINT64_MAX: stops it); the source follows only when
+ * the earliest changes, which it can only through this socket. */
+static void socket_timer_set(Socket *s, uint64_t deadline) {
+        CoapHeap *h = &s->manager->socket_timers;
+        bool was_first = coap_heap_peek(h) == &s->timer;
+
+        if (deadline == UINT64_MAX) {
+                if (s->timer.idx == COAP_TIMER_IDLE)
+                        return;
+                coap_timer_stop(h, &s->timer);
+        } else {
+                if (s->timer.idx == COAP_TIMER_IDLE && coap_heap_reserve(h, h->n + 1) < 0) {
+                        log_error_errno(-ENOMEM, "Failed to arm socket timer: %m");
+                        return;
+                }
+                coap_timer_set(h, &s->timer, deadline);
+        }
+        if (was_first || coap_heap_peek(h) == &s->timer)
+                socket_timers_sync(s->manager);
+}
+
 static void socket_rearm(Socket *s) {
         uint64_t deadline = coap_engine_next_deadline(s->engine);
         SocketPeer *p;
-        int r;
 
         LIST_FOREACH(secure, p, s->secure)
                 deadline = MIN(deadline, dtls_next_timeout(p->dtls));
         if (s->has_pending_error)
                 deadline = manager_now(s->manager);
-
-        if (deadline == UINT64_MAX) {
-                r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to disable socket timer, ignoring: %m");
-                return;
-        }
-        r = sd_event_source_set_time(s->timer_source, deadline);
-        if (r >= 0)
-                r = sd_event_source_set_time_accuracy(s->timer_source,
-                                                      socket_timer_accuracy(s, deadline));
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
-        if (r < 0)
-                log_error_errno(r, "Failed to arm socket timer: %m");
+        socket_timer_set(s, deadline);
 }
 
 /* After every engine call: its timers, and its socket's collection. */
@@ -555,22 +585,44 @@ int socket_reader_new(Manager *m) {
         return 0;
 }
 
-static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        Socket *s = userdata;
-        uint64_t now = manager_now(s->manager);
+static void socket_on_timer(Socket *s, uint64_t now) {
         SocketPeer *p;
 
-        (void) source, (void) usec;
-        /* The loop's time, not the scheduled one: every engine call of an iteration sees the same
-         * clock, which never goes backwards. */
         LIST_FOREACH(secure, p, s->secure)
                 if (dtls_next_timeout(p->dtls) <= now)
                         (void) dtls_on_timeout(p->dtls, now);
         socket_settle(s);
         coap_engine_tick(s->engine, now);
         socket_engine_changed(s);
-        manager_flush(s->manager);
+}
+
+/* Runs every socket due. The loop's time, not the scheduled one: every engine call of an
+ * iteration sees the same clock, which never goes backwards. A socket due again at once (a
+ * session failure to report) runs in the next turn: at most as many runs as sockets queued. */
+static int socket_timers_on_time(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t now = manager_now(m);
+        CoapTimer *t;
+
+        (void) source, (void) usec;
+        for (size_t n = m->socket_timers.n;
+             n > 0 && (t = coap_heap_peek(&m->socket_timers)) && t->deadline <= now; n--) {
+                coap_timer_stop(&m->socket_timers, t);
+                socket_on_timer(container_of(t, Socket, timer), now);
+        }
+        socket_timers_sync(m);
+        manager_flush(m);
         return 0;
+}
+
+int socket_timers_new(Manager *m) {
+        int r;
+
+        r = sd_event_add_time(m->event, &m->socket_timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
+                              socket_timers_on_time, m);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_OFF);
 }
 
 /* The socket's identity: its inode. */
@@ -610,6 +662,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                 return -ENOMEM;
         s->manager = m;
         s->key = key;
+        s->timer.idx = COAP_TIMER_IDLE;
         s->family = family;
         /* The message owns fd; ours must outlive it. Flags stay untouched: they are shared with
          * the caller's copy, so every send and receive passes MSG_DONTWAIT. */
@@ -635,13 +688,6 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                         return r;
         }
         r = socket_set_reading(s, true);
-        if (r < 0)
-                return r;
-        r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
-                              socket_on_timer, s);
-        if (r < 0)
-                return r;
-        r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
         if (r < 0)
                 return r;
 
@@ -684,7 +730,7 @@ Socket *socket_free(Socket *s) {
         /* The caller's copy keeps the file, and with it the epoll item, alive after our close. */
         if (s->fd >= 0)
                 (void) socket_set_reading(s, false);
-        sd_event_source_disable_unref(s->timer_source);
+        socket_timer_set(s, UINT64_MAX);
         coap_engine_free(s->engine);
         if (s->fd >= 0)
                 log_debug("Freeing socket fd %d", s->fd);

@@ -15,6 +15,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "coap-engine-heap.h"
 #include "coap-engine.h"
 #include "core/manager.h"
 #include "dtls/dtls.h"
@@ -77,7 +78,7 @@ struct Socket {
         CoapAddr connected_to; /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
         bool reading;               /* in the manager's epoll set */
-        sd_event_source *timer_source;
+        CoapTimer timer; /* in Manager.socket_timers while the engine or a session has one */
         CoapEngine *engine;
         unsigned n_refs; /* requests in flight, and peers with references */
         bool in_gc_queue;
@@ -92,6 +93,8 @@ struct Socket {
 
 /* The epoll set every socket is read through, and its io source (from manager_new()). */
 int socket_reader_new(Manager *m);
+/* The one timer source of all sockets (from manager_new()). */
+int socket_timers_new(Manager *m);
 
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The
