@@ -752,23 +752,23 @@ bool socket_is_connected(Socket *s) {
         s->connected_to = (CoapAddr){};
         if (s->connected) {
                 s->connected_to.len = len;
-                memcpy(&s->connected_to.ss, &ss, MIN((size_t) len, sizeof(ss)));
+                memcpy(&s->connected_to.ss, &ss, MIN((size_t) len, sizeof(s->connected_to.ss)));
         }
         s->connected_checked = now;
         return s->connected;
 }
 
 bool socket_is_connected_to(Socket *s, const CoapAddr *dest) {
-        const struct sockaddr_storage *a = &dest->ss, *b = &s->connected_to.ss;
+        const struct sockaddr *a = &dest->ss.sa, *b = &s->connected_to.ss.sa;
 
-        if (!socket_is_connected(s) || a->ss_family != b->ss_family)
+        if (!socket_is_connected(s) || a->sa_family != b->sa_family)
                 return false;
-        if (a->ss_family == AF_INET) {
+        if (a->sa_family == AF_INET) {
                 const struct sockaddr_in *x = (const void *) a, *y = (const void *) b;
 
                 return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
         }
-        if (a->ss_family == AF_INET6) {
+        if (a->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *x = (const void *) a, *y = (const void *) b;
 
                 return x->sin6_port == y->sin6_port &&
