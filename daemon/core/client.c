@@ -118,6 +118,9 @@ int client_can_submit(Client *c, size_t payload_len) {
 void client_set_credentials(Client *c, PeerCredentials *creds) {
         while (c->n_sessions > 0)
                 socket_peer_unref(c->sessions[--c->n_sessions]);
+        /* Most clients never have one: the slots go with the last. */
+        free(c->sessions);
+        c->sessions = NULL;
         peer_credentials_free(c->creds);
         c->creds = creds;
         if (creds)
@@ -140,6 +143,14 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
                         if (c->n_sessions >= CLIENT_SESSIONS_MAX) {
                                 socket_peer_unref(p);
                                 return -ENOBUFS;
+                        }
+                        if (!c->sessions) {
+                                c->sessions = reallocarray(NULL, CLIENT_SESSIONS_MAX,
+                                                           sizeof(SocketPeer *));
+                                if (!c->sessions) {
+                                        socket_peer_unref(p);
+                                        return -ENOMEM;
+                                }
                         }
                         socket_peer_ref(p);
                         c->sessions[c->n_sessions++] = p;
@@ -166,11 +177,12 @@ static int client_remember_socket(Client *c, const Socket *s) {
                 c->n_used = n;
         }
         if (c->n_used == c->size_used) {
-                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 4, sizeof(SocketKey));
+                /* One socket per client is common: 10,000 observations, one socket each. */
+                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 1, sizeof(SocketKey));
                 if (!p)
                         return -ENOMEM;
                 c->used = p;
-                c->size_used = c->size_used ? c->size_used * 2 : 4;
+                c->size_used = c->size_used ? c->size_used * 2 : 1;
         }
         c->used[c->n_used++] = s->key;
         return 0;

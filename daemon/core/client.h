@@ -40,7 +40,7 @@ struct Client {
         /* SetCredentials: requests run DTLS with these, over sessions kept in sessions[] (one
          * reference each) until the credentials change or the client goes. */
         PeerCredentials *creds;
-        SocketPeer *sessions[CLIENT_SESSIONS_MAX];
+        SocketPeer **sessions; /* CLIENT_SESSIONS_MAX slots from the first session on */
         size_t n_sessions;
 
         SocketKey *used; /* the sockets it has used (client_free() drops what they hold of it) */
