@@ -110,10 +110,16 @@ static PeerKey socket_peer_key(const Socket *s, const CoapAddr *a) {
         return k;
 }
 
+/* The all-zero key (family 0) is the connected peer's: no map for the one peer of a
+ * connected socket, the common case (~240 bytes each with its entry). */
+static SocketPeer *socket_lookup_peer(const Socket *s, const PeerKey *k) {
+        return k->family == 0 ? s->peer : hashmap_get(s->peers, k);
+}
+
 static SocketPeer *socket_find_peer(const Socket *s, const CoapAddr *a) {
         PeerKey k = socket_peer_key(s, a);
 
-        return hashmap_get(s->peers, &k);
+        return socket_lookup_peer(s, &k);
 }
 
 static void peer_drop_queue(SocketPeer *p) {
@@ -130,7 +136,9 @@ static void peer_drop_queue(SocketPeer *p) {
 static void peer_free(SocketPeer *p) {
         Socket *s = p->socket;
 
-        if (hashmap_get(s->peers, &p->key) == p)
+        if (s->peer == p)
+                s->peer = NULL;
+        else if (hashmap_get(s->peers, &p->key) == p)
                 hashmap_remove(s->peers, &p->key);
         if (p->dtls) {
                 LIST_REMOVE(secure, s->secure, p);
@@ -670,10 +678,6 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (s->fd < 0)
                 return -errno;
 
-        r = hashmap_new(&peer_key_hash_ops, &s->peers);
-        if (r < 0)
-                return r;
-
         r = coap_engine_new(&(const CoapEngineEnv){.userdata = s,
                                                    .send = socket_send,
                                                    .event = socket_event,
@@ -724,7 +728,7 @@ Socket *socket_free(Socket *s) {
         if (s->in_gc_queue)
                 LIST_REMOVE(gc_queue, m->gc_queue, s);
         /* Sessions say close_notify while the fd is still open. */
-        while ((p = hashmap_first(s->peers)))
+        while ((p = s->peer ?: hashmap_first(s->peers)))
                 peer_free(p);
         hashmap_free(s->peers);
         /* The caller's copy keeps the file, and with it the epoll item, alive after our close. */
@@ -746,7 +750,7 @@ bool socket_is_connected(Socket *s) {
 
         /* Peer keys depend on it, so it is only looked at again once no peer is left, and once
          * per loop iteration (a request asks twice). */
-        if (hashmap_size(s->peers) > 0 || s->connected_checked == now)
+        if (s->peer || hashmap_size(s->peers) > 0 || s->connected_checked == now)
                 return s->connected;
         s->connected = getpeername(s->fd, (struct sockaddr *) &ss, &len) >= 0;
         s->connected_to = (CoapAddr){};
@@ -840,7 +844,15 @@ static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
                 }
                 memcpy(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
         }
-        r = hashmap_put(s->peers, &p->key, p);
+        if (key->family == 0) {
+                assert(!s->peer);
+                s->peer = p;
+                r = 0;
+        } else {
+                r = s->peers ? 0 : hashmap_new(&peer_key_hash_ops, &s->peers);
+                if (r >= 0)
+                        r = hashmap_put(s->peers, &p->key, p);
+        }
         if (r < 0) {
                 dtls_free(p->dtls);
                 free(p);
@@ -862,7 +874,7 @@ int socket_get_peer(Socket *s, const CoapAddr *dest, const PeerCredentials *cred
 
         (void) socket_is_connected(s);
         key = socket_peer_key(s, dest);
-        p = hashmap_get(s->peers, &key);
+        p = socket_lookup_peer(s, &key);
         if (p && !peer_matches(p, creds)) {
                 if (p->n_refs > 0)
                         return -EALREADY;

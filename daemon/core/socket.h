@@ -85,7 +85,8 @@ struct Socket {
         uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
 
-        Hashmap *peers;             /* PeerKey -> SocketPeer */
+        SocketPeer *peer;           /* the one with the all-zero key: a connected socket's */
+        Hashmap *peers;             /* the others, PeerKey -> SocketPeer; NULL until the first */
         SocketPeer *secure;         /* LIST of the peers with DTLS */
         bool has_pending_error;     /* some secure peer has pending_error set */
         const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
