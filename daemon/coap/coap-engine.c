@@ -738,17 +738,15 @@ int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret) {
 }
 
 CoapEngine *coap_engine_free(CoapEngine *e) {
+        Owner *o;
+
         if (!e)
                 return NULL;
         while (e->all.head)
                 exchange_destroy(e, container_of(e->all.head, Exchange, all_node));
-        for (size_t i = 0; e->owners.slots && i <= e->owners.mask; i++) {
-                Owner *o = e->owners.slots[i].value;
-
-                if (o) {
-                        free(o->echo);
-                        free(o);
-                }
+        for (size_t pos = 0; (o = coap_map_iterate(&e->owners, &pos));) {
+                free(o->echo);
+                free(o);
         }
         coap_map_done(&e->by_id);
         coap_map_done(&e->by_token);
