@@ -90,8 +90,8 @@ enum {
 typedef struct Plan {
         bool cont_token; /* the observe continuation token instead of the request token */
         bool first;      /* the first message: keeps an application Block2 (early negotiation) */
-        int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
         bool block2;
+        int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
         CoapBlock b2;
         const uint8_t *echo; /* only while building */
         size_t echo_len;
@@ -109,9 +109,9 @@ typedef struct Exchange {
         CoapTxParams params;
         uint8_t method;
         bool confirmable;
-        int32_t content_format;
         uint8_t block_szx;
         bool block2_early;
+        int32_t content_format;
 
         /* The request: options (values in blob) and payload (in blob). */
         uint8_t *blob;
@@ -124,8 +124,8 @@ typedef struct Exchange {
         uint64_t token;
         uint64_t cont_token;
         bool has_cont;
-        uint16_t mid;
         bool has_mid; /* mid is in the engine's MID table */
+        uint16_t mid;
         int32_t last_response_mid;
         Plan plan;
         uint8_t *msg;
@@ -136,10 +136,10 @@ typedef struct Exchange {
         uint64_t timeout;
         uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
         uint8_t retries;
+        bool dead; /* detached from the engine: free when not busy */
+        bool live; /* not final yet */
 
         unsigned busy; /* events being emitted for it */
-        bool dead;     /* detached from the engine: free when not busy */
-        bool live;     /* not final yet */
         unsigned echo_retries;
 
         bool observe; /* registered and not ended */
@@ -151,22 +151,21 @@ typedef struct Exchange {
         bool b1;      /* Block1 upload */
         bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
         uint8_t b1_szx;
-        size_t b1_offset, b1_len;
-        uint64_t request_tag;
-
         /* A streamed body: payload (in stream_buf, stream_window bytes) holds its bytes from
          * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
         bool stream, stream_end, stream_wait;
+        size_t b1_offset, b1_len;
+        uint64_t request_tag;
         size_t stream_base, stream_window;
         uint8_t *stream_buf;
 
         bool b2;   /* Block2 download in progress */
         bool held; /* paused before asking for the next block, no message outstanding */
-        Plan held_plan;
         uint8_t b2_szx;
-        size_t b2_offset;
-        uint8_t etag[ETAG_LEN_MAX];
         uint8_t etag_len; /* 0: none */
+        uint8_t etag[ETAG_LEN_MAX];
+        Plan held_plan;
+        size_t b2_offset;
 
         /* Multicast (RFC 7252 §8): responses come from group members, each delivered once. */
         uint32_t mcast_ms; /* 0: unicast */
