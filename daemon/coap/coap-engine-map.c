@@ -19,8 +19,8 @@ void coap_map_done(CoapMap *m) {
         *m = (CoapMap){};
 }
 
-/* The first table, past the entries kept in the map itself; doubled as needed. */
-#define MAP_CAPACITY_MIN 8
+/* The first table, past the entry kept in the map itself; doubled as needed. */
+#define MAP_CAPACITY_MIN 4
 
 static void map_insert(CoapMapSlot *slots, size_t mask, uint64_t key, void *value) {
         size_t i = (size_t) map_hash(key) & mask;

@@ -4,13 +4,12 @@
 /* An open-addressing hash multimap from uint64_t keys to non-NULL pointers, for the engine's
  * lookups by id, token, message ID and owner. Linear probing with backward-shift deletion, load
  * at most 1/2. Up to COAP_MAP_SMALL entries live in the map itself, searched in order: most
- * sockets carry one or two exchanges at a time, and a table each cost ~80 bytes. Pure: libc
- * only. */
+ * sockets carry one exchange at a time, and a table each cost ~80 bytes. Pure: libc only. */
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define COAP_MAP_SMALL 2
+#define COAP_MAP_SMALL 1
 
 typedef struct CoapMapSlot {
         uint64_t key;

@@ -921,7 +921,8 @@ static int engine_reserve(CoapEngine *e) {
         r = coap_map_reserve(&e->by_id, e->n_live + 1);
         if (r < 0)
                 return r;
-        r = coap_map_reserve(&e->by_token, 2 * (e->n_all + 1));
+        /* A continuation token (block-wise notifications) reserves its own room. */
+        r = coap_map_reserve(&e->by_token, e->by_token.n + 1);
         if (r < 0)
                 return r;
         r = coap_map_reserve(&e->by_mid, e->n_all + 1);
@@ -1337,6 +1338,8 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
          * on the registration token can be told apart from them (RFC 7641 §3.4 + RFC 7959). */
         if (stream && !x->has_cont) {
                 r = engine_new_token(e, &x->cont_token);
+                if (r >= 0)
+                        r = coap_map_reserve(&e->by_token, e->by_token.n + 1);
                 if (r < 0) {
                         exchange_fail(e, x, r, now);
                         return;
