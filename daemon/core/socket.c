@@ -123,14 +123,16 @@ static SocketPeer *socket_find_peer(const Socket *s, const CoapAddr *a) {
 }
 
 static void peer_drop_queue(SocketPeer *p) {
-        while (p->queue) {
-                SocketDatagram *d = p->queue;
+        if (!p->session)
+                return;
+        while (p->session->queue) {
+                SocketDatagram *d = p->session->queue;
 
-                p->queue = d->next;
+                p->session->queue = d->next;
                 free(d);
         }
-        p->queue_tail = NULL;
-        p->n_queued = p->queued_bytes = 0;
+        p->session->queue_tail = NULL;
+        p->session->n_queued = p->session->queued_bytes = 0;
 }
 
 static void peer_free(SocketPeer *p) {
@@ -148,8 +150,11 @@ static void peer_free(SocketPeer *p) {
                 log_debug("Socket fd %d: DTLS session closed", s->fd);
         }
         peer_drop_queue(p);
-        free(p->pending_reason);
-        explicit_bzero(p->fingerprint, sizeof p->fingerprint);
+        if (p->session) {
+                free(p->session->pending_reason);
+                explicit_bzero(p->session->fingerprint, sizeof p->session->fingerprint);
+                free(p->session);
+        }
         free(p);
 }
 
@@ -178,11 +183,11 @@ static void peer_deliver(void *userdata, const uint8_t *buf, size_t len) {
 }
 
 static void peer_flush(SocketPeer *p) {
-        while (p->queue) {
-                SocketDatagram *d = p->queue;
+        while (p->session->queue) {
+                SocketDatagram *d = p->session->queue;
                 int r;
 
-                p->queue = d->next;
+                p->session->queue = d->next;
                 r = dtls_send(p->dtls, d->data, d->len);
                 if (r < 0)
                         /* Lost like any datagram: the engine retransmits or times out. */
@@ -190,8 +195,8 @@ static void peer_flush(SocketPeer *p) {
                                         p->socket->fd);
                 free(d);
         }
-        p->queue_tail = NULL;
-        p->n_queued = p->queued_bytes = 0;
+        p->session->queue_tail = NULL;
+        p->session->n_queued = p->session->queued_bytes = 0;
 }
 
 static void peer_state_changed(void *userdata, DtlsState state, int error) {
@@ -206,7 +211,7 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
                         (void) dtls_describe(p->dtls, &desc);
                 log_debug("Socket fd %d: DTLS session %s %s, flushing %zu datagrams", s->fd,
                           dtls_is_resumed(p->dtls) ? "resumed" : "established",
-                          desc ?: "(unknown parameters)", p->n_queued);
+                          desc ?: "(unknown parameters)", p->session->n_queued);
                 peer_flush(p);
                 break;
         }
@@ -223,12 +228,12 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
                                        reason ?: "");
                         /* Reported to the requests from the loop, never from inside a send;
                          * GnuTLS' words go with it, for the application. */
-                        p->pending_error = error;
-                        free(p->pending_reason);
-                        p->pending_reason = NULL;
-                        if (reason && asprintf(&p->pending_reason, "DTLS session %s: %s",
+                        p->session->pending_error = error;
+                        free(p->session->pending_reason);
+                        p->session->pending_reason = NULL;
+                        if (reason && asprintf(&p->session->pending_reason, "DTLS session %s: %s",
                                                dtls_state_to_string(state), reason) < 0)
-                                p->pending_reason = NULL; /* the errno alone then */
+                                p->session->pending_reason = NULL; /* the errno alone then */
                         s->has_pending_error = true;
                 }
                 break;
@@ -241,10 +246,11 @@ static int peer_enqueue(SocketPeer *p, const uint8_t *buf, size_t len) {
         SocketDatagram *d;
 
         /* The engine retransmits byte for byte: one copy is enough. */
-        for (d = p->queue; d; d = d->next)
+        for (d = p->session->queue; d; d = d->next)
                 if (d->len == len && memcmp(d->data, buf, len) == 0)
                         return 0;
-        if (p->n_queued >= PEER_QUEUE_MAX_DATAGRAMS || p->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
+        if (p->session->n_queued >= PEER_QUEUE_MAX_DATAGRAMS ||
+            p->session->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
                 return -ENOBUFS;
         d = malloc(sizeof(SocketDatagram) + len);
         if (!d)
@@ -252,13 +258,13 @@ static int peer_enqueue(SocketPeer *p, const uint8_t *buf, size_t len) {
         d->next = NULL;
         d->len = len;
         memcpy(d->data, buf, len);
-        if (p->queue_tail)
-                p->queue_tail->next = d;
+        if (p->session->queue_tail)
+                p->session->queue_tail->next = d;
         else
-                p->queue = d;
-        p->queue_tail = d;
-        p->n_queued++;
-        p->queued_bytes += len;
+                p->session->queue = d;
+        p->session->queue_tail = d;
+        p->session->n_queued++;
+        p->session->queued_bytes += len;
         return 0;
 }
 
@@ -292,19 +298,19 @@ static void socket_settle(Socket *s) {
         /* Event handlers free requests but never peers (peers are collected from a defer source),
          * so the list stays intact. */
         LIST_FOREACH(secure, p, s->secure) {
-                int error = p->pending_error;
+                int error = p->session->pending_error;
 
                 if (error == 0)
                         continue;
-                p->pending_error = 0;
-                s->failing_reason = p->pending_reason;
+                p->session->pending_error = 0;
+                s->failing_reason = p->session->pending_reason;
                 if (p->addr.len == 0)
                         coap_engine_fail_all(s->engine, error, manager_now(s->manager));
                 else
                         coap_engine_fail_dest(s->engine, &p->addr, error, manager_now(s->manager));
                 s->failing_reason = NULL;
-                free(p->pending_reason);
-                p->pending_reason = NULL;
+                free(p->session->pending_reason);
+                p->session->pending_reason = NULL;
         }
 }
 
@@ -809,7 +815,8 @@ bool socket_collect(Socket *s) {
 static bool peer_matches(const SocketPeer *p, const PeerCredentials *creds) {
         if (!creds)
                 return !p->dtls;
-        return p->dtls && memcmp(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE) == 0;
+        return p->dtls &&
+               memcmp(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE) == 0;
 }
 
 static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
@@ -826,6 +833,11 @@ static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
         if (!s->connected && dest)
                 p->addr = *dest;
         if (creds) {
+                p->session = calloc(1, sizeof(PeerSession));
+                if (!p->session) {
+                        free(p);
+                        return -ENOMEM;
+                }
                 r = dtls_new(creds->dtls,
                              &(const DtlsIo){.userdata = p,
                                              .push = peer_push,
@@ -839,10 +851,11 @@ static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
                                 creds->handshake_timeout_usec);
                 if (r < 0) {
                         dtls_free(p->dtls);
+                        free(p->session);
                         free(p);
                         return r;
                 }
-                memcpy(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
+                memcpy(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
         }
         if (key->family == 0) {
                 assert(!s->peer);
@@ -855,6 +868,9 @@ static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
         }
         if (r < 0) {
                 dtls_free(p->dtls);
+                if (p->session)
+                        explicit_bzero(p->session->fingerprint, PEER_FINGERPRINT_SIZE);
+                free(p->session);
                 free(p);
                 return r;
         }
