@@ -80,13 +80,14 @@ struct Socket {
         SocketKey key;
         int fd;
         int family;
-        bool connected;        /* fixed while the socket has peers: see socket_is_connected() */
-        CoapAddr connected_to; /* its peer, when connected */
+        CoapAddr connected_to;      /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
-        bool reading;               /* in the manager's epoll set */
         CoapTimer timer; /* in Manager.socket_timers while the engine or a session has one */
         CoapEngine *engine;
-        unsigned n_refs; /* requests in flight, and peers with references */
+        unsigned n_refs;        /* requests in flight, and peers with references */
+        bool connected;         /* fixed while the socket has peers: see socket_is_connected() */
+        bool reading;           /* in the manager's epoll set */
+        bool has_pending_error; /* some secure peer has pending_error set */
         bool in_gc_queue;
         uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
@@ -94,7 +95,6 @@ struct Socket {
         SocketPeer *peer;           /* the one with the all-zero key: a connected socket's */
         Hashmap *peers;             /* the others, PeerKey -> SocketPeer; NULL until the first */
         SocketPeer *secure;         /* LIST of the peers with DTLS */
-        bool has_pending_error;     /* some secure peer has pending_error set */
         const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
 };
 
