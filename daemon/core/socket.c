@@ -135,27 +135,48 @@ static void peer_drop_queue(SocketPeer *p) {
         p->session->n_queued = p->session->queued_bytes = 0;
 }
 
-static void peer_free(SocketPeer *p) {
-        Socket *s = p->socket;
+/* A peer with an address: every one but a connected socket's, which is embedded in it. */
+typedef struct SocketPeerAt {
+        SocketPeer peer; /* first: freeing the peer frees this */
+        PeerAddress where;
+} SocketPeerAt;
 
-        if (s->peer == p)
-                s->peer = NULL;
-        else if (hashmap_get(s->peers, &p->key) == p)
-                hashmap_remove(s->peers, &p->key);
-        if (p->dtls) {
-                LIST_REMOVE(secure, s->secure, p);
-                /* close_notify for an established session; the callbacks only touch p. */
-                (void) dtls_close(p->dtls);
-                dtls_free(p->dtls);
-                log_debug("Socket fd %d: DTLS session closed", s->fd);
-        }
-        peer_drop_queue(p);
+static const CoapAddr peer_no_addr = {};
+
+/* The engine's destination for p: len 0 for the connected peer. */
+static const CoapAddr *peer_addr(const SocketPeer *p) {
+        return p->where ? &p->where->addr : &peer_no_addr;
+}
+
+/* Frees what peer_new() made of p: its session, and p unless it is embedded in its socket. */
+static void peer_discard(SocketPeer *p) {
+        dtls_free(p->dtls);
         if (p->session) {
                 free(p->session->pending_reason);
                 explicit_bzero(p->session->fingerprint, sizeof p->session->fingerprint);
                 free(p->session);
         }
-        free(p);
+        if (p == &p->socket->peer0)
+                *p = (SocketPeer){};
+        else
+                free(p);
+}
+
+static void peer_free(SocketPeer *p) {
+        Socket *s = p->socket;
+
+        if (s->peer == p)
+                s->peer = NULL;
+        else if (hashmap_get(s->peers, &p->where->key) == p)
+                hashmap_remove(s->peers, &p->where->key);
+        if (p->dtls) {
+                LIST_REMOVE(secure, s->secure, p);
+                /* close_notify for an established session; the callbacks only touch p. */
+                (void) dtls_close(p->dtls);
+                log_debug("Socket fd %d: DTLS session closed", s->fd);
+        }
+        peer_drop_queue(p);
+        peer_discard(p);
 }
 
 static ssize_t socket_raw_send(Socket *s, const CoapAddr *dest, const uint8_t *buf, size_t len) {
@@ -168,7 +189,7 @@ static ssize_t socket_raw_send(Socket *s, const CoapAddr *dest, const uint8_t *b
 static int peer_push(void *userdata, const uint8_t *buf, size_t len) {
         SocketPeer *p = userdata;
 
-        if (socket_raw_send(p->socket, &p->addr, buf, len) < 0)
+        if (socket_raw_send(p->socket, peer_addr(p), buf, len) < 0)
                 return log_debug_errno(errno, "Failed to send %zu byte DTLS datagram on fd %d: %m",
                                        len, p->socket->fd);
         return 0;
@@ -179,7 +200,7 @@ static void peer_deliver(void *userdata, const uint8_t *buf, size_t len) {
         Socket *s = p->socket;
 
         log_debug("Received %zu byte DTLS record on fd %d", len, s->fd);
-        coap_engine_feed(s->engine, buf, len, &p->addr, false, manager_now(s->manager));
+        coap_engine_feed(s->engine, buf, len, peer_addr(p), false, manager_now(s->manager));
 }
 
 static void peer_flush(SocketPeer *p) {
@@ -304,10 +325,11 @@ static void socket_settle(Socket *s) {
                         continue;
                 p->session->pending_error = 0;
                 s->failing_reason = p->session->pending_reason;
-                if (p->addr.len == 0)
+                if (!p->where)
                         coap_engine_fail_all(s->engine, error, manager_now(s->manager));
                 else
-                        coap_engine_fail_dest(s->engine, &p->addr, error, manager_now(s->manager));
+                        coap_engine_fail_dest(s->engine, peer_addr(p), error,
+                                              manager_now(s->manager));
                 s->failing_reason = NULL;
                 free(p->session->pending_reason);
                 p->session->pending_reason = NULL;
@@ -802,7 +824,7 @@ bool socket_collect(Socket *s) {
 
         /* A session stays while the engine may still answer its peer for an ended exchange. */
         LIST_FOREACH_SAFE(secure, p, n, s->secure)
-                if (p->n_refs == 0 && !coap_engine_holds_dest(s->engine, &p->addr))
+                if (p->n_refs == 0 && !coap_engine_holds_dest(s->engine, peer_addr(p)))
                         peer_free(p);
         /* Held exchanges still answer their peers (an ACK for a retransmitted response, an RST
          * for a notification after Cancel): keep reading until the engine is idle. */
@@ -822,58 +844,51 @@ static bool peer_matches(const SocketPeer *p, const PeerCredentials *creds) {
 static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
                     const PeerCredentials *creds, SocketPeer **ret) {
         SocketPeer *p;
-        int r;
+        int r = 0;
 
-        p = calloc(1, sizeof(SocketPeer));
-        if (!p)
-                return -ENOMEM;
+        if (key->family == 0) {
+                /* The connected peer (on a connected socket DTLS runs to it, whatever the
+                 * destination): no address, and no allocation of its own. */
+                assert(!s->peer);
+                p = &s->peer0;
+        } else {
+                SocketPeerAt *at = calloc(1, sizeof(SocketPeerAt));
+
+                if (!at)
+                        return -ENOMEM;
+                at->where = (PeerAddress){.key = *key, .addr = *dest};
+                p = &at->peer;
+                p->where = &at->where;
+        }
         p->socket = s;
-        p->key = *key;
-        /* On a connected socket DTLS runs to the connected peer, whatever the destination. */
-        if (!s->connected && dest)
-                p->addr = *dest;
         if (creds) {
                 p->session = calloc(1, sizeof(PeerSession));
-                if (!p->session) {
-                        free(p);
-                        return -ENOMEM;
-                }
-                r = dtls_new(creds->dtls,
-                             &(const DtlsIo){.userdata = p,
-                                             .push = peer_push,
-                                             .deliver = peer_deliver,
-                                             .state_changed = peer_state_changed},
-                             &p->dtls);
+                r = p->session ? dtls_new(creds->dtls,
+                                          &(const DtlsIo){.userdata = p,
+                                                          .push = peer_push,
+                                                          .deliver = peer_deliver,
+                                                          .state_changed = peer_state_changed},
+                                          &p->dtls)
+                               : -ENOMEM;
                 if (r >= 0)
                         r = dtls_set_timeouts(
                                 p->dtls,
                                 MIN(DTLS_DEFAULT_RETRANSMIT_USEC, creds->handshake_timeout_usec),
                                 creds->handshake_timeout_usec);
-                if (r < 0) {
-                        dtls_free(p->dtls);
-                        free(p->session);
-                        free(p);
-                        return r;
-                }
-                memcpy(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
+                if (r >= 0)
+                        memcpy(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
         }
-        if (key->family == 0) {
-                assert(!s->peer);
-                s->peer = p;
-                r = 0;
-        } else {
+        if (r >= 0 && p->where) {
                 r = s->peers ? 0 : hashmap_new(&peer_key_hash_ops, &s->peers);
                 if (r >= 0)
-                        r = hashmap_put(s->peers, &p->key, p);
+                        r = hashmap_put(s->peers, &p->where->key, p);
         }
         if (r < 0) {
-                dtls_free(p->dtls);
-                if (p->session)
-                        explicit_bzero(p->session->fingerprint, PEER_FINGERPRINT_SIZE);
-                free(p->session);
-                free(p);
+                peer_discard(p);
                 return r;
         }
+        if (!p->where)
+                s->peer = p;
         if (p->dtls) {
                 LIST_PREPEND(secure, s->secure, p);
                 log_debug("Socket fd %d: new DTLS peer (%s)", s->fd, creds->type);

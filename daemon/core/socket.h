@@ -51,7 +51,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(PeerCredentials *, peer_credentials_free);
 typedef struct SocketDatagram SocketDatagram;
 
 /* What only a DTLS peer has: its own allocation, so that a plain peer (one per socket with
- * plain CoAP) takes 104 bytes instead of 176. */
+ * plain CoAP) carries none of it. */
 typedef struct PeerSession {
         uint8_t fingerprint[PEER_FINGERPRINT_SIZE];
         SocketDatagram *queue; /* LIST, oldest first: CoAP datagrams waiting for the handshake */
@@ -61,11 +61,17 @@ typedef struct PeerSession {
         char *pending_reason; /* what the requests' final events say about it, or NULL */
 } PeerSession;
 
+/* Where a peer is: every peer has one but a connected socket's (all-zero key, engine destination
+ * of len 0). */
+typedef struct PeerAddress {
+        PeerKey key;
+        CoapAddr addr; /* the engine's destination */
+} PeerAddress;
+
 struct SocketPeer {
         Socket *socket;
-        PeerKey key;
-        CoapAddr addr;   /* the engine's destination: len 0 on a connected socket */
-        unsigned n_refs; /* requests in flight and clients keeping the session */
+        PeerAddress *where; /* NULL: the connected peer, embedded in its socket (Socket.peer0) */
+        unsigned n_refs;    /* requests in flight and clients keeping the session */
 
         /* DTLS only (dtls != NULL). */
         Dtls *dtls;
@@ -92,7 +98,8 @@ struct Socket {
         uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
 
-        SocketPeer *peer;           /* the one with the all-zero key: a connected socket's */
+        SocketPeer *peer; /* &peer0 while the connected peer (all-zero key) is in use */
+        SocketPeer peer0;
         Hashmap *peers;             /* the others, PeerKey -> SocketPeer; NULL until the first */
         SocketPeer *secure;         /* LIST of the peers with DTLS */
         const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
