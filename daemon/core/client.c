@@ -25,14 +25,12 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
                                         r == -EDQUOT ? "its user has MaxClientsPerUser="
                                                      : "the daemon has MaxClients=");
 
-        c = calloc(1, sizeof(Client));
+        c = calloc(1, sizeof(Client) + strlen(name) + 1);
         if (!c)
                 return -ENOMEM;
         c->manager = m;
         c->id = ++m->last_client_id;
-        c->name = strdup(name);
-        if (!c->name)
-                return -ENOMEM;
+        strcpy(c->name, name);
         r = hashmap_put(m->clients, &c->id, c);
         if (r < 0)
                 return r;
@@ -102,7 +100,6 @@ Client *client_free(Client *c) {
                 hashmap_remove(m->clients, &c->id);
                 log_debug("Client %" PRIu64 " freed", c->id);
         }
-        free(c->name);
         free(c);
         return NULL;
 }

@@ -29,7 +29,6 @@ struct Request {
 struct Client {
         Manager *manager;
         uint64_t id; /* the engine's owner key */
-        char *name;
         Caller *caller;
         LIST_FIELDS(Client, clients);
 
@@ -49,6 +48,8 @@ struct Client {
         uint64_t requests_completed; /* final event with a CoAP code */
         uint64_t requests_failed;    /* final event with an errno */
         uint64_t responses_delivered;
+
+        char name[]; /* in the same allocation: one less per client */
 };
 
 #define CLIENT_NAME_MAX 255
