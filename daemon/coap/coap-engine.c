@@ -60,9 +60,9 @@ static void list_remove(List *l, ListNode *n) {
 typedef struct Owner {
         uint64_t key;
         List live;
-        size_t n_live;
         uint8_t *echo;
-        size_t echo_len;
+        uint32_t n_live;
+        uint8_t echo_len; /* <= ECHO_LEN_MAX */
         bool paused;
 } Owner;
 
@@ -326,7 +326,7 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
         memcpy(copy, value, len);
         free(o->echo);
         o->echo = copy;
-        o->echo_len = len;
+        o->echo_len = (uint8_t) len; /* checked against ECHO_LEN_MAX */
 }
 
 static void exchange_free(Exchange *x) {
