@@ -206,7 +206,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         r->client = c;
         r->socket = s;
         r->peer = p;
-        r->payload_len = held;
+        r->payload_len = (uint32_t) held; /* admitted: request_admit() */
         k = hashmap_put(m->requests, &r->id, r);
         if (k < 0) {
                 free(r);

@@ -19,7 +19,8 @@ struct Request {
         Socket *socket;       /* holds one reference */
         SocketPeer *peer;     /* holds one reference */
         unsigned resume_pass; /* the last client_resume() that resumed its socket */
-        size_t payload_len;   /* counted in Manager.payload_bytes: the engine holds a copy */
+        uint32_t payload_len; /* counted in Manager.payload_bytes: the engine holds a copy; at
+                               * most MaxPayloadBytes= (32 bits) or the channel's window */
         LIST_FIELDS(Request, requests);
 };
 
