@@ -190,6 +190,7 @@ Manager *manager_free(Manager *m) {
                 socket_free(s);
         sd_event_source_disable_unref(m->socket_timer_source);
         coap_heap_done(&m->socket_timers);
+        coap_heap_done(&m->socket_latest);
         /* It owns socket_epoll_fd. */
         sd_event_source_disable_unref(m->socket_epoll_source);
         free(m->socket_rx);

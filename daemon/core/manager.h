@@ -134,8 +134,9 @@ struct Manager {
         int socket_epoll_fd;
         sd_event_source *socket_epoll_source;
         SocketRx *socket_rx;
-        /* Every socket's timer, by deadline, behind one timer source armed for the earliest. */
-        CoapHeap socket_timers;
+        /* Every socket's timer, by deadline and by the time it must have run by, behind one timer
+         * source armed for the earliest (socket.c). */
+        CoapHeap socket_timers, socket_latest;
         sd_event_source *socket_timer_source;
 
         /* Front ends that batch events: flushed at the end of every handler that may make some

@@ -359,11 +359,14 @@ static void socket_queue_if_unused(Socket *s) {
                 manager_queue_socket_gc(s->manager, s);
 }
 
-/* Every socket's timer is an entry of one heap in the manager behind one sd-event timer source,
- * armed for the earliest: an sd-event source per socket cost ~300 bytes each, most of what 10,000
- * sockets with an observation each held. The source takes the accuracy of the socket due first. */
+/* Every socket's timer is an entry of two heaps in the manager, behind one sd-event timer source:
+ * by deadline, and by the time it must have run by (deadline plus its accuracy). As sd-event does
+ * for its own sources, the source is armed for the earliest deadline with the accuracy that keeps
+ * it before the earliest of those times, so that it serves every socket on time. An sd-event
+ * source per socket cost ~300 bytes each, most of what 10,000 sockets with an observation each
+ * held. */
 static void socket_timers_sync(Manager *m) {
-        CoapTimer *t = coap_heap_peek(&m->socket_timers);
+        CoapTimer *t = coap_heap_peek(&m->socket_timers), *l = coap_heap_peek(&m->socket_latest);
         int r;
 
         if (!t) {
@@ -372,36 +375,45 @@ static void socket_timers_sync(Manager *m) {
                         log_warning_errno(r, "Failed to disable the socket timer, ignoring: %m");
                 return;
         }
+        /* Every socket's latest time is past its deadline, so past the earliest deadline. */
         r = sd_event_source_set_time(m->socket_timer_source, t->deadline);
         if (r >= 0)
-                r = sd_event_source_set_time_accuracy(
-                        m->socket_timer_source,
-                        socket_timer_accuracy(container_of(t, Socket, timer), t->deadline));
+                r = sd_event_source_set_time_accuracy(m->socket_timer_source,
+                                                      MAX(l->deadline - t->deadline, UINT64_C(1)));
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_error_errno(r, "Failed to arm the socket timer: %m");
 }
 
-/* Queues the socket's timer at deadline (UINT64_MAX: stops it); the source follows only when
- * the earliest changes, which it can only through this socket. */
+/* Queues the socket's timer at deadline (UINT64_MAX: stops it); the source follows when the
+ * first of either heap changes, which it can only through this socket. */
 static void socket_timer_set(Socket *s, uint64_t deadline) {
-        CoapHeap *h = &s->manager->socket_timers;
-        bool was_first = coap_heap_peek(h) == &s->timer;
+        Manager *m = s->manager;
+        bool was_first = coap_heap_peek(&m->socket_timers) == &s->timer ||
+                         coap_heap_peek(&m->socket_latest) == &s->latest;
 
         if (deadline == UINT64_MAX) {
                 if (s->timer.idx == COAP_TIMER_IDLE)
                         return;
-                coap_timer_stop(h, &s->timer);
+                coap_timer_stop(&m->socket_timers, &s->timer);
+                coap_timer_stop(&m->socket_latest, &s->latest);
         } else {
-                if (s->timer.idx == COAP_TIMER_IDLE && coap_heap_reserve(h, h->n + 1) < 0) {
+                uint64_t accuracy = socket_timer_accuracy(s, deadline);
+
+                if (s->timer.idx == COAP_TIMER_IDLE &&
+                    (coap_heap_reserve(&m->socket_timers, m->socket_timers.n + 1) < 0 ||
+                     coap_heap_reserve(&m->socket_latest, m->socket_latest.n + 1) < 0)) {
                         log_error_errno(-ENOMEM, "Failed to arm socket timer: %m");
                         return;
                 }
-                coap_timer_set(h, &s->timer, deadline);
+                coap_timer_set(&m->socket_timers, &s->timer, deadline);
+                coap_timer_set(&m->socket_latest, &s->latest,
+                               deadline > UINT64_MAX - accuracy ? UINT64_MAX : deadline + accuracy);
         }
-        if (was_first || coap_heap_peek(h) == &s->timer)
-                socket_timers_sync(s->manager);
+        if (was_first || coap_heap_peek(&m->socket_timers) == &s->timer ||
+            coap_heap_peek(&m->socket_latest) == &s->latest)
+                socket_timers_sync(m);
 }
 
 static void socket_rearm(Socket *s) {
@@ -643,8 +655,11 @@ static int socket_timers_on_time(sd_event_source *source, uint64_t usec, void *u
         (void) source, (void) usec;
         for (size_t n = m->socket_timers.n;
              n > 0 && (t = coap_heap_peek(&m->socket_timers)) && t->deadline <= now; n--) {
-                coap_timer_stop(&m->socket_timers, t);
-                socket_on_timer(container_of(t, Socket, timer), now);
+                Socket *s = container_of(t, Socket, timer);
+
+                coap_timer_stop(&m->socket_timers, &s->timer);
+                coap_timer_stop(&m->socket_latest, &s->latest);
+                socket_on_timer(s, now);
         }
         socket_timers_sync(m);
         manager_flush(m);
@@ -698,7 +713,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                 return -ENOMEM;
         s->manager = m;
         s->key = key;
-        s->timer.idx = COAP_TIMER_IDLE;
+        s->timer.idx = s->latest.idx = COAP_TIMER_IDLE;
         s->family = family;
         /* The message owns fd; ours must outlive it. Flags stay untouched: they are shared with
          * the caller's copy, so every send and receive passes MSG_DONTWAIT. */

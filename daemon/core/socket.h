@@ -88,7 +88,8 @@ struct Socket {
         int family;
         CoapAddr connected_to;      /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
-        CoapTimer timer; /* in Manager.socket_timers while the engine or a session has one */
+        CoapTimer timer;  /* in Manager.socket_timers while the engine or a session has one */
+        CoapTimer latest; /* then in Manager.socket_latest: by when it must have run */
         CoapEngine *engine;
         unsigned n_refs;        /* requests in flight, and peers with references */
         bool connected;         /* fixed while the socket has peers: see socket_is_connected() */
