@@ -3,14 +3,16 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 void coap_heap_done(CoapHeap *h) {
-        free(h->items);
+        if (h->items != h->small)
+                free(h->items);
         *h = (CoapHeap){};
 }
 
-/* One or two timers per socket at a time is the common case (see coap-engine-map.c). */
-#define HEAP_CAPACITY_MIN 2
+/* The first array past the slot in the heap; doubled as needed. */
+#define HEAP_CAPACITY_MIN 4
 
 int coap_heap_reserve(CoapHeap *h, size_t n) {
         CoapTimer **items;
@@ -18,10 +20,20 @@ int coap_heap_reserve(CoapHeap *h, size_t n) {
 
         if (n <= h->cap)
                 return 0;
+        if (n <= COAP_HEAP_SMALL) {
+                h->items = h->small;
+                h->cap = COAP_HEAP_SMALL;
+                return 0;
+        }
         cap = h->cap < HEAP_CAPACITY_MIN ? HEAP_CAPACITY_MIN : h->cap;
         while (cap < n)
                 cap *= 2;
-        items = realloc(h->items, cap * sizeof(CoapTimer *));
+        if (h->items == h->small) {
+                items = malloc(cap * sizeof(CoapTimer *));
+                if (items)
+                        memcpy(items, h->small, h->n * sizeof(CoapTimer *));
+        } else
+                items = realloc(h->items, cap * sizeof(CoapTimer *));
         if (!items)
                 return -ENOMEM;
         h->items = items;

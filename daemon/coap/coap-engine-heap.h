@@ -14,10 +14,15 @@ typedef struct CoapTimer {
         size_t idx; /* slot in the heap, COAP_TIMER_IDLE when not queued */
 } CoapTimer;
 
+/* The first timer has its slot in the heap itself (most sockets have one timer at a time, and an
+ * array of its own cost 32 bytes): a heap must not move once it has reserved room. */
+#define COAP_HEAP_SMALL 1
+
 typedef struct CoapHeap {
-        CoapTimer **items;
+        CoapTimer **items; /* small, or an array of cap */
         size_t n;
         size_t cap;
+        CoapTimer *small[COAP_HEAP_SMALL];
 } CoapHeap;
 
 void coap_heap_done(CoapHeap *h);

@@ -3,10 +3,13 @@
 
 /* An open-addressing hash multimap from uint64_t keys to non-NULL pointers, for the engine's
  * lookups by id, token, message ID and owner. Linear probing with backward-shift deletion, load
- * at most 1/2. Pure: libc only. */
+ * at most 1/2. Up to COAP_MAP_SMALL entries live in the map itself, searched in order: most
+ * sockets carry one exchange at a time, and a table each cost ~80 bytes. Pure: libc only. */
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define COAP_MAP_SMALL 1
 
 typedef struct CoapMapSlot {
         uint64_t key;
@@ -14,9 +17,10 @@ typedef struct CoapMapSlot {
 } CoapMapSlot;
 
 typedef struct CoapMap {
-        CoapMapSlot *slots;
-        size_t mask; /* number of slots - 1 */
-        size_t n;
+        CoapMapSlot *slots; /* NULL: the entries are small[0..n) */
+        uint32_t mask;      /* number of slots - 1 */
+        uint32_t n;
+        CoapMapSlot small[COAP_MAP_SMALL];
 } CoapMap;
 
 void coap_map_done(CoapMap *m);
@@ -30,3 +34,6 @@ void *coap_map_next(const CoapMap *m, uint64_t key, size_t *pos);
 void *coap_map_get(const CoapMap *m, uint64_t key);
 /* Removes the entry (key, value); no-op when absent. */
 void coap_map_remove(CoapMap *m, uint64_t key, const void *value);
+/* Every value, one per call, in no particular order: start with *pos = 0; NULL at the end. The
+ * map must not change meanwhile. */
+void *coap_map_iterate(const CoapMap *m, size_t *pos);

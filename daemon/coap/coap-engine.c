@@ -61,9 +61,9 @@ static void list_remove(List *l, ListNode *n) {
 typedef struct Owner {
         uint64_t key;
         List live;
-        size_t n_live;
         uint8_t *echo;
-        size_t echo_len;
+        uint32_t n_live;
+        uint8_t echo_len; /* <= ECHO_LEN_MAX */
         bool paused;
 } Owner;
 
@@ -91,8 +91,8 @@ enum {
 typedef struct Plan {
         bool cont_token; /* the observe continuation token instead of the request token */
         bool first;      /* the first message: keeps an application Block2 (early negotiation) */
-        int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
         bool block2;
+        int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
         CoapBlock b2;
         const uint8_t *echo; /* only while building */
         size_t echo_len;
@@ -110,9 +110,9 @@ typedef struct Exchange {
         CoapTxParams params;
         uint8_t method;
         bool confirmable;
-        int32_t content_format;
         uint8_t block_szx;
         bool block2_early;
+        int32_t content_format;
 
         /* The request: options (the array and their values in blob) and payload (in blob). */
         uint8_t *blob;
@@ -125,8 +125,8 @@ typedef struct Exchange {
         uint64_t token;
         uint64_t cont_token;
         bool has_cont;
-        uint16_t mid;
         bool has_mid; /* mid is in the engine's MID table */
+        uint16_t mid;
         int32_t last_response_mid;
         Plan plan;
         uint8_t *msg;
@@ -137,10 +137,10 @@ typedef struct Exchange {
         uint64_t timeout;
         uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
         uint8_t retries;
+        bool dead; /* detached from the engine: free when not busy */
+        bool live; /* not final yet */
 
         unsigned busy; /* events being emitted for it */
-        bool dead;     /* detached from the engine: free when not busy */
-        bool live;     /* not final yet */
         unsigned echo_retries;
 
         bool observe; /* registered and not ended */
@@ -152,22 +152,21 @@ typedef struct Exchange {
         bool b1;      /* Block1 upload */
         bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
         uint8_t b1_szx;
-        size_t b1_offset, b1_len;
-        uint64_t request_tag;
-
         /* A streamed body: payload (in stream_buf, stream_window bytes) holds its bytes from
          * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
         bool stream, stream_end, stream_wait;
+        size_t b1_offset, b1_len;
+        uint64_t request_tag;
         size_t stream_base, stream_window;
         uint8_t *stream_buf;
 
         bool b2;   /* Block2 download in progress */
         bool held; /* paused before asking for the next block, no message outstanding */
-        Plan held_plan;
         uint8_t b2_szx;
-        size_t b2_offset;
-        uint8_t etag[ETAG_LEN_MAX];
         uint8_t etag_len; /* 0: none */
+        uint8_t etag[ETAG_LEN_MAX];
+        Plan held_plan;
+        size_t b2_offset;
 
         /* Multicast (RFC 7252 §8): responses come from group members, each delivered once. */
         uint32_t mcast_ms; /* 0: unicast */
@@ -328,7 +327,7 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
         memcpy(copy, value, len);
         free(o->echo);
         o->echo = copy;
-        o->echo_len = len;
+        o->echo_len = (uint8_t) len; /* checked against ECHO_LEN_MAX */
 }
 
 static void exchange_free(Exchange *x) {
@@ -740,17 +739,15 @@ int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret) {
 }
 
 CoapEngine *coap_engine_free(CoapEngine *e) {
+        Owner *o;
+
         if (!e)
                 return NULL;
         while (e->all.head)
                 exchange_destroy(e, container_of(e->all.head, Exchange, all_node));
-        for (size_t i = 0; e->owners.slots && i <= e->owners.mask; i++) {
-                Owner *o = e->owners.slots[i].value;
-
-                if (o) {
-                        free(o->echo);
-                        free(o);
-                }
+        for (size_t pos = 0; (o = coap_map_iterate(&e->owners, &pos));) {
+                free(o->echo);
+                free(o);
         }
         coap_map_done(&e->by_id);
         coap_map_done(&e->by_token);
@@ -939,7 +936,8 @@ static int engine_reserve(CoapEngine *e) {
         r = coap_map_reserve(&e->by_id, e->n_live + 1);
         if (r < 0)
                 return r;
-        r = coap_map_reserve(&e->by_token, 2 * (e->n_all + 1));
+        /* A continuation token (block-wise notifications) reserves its own room. */
+        r = coap_map_reserve(&e->by_token, e->by_token.n + 1);
         if (r < 0)
                 return r;
         r = coap_map_reserve(&e->by_mid, e->n_all + 1);
@@ -1355,6 +1353,8 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
          * on the registration token can be told apart from them (RFC 7641 §3.4 + RFC 7959). */
         if (stream && !x->has_cont) {
                 r = engine_new_token(e, &x->cont_token);
+                if (r >= 0)
+                        r = coap_map_reserve(&e->by_token, e->by_token.n + 1);
                 if (r < 0) {
                         exchange_fail(e, x, r, now);
                         return;

@@ -11,6 +11,7 @@
  * coap_engine_submit() on the same engine; the engine finishes its own state change before it
  * emits an event. It must not free the engine. */
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,10 +19,17 @@
 
 #include "coap-msg.h"
 
-/* A peer address. len 0 means "none": the socket is connected (send without address). */
+/* A peer address: IPv4 or IPv6, the only families of the daemon's sockets (28 bytes where a
+ * sockaddr_storage took 128, in every exchange, peer and socket). len 0 means "none": the socket
+ * is connected (send without address). */
 typedef struct CoapAddr {
         socklen_t len;
-        struct sockaddr_storage ss;
+        union {
+                sa_family_t ss_family;
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } ss;
 } CoapAddr;
 
 /* Zephyr's struct coap_transmission_parameters. */

@@ -25,14 +25,12 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
                                         r == -EDQUOT ? "its user has MaxClientsPerUser="
                                                      : "the daemon has MaxClients=");
 
-        c = calloc(1, sizeof(Client));
+        c = calloc(1, sizeof(Client) + strlen(name) + 1);
         if (!c)
                 return -ENOMEM;
         c->manager = m;
         c->id = ++m->last_client_id;
-        c->name = strdup(name);
-        if (!c->name)
-                return -ENOMEM;
+        strcpy(c->name, name);
         r = hashmap_put(m->clients, &c->id, c);
         if (r < 0)
                 return r;
@@ -102,7 +100,6 @@ Client *client_free(Client *c) {
                 hashmap_remove(m->clients, &c->id);
                 log_debug("Client %" PRIu64 " freed", c->id);
         }
-        free(c->name);
         free(c);
         return NULL;
 }
@@ -118,6 +115,9 @@ int client_can_submit(Client *c, size_t payload_len) {
 void client_set_credentials(Client *c, PeerCredentials *creds) {
         while (c->n_sessions > 0)
                 socket_peer_unref(c->sessions[--c->n_sessions]);
+        /* Most clients never have one: the slots go with the last. */
+        free(c->sessions);
+        c->sessions = NULL;
         peer_credentials_free(c->creds);
         c->creds = creds;
         if (creds)
@@ -140,6 +140,14 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
                         if (c->n_sessions >= CLIENT_SESSIONS_MAX) {
                                 socket_peer_unref(p);
                                 return -ENOBUFS;
+                        }
+                        if (!c->sessions) {
+                                c->sessions = reallocarray(NULL, CLIENT_SESSIONS_MAX,
+                                                           sizeof(SocketPeer *));
+                                if (!c->sessions) {
+                                        socket_peer_unref(p);
+                                        return -ENOMEM;
+                                }
                         }
                         socket_peer_ref(p);
                         c->sessions[c->n_sessions++] = p;
@@ -166,11 +174,12 @@ static int client_remember_socket(Client *c, const Socket *s) {
                 c->n_used = n;
         }
         if (c->n_used == c->size_used) {
-                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 4, sizeof(SocketKey));
+                /* One socket per client is common: 10,000 observations, one socket each. */
+                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 1, sizeof(SocketKey));
                 if (!p)
                         return -ENOMEM;
                 c->used = p;
-                c->size_used = c->size_used ? c->size_used * 2 : 4;
+                c->size_used = c->size_used ? c->size_used * 2 : 1;
         }
         c->used[c->n_used++] = s->key;
         return 0;
@@ -197,7 +206,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         r->client = c;
         r->socket = s;
         r->peer = p;
-        r->payload_len = held;
+        r->payload_len = (uint32_t) held; /* admitted: request_admit() */
         k = hashmap_put(m->requests, &r->id, r);
         if (k < 0) {
                 free(r);

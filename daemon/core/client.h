@@ -19,7 +19,8 @@ struct Request {
         Socket *socket;       /* holds one reference */
         SocketPeer *peer;     /* holds one reference */
         unsigned resume_pass; /* the last client_resume() that resumed its socket */
-        size_t payload_len;   /* counted in Manager.payload_bytes: the engine holds a copy */
+        uint32_t payload_len; /* counted in Manager.payload_bytes: the engine holds a copy; at
+                               * most MaxPayloadBytes= (32 bits) or the channel's window */
         LIST_FIELDS(Request, requests);
 };
 
@@ -29,7 +30,6 @@ struct Request {
 struct Client {
         Manager *manager;
         uint64_t id; /* the engine's owner key */
-        char *name;
         Caller *caller;
         LIST_FIELDS(Client, clients);
 
@@ -40,7 +40,7 @@ struct Client {
         /* SetCredentials: requests run DTLS with these, over sessions kept in sessions[] (one
          * reference each) until the credentials change or the client goes. */
         PeerCredentials *creds;
-        SocketPeer *sessions[CLIENT_SESSIONS_MAX];
+        SocketPeer **sessions; /* CLIENT_SESSIONS_MAX slots from the first session on */
         size_t n_sessions;
 
         SocketKey *used; /* the sockets it has used (client_free() drops what they hold of it) */
@@ -49,6 +49,8 @@ struct Client {
         uint64_t requests_completed; /* final event with a CoAP code */
         uint64_t requests_failed;    /* final event with an errno */
         uint64_t responses_delivered;
+
+        char name[]; /* in the same allocation: one less per client */
 };
 
 #define CLIENT_NAME_MAX 255

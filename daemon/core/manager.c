@@ -155,6 +155,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         r = socket_reader_new(m);
         if (r < 0)
                 return r;
+        r = socket_timers_new(m);
+        if (r < 0)
+                return r;
 
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
@@ -187,6 +190,9 @@ Manager *manager_free(Manager *m) {
                 caller_free(c);
         while ((s = hashmap_first(m->sockets)))
                 socket_free(s);
+        sd_event_source_disable_unref(m->socket_timer_source);
+        coap_heap_done(&m->socket_timers);
+        coap_heap_done(&m->socket_latest);
         /* It owns socket_epoll_fd. */
         sd_event_source_disable_unref(m->socket_epoll_source);
         free(m->socket_rx);

@@ -10,6 +10,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "coap-engine-heap.h"
 #include "coap-engine.h"
 #include "config/config.h"
 #include "internal/macro.h"
@@ -134,6 +135,10 @@ struct Manager {
         int socket_epoll_fd;
         sd_event_source *socket_epoll_source;
         SocketRx *socket_rx;
+        /* Every socket's timer, by deadline and by the time it must have run by, behind one timer
+         * source armed for the earliest (socket.c). */
+        CoapHeap socket_timers, socket_latest;
+        sd_event_source *socket_timer_source;
 
         /* Front ends that batch events: flushed at the end of every handler that may make some
          * (manager_flush()). */

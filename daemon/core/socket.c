@@ -110,39 +110,73 @@ static PeerKey socket_peer_key(const Socket *s, const CoapAddr *a) {
         return k;
 }
 
+/* The all-zero key (family 0) is the connected peer's: no map for the one peer of a
+ * connected socket, the common case (~240 bytes each with its entry). */
+static SocketPeer *socket_lookup_peer(const Socket *s, const PeerKey *k) {
+        return k->family == 0 ? s->peer : hashmap_get(s->peers, k);
+}
+
 static SocketPeer *socket_find_peer(const Socket *s, const CoapAddr *a) {
         PeerKey k = socket_peer_key(s, a);
 
-        return hashmap_get(s->peers, &k);
+        return socket_lookup_peer(s, &k);
 }
 
 static void peer_drop_queue(SocketPeer *p) {
-        while (p->queue) {
-                SocketDatagram *d = p->queue;
+        if (!p->session)
+                return;
+        while (p->session->queue) {
+                SocketDatagram *d = p->session->queue;
 
-                p->queue = d->next;
+                p->session->queue = d->next;
                 free(d);
         }
-        p->queue_tail = NULL;
-        p->n_queued = p->queued_bytes = 0;
+        p->session->queue_tail = NULL;
+        p->session->n_queued = p->session->queued_bytes = 0;
+}
+
+/* A peer with an address: every one but a connected socket's, which is embedded in it. */
+typedef struct SocketPeerAt {
+        SocketPeer peer; /* first: freeing the peer frees this */
+        PeerAddress where;
+} SocketPeerAt;
+
+static const CoapAddr peer_no_addr = {};
+
+/* The engine's destination for p: len 0 for the connected peer. */
+static const CoapAddr *peer_addr(const SocketPeer *p) {
+        return p->where ? &p->where->addr : &peer_no_addr;
+}
+
+/* Frees what peer_new() made of p: its session, and p unless it is embedded in its socket. */
+static void peer_discard(SocketPeer *p) {
+        dtls_free(p->dtls);
+        if (p->session) {
+                free(p->session->pending_reason);
+                explicit_bzero(p->session->fingerprint, sizeof p->session->fingerprint);
+                free(p->session);
+        }
+        if (p == &p->socket->peer0)
+                *p = (SocketPeer){};
+        else
+                free(p);
 }
 
 static void peer_free(SocketPeer *p) {
         Socket *s = p->socket;
 
-        if (hashmap_get(s->peers, &p->key) == p)
-                hashmap_remove(s->peers, &p->key);
+        if (s->peer == p)
+                s->peer = NULL;
+        else if (hashmap_get(s->peers, &p->where->key) == p)
+                hashmap_remove(s->peers, &p->where->key);
         if (p->dtls) {
                 LIST_REMOVE(secure, s->secure, p);
                 /* close_notify for an established session; the callbacks only touch p. */
                 (void) dtls_close(p->dtls);
-                dtls_free(p->dtls);
                 log_debug("Socket fd %d: DTLS session closed", s->fd);
         }
         peer_drop_queue(p);
-        free(p->pending_reason);
-        explicit_bzero(p->fingerprint, sizeof p->fingerprint);
-        free(p);
+        peer_discard(p);
 }
 
 static ssize_t socket_raw_send(Socket *s, const CoapAddr *dest, const uint8_t *buf, size_t len) {
@@ -155,7 +189,7 @@ static ssize_t socket_raw_send(Socket *s, const CoapAddr *dest, const uint8_t *b
 static int peer_push(void *userdata, const uint8_t *buf, size_t len) {
         SocketPeer *p = userdata;
 
-        if (socket_raw_send(p->socket, &p->addr, buf, len) < 0)
+        if (socket_raw_send(p->socket, peer_addr(p), buf, len) < 0)
                 return log_debug_errno(errno, "Failed to send %zu byte DTLS datagram on fd %d: %m",
                                        len, p->socket->fd);
         return 0;
@@ -166,15 +200,15 @@ static void peer_deliver(void *userdata, const uint8_t *buf, size_t len) {
         Socket *s = p->socket;
 
         log_debug("Received %zu byte DTLS record on fd %d", len, s->fd);
-        coap_engine_feed(s->engine, buf, len, &p->addr, false, manager_now(s->manager));
+        coap_engine_feed(s->engine, buf, len, peer_addr(p), false, manager_now(s->manager));
 }
 
 static void peer_flush(SocketPeer *p) {
-        while (p->queue) {
-                SocketDatagram *d = p->queue;
+        while (p->session->queue) {
+                SocketDatagram *d = p->session->queue;
                 int r;
 
-                p->queue = d->next;
+                p->session->queue = d->next;
                 r = dtls_send(p->dtls, d->data, d->len);
                 if (r < 0)
                         /* Lost like any datagram: the engine retransmits or times out. */
@@ -182,8 +216,8 @@ static void peer_flush(SocketPeer *p) {
                                         p->socket->fd);
                 free(d);
         }
-        p->queue_tail = NULL;
-        p->n_queued = p->queued_bytes = 0;
+        p->session->queue_tail = NULL;
+        p->session->n_queued = p->session->queued_bytes = 0;
 }
 
 static void peer_state_changed(void *userdata, DtlsState state, int error) {
@@ -198,7 +232,7 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
                         (void) dtls_describe(p->dtls, &desc);
                 log_debug("Socket fd %d: DTLS session %s %s, flushing %zu datagrams", s->fd,
                           dtls_is_resumed(p->dtls) ? "resumed" : "established",
-                          desc ?: "(unknown parameters)", p->n_queued);
+                          desc ?: "(unknown parameters)", p->session->n_queued);
                 peer_flush(p);
                 break;
         }
@@ -215,12 +249,12 @@ static void peer_state_changed(void *userdata, DtlsState state, int error) {
                                        reason ?: "");
                         /* Reported to the requests from the loop, never from inside a send;
                          * GnuTLS' words go with it, for the application. */
-                        p->pending_error = error;
-                        free(p->pending_reason);
-                        p->pending_reason = NULL;
-                        if (reason && asprintf(&p->pending_reason, "DTLS session %s: %s",
+                        p->session->pending_error = error;
+                        free(p->session->pending_reason);
+                        p->session->pending_reason = NULL;
+                        if (reason && asprintf(&p->session->pending_reason, "DTLS session %s: %s",
                                                dtls_state_to_string(state), reason) < 0)
-                                p->pending_reason = NULL; /* the errno alone then */
+                                p->session->pending_reason = NULL; /* the errno alone then */
                         s->has_pending_error = true;
                 }
                 break;
@@ -233,10 +267,11 @@ static int peer_enqueue(SocketPeer *p, const uint8_t *buf, size_t len) {
         SocketDatagram *d;
 
         /* The engine retransmits byte for byte: one copy is enough. */
-        for (d = p->queue; d; d = d->next)
+        for (d = p->session->queue; d; d = d->next)
                 if (d->len == len && memcmp(d->data, buf, len) == 0)
                         return 0;
-        if (p->n_queued >= PEER_QUEUE_MAX_DATAGRAMS || p->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
+        if (p->session->n_queued >= PEER_QUEUE_MAX_DATAGRAMS ||
+            p->session->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
                 return -ENOBUFS;
         d = malloc(sizeof(SocketDatagram) + len);
         if (!d)
@@ -244,13 +279,13 @@ static int peer_enqueue(SocketPeer *p, const uint8_t *buf, size_t len) {
         d->next = NULL;
         d->len = len;
         memcpy(d->data, buf, len);
-        if (p->queue_tail)
-                p->queue_tail->next = d;
+        if (p->session->queue_tail)
+                p->session->queue_tail->next = d;
         else
-                p->queue = d;
-        p->queue_tail = d;
-        p->n_queued++;
-        p->queued_bytes += len;
+                p->session->queue = d;
+        p->session->queue_tail = d;
+        p->session->n_queued++;
+        p->session->queued_bytes += len;
         return 0;
 }
 
@@ -284,19 +319,20 @@ static void socket_settle(Socket *s) {
         /* Event handlers free requests but never peers (peers are collected from a defer source),
          * so the list stays intact. */
         LIST_FOREACH(secure, p, s->secure) {
-                int error = p->pending_error;
+                int error = p->session->pending_error;
 
                 if (error == 0)
                         continue;
-                p->pending_error = 0;
-                s->failing_reason = p->pending_reason;
-                if (p->addr.len == 0)
+                p->session->pending_error = 0;
+                s->failing_reason = p->session->pending_reason;
+                if (!p->where)
                         coap_engine_fail_all(s->engine, error, manager_now(s->manager));
                 else
-                        coap_engine_fail_dest(s->engine, &p->addr, error, manager_now(s->manager));
+                        coap_engine_fail_dest(s->engine, peer_addr(p), error,
+                                              manager_now(s->manager));
                 s->failing_reason = NULL;
-                free(p->pending_reason);
-                p->pending_reason = NULL;
+                free(p->session->pending_reason);
+                p->session->pending_reason = NULL;
         }
 }
 
@@ -323,11 +359,66 @@ static void socket_queue_if_unused(Socket *s) {
                 manager_queue_socket_gc(s->manager, s);
 }
 
-static void socket_rearm(Socket *s) {
-        uint64_t deadline = coap_engine_next_deadline(s->engine), armed, accuracy, new_accuracy;
-        int enabled = SD_EVENT_OFF;
-        SocketPeer *p;
+/* Every socket's timer is an entry of two heaps in the manager, behind one sd-event timer source:
+ * by deadline, and by the time it must have run by (deadline plus its accuracy). As sd-event does
+ * for its own sources, the source is armed for the earliest deadline with the accuracy that keeps
+ * it before the earliest of those times, so that it serves every socket on time. An sd-event
+ * source per socket cost ~300 bytes each, most of what 10,000 sockets with an observation each
+ * held. */
+static void socket_timers_sync(Manager *m) {
+        CoapTimer *t = coap_heap_peek(&m->socket_timers), *l = coap_heap_peek(&m->socket_latest);
         int r;
+
+        if (!t) {
+                r = sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_OFF);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to disable the socket timer, ignoring: %m");
+                return;
+        }
+        /* Every socket's latest time is past its deadline, so past the earliest deadline. */
+        r = sd_event_source_set_time(m->socket_timer_source, t->deadline);
+        if (r >= 0)
+                r = sd_event_source_set_time_accuracy(m->socket_timer_source,
+                                                      MAX(l->deadline - t->deadline, UINT64_C(1)));
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "Failed to arm the socket timer: %m");
+}
+
+/* Queues the socket's timer at deadline (UINT64_MAX: stops it); the source follows when the
+ * first of either heap changes, which it can only through this socket. */
+static void socket_timer_set(Socket *s, uint64_t deadline) {
+        Manager *m = s->manager;
+        bool was_first = coap_heap_peek(&m->socket_timers) == &s->timer ||
+                         coap_heap_peek(&m->socket_latest) == &s->latest;
+
+        if (deadline == UINT64_MAX) {
+                if (s->timer.idx == COAP_TIMER_IDLE)
+                        return;
+                coap_timer_stop(&m->socket_timers, &s->timer);
+                coap_timer_stop(&m->socket_latest, &s->latest);
+        } else {
+                uint64_t accuracy = socket_timer_accuracy(s, deadline);
+
+                if (s->timer.idx == COAP_TIMER_IDLE &&
+                    (coap_heap_reserve(&m->socket_timers, m->socket_timers.n + 1) < 0 ||
+                     coap_heap_reserve(&m->socket_latest, m->socket_latest.n + 1) < 0)) {
+                        log_error_errno(-ENOMEM, "Failed to arm socket timer: %m");
+                        return;
+                }
+                coap_timer_set(&m->socket_timers, &s->timer, deadline);
+                coap_timer_set(&m->socket_latest, &s->latest,
+                               deadline > UINT64_MAX - accuracy ? UINT64_MAX : deadline + accuracy);
+        }
+        if (was_first || coap_heap_peek(&m->socket_timers) == &s->timer ||
+            coap_heap_peek(&m->socket_latest) == &s->latest)
+                socket_timers_sync(m);
+}
+
+static void socket_rearm(Socket *s) {
+        uint64_t deadline = coap_engine_next_deadline(s->engine);
+        SocketPeer *p;
 
         LIST_FOREACH(secure, p, s->secure)
                 deadline = MIN(deadline, dtls_next_timeout(p->dtls));
@@ -335,27 +426,18 @@ static void socket_rearm(Socket *s) {
                 deadline = manager_now(s->manager);
 
         /* Nothing due: the timer stays as it is, and its expiry, if it comes, finds nothing to do.
-         * Disabling it would cost a timerfd_settime() now and another at the next request's
+         * Taking it out would re-arm the shared source now and again at the next request's
          * arming, on a socket that outlives its requests (registered on a data channel). */
         if (deadline == UINT64_MAX)
                 return;
         /* Nor is a timer moved that expires no later than deadline may: if it comes early, it is
-         * armed for deadline then. Moving it for each request of a sequence would cost a
-         * timerfd_settime() for most of them (their deadlines are spread over more than the
-         * timer's accuracy). */
-        new_accuracy = socket_timer_accuracy(s, deadline);
-        if (sd_event_source_get_enabled(s->timer_source, &enabled) >= 0 &&
-            enabled != SD_EVENT_OFF && sd_event_source_get_time(s->timer_source, &armed) >= 0 &&
-            sd_event_source_get_time_accuracy(s->timer_source, &accuracy) >= 0 &&
-            armed + accuracy <= deadline + new_accuracy)
+         * queued for deadline then. Moving it for each request of a sequence would re-arm the
+         * source (a timerfd_settime()) for most of them: their deadlines are spread over more
+         * than the timer's accuracy. */
+        if (s->timer.idx != COAP_TIMER_IDLE &&
+            s->latest.deadline <= deadline + socket_timer_accuracy(s, deadline))
                 return;
-        r = sd_event_source_set_time(s->timer_source, deadline);
-        if (r >= 0)
-                r = sd_event_source_set_time_accuracy(s->timer_source, new_accuracy);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
-        if (r < 0)
-                log_error_errno(r, "Failed to arm socket timer: %m");
+        socket_timer_set(s, deadline);
 }
 
 /* After every engine call: its timers, and its socket's collection. */
@@ -566,22 +648,47 @@ int socket_reader_new(Manager *m) {
         return 0;
 }
 
-static int socket_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        Socket *s = userdata;
-        uint64_t now = manager_now(s->manager);
+static void socket_on_timer(Socket *s, uint64_t now) {
         SocketPeer *p;
 
-        (void) source, (void) usec;
-        /* The loop's time, not the scheduled one: every engine call of an iteration sees the same
-         * clock, which never goes backwards. */
         LIST_FOREACH(secure, p, s->secure)
                 if (dtls_next_timeout(p->dtls) <= now)
                         (void) dtls_on_timeout(p->dtls, now);
         socket_settle(s);
         coap_engine_tick(s->engine, now);
         socket_engine_changed(s);
-        manager_flush(s->manager);
+}
+
+/* Runs every socket due. The loop's time, not the scheduled one: every engine call of an
+ * iteration sees the same clock, which never goes backwards. A socket due again at once (a
+ * session failure to report) runs in the next turn: at most as many runs as sockets queued. */
+static int socket_timers_on_time(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t now = manager_now(m);
+        CoapTimer *t;
+
+        (void) source, (void) usec;
+        for (size_t n = m->socket_timers.n;
+             n > 0 && (t = coap_heap_peek(&m->socket_timers)) && t->deadline <= now; n--) {
+                Socket *s = container_of(t, Socket, timer);
+
+                coap_timer_stop(&m->socket_timers, &s->timer);
+                coap_timer_stop(&m->socket_latest, &s->latest);
+                socket_on_timer(s, now);
+        }
+        socket_timers_sync(m);
+        manager_flush(m);
         return 0;
+}
+
+int socket_timers_new(Manager *m) {
+        int r;
+
+        r = sd_event_add_time(m->event, &m->socket_timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
+                              socket_timers_on_time, m);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->socket_timer_source, SD_EVENT_OFF);
 }
 
 /* The socket's identity: its inode. */
@@ -621,16 +728,13 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                 return -ENOMEM;
         s->manager = m;
         s->key = key;
+        s->timer.idx = s->latest.idx = COAP_TIMER_IDLE;
         s->family = family;
         /* The message owns fd; ours must outlive it. Flags stay untouched: they are shared with
          * the caller's copy, so every send and receive passes MSG_DONTWAIT. */
         s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (s->fd < 0)
                 return -errno;
-
-        r = hashmap_new(&peer_key_hash_ops, &s->peers);
-        if (r < 0)
-                return r;
 
         r = coap_engine_new(&(const CoapEngineEnv){.userdata = s,
                                                    .send = socket_send,
@@ -646,13 +750,6 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
                         return r;
         }
         r = socket_set_reading(s, true);
-        if (r < 0)
-                return r;
-        r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
-                              socket_on_timer, s);
-        if (r < 0)
-                return r;
-        r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
         if (r < 0)
                 return r;
 
@@ -689,13 +786,13 @@ Socket *socket_free(Socket *s) {
         if (s->in_gc_queue)
                 LIST_REMOVE(gc_queue, m->gc_queue, s);
         /* Sessions say close_notify while the fd is still open. */
-        while ((p = hashmap_first(s->peers)))
+        while ((p = s->peer ?: hashmap_first(s->peers)))
                 peer_free(p);
         hashmap_free(s->peers);
         /* The caller's copy keeps the file, and with it the epoll item, alive after our close. */
         if (s->fd >= 0)
                 (void) socket_set_reading(s, false);
-        sd_event_source_disable_unref(s->timer_source);
+        socket_timer_set(s, UINT64_MAX);
         coap_engine_free(s->engine);
         if (s->fd >= 0)
                 log_debug("Freeing socket fd %d", s->fd);
@@ -711,29 +808,29 @@ bool socket_is_connected(Socket *s) {
 
         /* Peer keys depend on it, so it is only looked at again once no peer is left, and once
          * per loop iteration (a request asks twice). */
-        if (hashmap_size(s->peers) > 0 || s->connected_checked == now)
+        if (s->peer || hashmap_size(s->peers) > 0 || s->connected_checked == now)
                 return s->connected;
         s->connected = getpeername(s->fd, (struct sockaddr *) &ss, &len) >= 0;
         s->connected_to = (CoapAddr){};
         if (s->connected) {
                 s->connected_to.len = len;
-                memcpy(&s->connected_to.ss, &ss, MIN((size_t) len, sizeof(ss)));
+                memcpy(&s->connected_to.ss, &ss, MIN((size_t) len, sizeof(s->connected_to.ss)));
         }
         s->connected_checked = now;
         return s->connected;
 }
 
 bool socket_is_connected_to(Socket *s, const CoapAddr *dest) {
-        const struct sockaddr_storage *a = &dest->ss, *b = &s->connected_to.ss;
+        const struct sockaddr *a = &dest->ss.sa, *b = &s->connected_to.ss.sa;
 
-        if (!socket_is_connected(s) || a->ss_family != b->ss_family)
+        if (!socket_is_connected(s) || a->sa_family != b->sa_family)
                 return false;
-        if (a->ss_family == AF_INET) {
+        if (a->sa_family == AF_INET) {
                 const struct sockaddr_in *x = (const void *) a, *y = (const void *) b;
 
                 return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
         }
-        if (a->ss_family == AF_INET6) {
+        if (a->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *x = (const void *) a, *y = (const void *) b;
 
                 return x->sin6_port == y->sin6_port &&
@@ -757,7 +854,7 @@ bool socket_collect(Socket *s) {
 
         /* A session stays while the engine may still answer its peer for an ended exchange. */
         LIST_FOREACH_SAFE(secure, p, n, s->secure)
-                if (p->n_refs == 0 && !coap_engine_holds_dest(s->engine, &p->addr))
+                if (p->n_refs == 0 && !coap_engine_holds_dest(s->engine, peer_addr(p)))
                         peer_free(p);
         /* Held exchanges still answer their peers (an ACK for a retransmitted response, an RST
          * for a notification after Cancel): keep reading until the engine is idle. */
@@ -770,47 +867,58 @@ bool socket_collect(Socket *s) {
 static bool peer_matches(const SocketPeer *p, const PeerCredentials *creds) {
         if (!creds)
                 return !p->dtls;
-        return p->dtls && memcmp(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE) == 0;
+        return p->dtls &&
+               memcmp(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE) == 0;
 }
 
 static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
                     const PeerCredentials *creds, SocketPeer **ret) {
         SocketPeer *p;
-        int r;
+        int r = 0;
 
-        p = calloc(1, sizeof(SocketPeer));
-        if (!p)
-                return -ENOMEM;
+        if (key->family == 0) {
+                /* The connected peer (on a connected socket DTLS runs to it, whatever the
+                 * destination): no address, and no allocation of its own. */
+                assert(!s->peer);
+                p = &s->peer0;
+        } else {
+                SocketPeerAt *at = calloc(1, sizeof(SocketPeerAt));
+
+                if (!at)
+                        return -ENOMEM;
+                at->where = (PeerAddress){.key = *key, .addr = *dest};
+                p = &at->peer;
+                p->where = &at->where;
+        }
         p->socket = s;
-        p->key = *key;
-        /* On a connected socket DTLS runs to the connected peer, whatever the destination. */
-        if (!s->connected && dest)
-                p->addr = *dest;
         if (creds) {
-                r = dtls_new(creds->dtls,
-                             &(const DtlsIo){.userdata = p,
-                                             .push = peer_push,
-                                             .deliver = peer_deliver,
-                                             .state_changed = peer_state_changed},
-                             &p->dtls);
+                p->session = calloc(1, sizeof(PeerSession));
+                r = p->session ? dtls_new(creds->dtls,
+                                          &(const DtlsIo){.userdata = p,
+                                                          .push = peer_push,
+                                                          .deliver = peer_deliver,
+                                                          .state_changed = peer_state_changed},
+                                          &p->dtls)
+                               : -ENOMEM;
                 if (r >= 0)
                         r = dtls_set_timeouts(
                                 p->dtls,
                                 MIN(DTLS_DEFAULT_RETRANSMIT_USEC, creds->handshake_timeout_usec),
                                 creds->handshake_timeout_usec);
-                if (r < 0) {
-                        dtls_free(p->dtls);
-                        free(p);
-                        return r;
-                }
-                memcpy(p->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
+                if (r >= 0)
+                        memcpy(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
         }
-        r = hashmap_put(s->peers, &p->key, p);
+        if (r >= 0 && p->where) {
+                r = s->peers ? 0 : hashmap_new(&peer_key_hash_ops, &s->peers);
+                if (r >= 0)
+                        r = hashmap_put(s->peers, &p->where->key, p);
+        }
         if (r < 0) {
-                dtls_free(p->dtls);
-                free(p);
+                peer_discard(p);
                 return r;
         }
+        if (!p->where)
+                s->peer = p;
         if (p->dtls) {
                 LIST_PREPEND(secure, s->secure, p);
                 log_debug("Socket fd %d: new DTLS peer (%s)", s->fd, creds->type);
@@ -827,7 +935,7 @@ int socket_get_peer(Socket *s, const CoapAddr *dest, const PeerCredentials *cred
 
         (void) socket_is_connected(s);
         key = socket_peer_key(s, dest);
-        p = hashmap_get(s->peers, &key);
+        p = socket_lookup_peer(s, &key);
         if (p && !peer_matches(p, creds)) {
                 if (p->n_refs > 0)
                         return -EALREADY;

@@ -15,6 +15,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "coap-engine-heap.h"
 #include "coap-engine.h"
 #include "core/manager.h"
 #include "dtls/dtls.h"
@@ -49,20 +50,32 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(PeerCredentials *, peer_credentials_free);
 
 typedef struct SocketDatagram SocketDatagram;
 
-struct SocketPeer {
-        Socket *socket;
-        PeerKey key;
-        CoapAddr addr;   /* the engine's destination: len 0 on a connected socket */
-        unsigned n_refs; /* requests in flight and clients keeping the session */
-
-        /* DTLS only (dtls != NULL). */
-        Dtls *dtls;
+/* What only a DTLS peer has: its own allocation, so that a plain peer (one per socket with
+ * plain CoAP) carries none of it. */
+typedef struct PeerSession {
         uint8_t fingerprint[PEER_FINGERPRINT_SIZE];
         SocketDatagram *queue; /* LIST, oldest first: CoAP datagrams waiting for the handshake */
         SocketDatagram *queue_tail;
         size_t n_queued, queued_bytes;
         int pending_error;    /* a session failure not yet reported to the requests */
         char *pending_reason; /* what the requests' final events say about it, or NULL */
+} PeerSession;
+
+/* Where a peer is: every peer has one but a connected socket's (all-zero key, engine destination
+ * of len 0). */
+typedef struct PeerAddress {
+        PeerKey key;
+        CoapAddr addr; /* the engine's destination */
+} PeerAddress;
+
+struct SocketPeer {
+        Socket *socket;
+        PeerAddress *where; /* NULL: the connected peer, embedded in its socket (Socket.peer0) */
+        unsigned n_refs;    /* requests in flight and clients keeping the session */
+
+        /* DTLS only (dtls != NULL). */
+        Dtls *dtls;
+        PeerSession *session;
         LIST_FIELDS(SocketPeer, secure);
 };
 
@@ -73,25 +86,30 @@ struct Socket {
         SocketKey key;
         int fd;
         int family;
-        bool connected;        /* fixed while the socket has peers: see socket_is_connected() */
-        CoapAddr connected_to; /* its peer, when connected */
+        CoapAddr connected_to;      /* its peer, when connected */
         uint64_t connected_checked; /* loop time of the last getpeername() */
-        bool reading;               /* in the manager's epoll set */
-        sd_event_source *timer_source;
+        CoapTimer timer;  /* in Manager.socket_timers while the engine or a session has one */
+        CoapTimer latest; /* then in Manager.socket_latest: by when it must have run */
         CoapEngine *engine;
-        unsigned n_refs; /* requests in flight, and peers with references */
+        unsigned n_refs;        /* requests in flight, and peers with references */
+        bool connected;         /* fixed while the socket has peers: see socket_is_connected() */
+        bool reading;           /* in the manager's epoll set */
+        bool has_pending_error; /* some secure peer has pending_error set */
         bool in_gc_queue;
         uint64_t idle_since; /* when it last lost its last reference */
         LIST_FIELDS(Socket, gc_queue);
 
-        Hashmap *peers;             /* PeerKey -> SocketPeer */
+        SocketPeer *peer; /* &peer0 while the connected peer (all-zero key) is in use */
+        SocketPeer peer0;
+        Hashmap *peers;             /* the others, PeerKey -> SocketPeer; NULL until the first */
         SocketPeer *secure;         /* LIST of the peers with DTLS */
-        bool has_pending_error;     /* some secure peer has pending_error set */
         const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
 };
 
 /* The epoll set every socket is read through, and its io source (from manager_new()). */
 int socket_reader_new(Manager *m);
+/* The one timer source of all sockets (from manager_new()). */
+int socket_timers_new(Manager *m);
 
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The

@@ -5,21 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct Entry {
-        struct Entry *next;
+/* Open addressing, linear probing, backward-shift deletion: a slot is two pointers, no
+ * allocation per entry (a chained entry cost 48 bytes with malloc's overhead, a bucket 8 more;
+ * the daemon keeps one per client, request and socket). */
+typedef struct Slot {
         const void *key;
-        void *value;
-        uint64_t hash;
-} Entry;
+        void *value; /* NULL: empty */
+} Slot;
 
 struct Hashmap {
         const HashOps *ops;
-        Entry **buckets;
-        size_t n_buckets; /* a power of two */
+        Slot *slots;
+        size_t n_slots; /* 0 or a power of two */
         size_t size;
 };
 
-#define INITIAL_BUCKETS 16
+/* The first table; grown (doubled) past 2/3 full. */
+#define INITIAL_SLOTS 8
 
 /* splitmix64's finalizer: spreads sequential ids over all bits. */
 static uint64_t mix64(uint64_t x) {
@@ -76,13 +78,7 @@ int hashmap_new(const HashOps *ops, Hashmap **ret) {
         h = calloc(1, sizeof(Hashmap));
         if (!h)
                 return -ENOMEM;
-        h->buckets = calloc(INITIAL_BUCKETS, sizeof(Entry *));
-        if (!h->buckets) {
-                free(h);
-                return -ENOMEM;
-        }
         h->ops = ops;
-        h->n_buckets = INITIAL_BUCKETS;
         *ret = h;
         return 0;
 }
@@ -90,83 +86,84 @@ int hashmap_new(const HashOps *ops, Hashmap **ret) {
 Hashmap *hashmap_free(Hashmap *h) {
         if (!h)
                 return NULL;
-        for (size_t i = 0; i < h->n_buckets; i++)
-                for (Entry *e = h->buckets[i], *n; e; e = n) {
-                        n = e->next;
-                        free(e);
-                }
-        free(h->buckets);
+        free(h->slots);
         free(h);
         return NULL;
 }
 
-static Entry **hashmap_find(const Hashmap *h, const void *key, uint64_t hash) {
-        Entry **p = &h->buckets[hash & (h->n_buckets - 1)];
-
-        for (; *p; p = &(*p)->next)
-                if ((*p)->hash == hash && h->ops->equal((*p)->key, key))
-                        return p;
-        return p;
+static size_t hashmap_home(const Hashmap *h, const void *key) {
+        return (size_t) h->ops->hash(key) & (h->n_slots - 1);
 }
 
-static void hashmap_grow(Hashmap *h) {
-        size_t n = h->n_buckets * 2;
-        Entry **b;
+/* The slot of key, or the empty slot that ends its probe sequence. Needs n_slots > 0. */
+static size_t hashmap_find(const Hashmap *h, const void *key) {
+        size_t mask = h->n_slots - 1, i = hashmap_home(h, key);
 
-        b = calloc(n, sizeof(Entry *));
-        if (!b)
-                return; /* longer chains, still correct */
-        for (size_t i = 0; i < h->n_buckets; i++)
-                for (Entry *e = h->buckets[i], *next; e; e = next) {
-                        next = e->next;
-                        e->next = b[e->hash & (n - 1)];
-                        b[e->hash & (n - 1)] = e;
-                }
-        free(h->buckets);
-        h->buckets = b;
-        h->n_buckets = n;
+        while (h->slots[i].value && !h->ops->equal(h->slots[i].key, key))
+                i = (i + 1) & mask;
+        return i;
+}
+
+static int hashmap_grow(Hashmap *h) {
+        size_t n = h->n_slots ? h->n_slots * 2 : INITIAL_SLOTS;
+        Slot *old = h->slots;
+        size_t n_old = h->n_slots;
+
+        h->slots = calloc(n, sizeof(Slot));
+        if (!h->slots) {
+                h->slots = old;
+                return -ENOMEM;
+        }
+        h->n_slots = n;
+        for (size_t i = 0; i < n_old; i++)
+                if (old[i].value)
+                        h->slots[hashmap_find(h, old[i].key)] = old[i];
+        free(old);
+        return 0;
 }
 
 int hashmap_put(Hashmap *h, const void *key, void *value) {
-        uint64_t hash = h->ops->hash(key);
-        Entry **p, *e;
+        int r;
 
-        p = hashmap_find(h, key, hash);
-        if (*p)
+        if (h->n_slots > 0 && h->slots[hashmap_find(h, key)].value)
                 return -EEXIST;
-        e = malloc(sizeof(Entry));
-        if (!e)
-                return -ENOMEM;
-        *e = (Entry){.key = key, .value = value, .hash = hash};
-        *p = e;
+        if ((h->size + 1) * 3 > h->n_slots * 2) {
+                r = hashmap_grow(h);
+                if (r < 0)
+                        return r;
+        }
+        h->slots[hashmap_find(h, key)] = (Slot){.key = key, .value = value};
         h->size++;
-        if (h->size > h->n_buckets)
-                hashmap_grow(h);
         return 0;
 }
 
 void *hashmap_get(const Hashmap *h, const void *key) {
-        Entry **p;
-
-        if (!h)
+        if (!h || h->size == 0)
                 return NULL;
-        p = hashmap_find(h, key, h->ops->hash(key));
-        return *p ? (*p)->value : NULL;
+        return h->slots[hashmap_find(h, key)].value;
 }
 
 void *hashmap_remove(Hashmap *h, const void *key) {
-        Entry **p, *e;
+        size_t mask, i, j;
         void *value;
 
-        if (!h)
+        if (!h || h->size == 0)
                 return NULL;
-        p = hashmap_find(h, key, h->ops->hash(key));
-        e = *p;
-        if (!e)
+        mask = h->n_slots - 1;
+        i = hashmap_find(h, key);
+        value = h->slots[i].value;
+        if (!value)
                 return NULL;
-        *p = e->next;
-        value = e->value;
-        free(e);
+        /* Pull later entries of the cluster into the hole unless their home lies after it. */
+        for (j = (i + 1) & mask; h->slots[j].value; j = (j + 1) & mask) {
+                size_t home = hashmap_home(h, h->slots[j].key);
+
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                        h->slots[i] = h->slots[j];
+                        i = j;
+                }
+        }
+        h->slots[i] = (Slot){};
         h->size--;
         return value;
 }
@@ -183,16 +180,12 @@ void *hashmap_first(const Hashmap *h) {
 }
 
 bool hashmap_iterate(const Hashmap *h, HashmapIter *it, void **ret_value) {
-        const Entry *e = it->entry;
-
         if (!h)
                 return false;
-        while (!e) {
-                if (it->bucket >= h->n_buckets)
-                        return false;
-                e = h->buckets[it->bucket++];
-        }
-        it->entry = e->next;
-        *ret_value = e->value;
-        return true;
+        for (; it->slot < h->n_slots; it->slot++)
+                if (h->slots[it->slot].value) {
+                        *ret_value = h->slots[it->slot++].value;
+                        return true;
+                }
+        return false;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A small chained hash table. Keys are pointers into the values (the value owns its key), so
- * the table allocates only its entries. Values are not freed by the table. */
+/* A small open-addressing hash table. Keys are pointers into the values (the value owns its key),
+ * so the table allocates only its slots. Values are not freed by the table. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,7 +24,7 @@ typedef struct Hashmap Hashmap;
 int hashmap_new(const HashOps *ops, Hashmap **ret);
 Hashmap *hashmap_free(Hashmap *h);
 
-/* 0, -EEXIST when the key is present, -ENOMEM. */
+/* 0, -EEXIST when the key is present, -ENOMEM. value is not NULL. */
 int hashmap_put(Hashmap *h, const void *key, void *value);
 void *hashmap_get(const Hashmap *h, const void *key);
 /* Returns the removed value, or NULL. */
@@ -37,8 +37,7 @@ void *hashmap_first(const Hashmap *h);
 /* Iteration: HashmapIter i = {}; while (hashmap_iterate(h, &i, &v)) ...; the table must not
  * change meanwhile. */
 typedef struct HashmapIter {
-        size_t bucket;
-        const void *entry; /* next entry in the current chain */
+        size_t slot; /* the next one to look at */
 } HashmapIter;
 
 bool hashmap_iterate(const Hashmap *h, HashmapIter *it, void **ret_value);
