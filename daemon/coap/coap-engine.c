@@ -175,15 +175,15 @@ typedef struct Exchange {
 } Exchange;
 
 struct CoapEngine {
-        CoapEngineEnv env;
-        CoapEngineStats stats;
-        uint16_t next_mid;
+        const CoapEngineEnv *env;
+        void *userdata;
         uint64_t next_seq;
         CoapHeap timers; /* by deadline */
         CoapHeap latest; /* by the time the timer must have run by (bounded ones only) */
         CoapMap by_id, by_token, by_mid, owners;
         List all, live;
-        size_t n_all, n_live;
+        uint32_t n_all, n_live; /* as Owner.n_live: each exchange takes hundreds of bytes */
+        uint16_t next_mid;
 };
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
@@ -216,15 +216,15 @@ static void exchange_timer_eagain(CoapEngine *e, Exchange *x, uint64_t now) {
 }
 
 static uint64_t engine_random(CoapEngine *e) {
-        return e->env.random_u64(e->env.userdata);
+        return e->env->random_u64(e->userdata);
 }
 
 static int engine_send(CoapEngine *e, const CoapAddr *dest, const uint8_t *buf, size_t len) {
-        int r = e->env.send(e->env.userdata, dest, buf, len);
+        int r = e->env->send(e->userdata, dest, buf, len);
 
         if (r < 0)
                 return r;
-        e->stats.messages_sent++;
+        e->env->stats->messages_sent++;
         return 0;
 }
 
@@ -424,7 +424,7 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
 /* Emits ev for x. Returns whether x is still alive (the handler may have cancelled it). */
 static bool exchange_emit(CoapEngine *e, Exchange *x, const CoapEvent *ev) {
         x->busy++;
-        e->env.event(e->env.userdata, ev);
+        e->env->event(e->userdata, ev);
         x->busy--;
         if (!x->dead)
                 return true;
@@ -706,7 +706,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                         return;
                 }
                 if (x->resend != RESEND_FIRST) {
-                        e->stats.retransmissions++;
+                        e->env->stats->retransmissions++;
                         x->retries--;
                         x->timeout = backoff(x->timeout, x->params.backoff_percent);
                         x->timeout_max = backoff(x->timeout_max, x->params.backoff_percent);
@@ -716,23 +716,24 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                 return;
         }
 
-        e->stats.timeouts++;
+        e->env->stats->timeouts++;
         ev = exchange_event(x, -ETIMEDOUT);
         /* Zephyr forgets a NON request silently when its first timeout expires. */
         ev.silent = x->wait == WAIT_RESPONSE;
         exchange_final(e, x, &ev, false, now);
 }
 
-int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret) {
+int coap_engine_new(const CoapEngineEnv *env, void *userdata, uint64_t now, CoapEngine **ret) {
         CoapEngine *e;
 
         (void) now;
-        if (!env || !env->send || !env->event || !env->random_u64 || !ret)
+        if (!env || !env->send || !env->event || !env->random_u64 || !env->stats || !ret)
                 return -EINVAL;
         e = calloc(1, sizeof(CoapEngine));
         if (!e)
                 return -ENOMEM;
-        e->env = *env;
+        e->env = env;
+        e->userdata = userdata;
         e->next_mid = (uint16_t) engine_random(e);
         *ret = e;
         return 0;
@@ -1620,7 +1621,7 @@ static Exchange *engine_find_by_mid(CoapEngine *e, uint16_t mid, const CoapAddr 
 }
 
 static void engine_unmatched(CoapEngine *e, const CoapMsg *m, const CoapAddr *src) {
-        e->stats.unmatched++;
+        e->env->stats->unmatched++;
         /* RFC 7252 §4.2/§4.3: reject what we cannot process; never RST an ACK (§4.2), nor a
          * group (a forged source). */
         if ((m->type == COAP_TYPE_CON || m->type == COAP_TYPE_NON) && !coap_addr_is_multicast(src))
@@ -1700,11 +1701,11 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
 
         if (!src)
                 src = &no_addr;
-        e->stats.messages_received++;
+        e->env->stats->messages_received++;
         if (len == 0)
                 return;
         if (coap_msg_parse(buf, len, &m, NULL) < 0) {
-                e->stats.malformed++;
+                e->env->stats->malformed++;
                 /* A CON whose header parses gets an RST; a cut-off datagram was not the peer's
                  * fault. */
                 if (!truncated && len >= COAP_HEADER_SIZE && (buf[0] >> 6) == COAP_VERSION &&
@@ -1717,7 +1718,7 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
         if (m.type == COAP_TYPE_RST) {
                 x = engine_find_by_mid(e, m.mid, src);
                 if (!x) {
-                        e->stats.unmatched++;
+                        e->env->stats->unmatched++;
                         return;
                 }
                 /* One member rejecting a multicast request does not end it for the others. */
@@ -1729,7 +1730,7 @@ void coap_engine_feed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapA
         if (m.code == COAP_CODE_EMPTY && m.type == COAP_TYPE_ACK) {
                 x = engine_find_by_mid(e, m.mid, src);
                 if (!x) {
-                        e->stats.unmatched++;
+                        e->env->stats->unmatched++;
                         return;
                 }
                 if (x->wait != WAIT_ACK || x->resend == RESEND_FIRST)
@@ -1791,5 +1792,5 @@ size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner) {
 }
 
 const CoapEngineStats *coap_engine_get_stats(const CoapEngine *e) {
-        return &e->stats;
+        return e->env->stats;
 }

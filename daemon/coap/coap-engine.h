@@ -100,26 +100,31 @@ typedef struct CoapEvent {
         const CoapAddr *source; /* a multicast request's responder; NULL otherwise */
 } CoapEvent;
 
+typedef struct CoapEngineStats CoapEngineStats;
+
+/* What an engine calls and where it counts. The engine keeps a pointer to it, not a copy: it
+ * outlives the engine, and may serve many engines (their userdata tells them apart), which then
+ * count into the same stats. */
 typedef struct CoapEngineEnv {
-        void *userdata;
         /* Sends one datagram. Returns 0, -EAGAIN (try again later) or another negative errno. */
         int (*send)(void *userdata, const CoapAddr *dest, const uint8_t *buf, size_t len);
         void (*event)(void *userdata, const CoapEvent *ev);
         uint64_t (*random_u64)(void *userdata); /* tokens, Request-Tags, first MID, jitter */
+        CoapEngineStats *stats;
 } CoapEngineEnv;
 
-typedef struct CoapEngineStats {
+struct CoapEngineStats {
         uint64_t messages_sent; /* every datagram handed to send(), retransmissions included */
         uint64_t messages_received;
         uint64_t retransmissions;
         uint64_t timeouts;
         uint64_t malformed; /* datagrams that did not parse */
         uint64_t unmatched; /* parsed but matched no exchange */
-} CoapEngineStats;
+};
 
 typedef struct CoapEngine CoapEngine;
 
-int coap_engine_new(const CoapEngineEnv *env, uint64_t now, CoapEngine **ret);
+int coap_engine_new(const CoapEngineEnv *env, void *userdata, uint64_t now, CoapEngine **ret);
 /* Frees every exchange without emitting events. NULL-safe; returns NULL. */
 CoapEngine *coap_engine_free(CoapEngine *e);
 
@@ -203,4 +208,5 @@ bool coap_engine_holds_dest(const CoapEngine *e, const CoapAddr *dest);
 /* Requests not yet final. */
 size_t coap_engine_n_requests(const CoapEngine *e);
 size_t coap_engine_n_requests_of(const CoapEngine *e, uint64_t owner);
+/* The env's stats: shared by every engine of that env. */
 const CoapEngineStats *coap_engine_get_stats(const CoapEngine *e);

@@ -222,21 +222,7 @@ uint64_t manager_now(Manager *m) {
 }
 
 void manager_get_stats(Manager *m, CoapEngineStats *ret) {
-        CoapEngineStats st = m->freed_stats;
-        HashmapIter it = {};
-        void *v;
-
-        while (hashmap_iterate(m->sockets, &it, &v)) {
-                const CoapEngineStats *e = coap_engine_get_stats(((Socket *) v)->engine);
-
-                st.messages_sent += e->messages_sent;
-                st.messages_received += e->messages_received;
-                st.retransmissions += e->retransmissions;
-                st.timeouts += e->timeouts;
-                st.malformed += e->malformed;
-                st.unmatched += e->unmatched;
-        }
-        *ret = st;
+        *ret = m->stats;
 }
 
 Caller *manager_find_caller(Manager *m, const char *name) {

@@ -127,7 +127,9 @@ struct Manager {
         uint64_t last_client_id;
         uint64_t last_request_id;
 
-        CoapEngineStats freed_stats; /* of engines already freed */
+        /* Every engine's callbacks (set with the first socket) and the stats they all count in. */
+        CoapEngineEnv engine_env;
+        CoapEngineStats stats;
 
         /* Every socket is read through one epoll set, edge-triggered, behind one io source: a
          * turn of the loop reads all the sockets that became ready, however many there are
@@ -177,5 +179,5 @@ void manager_queue_socket_gc(Manager *m, Socket *s);
 /* Sets a CLOCK_MONOTONIC timer source to fire once at usec. */
 int manager_arm_timer(sd_event_source *timer, uint64_t usec);
 
-/* Sum over live engines and freed ones. */
+/* Summed over every engine, live and freed. */
 void manager_get_stats(Manager *m, CoapEngineStats *ret);

@@ -736,11 +736,15 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (s->fd < 0)
                 return -errno;
 
-        r = coap_engine_new(&(const CoapEngineEnv){.userdata = s,
-                                                   .send = socket_send,
-                                                   .event = socket_event,
-                                                   .random_u64 = socket_random},
-                            manager_now(m), &s->engine);
+        /* One table for every engine: they count into the manager's stats. */
+        if (!m->engine_env.send)
+                m->engine_env = (CoapEngineEnv){
+                        .send = socket_send,
+                        .event = socket_event,
+                        .random_u64 = socket_random,
+                        .stats = &m->stats,
+                };
+        r = coap_engine_new(&m->engine_env, s, manager_now(m), &s->engine);
         if (r < 0)
                 return r;
 
@@ -771,16 +775,6 @@ Socket *socket_free(Socket *s) {
         if (!s)
                 return NULL;
         m = s->manager;
-        if (s->engine) {
-                const CoapEngineStats *st = coap_engine_get_stats(s->engine);
-
-                m->freed_stats.messages_sent += st->messages_sent;
-                m->freed_stats.messages_received += st->messages_received;
-                m->freed_stats.retransmissions += st->retransmissions;
-                m->freed_stats.timeouts += st->timeouts;
-                m->freed_stats.malformed += st->malformed;
-                m->freed_stats.unmatched += st->unmatched;
-        }
         if (hashmap_get(m->sockets, &s->key) == s)
                 hashmap_remove(m->sockets, &s->key);
         if (s->in_gc_queue)

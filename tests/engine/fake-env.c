@@ -75,18 +75,17 @@ static uint64_t fake_random(void *userdata) {
 
 FakeEnv *fake_env_new(uint64_t mid_seed) {
         FakeEnv *f = calloc(1, sizeof(FakeEnv));
-        CoapEngineEnv env;
 
         ck_assert_ptr_nonnull(f);
-        env = (CoapEngineEnv){
-                .userdata = f,
+        f->env = (CoapEngineEnv){
                 .send = fake_send,
                 .event = fake_event,
                 .random_u64 = fake_random,
+                .stats = &f->stats,
         };
         f->now = MS(1000);
         fake_rng_push(f, mid_seed);
-        ck_assert_int_eq(coap_engine_new(&env, f->now, &f->engine), 0);
+        ck_assert_int_eq(coap_engine_new(&f->env, f, f->now, &f->engine), 0);
         return f;
 }
 

@@ -34,6 +34,8 @@ typedef void (*FakeEventHook)(FakeEnv *f, const CoapEvent *ev);
 
 struct FakeEnv {
         CoapEngine *engine;
+        CoapEngineEnv env;
+        CoapEngineStats stats;
         uint64_t now;
 
         FakeTx *tx;

@@ -345,14 +345,15 @@ static void op_advance(Fuzz *f) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Fuzz f = {.data = data, .size = size, .now = 1000000, .rng = size};
-        CoapEngineEnv env = {
-                .userdata = &f,
+        CoapEngineStats stats = {};
+        const CoapEngineEnv env = {
                 .send = fake_send,
                 .event = fake_event,
                 .random_u64 = fake_random,
+                .stats = &stats,
         };
 
-        check(coap_engine_new(&env, f.now, &f.engine) == 0);
+        check(coap_engine_new(&env, &f, f.now, &f.engine) == 0);
         while (f.pos < f.size) {
                 uint64_t id, owner;
                 size_t before;
