@@ -94,8 +94,6 @@ typedef struct Plan {
         bool block2;
         int32_t observe; /* OBSERVE_APP, OBSERVE_NONE or a value */
         CoapBlock b2;
-        const uint8_t *echo; /* only while building */
-        size_t echo_len;
 } Plan;
 
 typedef struct Exchange {
@@ -113,6 +111,7 @@ typedef struct Exchange {
         uint8_t block_szx;
         bool block2_early;
         int32_t content_format;
+        uint32_t mcast_ms; /* the multicast window (below) */
 
         /* The request: options (the array and their values in blob) and payload (in blob). */
         uint8_t *blob;
@@ -136,18 +135,18 @@ typedef struct Exchange {
         Resend resend;
         uint64_t timeout;
         uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
+        unsigned busy;        /* events being emitted for it */
+        unsigned echo_retries;
+
+        /* Small fields of the groups below together, without padding. */
+        uint32_t obs_seq;
         uint8_t retries;
         bool dead; /* detached from the engine: free when not busy */
         bool live; /* not final yet */
 
-        unsigned busy; /* events being emitted for it */
-        unsigned echo_retries;
-
         bool observe; /* registered and not ended */
         bool was_observe;
         bool have_seq;
-        uint32_t obs_seq;
-        uint64_t obs_usec;
 
         bool b1;      /* Block1 upload */
         bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
@@ -155,6 +154,9 @@ typedef struct Exchange {
         /* A streamed body: payload (in stream_buf, stream_window bytes) holds its bytes from
          * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
         bool stream, stream_end, stream_wait;
+
+        uint64_t obs_usec;
+
         size_t b1_offset, b1_len;
         uint64_t request_tag;
         size_t stream_base, stream_window;
@@ -168,8 +170,8 @@ typedef struct Exchange {
         Plan held_plan;
         size_t b2_offset;
 
-        /* Multicast (RFC 7252 §8): responses come from group members, each delivered once. */
-        uint32_t mcast_ms; /* 0: unicast */
+        /* Multicast (RFC 7252 §8): responses come from group members, each delivered once;
+         * mcast_ms (above) is 0 for unicast. */
         CoapAddr *sources;
         size_t n_sources;
 } Exchange;
@@ -496,8 +498,9 @@ static void exchange_cancel(CoapEngine *e, Exchange *x, uint64_t now) {
         exchange_final(e, x, &ev, hold, now);
 }
 
-/* Encodes the message that plan describes, with a new MID, into x->msg. */
-static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
+/* Encodes the message that plan describes, with a new MID and echo (an Echo option, or NULL),
+ * into x->msg. */
+static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const CoapOption *echo) {
         uint8_t obs[4], cf[4], size1[4], b1[3], b2[3], token[COAP_TOKEN_MAX], tag[8];
         /* After an upload, the requests for the response's blocks carry no body (RFC 7959 §3.3). */
         const uint8_t *payload = x->b1_done ? NULL : x->payload;
@@ -592,12 +595,8 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
                         .len = (uint16_t) coap_uint_encode((uint32_t) x->content_format, cf),
                         .value = cf,
                 };
-        if (plan->echo)
-                opts[n++] = (CoapOption){
-                        .number = COAP_OPTION_ECHO,
-                        .len = (uint16_t) plan->echo_len,
-                        .value = plan->echo,
-                };
+        if (echo)
+                opts[n++] = *echo;
         coap_options_sort(opts, n);
 
         size = coap_msg_encoded_size(COAP_TOKEN_MAX, opts, n, payload_len);
@@ -631,8 +630,6 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan) {
         }
         x->b1_len = payload_len;
         x->plan = *plan;
-        x->plan.echo = NULL;
-        x->plan.echo_len = 0;
         return 0;
 }
 
@@ -664,8 +661,9 @@ static int exchange_transmit(CoapEngine *e, Exchange *x, uint64_t now) {
 }
 
 /* Builds and sends the next message of x; on failure x gets its final event. */
-static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, uint64_t now) {
-        int r = exchange_build(e, x, plan);
+static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, const CoapOption *echo,
+                              uint64_t now) {
+        int r = exchange_build(e, x, plan, echo);
 
         if (r >= 0)
                 r = exchange_transmit(e, x, now);
@@ -1020,9 +1018,11 @@ int coap_engine_submit(CoapEngine *e, const CoapRequestSpec *spec, uint64_t now)
         r = engine_get_owner(e, spec->owner, &o);
         if (r < 0)
                 goto fail;
-        plan.echo = o->echo;
-        plan.echo_len = o->echo_len;
-        r = exchange_build(e, x, &plan);
+        r = exchange_build(e, x, &plan,
+                           o->echo ? &(const CoapOption){.number = COAP_OPTION_ECHO,
+                                                         .len = o->echo_len,
+                                                         .value = o->echo}
+                                   : NULL);
         if (r >= 0) {
                 exchange_arm(e, x);
                 r = engine_send(e, &x->dest, x->msg, x->msg_len);
@@ -1146,7 +1146,7 @@ void coap_engine_resume_owner(CoapEngine *e, uint64_t owner, uint64_t now) {
                 if (!x)
                         return;
                 x->held = false;
-                exchange_continue(e, x, &x->held_plan, now);
+                exchange_continue(e, x, &x->held_plan, NULL, now);
                 o = coap_map_get(&e->owners, owner);
                 if (o && o->paused)
                         return;
@@ -1218,7 +1218,7 @@ int coap_engine_deregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
         x->held = false;
         x->observe = false;
         x->was_observe = true;
-        r = exchange_build(e, x, &plan);
+        r = exchange_build(e, x, &plan, NULL);
         if (r >= 0) {
                 exchange_arm(e, x);
                 r = engine_send(e, &x->dest, x->msg, x->msg_len);
@@ -1252,7 +1252,7 @@ int coap_engine_reregister_observe(CoapEngine *e, uint64_t id, uint64_t now) {
         if (x->b1)
                 return -EOPNOTSUPP;
 
-        r = exchange_build(e, x, &plan);
+        r = exchange_build(e, x, &plan, NULL);
         if (r < 0)
                 return r;
         /* The refresh supersedes the retrieval of a notification's blocks. */
@@ -1380,7 +1380,7 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
                 x->held_plan = plan;
                 return;
         }
-        exchange_continue(e, x, &plan, now);
+        exchange_continue(e, x, &plan, NULL, now);
 }
 
 /* Block1 (RFC 7959 §2.5): answers to the blocks before the last one. Returns true when handled. */
@@ -1405,7 +1405,7 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
                 x->b1_szx = blk.szx;
                 x->b1_offset = 0;
                 plan = x->plan;
-                exchange_continue(e, x, &plan, now);
+                exchange_continue(e, x, &plan, NULL, now);
                 return true;
         }
         if (!x->b1 || (body_complete(x) && x->b1_offset + x->b1_len >= body_end(x)))
@@ -1436,7 +1436,7 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
                 }
         }
         plan = x->plan;
-        exchange_continue(e, x, &plan, now);
+        exchange_continue(e, x, &plan, NULL, now);
         return true;
 }
 
@@ -1463,7 +1463,7 @@ int coap_engine_append(CoapEngine *e, uint64_t id, uint64_t offset, const uint8_
         if (x->stream_wait && block1_ready(x)) {
                 x->stream_wait = false;
                 plan = x->plan;
-                exchange_continue(e, x, &plan, now);
+                exchange_continue(e, x, &plan, NULL, now);
         }
         return 0;
 }
@@ -1496,7 +1496,7 @@ static void exchange_on_response(CoapEngine *e, Exchange *x, const CoapMsg *m, b
                         plan.first = false;
                         plan.block2 = true;
                         plan.b2 = (CoapBlock){.szx = x->block_szx};
-                        exchange_continue(e, x, &plan, now);
+                        exchange_continue(e, x, &plan, NULL, now);
                         return;
                 }
                 exchange_fail(e, x, -EMSGSIZE, now);
@@ -1573,9 +1573,7 @@ static bool exchange_on_echo(CoapEngine *e, Exchange *x, const CoapMsg *m, uint6
         x->echo_retries++;
         exchange_timer_stop(e, x);
         plan = x->plan;
-        plan.echo = echo.value;
-        plan.echo_len = echo.len;
-        exchange_continue(e, x, &plan, now);
+        exchange_continue(e, x, &plan, &echo, now);
         return true;
 }
 
