@@ -159,8 +159,6 @@ typedef struct Exchange {
 
         size_t b1_offset, b1_len;
         uint64_t request_tag;
-        size_t stream_base, stream_window;
-        uint8_t *stream_buf;
 
         bool b2;   /* Block2 download in progress */
         bool held; /* paused before asking for the next block, no message outstanding */
@@ -170,10 +168,19 @@ typedef struct Exchange {
         Plan held_plan;
         size_t b2_offset;
 
-        /* Multicast (RFC 7252 §8): responses come from group members, each delivered once;
-         * mcast_ms (above) is 0 for unicast. */
-        CoapAddr *sources;
-        size_t n_sources;
+        /* A multicast request (RFC 7252 §8, mcast_ms above > 0) is never streamed: a streamed
+         * body's window and the sources of a multicast request's answers share their room. */
+        union {
+                struct {
+                        size_t stream_base, stream_window;
+                        uint8_t *stream_buf;
+                };
+                /* Responses come from group members, each delivered once. */
+                struct {
+                        CoapAddr *sources;
+                        size_t n_sources;
+                };
+        };
 } Exchange;
 
 struct CoapEngine {
@@ -332,17 +339,33 @@ static void owner_set_echo(Owner *o, const uint8_t *value, size_t len) {
         o->echo_len = (uint8_t) len; /* checked against ECHO_LEN_MAX */
 }
 
+/* Where the body's bytes the engine has begin: 0 unless streamed. */
+static size_t body_base(const Exchange *x) {
+        return x->stream ? x->stream_base : 0;
+}
+
+/* Frees the streamed body's window or the multicast sources, whichever x has. */
+static void exchange_free_side(Exchange *x) {
+        if (x->stream) {
+                free(x->stream_buf);
+                x->stream_buf = NULL;
+        } else {
+                free(x->sources);
+                x->sources = NULL;
+                x->n_sources = 0;
+        }
+}
+
 static void exchange_free(Exchange *x) {
-        free(x->sources);
+        exchange_free_side(x);
         free(x->msg);
         free(x->blob); /* x->opts too */
-        free(x->stream_buf);
         free(x);
 }
 
 /* The end of the body's bytes the engine has (all of them unless streamed). */
 static size_t body_end(const Exchange *x) {
-        return x->stream_base + x->payload_len;
+        return body_base(x) + x->payload_len;
 }
 
 static bool body_complete(const Exchange *x) {
@@ -409,11 +432,8 @@ static void exchange_hold(CoapEngine *e, Exchange *x, uint64_t now) {
         x->resend = RESEND_NONE;
         free(x->msg);
         free(x->blob); /* x->opts too */
-        free(x->stream_buf);
-        free(x->sources);
-        x->sources = NULL;
-        x->n_sources = 0;
-        x->msg = x->blob = x->stream_buf = NULL;
+        exchange_free_side(x);
+        x->msg = x->blob = NULL;
         x->opts = NULL;
         x->payload = NULL;
         /* Only the socket's lifetime depends on when this ends: no bound. */
@@ -566,7 +586,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const Co
                                 .len = (uint16_t) coap_uint_encode((uint32_t) body_end(x), size1),
                                 .value = size1,
                         };
-                payload = x->payload + (x->b1_offset - x->stream_base);
+                payload = x->payload + (x->b1_offset - body_base(x));
                 payload_len = blk.more ? bsize : body_end(x) - x->b1_offset;
                 last_b1 = !blk.more;
         }
@@ -1396,7 +1416,7 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
         /* RFC 7959 §2.9.3: 4.13 with a smaller Block1 size: start over at that size (a stream
          * only while it still has its beginning). */
         if (m->code == COAP_CODE_REQUEST_ENTITY_TOO_LARGE && has_blk && x->payload_len > 0 &&
-            x->stream_base == 0 &&
+            body_base(x) == 0 &&
             (x->b1 ? blk.szx < x->b1_szx : x->payload_len > coap_szx_to_size(blk.szx))) {
                 if (!x->b1) {
                         x->b1 = true;
