@@ -72,6 +72,10 @@ static void client_forget_socket(Client *c, Socket *s) {
                         request_free(r);
 }
 
+static SocketKey *client_used(Client *c) {
+        return c->size_used > 1 ? c->used : &c->used0;
+}
+
 Client *client_free(Client *c) {
         Manager *m;
 
@@ -84,12 +88,13 @@ Client *client_free(Client *c) {
          * client gone, there is nobody left to keep them for. Only those it used: visiting every
          * socket made each client's end O(sockets). */
         for (size_t i = 0; i < c->n_used; i++) {
-                Socket *s = hashmap_get(m->sockets, &c->used[i]);
+                Socket *s = hashmap_get(m->sockets, &client_used(c)[i]);
 
                 if (s)
                         socket_drop_owner(s, c->id);
         }
-        free(c->used);
+        if (c->size_used > 1)
+                free(c->used);
         if (c->caller) {
                 LIST_REMOVE(clients, c->caller->clients, c);
                 c->caller->n_clients--;
@@ -161,27 +166,36 @@ int client_get_peer(Client *c, Socket *s, const CoapAddr *dest, SocketPeer **ret
  * of sockets already gone are dropped when the list would grow, so it stays as long as the
  * sockets the client uses at once. */
 static int client_remember_socket(Client *c, const Socket *s) {
-        size_t n = 0;
-        SocketKey *p;
+        SocketKey *used = client_used(c), *p;
+        uint32_t n = 0;
 
         for (size_t i = 0; i < c->n_used; i++)
-                if (memcmp(&c->used[i], &s->key, sizeof(SocketKey)) == 0)
+                if (memcmp(&used[i], &s->key, sizeof(SocketKey)) == 0)
                         return 0;
         if (c->n_used == c->size_used) {
                 for (size_t i = 0; i < c->n_used; i++)
-                        if (hashmap_get(c->manager->sockets, &c->used[i]))
-                                c->used[n++] = c->used[i];
+                        if (hashmap_get(c->manager->sockets, &used[i]))
+                                used[n++] = used[i];
                 c->n_used = n;
         }
         if (c->n_used == c->size_used) {
-                /* One socket per client is common: 10,000 observations, one socket each. */
-                p = reallocarray(c->used, c->size_used ? c->size_used * 2 : 1, sizeof(SocketKey));
-                if (!p)
+                if (c->size_used == 0)
+                        c->size_used = 1; /* used0 */
+                else if (c->size_used > UINT32_MAX / 2)
                         return -ENOMEM;
-                c->used = p;
-                c->size_used = c->size_used ? c->size_used * 2 : 1;
+                else {
+                        p = reallocarray(c->size_used > 1 ? c->used : NULL, c->size_used * 2,
+                                         sizeof(SocketKey));
+                        if (!p)
+                                return -ENOMEM;
+                        if (c->size_used == 1)
+                                p[0] = c->used0;
+                        c->used = p;
+                        c->size_used *= 2;
+                }
+                used = client_used(c);
         }
-        c->used[c->n_used++] = s->key;
+        used[c->n_used++] = s->key;
         return 0;
 }
 

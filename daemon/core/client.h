@@ -43,8 +43,14 @@ struct Client {
         SocketPeer **sessions; /* CLIENT_SESSIONS_MAX slots from the first session on */
         size_t n_sessions;
 
-        SocketKey *used; /* the sockets it has used (client_free() drops what they hold of it) */
-        size_t n_used, size_used;
+        /* The sockets it has used (client_free() drops what they hold of it): the first one in
+         * used0, without an allocation (one socket per client is common: 10,000 observations,
+         * one socket each); from the second one on all of them in used[] (size_used > 1). */
+        union {
+                SocketKey *used;
+                SocketKey used0;
+        };
+        uint32_t n_used, size_used;
 
         uint64_t requests_completed; /* final event with a CoAP code */
         uint64_t requests_failed;    /* final event with an errno */
