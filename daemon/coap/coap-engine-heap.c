@@ -20,6 +20,8 @@ int coap_heap_reserve(CoapHeap *h, size_t n) {
 
         if (n <= h->cap)
                 return 0;
+        if (n > UINT32_MAX)
+                return -ENOMEM;
         if (n <= COAP_HEAP_SMALL) {
                 h->items = h->small;
                 h->cap = COAP_HEAP_SMALL;
@@ -28,6 +30,8 @@ int coap_heap_reserve(CoapHeap *h, size_t n) {
         cap = h->cap < HEAP_CAPACITY_MIN ? HEAP_CAPACITY_MIN : h->cap;
         while (cap < n)
                 cap *= 2;
+        if (cap > UINT32_MAX)
+                cap = UINT32_MAX; /* still >= n */
         if (h->items == h->small) {
                 items = malloc(cap * sizeof(CoapTimer *));
                 if (items)
@@ -37,7 +41,7 @@ int coap_heap_reserve(CoapHeap *h, size_t n) {
         if (!items)
                 return -ENOMEM;
         h->items = items;
-        h->cap = cap;
+        h->cap = (uint32_t) cap;
         return 0;
 }
 

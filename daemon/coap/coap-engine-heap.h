@@ -20,13 +20,14 @@ typedef struct CoapTimer {
 
 typedef struct CoapHeap {
         CoapTimer **items; /* small, or an array of cap */
-        size_t n;
-        size_t cap;
+        uint32_t n;        /* 32 bits: a heap in every engine, of each socket */
+        uint32_t cap;
         CoapTimer *small[COAP_HEAP_SMALL];
 } CoapHeap;
 
 void coap_heap_done(CoapHeap *h);
-/* Makes room for n timers, so that coap_timer_set() cannot fail. 0 or -ENOMEM. */
+/* Makes room for n timers, so that coap_timer_set() cannot fail. 0 or -ENOMEM (also past
+ * UINT32_MAX timers). */
 int coap_heap_reserve(CoapHeap *h, size_t n);
 /* Queues t at deadline, or moves it there if queued. Needs reserved room. */
 void coap_timer_set(CoapHeap *h, CoapTimer *t, uint64_t deadline);

@@ -3,6 +3,7 @@
  * answers before and after the table comes. */
 
 #include <check.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -120,6 +121,20 @@ START_TEST(test_heap_inline_slot) {
 }
 END_TEST
 
+START_TEST(test_heap_reserve_past_32_bits) {
+        CoapHeap h = {};
+
+        ck_assert_int_eq(coap_heap_reserve(&h, 4), 0);
+#if SIZE_MAX > UINT32_MAX
+        /* Counts are 32-bit: refused before any allocation, the heap as it was. */
+        ck_assert_int_eq(coap_heap_reserve(&h, (size_t) UINT32_MAX + 1), -ENOMEM);
+        ck_assert_int_eq(coap_heap_reserve(&h, SIZE_MAX), -ENOMEM);
+#endif
+        ck_assert_uint_eq(h.cap, 4);
+        coap_heap_done(&h);
+}
+END_TEST
+
 static Suite *containers_suite(void) {
         Suite *s = suite_create("engine-containers");
         TCase *tc = tcase_create("core");
@@ -127,6 +142,7 @@ static Suite *containers_suite(void) {
         tcase_add_test(tc, test_map_inline_entry);
         tcase_add_test(tc, test_map_to_table_and_back);
         tcase_add_test(tc, test_heap_inline_slot);
+        tcase_add_test(tc, test_heap_reserve_past_32_bits);
         suite_add_tcase(s, tc);
         return s;
 }
