@@ -117,17 +117,8 @@ int lib_channel_send_locked(const uint8_t *buf, size_t len, const int *fds, size
         assert(n_fds <= 2);
         if (lib.channel_fd < 0)
                 return -ECONNABORTED;
-        if (n_fds > 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
+        if (n_fds > 0)
+                channel_attach_fds(&mh, &control, sizeof(control), fds, n_fds);
         for (;;) {
                 int r;
 

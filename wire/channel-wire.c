@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "channel-wire.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -600,4 +601,18 @@ size_t channel_frame_n_fds(const ChannelFrame *f) {
         if (f->body_len > 17 && (f->body[17] & CHANNEL_REQUEST_PAYLOAD_FD))
                 n++;
         return n;
+}
+
+void channel_attach_fds(struct msghdr *mh, void *control, size_t size, const int *fds,
+                        size_t n_fds) {
+        struct cmsghdr *cm;
+
+        assert(n_fds > 0 && CMSG_SPACE(sizeof(int) * n_fds) <= size);
+        mh->msg_control = control;
+        mh->msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+        cm = CMSG_FIRSTHDR(mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
 }

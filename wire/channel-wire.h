@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* The largest message either side sends or accepts. */
 #define CHANNEL_MESSAGE_MAX       (128 * 1024)
@@ -28,6 +29,8 @@
 #define CHANNEL_ETAG_MAX          8
 #define CHANNEL_ERROR_NAME_MAX    255  /* with its NUL */
 #define CHANNEL_ERROR_MESSAGE_MAX 1024 /* with its NUL */
+/* The most fds a message carries: a message with more closes the channel. */
+#define CHANNEL_FDS_MAX           16
 
 typedef enum ChannelFrameType {
         CHANNEL_FRAME_REQUEST = 1,            /* library -> daemon */
@@ -221,3 +224,8 @@ int channel_decode_socket(const ChannelFrame *f, uint64_t *ret_id, ChannelParseE
  * REQUEST 1 (its socket) unless CHANNEL_REQUEST_SOCKET_ID, plus 1 with
  * CHANNEL_REQUEST_PAYLOAD_FD; any other frame 0. */
 size_t channel_frame_n_fds(const ChannelFrame *f);
+
+/* Attaches fds (n_fds > 0) to mh as one SCM_RIGHTS message, written into control: size bytes,
+ * at least CMSG_SPACE(sizeof(int) * n_fds), aligned for a struct cmsghdr. */
+void channel_attach_fds(struct msghdr *mh, void *control, size_t size, const int *fds,
+                        size_t n_fds);

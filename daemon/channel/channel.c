@@ -20,8 +20,6 @@
 #include "internal/error-names.h"
 #include "util/log.h"
 
-/* File descriptors one message may carry: a socket and a payload memfd per request. */
-#define CHANNEL_FDS_MAX                    16
 /* Messages per recvmmsg() (the manager's shared receive buffer holds as many). */
 #define CHANNEL_RX_SLOTS                   8
 /* Messages read per wake-up, so that one busy caller cannot hold the loop. */

@@ -911,17 +911,8 @@ static int chan_send(int chan, const uint8_t *buf, size_t len, const int *fds, s
         struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
-        if (n_fds > 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
+        if (n_fds > 0)
+                channel_attach_fds(&mh, &control, sizeof(control), fds, n_fds);
         return sendmsg(chan, &mh, MSG_NOSIGNAL) == (ssize_t) len ? 0 : -errno;
 }
 

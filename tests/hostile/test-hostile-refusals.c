@@ -82,18 +82,12 @@ static void chan_send(int fd, const ChannelRequest *req, const int *fds, size_t 
         static uint8_t buf[CHANNEL_MESSAGE_MAX];
         long len = channel_encode_request(req, buf, sizeof(buf));
         struct iovec iov = {.iov_base = buf};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control};
-        struct cmsghdr *cm;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
         ck_assert_int_gt(len, 0);
         ck_assert_uint_le(n_fds, 2);
         iov.iov_len = (size_t) len;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        channel_attach_fds(&mh, &control, sizeof(control), fds, n_fds);
         ck_assert_int_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), len);
 }
 

@@ -34,7 +34,6 @@
 #define FINAL_FLAGS (CHANNEL_EVENT_FINAL | CHANNEL_EVENT_LAST_BLOCK)
 
 /* The daemon takes at most this many fds per message (daemon/channel/channel.c). */
-#define CHANNEL_FDS_MAX 16
 
 #define COAP_OPTION_URI_PATH 11
 #define COAP_TYPE_NON        1
@@ -121,17 +120,8 @@ static void send_message(int fd, const uint8_t *buf, size_t len, const int *fds,
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
         ck_assert_uint_le(n_fds, CHANNEL_FDS_MAX + 1);
-        if (n_fds > 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
+        if (n_fds > 0)
+                channel_attach_fds(&mh, &control, sizeof(control), fds, n_fds);
         /* The daemon hands out a non-blocking end: wait for room. */
         for (;;) {
                 ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
