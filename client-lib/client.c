@@ -915,6 +915,16 @@ static void request_ref_304(const struct coap_client_request *req, OptionRef *op
                 };
 }
 
+/* What finds the seed's request among those in flight (request_matches()): neither its options
+ * nor its payload. */
+static void request_ref_304_match(const struct coap_client_request *req, RequestRef *ret) {
+        request_ref_304(&(struct coap_client_request){.method = req->method,
+                                                      .path = req->path,
+                                                      .cb = req->cb,
+                                                      .user_data = req->user_data},
+                        NULL, ret);
+}
+
 _public_ int coap_client_req_params(struct coap_client *client, int sock,
                                     const struct sockaddr *addr,
                                     const struct coap_client_request *req,
@@ -974,12 +984,7 @@ _public_ void coap_client_cancel_request(struct coap_client *client,
 
         if (!req)
                 return;
-        /* Matching looks at neither the options nor the payload. */
-        request_ref_304(&(struct coap_client_request){.method = req->method,
-                                                      .path = req->path,
-                                                      .cb = req->cb,
-                                                      .user_data = req->user_data},
-                        NULL, &ref);
+        request_ref_304_match(req, &ref);
         coapclient_cancel_request(client, &ref);
 }
 
@@ -1013,11 +1018,7 @@ _public_ int coap_client_deregister_observe(struct coap_client *client,
 
         if (!req)
                 return -EINVAL;
-        request_ref_304(&(struct coap_client_request){.method = req->method,
-                                                      .path = req->path,
-                                                      .cb = req->cb,
-                                                      .user_data = req->user_data},
-                        NULL, &ref);
+        request_ref_304_match(req, &ref);
         return coapclient_deregister_observe(client, &ref);
 }
 
@@ -1055,11 +1056,7 @@ _public_ int coap_client_reregister_observe(struct coap_client *client,
 
         if (!req)
                 return -EINVAL;
-        request_ref_304(&(struct coap_client_request){.method = req->method,
-                                                      .path = req->path,
-                                                      .cb = req->cb,
-                                                      .user_data = req->user_data},
-                        NULL, &ref);
+        request_ref_304_match(req, &ref);
         return coapclient_reregister_observe(client, &ref);
 }
 
