@@ -306,6 +306,13 @@ static void bus_caller_send_creds_query(BusCaller *bc) {
         b->n_calls++;
 }
 
+static const void *bus_caller_key(const void *v) {
+        return ((const BusCaller *) v)->name;
+}
+
+const HashOps bus_caller_hash_ops = {
+        .key = bus_caller_key, .hash = string_hash, .equal = string_equal};
+
 int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret) {
         BusCaller *bc;
         int r;
@@ -324,7 +331,7 @@ int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret) {
                 free(bc);
                 return -ENOMEM;
         }
-        r = hashmap_put(b->callers, bc->name, bc);
+        r = hashmap_put(b->callers, bc);
         if (r < 0) {
                 free(bc->name);
                 free(bc);

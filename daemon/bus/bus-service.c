@@ -90,7 +90,7 @@ int bus_service_new(Manager *m, const char *address, BusService **ret) {
         if (!b)
                 return log_error_errno(ENOMEM, "Out of memory.");
         b->manager = m;
-        r = hashmap_new(&string_hash_ops, &b->callers);
+        r = hashmap_new(&bus_caller_hash_ops, &b->callers);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the caller table: %m");
         r = bus_open(address, &b->bus);

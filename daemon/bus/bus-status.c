@@ -38,6 +38,13 @@ typedef struct Watched {
         uint64_t start_usec;
 } Watched;
 
+static const void *watched_key(const void *v) {
+        return &((const Watched *) v)->id;
+}
+
+static const HashOps watched_hash_ops = {
+        .key = watched_key, .hash = uint64_hash, .equal = uint64_equal};
+
 /* Entries of requests gone without an end beyond those in flight before they are pruned. */
 #define WATCHED_SLACK 64
 
@@ -309,7 +316,7 @@ static void on_started(void *userdata, const Request *r, const CoapRequestSpec *
         w->method = method_name(spec->method);
         w->uri = request_uri(r, spec);
         w->start_usec = manager_now(s->service->manager);
-        if (!w->uri || hashmap_put(s->watched, &w->id, w) < 0) {
+        if (!w->uri || hashmap_put(s->watched, w) < 0) {
                 watched_free(w);
                 return;
         }
@@ -372,7 +379,7 @@ int bus_status_new(BusService *b, BusStatus **ret) {
         if (!s)
                 return log_error_errno(ENOMEM, "Out of memory.");
         s->service = b;
-        r = hashmap_new(&uint64_hash_ops, &s->watched);
+        r = hashmap_new(&watched_hash_ops, &s->watched);
         /* A floating slot: it goes with the bus connection. */
         if (r >= 0)
                 r = sd_bus_add_object_vtable(b->bus, NULL, COAPCLIENTD_ROOT_PATH,

@@ -44,6 +44,13 @@ struct ChannelSocket {
         Socket *socket; /* with the registration's reference */
 };
 
+static const void *channel_socket_key(const void *v) {
+        return &((const ChannelSocket *) v)->id;
+}
+
+static const HashOps channel_socket_hash_ops = {
+        .key = channel_socket_key, .hash = uint64_hash, .equal = uint64_equal};
+
 static Channel *channel_from_sink(const CallerSink *sink) {
         return (Channel *) ((uint8_t *) sink - offsetof(Channel, sink));
 }
@@ -525,7 +532,7 @@ static int channel_on_register(Channel *ch, const ChannelFrame *f, int fd) {
                 return -EBADMSG;
         }
         if (!ch->sockets) {
-                r = hashmap_new(&uint64_hash_ops, &ch->sockets);
+                r = hashmap_new(&channel_socket_hash_ops, &ch->sockets);
                 if (r < 0)
                         return r;
         }
@@ -538,7 +545,7 @@ static int channel_on_register(Channel *ch, const ChannelFrame *f, int fd) {
         cs->id = id;
         r = request_register_socket(ch->user, fd, &cs->socket, error);
         if (r >= 0) {
-                r = hashmap_put(ch->sockets, &cs->id, cs);
+                r = hashmap_put(ch->sockets, cs);
                 if (r < 0) {
                         channel_socket_free(ch, cs);
                         return r;

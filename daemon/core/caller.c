@@ -9,6 +9,12 @@
 #include "core/client.h"
 #include "util/log.h"
 
+static const void *caller_key(const void *v) {
+        return ((const Caller *) v)->name;
+}
+
+const HashOps caller_hash_ops = {.key = caller_key, .hash = string_hash, .equal = string_equal};
+
 int manager_get_caller(Manager *m, const char *name, uid_t uid, Caller **ret) {
         _cleanup_free_ Caller *c = NULL;
         User *u;
@@ -39,7 +45,7 @@ int manager_get_caller(Manager *m, const char *name, uid_t uid, Caller **ret) {
                 user_release(u);
                 return -ENOMEM;
         }
-        r = hashmap_put(m->callers, c->name, c);
+        r = hashmap_put(m->callers, c);
         if (r < 0) {
                 free(c->name);
                 user_release(u);

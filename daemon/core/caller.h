@@ -49,6 +49,8 @@ struct Caller {
 
 /* Finds or makes the Caller for a unique name whose connection belongs to uid. -EUSERS: the
  * daemon has its maximum of callers (less root's reserve for others); -EDQUOT: the user has. */
+extern const HashOps caller_hash_ops; /* Manager.callers, key: the unique name */
+
 int manager_get_caller(Manager *m, const char *name, uid_t uid, Caller **ret);
 /* Frees every client of the caller (their requests dropped without events), its sinks, and the
  * caller. NULL-safe. */

@@ -10,6 +10,17 @@
 #include "core/socket.h"
 #include "util/log.h"
 
+static const void *client_key(const void *v) {
+        return &((const Client *) v)->id;
+}
+
+static const void *request_key(const void *v) {
+        return &((const Request *) v)->id;
+}
+
+const HashOps client_hash_ops = {.key = client_key, .hash = uint64_hash, .equal = uint64_equal};
+const HashOps request_hash_ops = {.key = request_key, .hash = uint64_hash, .equal = uint64_equal};
+
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         _cleanup_(client_freep) Client *c = NULL;
         int r;
@@ -31,7 +42,7 @@ int client_new(Manager *m, Caller *caller, const char *name, Client **ret) {
         c->manager = m;
         c->id = ++m->last_client_id;
         strcpy(c->name, name);
-        r = hashmap_put(m->clients, &c->id, c);
+        r = hashmap_put(m->clients, c);
         if (r < 0)
                 return r;
         c->caller = caller;
@@ -221,7 +232,7 @@ int client_submit(Client *c, Socket *s, SocketPeer *p, CoapRequestSpec *spec, Ca
         r->socket = s;
         r->peer = p;
         r->payload_len = (uint32_t) held; /* admitted: request_admit() */
-        k = hashmap_put(m->requests, &r->id, r);
+        k = hashmap_put(m->requests, r);
         if (k < 0) {
                 free(r);
                 return k;

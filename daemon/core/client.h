@@ -63,6 +63,9 @@ struct Client {
 
 /* -ENOSPC: caller has too many clients; -EDQUOT: its user has; -ENOBUFS: daemon-wide limit
  * (less root's reserve, for everyone else). */
+extern const HashOps client_hash_ops;  /* Manager.clients, key: the id */
+extern const HashOps request_hash_ops; /* Manager.requests, key: the id */
+
 int client_new(Manager *m, Caller *caller, const char *name, Client **ret);
 /* Drops the client's requests without events and frees it; does not free its caller. */
 Client *client_free(Client *c);

@@ -10,19 +10,10 @@
 #include "coap-option.h"
 #include "config/config.h"
 #include "core/caller.h"
+#include "core/client.h"
 #include "core/socket.h"
 #include "core/user.h"
 #include "util/log.h"
-
-static uint64_t socket_key_hash(const void *key) {
-        return hash_bytes(key, sizeof(SocketKey));
-}
-
-static bool socket_key_equal(const void *a, const void *b) {
-        return memcmp(a, b, sizeof(SocketKey)) == 0;
-}
-
-static const HashOps socket_key_hash_ops = {.hash = socket_key_hash, .equal = socket_key_equal};
 
 int manager_arm_timer(sd_event_source *timer, uint64_t usec) {
         int r = sd_event_source_set_time(timer, usec);
@@ -117,19 +108,19 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         m->config = *config;
         m->socket_epoll_fd = -EBADF;
 
-        r = hashmap_new(&string_hash_ops, &m->callers);
+        r = hashmap_new(&caller_hash_ops, &m->callers);
         if (r < 0)
                 return r;
         r = hashmap_new(&user_hash_ops, &m->users);
         if (r < 0)
                 return r;
-        r = hashmap_new(&uint64_hash_ops, &m->clients);
+        r = hashmap_new(&client_hash_ops, &m->clients);
         if (r < 0)
                 return r;
-        r = hashmap_new(&uint64_hash_ops, &m->requests);
+        r = hashmap_new(&request_hash_ops, &m->requests);
         if (r < 0)
                 return r;
-        r = hashmap_new(&socket_key_hash_ops, &m->sockets);
+        r = hashmap_new(&socket_hash_ops, &m->sockets);
         if (r < 0)
                 return r;
 

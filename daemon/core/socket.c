@@ -86,7 +86,12 @@ static bool peer_key_equal(const void *a, const void *b) {
         return memcmp(a, b, sizeof(PeerKey)) == 0;
 }
 
-static const HashOps peer_key_hash_ops = {.hash = peer_key_hash, .equal = peer_key_equal};
+static const void *peer_key(const void *v) {
+        return &((const SocketPeer *) v)->where->key;
+}
+
+static const HashOps peer_hash_ops = {
+        .key = peer_key, .hash = peer_key_hash, .equal = peer_key_equal};
 
 /* All zero on a connected socket: every datagram goes to, and comes from, its one peer. */
 static PeerKey socket_peer_key(const Socket *s, const CoapAddr *a) {
@@ -703,6 +708,21 @@ static int socket_key(int fd, SocketKey *ret) {
         return 0;
 }
 
+static uint64_t socket_key_hash(const void *key) {
+        return hash_bytes(key, sizeof(SocketKey));
+}
+
+static bool socket_key_equal(const void *a, const void *b) {
+        return memcmp(a, b, sizeof(SocketKey)) == 0;
+}
+
+static const void *socket_key_of(const void *v) {
+        return &((const Socket *) v)->key;
+}
+
+const HashOps socket_hash_ops = {
+        .key = socket_key_of, .hash = socket_key_hash, .equal = socket_key_equal};
+
 int socket_acquire(Manager *m, int fd, Socket **ret) {
         _cleanup_(socket_freep) Socket *s = NULL;
         SocketKey key;
@@ -757,7 +777,7 @@ int socket_acquire(Manager *m, int fd, Socket **ret) {
         if (r < 0)
                 return r;
 
-        r = hashmap_put(m->sockets, &s->key, s);
+        r = hashmap_put(m->sockets, s);
         if (r < 0)
                 return r;
 
@@ -903,9 +923,9 @@ static int peer_new(Socket *s, const PeerKey *key, const CoapAddr *dest,
                         memcpy(p->session->fingerprint, creds->fingerprint, PEER_FINGERPRINT_SIZE);
         }
         if (r >= 0 && p->where) {
-                r = s->peers ? 0 : hashmap_new(&peer_key_hash_ops, &s->peers);
+                r = s->peers ? 0 : hashmap_new(&peer_hash_ops, &s->peers);
                 if (r >= 0)
-                        r = hashmap_put(s->peers, &p->where->key, p);
+                        r = hashmap_put(s->peers, p);
         }
         if (r < 0) {
                 peer_discard(p);

@@ -114,6 +114,8 @@ int socket_timers_new(Manager *m);
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The
  * socket has no reference yet: take one or let it be collected. */
+extern const HashOps socket_hash_ops; /* Manager.sockets, key: the SocketKey */
+
 int socket_acquire(Manager *m, int fd, Socket **ret);
 Socket *socket_free(Socket *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Socket *, socket_free);

@@ -14,7 +14,11 @@ static bool uid_equal(const void *a, const void *b) {
         return *(const uid_t *) a == *(const uid_t *) b;
 }
 
-const HashOps user_hash_ops = {.hash = uid_hash, .equal = uid_equal};
+static const void *user_key(const void *v) {
+        return &((const User *) v)->uid;
+}
+
+const HashOps user_hash_ops = {.key = user_key, .hash = uid_hash, .equal = uid_equal};
 
 int user_acquire(Manager *m, uid_t uid, User **ret) {
         User *u = hashmap_get(m->users, &uid);
@@ -33,7 +37,7 @@ int user_acquire(Manager *m, uid_t uid, User **ret) {
         u->manager = m;
         u->uid = uid;
         u->n_callers = 1;
-        r = hashmap_put(m->users, &u->uid, u);
+        r = hashmap_put(m->users, u);
         if (r < 0) {
                 free(u);
                 return r;

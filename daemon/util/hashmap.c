@@ -5,13 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Open addressing, linear probing, backward-shift deletion: a slot is two pointers, no
- * allocation per entry (a chained entry cost 48 bytes with malloc's overhead, a bucket 8 more;
- * the daemon keeps one per client, request and socket). */
-typedef struct Slot {
-        const void *key;
-        void *value; /* NULL: empty */
-} Slot;
+/* Open addressing, linear probing, backward-shift deletion: a slot is the value's pointer (NULL:
+ * empty), its key found through HashOps.key. No allocation per entry, and at 10,000 observations
+ * the daemon's tables of clients, requests and sockets take 128 KiB each, not 256 (a slot that kept
+ * the key's pointer too). */
+typedef void *Slot;
 
 struct Hashmap {
         const HashOps *ops;
@@ -53,24 +51,21 @@ uint64_t hash_bytes(const void *p, size_t n) {
         return mix64(h);
 }
 
-static uint64_t uint64_hash(const void *key) {
+uint64_t uint64_hash(const void *key) {
         return mix64(*(const uint64_t *) key);
 }
 
-static bool uint64_equal(const void *a, const void *b) {
+bool uint64_equal(const void *a, const void *b) {
         return *(const uint64_t *) a == *(const uint64_t *) b;
 }
 
-static uint64_t string_hash(const void *key) {
+uint64_t string_hash(const void *key) {
         return hash_bytes(key, strlen(key));
 }
 
-static bool string_equal(const void *a, const void *b) {
+bool string_equal(const void *a, const void *b) {
         return strcmp(a, b) == 0;
 }
-
-const HashOps uint64_hash_ops = {.hash = uint64_hash, .equal = uint64_equal};
-const HashOps string_hash_ops = {.hash = string_hash, .equal = string_equal};
 
 int hashmap_new(const HashOps *ops, Hashmap **ret) {
         Hashmap *h;
@@ -99,7 +94,7 @@ static size_t hashmap_home(const Hashmap *h, const void *key) {
 static size_t hashmap_find(const Hashmap *h, const void *key) {
         size_t mask = h->n_slots - 1, i = hashmap_home(h, key);
 
-        while (h->slots[i].value && !h->ops->equal(h->slots[i].key, key))
+        while (h->slots[i] && !h->ops->equal(h->ops->key(h->slots[i]), key))
                 i = (i + 1) & mask;
         return i;
 }
@@ -116,23 +111,24 @@ static int hashmap_grow(Hashmap *h) {
         }
         h->n_slots = n;
         for (size_t i = 0; i < n_old; i++)
-                if (old[i].value)
-                        h->slots[hashmap_find(h, old[i].key)] = old[i];
+                if (old[i])
+                        h->slots[hashmap_find(h, h->ops->key(old[i]))] = old[i];
         free(old);
         return 0;
 }
 
-int hashmap_put(Hashmap *h, const void *key, void *value) {
+int hashmap_put(Hashmap *h, void *value) {
+        const void *key = h->ops->key(value);
         int r;
 
-        if (h->n_slots > 0 && h->slots[hashmap_find(h, key)].value)
+        if (h->n_slots > 0 && h->slots[hashmap_find(h, key)])
                 return -EEXIST;
         if ((h->size + 1) * 3 > h->n_slots * 2) {
                 r = hashmap_grow(h);
                 if (r < 0)
                         return r;
         }
-        h->slots[hashmap_find(h, key)] = (Slot){.key = key, .value = value};
+        h->slots[hashmap_find(h, key)] = value;
         h->size++;
         return 0;
 }
@@ -140,7 +136,7 @@ int hashmap_put(Hashmap *h, const void *key, void *value) {
 void *hashmap_get(const Hashmap *h, const void *key) {
         if (!h || h->size == 0)
                 return NULL;
-        return h->slots[hashmap_find(h, key)].value;
+        return h->slots[hashmap_find(h, key)];
 }
 
 void *hashmap_remove(Hashmap *h, const void *key) {
@@ -151,19 +147,19 @@ void *hashmap_remove(Hashmap *h, const void *key) {
                 return NULL;
         mask = h->n_slots - 1;
         i = hashmap_find(h, key);
-        value = h->slots[i].value;
+        value = h->slots[i];
         if (!value)
                 return NULL;
         /* Pull later entries of the cluster into the hole unless their home lies after it. */
-        for (j = (i + 1) & mask; h->slots[j].value; j = (j + 1) & mask) {
-                size_t home = hashmap_home(h, h->slots[j].key);
+        for (j = (i + 1) & mask; h->slots[j]; j = (j + 1) & mask) {
+                size_t home = hashmap_home(h, h->ops->key(h->slots[j]));
 
                 if (((j - home) & mask) >= ((j - i) & mask)) {
                         h->slots[i] = h->slots[j];
                         i = j;
                 }
         }
-        h->slots[i] = (Slot){};
+        h->slots[i] = NULL;
         h->size--;
         return value;
 }
@@ -183,8 +179,8 @@ bool hashmap_iterate(const Hashmap *h, HashmapIter *it, void **ret_value) {
         if (!h)
                 return false;
         for (; it->slot < h->n_slots; it->slot++)
-                if (h->slots[it->slot].value) {
-                        *ret_value = h->slots[it->slot++].value;
+                if (h->slots[it->slot]) {
+                        *ret_value = h->slots[it->slot++];
                         return true;
                 }
         return false;

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A small open-addressing hash table. Keys are pointers into the values (the value owns its key),
- * so the table allocates only its slots. Values are not freed by the table. */
+/* A small open-addressing hash table of values that hold their own keys: a slot is one pointer, and
+ * the table allocates only its slots. Values are not freed by the table. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct HashOps {
+        const void *(*key)(const void *value); /* where value keeps its key */
         uint64_t (*hash)(const void *key);
         bool (*equal)(const void *a, const void *b);
 } HashOps;
 
-extern const HashOps uint64_hash_ops; /* key: const uint64_t * */
-extern const HashOps string_hash_ops; /* key: const char * */
+/* For HashOps of the common key types. */
+uint64_t uint64_hash(const void *key); /* key: const uint64_t * */
+bool uint64_equal(const void *a, const void *b);
+uint64_t string_hash(const void *key); /* key: const char * */
+bool string_equal(const void *a, const void *b);
 
 /* For keys that are plain structs without padding: hashed and compared bytewise. */
 uint64_t hash_bytes(const void *p, size_t n);
@@ -24,8 +28,8 @@ typedef struct Hashmap Hashmap;
 int hashmap_new(const HashOps *ops, Hashmap **ret);
 Hashmap *hashmap_free(Hashmap *h);
 
-/* 0, -EEXIST when the key is present, -ENOMEM. value is not NULL. */
-int hashmap_put(Hashmap *h, const void *key, void *value);
+/* 0, -EEXIST when value's key is present, -ENOMEM. value is not NULL. */
+int hashmap_put(Hashmap *h, void *value);
 void *hashmap_get(const Hashmap *h, const void *key);
 /* Returns the removed value, or NULL. */
 void *hashmap_remove(Hashmap *h, const void *key);
