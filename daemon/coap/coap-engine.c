@@ -20,6 +20,7 @@
 #define TOKEN_TRIES         16
 #define CONTENT_FORMAT_MAX  0xFFFF
 #define BLOCK_NUM_LIMIT     (UINT32_C(1) << 20)
+#define BODY_MAX            ((size_t) BLOCK_NUM_LIMIT * 1024) /* in blocks of the largest size */
 #define N_EXTRA_OPTIONS     7 /* Observe, Block1, Block2, Size1, Request-Tag, Content-Format, Echo */
 #define BUILD_STACK_OPTIONS 24   /* options a message is built with before they go to the heap */
 #define MCAST_SOURCES_MAX   1024 /* responders remembered per multicast request */
@@ -67,19 +68,20 @@ typedef struct Owner {
         bool paused;
 } Owner;
 
-typedef enum Wait {
-        WAIT_NONE,     /* observing: nothing outstanding, no timer */
-        WAIT_ACK,      /* CON sent: retransmitting */
-        WAIT_RESPONSE, /* NON sent: the first timeout bounds the wait */
-        WAIT_SEPARATE, /* empty ACK received: waiting for the separate response */
-        WAIT_HOLD,     /* finished: kept for the exchange lifetime to re-ACK duplicates */
-        WAIT_MCAST,    /* multicast NON sent: collecting responses until the window closes */
+/* Packed: an exchange keeps its state in bytes (below). */
+typedef enum __attribute__((packed))
+Wait { WAIT_NONE,     /* observing: nothing outstanding, no timer */
+       WAIT_ACK,      /* CON sent: retransmitting */
+       WAIT_RESPONSE, /* NON sent: the first timeout bounds the wait */
+       WAIT_SEPARATE, /* empty ACK received: waiting for the separate response */
+       WAIT_HOLD,     /* finished: kept for the exchange lifetime to re-ACK duplicates */
+       WAIT_MCAST,    /* multicast NON sent: collecting responses until the window closes */
 } Wait;
 
-typedef enum Resend {
-        RESEND_NONE,
-        RESEND_FIRST,      /* the first send of this message hit -EAGAIN */
-        RESEND_RETRANSMIT, /* a retransmission hit -EAGAIN */
+typedef enum __attribute__((packed))
+Resend { RESEND_NONE,
+         RESEND_FIRST,      /* the first send of this message hit -EAGAIN */
+         RESEND_RETRANSMIT, /* a retransmission hit -EAGAIN */
 } Resend;
 
 enum {
@@ -96,6 +98,9 @@ typedef struct Plan {
         CoapBlock b2;
 } Plan;
 
+/* One per request, and one per observation for as long as it lasts: at 10,000 observations each
+ * 16 bytes are 160 KiB. Body sizes and offsets take 32 bits: spec_validate() and the block
+ * numbers' bound (BLOCK_NUM_LIMIT blocks of at most 1 KiB) keep them below 1 GiB. */
 typedef struct Exchange {
         uint64_t id;
         uint64_t owner;
@@ -116,11 +121,13 @@ typedef struct Exchange {
         /* The request: options (the array and their values in blob) and payload (in blob). */
         uint8_t *blob;
         CoapOption *opts;
-        size_t n_opts;
         const uint8_t *payload;
-        size_t payload_len;
+        uint32_t n_opts;
+        uint32_t payload_len;
 
         /* The current message, reused byte for byte on retransmission. */
+        uint32_t msg_len;
+        uint8_t *msg;
         uint64_t token;
         uint64_t cont_token;
         bool has_cont;
@@ -128,19 +135,16 @@ typedef struct Exchange {
         uint16_t mid;
         int32_t last_response_mid;
         Plan plan;
-        uint8_t *msg;
-        size_t msg_len;
 
+        uint64_t timeout; /* the next wait; exchange_timeout_max() bounds it */
+        uint32_t obs_seq;
         Wait wait;
         Resend resend;
-        uint64_t timeout;
-        uint64_t timeout_max; /* the longest this timeout may be (RFC 7252 §4.2) */
-        unsigned busy;        /* events being emitted for it */
-        unsigned echo_retries;
+        uint8_t retries;
+        uint8_t echo_retries;
+        uint16_t busy; /* events being emitted for it */
 
         /* Small fields of the groups below together, without padding. */
-        uint32_t obs_seq;
-        uint8_t retries;
         bool dead; /* detached from the engine: free when not busy */
         bool live; /* not final yet */
 
@@ -155,30 +159,31 @@ typedef struct Exchange {
          * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
         bool stream, stream_end, stream_wait;
 
-        uint64_t obs_usec;
-
-        size_t b1_offset, b1_len;
-        uint64_t request_tag;
-
         bool b2;   /* Block2 download in progress */
         bool held; /* paused before asking for the next block, no message outstanding */
         uint8_t b2_szx;
         uint8_t etag_len; /* 0: none */
+        uint32_t b2_offset;
+
+        uint64_t obs_usec;
+
+        uint32_t b1_offset, b1_len;
+        uint64_t request_tag;
+
         uint8_t etag[ETAG_LEN_MAX];
         Plan held_plan;
-        size_t b2_offset;
 
         /* A multicast request (RFC 7252 §8, mcast_ms above > 0) is never streamed: a streamed
          * body's window and the sources of a multicast request's answers share their room. */
         union {
                 struct {
-                        size_t stream_base, stream_window;
+                        uint32_t stream_base, stream_window;
                         uint8_t *stream_buf;
                 };
                 /* Responses come from group members, each delivered once. */
                 struct {
+                        uint32_t n_sources;
                         CoapAddr *sources;
-                        size_t n_sources;
                 };
         };
 } Exchange;
@@ -213,10 +218,26 @@ static void exchange_timer_stop(CoapEngine *e, Exchange *x) {
         coap_timer_stop(&e->latest, &x->latest);
 }
 
+static uint64_t backoff(uint64_t timeout, uint16_t percent) {
+        return timeout > UINT64_MAX / UINT16_MAX ? UINT64_MAX : timeout * percent / 100;
+}
+
+/* The longest the current timeout may be (RFC 7252 §4.2): ACK_TIMEOUT × ACK_RANDOM_FACTOR, backed
+ * off once per retransmission so far, as x->timeout is. Worked out, not kept in the exchange. */
+static uint64_t exchange_timeout_max(const Exchange *x) {
+        uint64_t t = (uint64_t) x->params.ack_timeout_ms * USEC_PER_MSEC *
+                     x->params.ack_random_percent / 100;
+        unsigned sent = x->confirmable ? x->params.max_retransmission - x->retries : 0;
+
+        for (unsigned i = 0; i < sent; i++)
+                t = backoff(t, x->params.backoff_percent);
+        return t;
+}
+
 /* Waits the current timeout after a transmission, and at most the longest timeout RFC 7252
  * §4.2 allows for it: a retransmission stays inside the window whenever the tick comes. */
 static void exchange_timer_wait(CoapEngine *e, Exchange *x, uint64_t now) {
-        exchange_timer_set(e, x, sat_add(now, x->timeout), sat_add(now, x->timeout_max));
+        exchange_timer_set(e, x, sat_add(now, x->timeout), sat_add(now, exchange_timeout_max(x)));
 }
 
 /* A send that hit a full socket buffer is tried again soon, on time. */
@@ -620,10 +641,10 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const Co
         coap_options_sort(opts, n);
 
         size = coap_msg_encoded_size(COAP_TOKEN_MAX, opts, n, payload_len);
-        buf = malloc(size);
+        buf = size <= UINT32_MAX ? malloc(size) : NULL;
         if (!buf) {
                 free(heap_opts);
-                return -ENOMEM;
+                return size <= UINT32_MAX ? -ENOMEM : -EMSGSIZE;
         }
         memcpy(token, plan->cont_token ? &x->cont_token : &x->token, sizeof(token));
         mid = e->next_mid++;
@@ -640,7 +661,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const Co
 
         free(x->msg);
         x->msg = buf;
-        x->msg_len = len;
+        x->msg_len = (uint32_t) len; /* <= size */
         if (x->has_mid)
                 coap_map_remove(&e->by_mid, x->mid, x);
         x->mid = mid;
@@ -648,7 +669,7 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const Co
                 coap_map_put(&e->by_mid, mid, x);
                 x->has_mid = true;
         }
-        x->b1_len = payload_len;
+        x->b1_len = (uint32_t) payload_len; /* <= x->payload_len */
         x->plan = *plan;
         return 0;
 }
@@ -656,8 +677,6 @@ static int exchange_build(CoapEngine *e, Exchange *x, const Plan *plan, const Co
 /* Starts the retransmission state of a freshly built message (RFC 7252 §4.2, §4.3). */
 static void exchange_arm(CoapEngine *e, Exchange *x) {
         x->timeout = engine_first_timeout(e, &x->params);
-        x->timeout_max = (uint64_t) x->params.ack_timeout_ms * USEC_PER_MSEC *
-                         x->params.ack_random_percent / 100;
         x->retries = x->confirmable ? x->params.max_retransmission : 0;
         x->wait = x->confirmable ? WAIT_ACK : WAIT_RESPONSE;
         x->resend = RESEND_NONE;
@@ -689,10 +708,6 @@ static void exchange_continue(CoapEngine *e, Exchange *x, const Plan *plan, cons
                 r = exchange_transmit(e, x, now);
         if (r < 0)
                 exchange_fail(e, x, r, now);
-}
-
-static uint64_t backoff(uint64_t timeout, uint16_t percent) {
-        return timeout > UINT64_MAX / UINT16_MAX ? UINT64_MAX : timeout * percent / 100;
 }
 
 static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
@@ -727,7 +742,6 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                         e->env->stats->retransmissions++;
                         x->retries--;
                         x->timeout = backoff(x->timeout, x->params.backoff_percent);
-                        x->timeout_max = backoff(x->timeout_max, x->params.backoff_percent);
                 }
                 x->resend = RESEND_NONE;
                 exchange_timer_wait(e, x, now);
@@ -804,8 +818,9 @@ static int spec_validate(const CoapRequestSpec *spec) {
                 return -EINVAL;
         /* A stream starts with more than one block, so that the first one is known not to be
          * the last. */
-        if (spec->stream && (spec->payload_len <= coap_szx_to_size(spec->block_szx) ||
-                             spec->payload_len > spec->stream_window))
+        if (spec->stream &&
+            (spec->payload_len <= coap_szx_to_size(spec->block_szx) ||
+             spec->payload_len > spec->stream_window || spec->stream_window > BODY_MAX))
                 return -EINVAL;
         /* RFC 7252 §8.1: multicast requests are NON; Zephyr refuses Observe too. A body has to
          * fit one message: Block1 needs one server. */
@@ -841,7 +856,11 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                 free(heap_path);
                 return r == -E2BIG ? -EINVAL : r;
         }
-        x->n_opts = n_path + spec->n_options;
+        if (n_path + spec->n_options > UINT32_MAX) {
+                free(heap_path);
+                return -EINVAL;
+        }
+        x->n_opts = (uint32_t) (n_path + spec->n_options);
         array = x->n_opts * sizeof(CoapOption);
         for (size_t i = 0; i < n_path; i++)
                 total += path_opts[i].len;
@@ -877,12 +896,12 @@ static int exchange_set_request(Exchange *x, const CoapRequestSpec *spec) {
                         return -ENOMEM;
                 p = x->stream_buf;
                 x->stream = true;
-                x->stream_window = spec->stream_window;
+                x->stream_window = (uint32_t) spec->stream_window; /* spec_validate() */
         }
         if (spec->payload_len > 0)
                 memcpy(p, spec->payload, spec->payload_len);
         x->payload = p;
-        x->payload_len = spec->payload_len;
+        x->payload_len = (uint32_t) spec->payload_len; /* spec_validate() */
         return 0;
 }
 
@@ -1365,7 +1384,7 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
                 return;
         }
 
-        x->b2_offset += m->payload_len;
+        x->b2_offset += (uint32_t) m->payload_len; /* <= bsize */
         ev = response_event(x, m, offset, false);
         if (!exchange_emit(e, x, &ev))
                 return;
@@ -1407,7 +1426,7 @@ static void exchange_on_block2(CoapEngine *e, Exchange *x, const CoapMsg *m, con
 static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uint64_t now) {
         CoapBlock blk;
         bool has_blk = msg_get_block(m, COAP_OPTION_BLOCK1, &blk) >= 0;
-        size_t sent;
+        uint32_t sent;
         CoapEvent ev;
         Plan plan;
 
@@ -1444,7 +1463,7 @@ static bool exchange_on_block1(CoapEngine *e, Exchange *x, const CoapMsg *m, uin
         x->b1_offset = sent;
         if (x->stream) {
                 /* What the server has is not needed again: room for what comes next. */
-                size_t done = sent - x->stream_base;
+                uint32_t done = sent - x->stream_base;
 
                 memmove(x->stream_buf, x->stream_buf + done, x->payload_len - done);
                 x->payload_len -= done;
@@ -1478,7 +1497,7 @@ int coap_engine_append(CoapEngine *e, uint64_t id, uint64_t offset, const uint8_
         }
         if (len > 0)
                 memcpy(x->stream_buf + x->payload_len, data, len);
-        x->payload_len += len;
+        x->payload_len += (uint32_t) len; /* <= stream_window */
         x->stream_end = end;
         if (x->stream_wait && block1_ready(x)) {
                 x->stream_wait = false;
