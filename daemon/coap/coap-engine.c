@@ -99,8 +99,9 @@ typedef struct Plan {
 } Plan;
 
 /* One per request, and one per observation for as long as it lasts: at 10,000 observations each
- * 16 bytes are 160 KiB. Body sizes and offsets take 32 bits: spec_validate() and the block
- * numbers' bound (BLOCK_NUM_LIMIT blocks of at most 1 KiB) keep them below 1 GiB. */
+ * 16 bytes are 160 KiB (malloc rounds to 16; 344 bytes take 352). Body sizes and offsets take 32
+ * bits: spec_validate() and the block numbers' bound (BLOCK_NUM_LIMIT blocks of at most 1 KiB) keep
+ * them below 1 GiB. */
 typedef struct Exchange {
         uint64_t id;
         uint64_t owner;
@@ -112,9 +113,9 @@ typedef struct Exchange {
         CoapAddr dest;
         CoapTxParams params;
         uint8_t method;
-        bool confirmable;
         uint8_t block_szx;
-        bool block2_early;
+        uint8_t b1_szx;
+        uint8_t b2_szx;
         int32_t content_format;
         uint32_t mcast_ms; /* the multicast window (below) */
 
@@ -126,50 +127,48 @@ typedef struct Exchange {
         uint32_t payload_len;
 
         /* The current message, reused byte for byte on retransmission. */
-        uint32_t msg_len;
         uint8_t *msg;
+        uint32_t msg_len;
+        int32_t last_response_mid;
         uint64_t token;
         uint64_t cont_token;
-        bool has_cont;
-        bool has_mid; /* mid is in the engine's MID table */
         uint16_t mid;
-        int32_t last_response_mid;
-        Plan plan;
-
-        uint64_t timeout; /* the next wait; exchange_timeout_max() bounds it */
+        uint8_t etag_len; /* 0: none */
+        uint8_t retries;
         uint32_t obs_seq;
+        Plan plan;
+        uint64_t timeout; /* the next wait; exchange_timeout_max() bounds it */
+
+        /* Block1 upload and Block2 download */
+        uint32_t b1_offset, b1_len;
+        uint32_t b2_offset;
+
         Wait wait;
         Resend resend;
-        uint8_t retries;
         uint8_t echo_retries;
         uint16_t busy; /* events being emitted for it */
 
-        /* Small fields of the groups below together, without padding. */
-        bool dead; /* detached from the engine: free when not busy */
-        bool live; /* not final yet */
-
-        bool observe; /* registered and not ended */
-        bool was_observe;
-        bool have_seq;
-
-        bool b1;      /* Block1 upload */
-        bool b1_done; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3) */
-        uint8_t b1_szx;
+        /* The flags, one bit each. */
+        bool confirmable : 1;
+        bool block2_early : 1;
+        bool has_cont : 1;
+        bool has_mid : 1; /* mid is in the engine's MID table */
+        bool dead : 1;    /* detached from the engine: free when not busy */
+        bool live : 1;    /* not final yet */
+        bool observe : 1; /* registered and not ended */
+        bool was_observe : 1;
+        bool have_seq : 1;
+        bool b1 : 1;      /* Block1 upload */
+        bool b1_done : 1; /* upload complete, the response body follows with Block2 (RFC 7959 §3.3)
+                           */
         /* A streamed body: payload (in stream_buf, stream_window bytes) holds its bytes from
          * stream_base on; stream_wait: the next block has not come yet (no message, no timer). */
-        bool stream, stream_end, stream_wait;
-
-        bool b2;   /* Block2 download in progress */
-        bool held; /* paused before asking for the next block, no message outstanding */
-        uint8_t b2_szx;
-        uint8_t etag_len; /* 0: none */
-        uint32_t b2_offset;
+        bool stream : 1, stream_end : 1, stream_wait : 1;
+        bool b2 : 1;   /* Block2 download in progress */
+        bool held : 1; /* paused before asking for the next block, no message outstanding */
 
         uint64_t obs_usec;
-
-        uint32_t b1_offset, b1_len;
         uint64_t request_tag;
-
         uint8_t etag[ETAG_LEN_MAX];
         Plan held_plan;
 
