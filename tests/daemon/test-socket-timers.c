@@ -4,6 +4,7 @@
  * so every armed timer is already due for sd-event: one sd_event_run() with no timeout fires the
  * shared source, and the test says what "now" is when it runs. Nothing waits. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,8 +39,8 @@ typedef struct Fixture {
         int peer_fd; /* the server: reads, never answers */
         int app_fd[N_SOCKETS];
         Socket *s[N_SOCKETS];
-        uint16_t port[N_SOCKETS];  /* each socket's, as the peer sees it */
-        Datagram first[N_SOCKETS]; /* the last request submitted on each */
+        uint16_t port[N_SOCKETS]; /* each socket's, as the peer sees it */
+        Datagram sent[N_SOCKETS]; /* the last request's on each: what its retransmissions repeat */
 } Fixture;
 
 static uint16_t local_port(int fd) {
@@ -177,7 +178,7 @@ static void submit(Fixture *f, size_t i, uint64_t id, uint32_t ack_ms) {
         ck_assert_int_eq(socket_submit(f->s[i], &spec), 0);
         ck_assert_uint_eq(received(f, from, d, 2), 1);
         ck_assert_uint_eq(from[0], i);
-        f->first[i] = d[0];
+        f->sent[i] = d[0];
 }
 
 /* The peer got exactly these sockets' retransmissions, in this order. */
@@ -189,8 +190,8 @@ static void assert_retransmitted(Fixture *f, const size_t want[], size_t n_want)
         ck_assert_uint_eq(n, n_want);
         for (size_t k = 0; k < n; k++) {
                 ck_assert_uint_eq(from[k], want[k]);
-                ck_assert_uint_eq(d[k].len, f->first[from[k]].len);
-                ck_assert_mem_eq(d[k].buf, f->first[from[k]].buf, d[k].len);
+                ck_assert_uint_eq(d[k].len, f->sent[from[k]].len);
+                ck_assert_mem_eq(d[k].buf, f->sent[from[k]].buf, d[k].len);
         }
 }
 
@@ -308,13 +309,13 @@ START_TEST(test_later_request_keeps_earlier_deadline) {
 
         setup(&f);
         submit(&f, 0, 1, 1000);
-        first = f.first[0];
+        first = f.sent[0];
         submit(&f, 0, 2, 2500);
         assert_armed_at(&f, t0 + 1 * USEC_PER_SEC);
 
         fake_now = t0 + 1 * USEC_PER_SEC;
         ck_assert(run_once(&f));
-        f.first[0] = first;
+        f.sent[0] = first;
         assert_retransmitted(&f, (const size_t[]){0}, 1);
         /* The second request's first retransmission, before the first's second (at 3 s). */
         assert_armed_at(&f, t0 + 2500 * USEC_PER_MSEC);
