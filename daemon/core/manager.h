@@ -105,8 +105,14 @@ typedef struct ManagerRequestWatch {
         void *userdata;
 } ManagerRequestWatch;
 
+/* Where the core reads the time (manager_now()). */
+typedef uint64_t (*ManagerClockFunc)(Manager *m);
+
 struct Manager {
         sd_event *event;
+        /* The loop's time (sd_event_now()); the core's tests set their own, to run its timers
+         * at the times they choose. */
+        ManagerClockFunc clock;
 
         ManagerConfig config; /* the limits, and what requests get by default */
 
@@ -163,6 +169,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 int manager_run(Manager *m);
 
+/* CLOCK_MONOTONIC microseconds, from Manager.clock. */
 uint64_t manager_now(Manager *m);
 
 Caller *manager_find_caller(Manager *m, const char *name);
