@@ -151,13 +151,14 @@ if obs_counts:
           "(placement split, one reading each)")
     head = (f"{'observations':>12} {'registered in s':>16} {'delivered / sent':>18} "
             f"{'out of order':>12} {'daemon CPU %':>12} {'RSS KiB':>8} {'us/notif.':>9} "
-            f"{'peer CPU %':>10} {'callers gone, ms CPU':>20}")
+            f"{'peer CPU %':>10} {'callers gone, ms CPU':>20} {'RSS 3 s later':>13}")
     print(head)
     print("-" * len(head))
     for n in obs_counts:
         v = {k: scale_value(f"obs_{k}_{n}") for k in ("reg_s", "registered", "expected",
                                                       "delivered", "ooo", "cpu_pct", "rss_kib",
-                                                      "us", "peer_cpu_pct", "leave_cpu_ms")}
+                                                      "us", "peer_cpu_pct", "leave_cpu_ms",
+                                                      "rss_after_kib")}
 
         def num(x, f="{:,.0f}"):
             return "-" if x is None or x < 0 else f.format(x)
@@ -167,7 +168,7 @@ if obs_counts:
         print(f"{n:>12,} {reg:>16} {num(v['delivered']) + ' / ' + num(v['expected']):>18} "
               f"{num(v['ooo']):>12} {num(v['cpu_pct'], '{:.1f}'):>12} {num(v['rss_kib']):>8} "
               f"{num(v['us'], '{:.1f}'):>9} {num(v['peer_cpu_pct'], '{:.1f}'):>10} "
-              f"{num(v['leave_cpu_ms']):>20}")
+              f"{num(v['leave_cpu_ms']):>20} {num(v['rss_after_kib']):>13}")
 up = scale_value("dtls_up")
 if up is not None:
     print(f"DTLS (PSK, coap-server-gnutls, at most 64 handshakes under way): {up:,.0f} sessions "

@@ -26,7 +26,8 @@
 #            every observer once a second (NON): time until all are registered, then for the
 #            peer's next 10 ticks notifications delivered (by Observe value) / sent, out-of-order
 #            ones, daemon CPU (% of one core), RSS and CPU per notification, the peer's own CPU,
-#            and the daemon's CPU until it has freed the callers once they exited
+#            the daemon's CPU until it has freed the callers once they exited, and its RSS 3 s
+#            after that (their sockets collected, the memory given back)
 #   dtls     BENCH_DTLS_SESSIONS (10,000; 0: none) DTLS PSK sessions against coap-server-gnutls,
 #            100 callers, each session held by a request of async?120: handshakes/s, RSS per
 #            session
@@ -401,8 +402,12 @@ if [ "$HAVE_CLIENT" = 1 ]; then
             observe -c "$n" -P "$procs" -S "$WORK/obs.stats" -t 10 -p obs 127.0.0.1 "$OBS_PORT" \
             2>>"$WORK/client.log") || true
         leave=$(callers_gone_ms)
-        log "$line leave_cpu_ms=$leave"
+        # what the daemon keeps once they are gone: its sockets linger, then are collected
+        sleep 3
+        after=$(vmrss_kib "$DAEMON_PID")
+        log "$line leave_cpu_ms=$leave rss_after_kib=$after fds_after=$(ls /proc/$DAEMON_PID/fd | wc -l)"
         record split "obs_leave_cpu_ms_$n" coapclientd "$leave"
+        record split "obs_rss_after_kib_$n" coapclientd "$after"
         record split "obs_reg_s_$n" coapclientd "$(field register_s <<<"$line")"
         record split "obs_registered_$n" coapclientd "$(field registered <<<"$line")"
         record split "obs_expected_$n" coapclientd "$(field expected <<<"$line")"

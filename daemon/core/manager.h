@@ -92,6 +92,9 @@ void manager_config_from_config(const Config *c, ManagerConfig *ret);
  * close its own descriptor meanwhile and the port stays bound until then. */
 #define SOCKET_LINGER_USEC (100 * USEC_PER_MSEC)
 
+/* How long after sockets were freed their memory goes back to the system (malloc_trim()). */
+#define MANAGER_TRIM_DELAY_USEC (2 * USEC_PER_SEC)
+
 /* What a front end hooks into the core. */
 typedef void (*ManagerFlushFunc)(void *userdata);
 typedef int (*ManagerOpenChannelFunc)(void *userdata, Caller *caller, int *ret_peer_fd);
@@ -129,6 +132,7 @@ struct Manager {
          * engine's event callback). */
         Socket *gc_queue; /* LIST */
         sd_event_source *gc_source;
+        sd_event_source *trim_source; /* malloc_trim() after sockets were freed */
 
         uint64_t last_client_id;
         uint64_t last_request_id;
