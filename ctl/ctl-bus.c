@@ -233,12 +233,14 @@ int ctl_status(bool json) {
 typedef struct Monitor {
         bool json;
         unsigned count, ended;
+        char *daemon;        /* the unique name that answered Monitor(): the only sender heard */
         int error;           /* of reading a signal */
         uint64_t details_id; /* the request error_message belongs to */
         char *error_message; /* of the RequestEndedDetails before its RequestEnded, or NULL */
 } Monitor;
 
 static void monitor_done(Monitor *mon) {
+        free(mon->daemon);
         free(mon->error_message);
 }
 
@@ -278,6 +280,7 @@ static int read_details(sd_bus_message *m, Monitor *mon) {
 
 static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Monitor *mon = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
         const char *caller, *unit, *method, *uri, *message = NULL;
         bool end = sd_bus_message_is_signal(m, NULL, "RequestEnded");
         uint64_t id, usec = 0;
@@ -287,6 +290,9 @@ static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         int r;
 
         (void) error;
+        /* The match takes any sender's broadcast on our path too: anyone may emit one. */
+        if (!sender || !mon->daemon || strcmp(sender, mon->daemon) != 0)
+                return 0;
         if (sd_bus_message_is_signal(m, NULL, "RequestEndedDetails")) {
                 r = read_details(m, mon);
                 if (r < 0)
@@ -354,6 +360,7 @@ int ctl_monitor(bool json, double timeout_sec, unsigned count, int sig_fd) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         uint64_t deadline =
                 timeout_sec > 0 ? now_usec() + (uint64_t) (timeout_sec * 1e6) : UINT64_MAX;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(monitor_done) Monitor mon = {.json = json, .count = count};
         int r;
 
@@ -368,9 +375,15 @@ int ctl_monitor(bool json, double timeout_sec, unsigned count, int sig_fd) {
                 return CTL_EXIT_FAILURE;
         }
         r = sd_bus_call_method(bus, COAPCLIENTD_BUS_NAME, COAPCLIENTD_ROOT_PATH,
-                               COAPCLIENTD_MANAGER_IFACE, "Monitor", &e, NULL, NULL);
+                               COAPCLIENTD_MANAGER_IFACE, "Monitor", &e, &reply, NULL);
         if (r < 0)
                 return call_failed("Monitor", &e, r);
+        /* Signals that came meanwhile wait in sd-bus' queue until it knows whom to trust. */
+        mon.daemon = strdup(sd_bus_message_get_sender(reply) ?: "");
+        if (!mon.daemon) {
+                fprintf(stderr, "coapclientctl: Out of memory.\n");
+                return CTL_EXIT_FAILURE;
+        }
         if (!json)
                 fprintf(stderr, "Monitoring the requests of coapclientd; Ctrl-C ends.\n");
 
