@@ -104,6 +104,8 @@ check_grep "monitor: GnuTLS' reason at the end" "$T/mon.out" \
     "^end +[0-9]+ .* GET $X509_URI/time -> Permission denied in [0-9.]+ ms: DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\.$"
 check_grep "monitor --json: GnuTLS' reason" "$T/monj.out" \
     "^\{\"event\":\"end\",.*\"uri\":\"$X509_URI/time\",\"result\":\"Permission denied\",\"duration_usec\":[0-9]+,\"error_message\":\"DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\.\"\}$"
+check_grep "debug: the request's end with the reason" "$TEST_TMPDIR/daemon.log" \
+    "GET $X509_URI/time: Permission denied: DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\. after [0-9]+ ms$"
 
 check "X.509 --insecure" 0 "$CTL" get "$X509_URI/time" --cert "$P/client.pem" \
     --key "$P/client.key" --insecure
