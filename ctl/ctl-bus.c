@@ -233,12 +233,55 @@ int ctl_status(bool json) {
 typedef struct Monitor {
         bool json;
         unsigned count, ended;
-        int error; /* of reading a signal */
+        char *daemon;        /* the unique name that answered Monitor(): the only sender heard */
+        int error;           /* of reading a signal */
+        uint64_t details_id; /* the request error_message belongs to */
+        char *error_message; /* of the RequestEndedDetails before its RequestEnded, or NULL */
 } Monitor;
+
+static void monitor_done(Monitor *mon) {
+        free(mon->daemon);
+        free(mon->error_message);
+}
+
+/* RequestEndedDetails: kept for the RequestEnded of the same request, which follows it. */
+static int read_details(sd_bus_message *m, Monitor *mon) {
+        const char *key, *message = NULL;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &id);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(m, "s", &key);
+                if (r >= 0 && strcmp(key, "error-message") == 0)
+                        r = sd_bus_message_read(m, "v", "s", &message);
+                else if (r >= 0)
+                        r = sd_bus_message_skip(m, "v"); /* a key of a later version */
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        free(mon->error_message);
+        mon->error_message = message ? strdup(message) : NULL;
+        if (message && !mon->error_message)
+                return -ENOMEM;
+        mon->details_id = id;
+        return 0;
+}
 
 static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Monitor *mon = userdata;
-        const char *caller, *unit, *method, *uri;
+        const char *sender = sd_bus_message_get_sender(m);
+        const char *caller, *unit, *method, *uri, *message = NULL;
         bool end = sd_bus_message_is_signal(m, NULL, "RequestEnded");
         uint64_t id, usec = 0;
         uint32_t uid, pid;
@@ -247,6 +290,15 @@ static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         int r;
 
         (void) error;
+        /* The match takes any sender's broadcast on our path too: anyone may emit one. */
+        if (!sender || !mon->daemon || strcmp(sender, mon->daemon) != 0)
+                return 0;
+        if (sd_bus_message_is_signal(m, NULL, "RequestEndedDetails")) {
+                r = read_details(m, mon);
+                if (r < 0)
+                        mon->error = r;
+                return 0;
+        }
         if (!end && !sd_bus_message_is_signal(m, NULL, "RequestStarted"))
                 return 0;
         r = sd_bus_message_read(m, "tsuusss", &id, &caller, &uid, &pid, &unit, &method, &uri);
@@ -256,6 +308,8 @@ static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 mon->error = r;
                 return 0;
         }
+        if (end && mon->error_message && mon->details_id == id)
+                message = mon->error_message;
         if (result >= 0)
                 snprintf(what, sizeof(what), "%d.%02d", result >> 5, result & 0x1f);
         else
@@ -273,17 +327,24 @@ static int on_request(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                         ctl_json_string(stdout, what);
                         printf(",\"duration_usec\":%" PRIu64, usec);
                 }
+                if (message) {
+                        printf(",\"error_message\":");
+                        ctl_json_string(stdout, message);
+                }
                 printf("}\n");
         } else if (end)
                 printf("end    %-6" PRIu64 " %s pid %" PRIu32 " uid %" PRIu32 "  %s %s -> %s in "
-                       "%.1f ms\n",
-                       id, caller, pid, uid, method, uri, what, (double) usec / 1000.0);
+                       "%.1f ms%s%s\n",
+                       id, caller, pid, uid, method, uri, what, (double) usec / 1000.0,
+                       message ? ": " : "", message ?: "");
         else
                 printf("start  %-6" PRIu64 " %s pid %" PRIu32 " uid %" PRIu32 "  %s %s\n", id,
                        caller, pid, uid, method, uri);
         fflush(stdout);
-        if (end)
+        if (end) {
                 mon->ended++;
+                mon->error_message = (free(mon->error_message), NULL);
+        }
         return 0;
 }
 
@@ -299,7 +360,8 @@ int ctl_monitor(bool json, double timeout_sec, unsigned count, int sig_fd) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         uint64_t deadline =
                 timeout_sec > 0 ? now_usec() + (uint64_t) (timeout_sec * 1e6) : UINT64_MAX;
-        Monitor mon = {.json = json, .count = count};
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(monitor_done) Monitor mon = {.json = json, .count = count};
         int r;
 
         r = open_or_fail(&bus);
@@ -313,9 +375,15 @@ int ctl_monitor(bool json, double timeout_sec, unsigned count, int sig_fd) {
                 return CTL_EXIT_FAILURE;
         }
         r = sd_bus_call_method(bus, COAPCLIENTD_BUS_NAME, COAPCLIENTD_ROOT_PATH,
-                               COAPCLIENTD_MANAGER_IFACE, "Monitor", &e, NULL, NULL);
+                               COAPCLIENTD_MANAGER_IFACE, "Monitor", &e, &reply, NULL);
         if (r < 0)
                 return call_failed("Monitor", &e, r);
+        /* Signals that came meanwhile wait in sd-bus' queue until it knows whom to trust. */
+        mon.daemon = strdup(sd_bus_message_get_sender(reply) ?: "");
+        if (!mon.daemon) {
+                fprintf(stderr, "coapclientctl: Out of memory.\n");
+                return CTL_EXIT_FAILURE;
+        }
         if (!json)
                 fprintf(stderr, "Monitoring the requests of coapclientd; Ctrl-C ends.\n");
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* What operators see of the daemon (coapclientctl status and monitor): its configuration and
  * counters (GetStatus), its callers with their clients (ListCallers: all for root, one's own
- * for others), and the requests as they start and end, sent to the monitors (root only) as
- * unicast signals and logged at debug level with the caller's pid, uid and unit. */
+ * for others), and the requests as they start and end (with the error message an app gets,
+ * such as GnuTLS' reason for a DTLS failure), sent to the monitors (root only) as unicast
+ * signals and logged at debug level with the caller's pid, uid and unit. */
 #include "bus/bus-status.h"
 
 #include <arpa/inet.h>
@@ -256,14 +257,39 @@ static char *request_uri(const Request *r, const CoapRequestSpec *spec) {
         return uri;
 }
 
-/* One signal to every monitor, each its own copy (unicast: nobody else may read it). */
+/* What RequestEnded does not carry, to one monitor just before it: a signal of its own, so that
+ * RequestEnded keeps the signature monitors already read. */
+static int send_details(BusStatus *s, const char *name, uint64_t id, const char *error_message) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int k;
+
+        k = sd_bus_message_new_signal(s->service->bus, &m, COAPCLIENTD_ROOT_PATH,
+                                      COAPCLIENTD_MANAGER_IFACE, "RequestEndedDetails");
+        if (k >= 0)
+                k = sd_bus_message_set_destination(m, name);
+        if (k >= 0)
+                k = sd_bus_message_append(m, "ta{sv}", id, 1, "error-message", "s", error_message);
+        if (k >= 0)
+                k = sd_bus_send(NULL, m, NULL);
+        return k;
+}
+
+/* One signal to every monitor, each its own copy (unicast: nobody else may read it); an end
+ * with an error message is preceded by its RequestEndedDetails. */
 static void emit(BusStatus *s, const char *member, const Request *r, const CallerInfo *i,
-                 const char *method, const char *uri, bool end, int result, uint64_t usec) {
+                 const char *method, const char *uri, bool end, int result, uint64_t usec,
+                 const char *error_message) {
         for (const char *name = sd_bus_track_first(s->monitors); name;
              name = sd_bus_track_next(s->monitors)) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 int k;
 
+                if (end && error_message) {
+                        k = send_details(s, name, r->id, error_message);
+                        if (k < 0)
+                                log_debug_errno(k, "Cannot send RequestEndedDetails to %s: %m",
+                                                name);
+                }
                 k = sd_bus_message_new_signal(s->service->bus, &m, COAPCLIENTD_ROOT_PATH,
                                               COAPCLIENTD_MANAGER_IFACE, member);
                 if (k >= 0)
@@ -324,10 +350,10 @@ static void on_started(void *userdata, const Request *r, const CoapRequestSpec *
         log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 ", unit %s), client "
                   "%" PRIu64 ": %s %s",
                   r->id, i.name, i.pid, i.uid, i.unit ?: "-", r->client->id, w->method, w->uri);
-        emit(s, "RequestStarted", r, &i, w->method, w->uri, false, 0, 0);
+        emit(s, "RequestStarted", r, &i, w->method, w->uri, false, 0, 0, NULL);
 }
 
-static void on_ended(void *userdata, const Request *r, int result) {
+static void on_ended(void *userdata, const Request *r, int result, const char *error_message) {
         _cleanup_(caller_info_done) CallerInfo i = {};
         _cleanup_free_ char *what = NULL;
         BusStatus *s = userdata;
@@ -343,11 +369,11 @@ static void on_ended(void *userdata, const Request *r, int result) {
         caller_info_get(r->client->caller, &i);
         if (result >= 0 && asprintf(&what, "%d.%02d", result >> 5, result & 0x1f) < 0)
                 what = NULL;
-        log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 "): %s %s: %s "
+        log_debug("Request %" PRIu64 " of %s (pid %" PRIu32 ", uid %" PRIu32 "): %s %s: %s%s%s "
                   "after %" PRIu64 " ms",
                   r->id, i.name, i.pid, i.uid, w->method, w->uri, what ?: strerror(-result),
-                  usec / USEC_PER_MSEC);
-        emit(s, "RequestEnded", r, &i, w->method, w->uri, true, result, usec);
+                  error_message ? ": " : "", error_message ?: "", usec / USEC_PER_MSEC);
+        emit(s, "RequestEnded", r, &i, w->method, w->uri, true, result, usec, error_message);
         watched_free(w);
 }
 
@@ -368,6 +394,7 @@ static const sd_bus_vtable status_vtable[] = {
                                 SD_BUS_ARGS("t", id, "s", caller, "u", uid, "u", pid, "s", unit,
                                             "s", method, "s", uri, "i", result, "t", duration_usec),
                                 0),
+        SD_BUS_SIGNAL_WITH_ARGS("RequestEndedDetails", SD_BUS_ARGS("t", id, "a{sv}", details), 0),
         SD_BUS_VTABLE_END,
 };
 

@@ -365,7 +365,7 @@ static void client_emit(Client *c, const Request *r, const CoapEvent *ev,
         int k;
 
         if (ev->final && w->ended)
-                w->ended(w->userdata, r, ev->result);
+                w->ended(w->userdata, r, ev->result, error_message);
         k = r->sink ? r->sink->ops->send_event(r->sink, c, r, ev, error_message) : -ENOTCONN;
         if (k >= 0)
                 c->responses_delivered++;

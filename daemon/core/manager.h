@@ -104,7 +104,9 @@ typedef int (*ManagerOpenChannelFunc)(void *userdata, Caller *caller, int *ret_p
 /* A front end that watches requests start and end (the debug log, coapclientctl monitor). */
 typedef struct ManagerRequestWatch {
         void (*started)(void *userdata, const Request *r, const CoapRequestSpec *spec);
-        void (*ended)(void *userdata, const Request *r, int result); /* code byte or -errno */
+        /* result: a code byte or -errno; error_message: what the app is told with an error
+         * (GnuTLS' reason for a DTLS failure), or NULL. */
+        void (*ended)(void *userdata, const Request *r, int result, const char *error_message);
         void *userdata;
 } ManagerRequestWatch;
 

@@ -118,6 +118,13 @@ for _ in $(seq 1 200); do
     "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
     sleep 0.05
 done
+# Anyone on the bus may broadcast on the daemon's path: what does not come from the daemon that
+# answered Monitor() is not shown (nor counted).
+MGR=(/org/coapclientd/CoapClient1 org.coapclientd.CoapClient1.Manager)
+check "a forged RequestEndedDetails" 0 "${BUS[@]}" emit "${MGR[@]}" RequestEndedDetails \
+    'ta{sv}' 999999 1 error-message s forged-reason
+check "a forged RequestEnded" 0 "${BUS[@]}" emit "${MGR[@]}" RequestEnded tsuusssit 999999 \
+    :1.999 0 1 "" GET coap://forged/ 69 5
 check "a request while monitored" 0 "$CTL" get "$URI/time"
 check "a 4.04 while monitored" 6 "$CTL" get "$URI/nothing/here"
 wait "$mon_pid"
@@ -131,7 +138,9 @@ check_grep "monitor: the end with result and duration" "$T/mon.out" \
     "^end +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time -> 2\.05 in [0-9.]+ ms$"
 check_grep "monitor: the 4.04" "$T/mon.out" \
     "^end .* GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/nothing/here -> 4\.04 in "
+check_nogrep "monitor: nothing forged shown" "$T/mon.out" "forged"
 wait "$monj_pid"
+check_nogrep "monitor --json: nothing forged shown" "$T/monj.out" "forged"
 check_grep "monitor --json" "$T/monj.out" \
     "^\{\"event\":\"end\",\"id\":[0-9]+,\"caller\":\":1\.[0-9]+\",\"uid\":0,\"pid\":[0-9]+,\"unit\":\"[^\"]*\",\"method\":\"GET\",\"uri\":\"coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time\",\"result\":\"2\.05\",\"duration_usec\":[0-9]+\}$"
 check "monitor as nobody is refused" 1 "${NOBODY[@]}" "$CTL" monitor

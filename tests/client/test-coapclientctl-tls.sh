@@ -85,6 +85,28 @@ check_grep "notice: the wrong server name" "$TEST_TMPDIR/daemon.log" \
     "DTLS session failed: Permission denied: .*The name in the certificate does not match"
 check_grep "notice: the peer's alert" "$TEST_TMPDIR/daemon.log" \
     "DTLS session failed: [A-Za-z ]+: the peer sent the alert"
+
+# coapclientctl monitor shows the reason too (RequestEndedDetails), in text and JSON.
+"$CTL" monitor --count 1 --timeout 60 >"$T/mon.out" 2>"$T/mon.err" &
+mon_pid=$!
+"$CTL" monitor --json --count 1 --timeout 60 >"$T/monj.out" 2>"$T/monj.err" &
+monj_pid=$!
+# Subscribed once status counts both.
+for _ in $(seq 1 200); do
+    "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
+    sleep 0.05
+done
+check "wrong CA while monitored exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
+    --cert "$P/client.pem" --key "$P/client.key"
+wait "$mon_pid"
+wait "$monj_pid"
+check_grep "monitor: GnuTLS' reason at the end" "$T/mon.out" \
+    "^end +[0-9]+ .* GET $X509_URI/time -> Permission denied in [0-9.]+ ms: DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\.$"
+check_grep "monitor --json: GnuTLS' reason" "$T/monj.out" \
+    "^\{\"event\":\"end\",.*\"uri\":\"$X509_URI/time\",\"result\":\"Permission denied\",\"duration_usec\":[0-9]+,\"error_message\":\"DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\.\"\}$"
+check_grep "debug: the request's end with the reason" "$TEST_TMPDIR/daemon.log" \
+    "GET $X509_URI/time: Permission denied: DTLS session failed: The certificate is NOT trusted\. The certificate issuer is unknown\. after [0-9]+ ms$"
+
 check "X.509 --insecure" 0 "$CTL" get "$X509_URI/time" --cert "$P/client.pem" \
     --key "$P/client.key" --insecure
 check_grep "--insecure warns" "$T/err" "Warning: --insecure"
