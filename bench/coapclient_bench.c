@@ -168,7 +168,7 @@ static long daemon_rss_kib(pid_t pid) {
 static void on_response(int16_t code, size_t offset, const uint8_t *payload, size_t len,
                         bool last_block, void *user_data) {
         Exchange *x = user_data;
-        bool ok = code >= 0 && COAP_RESPONSE_CODE_CLASS(code) == 2;
+        bool ok = code >= 0 && COAP_RESPONSE_CODE_CLASS(code) == 2, completed = false;
 
         pthread_mutex_lock(&bench.lock);
         /* an upload reports each acknowledged block (2.31 Continue); a download must arrive in
@@ -192,9 +192,13 @@ static void on_response(int16_t code, size_t offset, const uint8_t *payload, siz
                 bench.completed++;
                 if (x->failed)
                         bench.failed++;
-                pthread_cond_signal(&bench.cond);
+                completed = true;
         }
         pthread_mutex_unlock(&bench.lock);
+        /* After the unlock, as a Zephyr app gives its semaphore: signalled with the lock held, the
+         * main thread would wake only to wait for the lock again. */
+        if (completed)
+                pthread_cond_signal(&bench.cond);
 }
 
 /* Waits until at least target exchanges completed; false after STALL_SEC without progress. */
