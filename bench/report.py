@@ -133,6 +133,12 @@ if any(figures.get(p, {}).get(fig) for p in placements for fig, _ in ROWS):
             if floor:
                 print(f"D-Bus floor ({p}, {label}): {floor:,.0f} call+reply+signal/s through "
                       f"dbus-daemon; coapclientd reaches {ratio(ours, floor)} of it")
+    for p in placements:
+        sc, rt = med(p, "floor_syscall_ns", "machine"), med(p, "floor_thread_rt_us", "machine")
+        if sc and rt:
+            print(f"machine ({p}, bench program's CPU): a system call {sc:,.0f} ns, a round trip "
+                  f"between two threads on one CPU {rt:.1f} us (two wake-ups and context "
+                  f"switches, four system calls)")
     print("* derived: baseline latency = 1/sequential rate; block-wise floor = 1 KiB x sequential "
           "UDP rate; client-side CPU = app + dbus-daemon + coapclientd (medians)")
 

@@ -8,7 +8,9 @@
 #                    the built daemon
 # and, for reference, the D-Bus floor (../shared/bench/dbus_floor: sd-bus call + reply + unicast
 # signal through the same dbus-daemon, the ceiling of any design that routes every request
-# through dbus-daemon). Prints a table of medians over REPS runs with the ratios to (2) and (1)
+# through dbus-daemon), and what the machine charges for a system call and for a round trip
+# between two threads (bench/machine-floor.c: a request through coapclientd makes more of both
+# than an in-process client). Prints a table of medians over REPS runs with the ratios to (2) and (1)
 # and the targets met / not met, and writes the figures as JSON (bench/report.py).
 #
 #   bench/run.sh BUILDDIR [-o OUT.json]
@@ -151,6 +153,8 @@ else
 fi
 
 cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$WORK/obs-peer" "$TOP/bench/obs-peer.c"
+cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$WORK/machine-floor" \
+    "$TOP/bench/machine-floor.c"
 
 log "build: coapclient_bench against $BUILD/client-lib"
 HAVE_CLIENT=0
@@ -274,6 +278,9 @@ for P in $RATE_PLACEMENTS; do
     place "$P"
     for rep in $(seq 1 "$REPS"); do
         log "placement $P, run $rep/$REPS"
+        line=$(taskset -c "$CLIENT_CPU" "$WORK/machine-floor")
+        record "$P" floor_syscall_ns machine "$(field syscall_ns <<<"$line")"
+        record "$P" floor_thread_rt_us machine "$(field thread_rt_us <<<"$line")"
         if [ "$HAVE_SHARED" = 1 ]; then
             for w in 1 32; do
                 r=$("$WORK/udp_pingpong" "$UDP_SECS" "$w" 0 "$CLIENT_CPU" | field rate)
