@@ -27,6 +27,10 @@
  *                            per handshake (and its GET); at most
  *                            HANDSHAKE_WINDOW handshakes under way at once
  *
+ * seq, window, get and put take -x: the library in external-loop mode
+ * (coap_client_loop_external()), its callbacks made in the main thread, which polls the library's
+ * fd instead of waiting for its thread, as a single-threaded libcoap client runs its own loop.
+ *
  * usage: coapclient_bench --daemon-pid PID [--bus-pid PID] [--peer-pid PID] MODE [options] HOST
  * PORT Prints lines of key=value results; daemon_cpu_us, bus_cpu_us and app_cpu_us are the
  * CPU time per request (/proc/PID/task/TID/schedstat, ns) of coapclientd, dbus-daemon and this
@@ -40,6 +44,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -201,10 +206,42 @@ static void on_response(int16_t code, size_t offset, const uint8_t *payload, siz
                 pthread_cond_signal(&bench.cond);
 }
 
+/* -x: the callbacks run in coap_client_process(), in this thread. */
+static bool external;
+
+/* wait_completed() in external-loop mode: polls the library's fd and runs its callbacks here. */
+static bool pump_completed(unsigned target) {
+        struct pollfd pfd = {.fd = coap_client_get_fd(), .events = POLLIN};
+        unsigned last = bench.completed;
+        uint64_t progress = now_ns();
+
+        while (bench.completed < target) {
+                uint64_t usec = coap_client_get_timeout_usec();
+                int ms = usec >= (uint64_t) STALL_SEC * 1000000 ? STALL_SEC * 1000
+                                                                : (int) ((usec + 999) / 1000);
+
+                if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+                        return false;
+                if (coap_client_process() < 0)
+                        return false;
+                if (bench.completed != last) {
+                        last = bench.completed;
+                        progress = now_ns();
+                } else if (now_ns() - progress > (uint64_t) STALL_SEC * 1000000000) {
+                        fprintf(stderr, "stalled at %u of %u\n", bench.completed, target);
+                        return false;
+                }
+        }
+        return true;
+}
+
 /* Waits until at least target exchanges completed; false after STALL_SEC without progress. */
 static bool wait_completed(unsigned target) {
         unsigned last;
         bool ok = true;
+
+        if (external)
+                return pump_completed(target);
 
         pthread_mutex_lock(&bench.lock);
         last = bench.completed;
@@ -927,7 +964,7 @@ static _Noreturn void usage(void) {
         fprintf(stderr, "usage: coapclient_bench --daemon-pid PID [--bus-pid PID] [--peer-pid PID] "
                         "seq|window|get|put|contexts|"
                         "inflight|observe|dtls [-n N] [-w W] [-s SIZE] [-b BLOCK] [-c COUNT] "
-                        "[-P PROCS] [-L LIMIT] [-p PATH] [-S STATS] [-t SECS] HOST PORT\n");
+                        "[-P PROCS] [-L LIMIT] [-p PATH] [-S STATS] [-t SECS] [-x] HOST PORT\n");
         exit(2);
 }
 
@@ -957,7 +994,7 @@ int main(int argc, char **argv) {
                 usage();
         o.mode = argv[optind];
         optind++;
-        while ((opt = getopt(argc, argv, "n:w:s:b:c:P:L:p:S:t:")) != -1) {
+        while ((opt = getopt(argc, argv, "n:w:s:b:c:P:L:p:S:t:x")) != -1) {
                 switch (opt) {
                 case 'n':
                         o.n = strtoul(optarg, NULL, 10);
@@ -989,6 +1026,9 @@ int main(int argc, char **argv) {
                 case 't':
                         o.secs = strtoul(optarg, NULL, 10);
                         break;
+                case 'x':
+                        external = true;
+                        break;
                 default:
                         usage();
                 }
@@ -997,6 +1037,16 @@ int main(int argc, char **argv) {
                 usage();
         o.host = argv[optind];
         o.port = (uint16_t) atoi(argv[optind + 1]);
+        if (external) {
+                if (strcmp(o.mode, "seq") != 0 && strcmp(o.mode, "window") != 0 &&
+                    strcmp(o.mode, "get") != 0 && strcmp(o.mode, "put") != 0)
+                        usage();
+                r = coap_client_loop_external();
+                if (r < 0) {
+                        fprintf(stderr, "coap_client_loop_external: %s\n", strerror(-r));
+                        return 1;
+                }
+        }
 
         if (strcmp(o.mode, "seq") == 0 || strcmp(o.mode, "window") == 0) {
                 if (strcmp(o.mode, "seq") == 0)

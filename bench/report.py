@@ -50,10 +50,20 @@ for p in figures:
             figures[p].setdefault(fig, {})["udp"] = {"median": rate * 1024 / 1e6,
                                                      "derived": True}
 
+# The external-loop rows (figure names ending _x) compare with the same baseline readings.
+RATE_FIGS = ("rps_w1", "rps_w32", "get_mbps", "put_mbps", "lat_p50_us", "lat_p99_us",
+             "app_us_w1", "app_us_w32")
+for p in figures:
+    for fig in RATE_FIGS:
+        if fig + "_x" in figures[p]:
+            for impl in ("udp", "libcoap"):
+                if impl in figures[p].get(fig, {}):
+                    figures[p][fig + "_x"][impl] = figures[p][fig][impl]
+
 # Client-side CPU per request: the whole libcoap client, against the application with the
 # library's thread plus dbus-daemon plus coapclientd.
 for p in figures:
-    for w in ("w1", "w32"):
+    for w in ("w1", "w32", "w1_x", "w32_x"):
         parts = [med(p, f"{k}_{w}", "coapclientd") for k in ("app_us", "bus_us", "cpu_us")]
         row = figures[p].setdefault(f"client_us_{w}", {})
         if None not in parts:
@@ -83,6 +93,13 @@ ROWS = [
     ("cpu_us_ctx_10", "daemon CPU/req, 10 contexts, us"),
     ("cpu_us_ctx_1000", "daemon CPU/req, 1,000 contexts, us"),
     ("cpu_us_ctx_10000", "daemon CPU/req, 10,000 contexts, us"),
+    ("rps_w1_x", "external loop: sequential, req/s"),
+    ("rps_w32_x", "external loop: 32 in flight, req/s"),
+    ("get_mbps_x", "external loop: 1 MiB GET, MB/s"),
+    ("put_mbps_x", "external loop: 1 MiB PUT, MB/s"),
+    ("lat_p50_us_x", "external loop: latency p50 (seq), us"),
+    ("client_us_w1_x", "external loop: client CPU (seq), us"),
+    ("cpu_us_w32_x", "external loop: daemon CPU (32), us"),
 ]
 
 
@@ -195,6 +212,12 @@ TARGETS = [
     ("1 MiB PUT >= 1.1x libcoap MB/s", "put_mbps", "ratio", 1.1),
     ("client-side CPU (seq) <= 2x libcoap", "client_us_w1", "ratio_max", 2.0),
     ("daemon CPU per request (32) <= 5 us", "cpu_us_w32", "max", 5),
+    ("ext. loop: sequential >= 0.5x", "rps_w1_x", "ratio", 0.5),
+    ("ext. loop: 32 in flight >= 1.2x", "rps_w32_x", "ratio", 1.2),
+    ("ext. loop: 1 MiB GET >= 1.1x", "get_mbps_x", "ratio", 1.1),
+    ("ext. loop: 1 MiB PUT >= 1.1x", "put_mbps_x", "ratio", 1.1),
+    ("ext. loop: client CPU (seq) <= 2x", "client_us_w1_x", "ratio_max", 2.0),
+    ("ext. loop: daemon CPU (32) <= 5 us", "cpu_us_w32_x", "max", 5),
     ("daemon RSS idle < 4 MiB", "rss_idle_kib", "below", 4096),
     ("< 1 KiB per idle context (1,000)", "rss_ctx_1000", "below", 1024),
     ("< 1 KiB per idle context (10,000)", "rss_ctx_10000", "below", 1024),

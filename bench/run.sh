@@ -5,7 +5,8 @@
 #   (1) udp          raw UDP ping-pong (../shared/bench/udp_pingpong.c): the physical floor
 #   (2) libcoap      in-process libcoap client (../shared/bench/coap_bench.c; PUT via coap-client)
 #   (3) coapclientd  bench/coapclient_bench.c through libcoapclient, a private dbus-daemon and
-#                    the built daemon
+#                    the built daemon; with callbacks from the library's thread, and again
+#                    ("external loop" rows) from the app's thread in external-loop mode
 # and, for reference, the D-Bus floor (../shared/bench/dbus_floor: sd-bus call + reply + unicast
 # signal through the same dbus-daemon, the ceiling of any design that routes every request
 # through dbus-daemon), and what the machine charges for a system call and for a round trip
@@ -315,23 +316,27 @@ for P in $RATE_PLACEMENTS; do
                 record "$P" "rps_w$w" dbus "$r"
             done
         fi
-        if [ "$HAVE_CLIENT" = 1 ]; then
+        # the library's own thread makes the callbacks (Zephyr's way), then (figures with _x)
+        # the app's thread in external-loop mode (-x), as a single-threaded libcoap client does
+        for x in "" _x; do
+            [ "$HAVE_CLIENT" = 1 ] || break
+            flag=${x:+-x}
             for w in 1 32; do
-                line=$(cb window -n "$N_SEQ" -w "$w") || true
-                record "$P" "rps_w$w" coapclientd "$(field rate <<<"$line")"
-                record "$P" "cpu_us_w$w" coapclientd "$(field daemon_cpu_us <<<"$line")"
-                record "$P" "bus_us_w$w" coapclientd "$(field bus_cpu_us <<<"$line")"
-                record "$P" "app_us_w$w" coapclientd "$(field app_cpu_us <<<"$line")"
+                line=$(cb window $flag -n "$N_SEQ" -w "$w") || true
+                record "$P" "rps_w$w$x" coapclientd "$(field rate <<<"$line")"
+                record "$P" "cpu_us_w$w$x" coapclientd "$(field daemon_cpu_us <<<"$line")"
+                record "$P" "bus_us_w$w$x" coapclientd "$(field bus_cpu_us <<<"$line")"
+                record "$P" "app_us_w$w$x" coapclientd "$(field app_cpu_us <<<"$line")"
                 if [ "$w" = 1 ]; then
-                    record "$P" lat_p50_us coapclientd "$(field p50_us <<<"$line")"
-                    record "$P" lat_p99_us coapclientd "$(field p99_us <<<"$line")"
+                    record "$P" "lat_p50_us$x" coapclientd "$(field p50_us <<<"$line")"
+                    record "$P" "lat_p99_us$x" coapclientd "$(field p99_us <<<"$line")"
                 fi
             done
-            line=$(cb get -s "$BODY" -b 1024 -p example_data) || true
-            record "$P" get_mbps coapclientd "$(field MB/s <<<"$line")"
-            line=$(cb put -s "$BODY" -b 1024 -p example_data) || true
-            record "$P" put_mbps coapclientd "$(field MB/s <<<"$line")"
-        fi
+            line=$(cb get $flag -s "$BODY" -b 1024 -p example_data) || true
+            record "$P" "get_mbps$x" coapclientd "$(field MB/s <<<"$line")"
+            line=$(cb put $flag -s "$BODY" -b 1024 -p example_data) || true
+            record "$P" "put_mbps$x" coapclientd "$(field MB/s <<<"$line")"
+        done
     done
 done
 
