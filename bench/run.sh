@@ -320,9 +320,10 @@ for P in $RATE_PLACEMENTS; do
         # the app's thread in external-loop mode (-x), as a single-threaded libcoap client does
         for x in "" _x; do
             [ "$HAVE_CLIENT" = 1 ] || break
-            flag=${x:+-x}
+            flag=()
+            [ -n "$x" ] && flag=(-x)
             for w in 1 32; do
-                line=$(cb window $flag -n "$N_SEQ" -w "$w") || true
+                line=$(cb window "${flag[@]}" -n "$N_SEQ" -w "$w") || true
                 record "$P" "rps_w$w$x" coapclientd "$(field rate <<<"$line")"
                 record "$P" "cpu_us_w$w$x" coapclientd "$(field daemon_cpu_us <<<"$line")"
                 record "$P" "bus_us_w$w$x" coapclientd "$(field bus_cpu_us <<<"$line")"
@@ -332,9 +333,9 @@ for P in $RATE_PLACEMENTS; do
                     record "$P" "lat_p99_us$x" coapclientd "$(field p99_us <<<"$line")"
                 fi
             done
-            line=$(cb get $flag -s "$BODY" -b 1024 -p example_data) || true
+            line=$(cb get "${flag[@]}" -s "$BODY" -b 1024 -p example_data) || true
             record "$P" "get_mbps$x" coapclientd "$(field MB/s <<<"$line")"
-            line=$(cb put $flag -s "$BODY" -b 1024 -p example_data) || true
+            line=$(cb put "${flag[@]}" -s "$BODY" -b 1024 -p example_data) || true
             record "$P" "put_mbps$x" coapclientd "$(field MB/s <<<"$line")"
         done
     done
@@ -417,7 +418,7 @@ if [ "$HAVE_CLIENT" = 1 ]; then
         # what the daemon keeps once they are gone: its sockets linger, then are collected
         sleep 3
         after=$(vmrss_kib "$DAEMON_PID")
-        log "$line leave_cpu_ms=$leave rss_after_kib=$after fds_after=$(ls /proc/$DAEMON_PID/fd | wc -l)"
+        log "$line leave_cpu_ms=$leave rss_after_kib=$after fds_after=$(find "/proc/$DAEMON_PID/fd" -mindepth 1 | wc -l)"
         record split "obs_leave_cpu_ms_$n" coapclientd "$leave"
         record split "obs_rss_after_kib_$n" coapclientd "$after"
         record split "obs_reg_s_$n" coapclientd "$(field register_s <<<"$line")"
