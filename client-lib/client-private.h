@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -238,6 +239,10 @@ typedef enum LibReady {
         LIB_READY_ALL = LIB_READY_WAKE | LIB_READY_BUS | LIB_READY_CHANNEL,
 } LibReady;
 
+/* lib.epoll_fd holds at most three: the wake eventfd, the bus and the data channel. */
+#define LIB_EPOLL_EVENTS 4
+/* What epoll_wait() on lib.epoll_fd found (n: its result) as LibReady. */
+LibReady lib_ready_from_events(const struct epoll_event *events, int n);
 /* Reads what is ready and makes every queued callback; returns locked. ret_held: see
  * deliver_queue_locked(). */
 void lib_process_locked(LibReady ready, Delivery **ret_held);

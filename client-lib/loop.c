@@ -571,6 +571,18 @@ void lib_process_locked(LibReady ready, Delivery **ret_held) {
         lib_update_epoll_locked();
 }
 
+LibReady lib_ready_from_events(const struct epoll_event *events, int n) {
+        /* Only what is ready: each needless look costs a system call. A timeout (0) is the
+         * bus's; an error looks at everything. */
+        LibReady ready = n < 0 ? LIB_READY_ALL : n == 0 ? LIB_READY_BUS : 0;
+
+        for (int i = 0; i < n; i++)
+                ready |= events[i].data.fd == lib.wake_fd      ? LIB_READY_WAKE
+                         : events[i].data.fd == lib.channel_fd ? LIB_READY_CHANNEL
+                                                               : LIB_READY_BUS;
+        return ready;
+}
+
 static void *lib_thread(void *userdata) {
         (void) userdata;
 
@@ -579,7 +591,7 @@ static void *lib_thread(void *userdata) {
 
         LIB_LOCK();
         while (!lib.thread_stop) {
-                struct epoll_event events[4];
+                struct epoll_event events[LIB_EPOLL_EVENTS];
                 uint64_t t, deadline;
                 int ms, n;
 
@@ -604,13 +616,7 @@ static void *lib_thread(void *userdata) {
                 n = epoll_wait(lib.epoll_fd, events, ELEMENTSOF(events), ms);
                 LIB_LOCK();
                 held = delivery_free(held);
-                /* Only what is ready: each needless look costs a system call. A timeout (0) is
-                 * the bus's; an error looks at everything. */
-                ready = n < 0 ? LIB_READY_ALL : n == 0 ? LIB_READY_BUS : 0;
-                for (int i = 0; i < n; i++)
-                        ready |= events[i].data.fd == lib.wake_fd      ? LIB_READY_WAKE
-                                 : events[i].data.fd == lib.channel_fd ? LIB_READY_CHANNEL
-                                                                       : LIB_READY_BUS;
+                ready = lib_ready_from_events(events, n);
         }
         LIB_UNLOCK();
         return NULL;
