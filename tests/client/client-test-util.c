@@ -146,22 +146,22 @@ bool pump_until(const unsigned *counter, unsigned n, unsigned timeout_sec) {
         return true;
 }
 
-unsigned recorder_n_last(Recorder *r) {
+/* A counter of r, read under its lock. */
+static unsigned recorder_read(Recorder *r, const unsigned *counter) {
         unsigned n;
 
         pthread_mutex_lock(&r->lock);
-        n = r->n_last;
+        n = *counter;
         pthread_mutex_unlock(&r->lock);
         return n;
 }
 
-unsigned recorder_n_calls(Recorder *r) {
-        unsigned n;
+unsigned recorder_n_last(Recorder *r) {
+        return recorder_read(r, &r->n_last);
+}
 
-        pthread_mutex_lock(&r->lock);
-        n = r->n_calls;
-        pthread_mutex_unlock(&r->lock);
-        return n;
+unsigned recorder_n_calls(Recorder *r) {
+        return recorder_read(r, &r->n_calls);
 }
 
 int peer_address(struct sockaddr_in *ret) {
