@@ -18,15 +18,49 @@ uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-void recorder_init(Recorder *r) {
+uint8_t *make_body(size_t size, uint32_t seed) {
+        uint8_t *b = malloc(size);
+
+        if (!b)
+                abort();
+        for (size_t i = 0; i < size; i++) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                b[i] = (uint8_t) seed;
+        }
+        return b;
+}
+
+void cond_init_monotonic(pthread_cond_t *cond) {
         pthread_condattr_t attr;
 
-        *r = (Recorder){};
-        pthread_mutex_init(&r->lock, NULL);
         pthread_condattr_init(&attr);
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&r->cond, &attr);
+        pthread_cond_init(cond, &attr);
         pthread_condattr_destroy(&attr);
+}
+
+bool cond_wait_count(pthread_mutex_t *lock, pthread_cond_t *cond, const unsigned *counter,
+                     unsigned n, unsigned timeout_sec) {
+        struct timespec deadline;
+        bool ok;
+
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_sec;
+        pthread_mutex_lock(lock);
+        while (*counter < n)
+                if (pthread_cond_timedwait(cond, lock, &deadline) == ETIMEDOUT)
+                        break;
+        ok = *counter >= n;
+        pthread_mutex_unlock(lock);
+        return ok;
+}
+
+void recorder_init(Recorder *r) {
+        *r = (Recorder){};
+        pthread_mutex_init(&r->lock, NULL);
+        cond_init_monotonic(&r->cond);
 }
 
 void recorder_done(Recorder *r) {
@@ -79,36 +113,25 @@ void recorder_cb(int16_t code, size_t offset, const uint8_t *payload, size_t len
         pthread_mutex_unlock(&r->lock);
 }
 
-static bool recorder_wait(Recorder *r, const unsigned *counter, unsigned n, unsigned timeout_sec) {
-        struct timespec deadline;
-        bool ok;
-
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_sec;
-        pthread_mutex_lock(&r->lock);
-        while (*counter < n)
-                if (pthread_cond_timedwait(&r->cond, &r->lock, &deadline) == ETIMEDOUT)
-                        break;
-        ok = *counter >= n;
-        pthread_mutex_unlock(&r->lock);
-        return ok;
-}
-
 bool recorder_wait_last(Recorder *r, unsigned n, unsigned timeout_sec) {
-        return recorder_wait(r, &r->n_last, n, timeout_sec);
+        return cond_wait_count(&r->lock, &r->cond, &r->n_last, n, timeout_sec);
 }
 
 bool recorder_wait_errors(Recorder *r, unsigned n, unsigned timeout_sec) {
-        return recorder_wait(r, &r->n_errors, n, timeout_sec);
+        return cond_wait_count(&r->lock, &r->cond, &r->n_errors, n, timeout_sec);
 }
 
 bool recorder_pump_last(Recorder *r, unsigned n, unsigned timeout_sec) {
+        return pump_until(&r->n_last, n, timeout_sec);
+}
+
+bool pump_until(const unsigned *counter, unsigned n, unsigned timeout_sec) {
         uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
         int fd = coap_client_get_fd();
 
         if (fd < 0)
                 return false;
-        while (recorder_n_last(r) < n) {
+        while (*counter < n) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 uint64_t now = now_usec(), t = coap_client_get_timeout_usec();
 
@@ -123,22 +146,22 @@ bool recorder_pump_last(Recorder *r, unsigned n, unsigned timeout_sec) {
         return true;
 }
 
-unsigned recorder_n_last(Recorder *r) {
+/* A counter of r, read under its lock. */
+static unsigned recorder_read(Recorder *r, const unsigned *counter) {
         unsigned n;
 
         pthread_mutex_lock(&r->lock);
-        n = r->n_last;
+        n = *counter;
         pthread_mutex_unlock(&r->lock);
         return n;
 }
 
-unsigned recorder_n_calls(Recorder *r) {
-        unsigned n;
+unsigned recorder_n_last(Recorder *r) {
+        return recorder_read(r, &r->n_last);
+}
 
-        pthread_mutex_lock(&r->lock);
-        n = r->n_calls;
-        pthread_mutex_unlock(&r->lock);
-        return n;
+unsigned recorder_n_calls(Recorder *r) {
+        return recorder_read(r, &r->n_calls);
 }
 
 int peer_address(struct sockaddr_in *ret) {

@@ -40,6 +40,9 @@ bool recorder_wait_last(Recorder *r, unsigned n, unsigned timeout_sec);
 bool recorder_wait_errors(Recorder *r, unsigned n, unsigned timeout_sec);
 /* The same in external-loop mode: runs coap_client_process() meanwhile. */
 bool recorder_pump_last(Recorder *r, unsigned n, unsigned timeout_sec);
+/* External-loop mode: runs coap_client_process() until *counter (counted by callbacks, which run
+ * in this thread) reaches n; false on timeout or a failed coap_client_process(). */
+bool pump_until(const unsigned *counter, unsigned n, unsigned timeout_sec);
 unsigned recorder_n_last(Recorder *r);
 unsigned recorder_n_calls(Recorder *r);
 
@@ -55,3 +58,11 @@ int do_request(struct coap_client *client, int sock, const struct coap_client_re
                Recorder *rec);
 
 uint64_t now_usec(void);
+/* size bytes of xorshift from seed (no runs, so a misplaced block shows); aborts if out of
+ * memory. */
+uint8_t *make_body(size_t size, uint32_t seed);
+/* A condition variable on CLOCK_MONOTONIC, for cond_wait_count(). */
+void cond_init_monotonic(pthread_cond_t *cond);
+/* Waits on cond until *counter, guarded by lock, reaches n; false after timeout_sec. */
+bool cond_wait_count(pthread_mutex_t *lock, pthread_cond_t *cond, const unsigned *counter,
+                     unsigned n, unsigned timeout_sec);

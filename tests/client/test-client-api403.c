@@ -40,7 +40,7 @@ typedef struct Rec {
 static void rec_init(Rec *r) {
         *r = (Rec){.content_format = -1, .observe = -ENOENT};
         ck_assert_int_eq(pthread_mutex_init(&r->lock, NULL), 0);
-        ck_assert_int_eq(pthread_cond_init(&r->cond, NULL), 0);
+        cond_init_monotonic(&r->cond);
 }
 
 static void rec_done(Rec *r) {
@@ -91,16 +91,7 @@ static void response_cb(const struct coap_client_response_data *data, void *user
 
 /* Waits until *counter (a field of r) reaches n; false after a minute. */
 static bool rec_wait(Rec *r, const unsigned *counter, unsigned n) {
-        struct timespec deadline;
-        bool ok = true;
-
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 60;
-        pthread_mutex_lock(&r->lock);
-        while (ok && *counter < n)
-                ok = pthread_cond_timedwait(&r->cond, &r->lock, &deadline) == 0;
-        pthread_mutex_unlock(&r->lock);
-        return ok;
+        return cond_wait_count(&r->lock, &r->cond, counter, n, 60);
 }
 
 static bool rec_wait_last(Rec *r, unsigned n) {
@@ -145,19 +136,6 @@ static int payload_cb(size_t offset, const uint8_t **payload, size_t *len, bool 
         *last_block = offset + n == u->size;
         u->next_offset = offset + n;
         return 0;
-}
-
-static uint8_t *make_body(size_t size, uint32_t seed) {
-        uint8_t *b = malloc(size);
-
-        ck_assert_ptr_nonnull(b);
-        for (size_t i = 0; i < size; i++) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                b[i] = (uint8_t) seed;
-        }
-        return b;
 }
 
 /* A request as a Zephyr 4.3 application writes it. */

@@ -14,20 +14,6 @@
 #include "client-test-util.h"
 #include "coapclient/coap_client.h"
 
-static uint8_t *make_body(size_t size, uint32_t seed) {
-        uint8_t *b = malloc(size);
-
-        ck_assert_ptr_nonnull(b);
-        /* xorshift: no runs, so a misplaced block shows. */
-        for (size_t i = 0; i < size; i++) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                b[i] = (uint8_t) seed;
-        }
-        return b;
-}
-
 static void upload_and_download(size_t size, enum coap_block_size szx) {
         const size_t block = 16u << szx;
         struct coap_client client = {};

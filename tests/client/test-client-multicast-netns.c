@@ -19,9 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "client-test-util.h"
 #include "coapclient/coap_client.h"
 #include "mcast-responder.h"
 
@@ -121,7 +121,7 @@ typedef struct Rec {
         struct sockaddr_storage sources[4];
         socklen_t source_lens[4];
         unsigned n_answers;
-        bool done;
+        unsigned n_final;
         int16_t final_code;
 } Rec;
 
@@ -130,7 +130,7 @@ static void response_cb(const struct coap_client_response_data *data, void *user
 
         pthread_mutex_lock(&r->lock);
         if (!data->source) {
-                r->done = true;
+                r->n_final++;
                 r->final_code = data->result_code;
         } else if (r->n_answers < 4 && data->source_len <= sizeof(struct sockaddr_storage)) {
                 memcpy(&r->sources[r->n_answers], data->source, data->source_len);
@@ -158,14 +158,13 @@ static void run_two_members(int family) {
                 .cb = response_cb,
                 .multicast_timeout_ms = WINDOW_MS,
         };
-        struct timespec deadline;
         McastResponder a, b;
         unsigned ifindex = 0;
         Rec rec = {};
         int fd;
 
         pthread_mutex_init(&rec.lock, NULL);
-        pthread_cond_init(&rec.cond, NULL);
+        cond_init_monotonic(&rec.cond);
         req.user_data = &rec;
         strcpy(req.path, "who");
         fd = app_socket(family, &ifindex);
@@ -187,12 +186,8 @@ static void run_two_members(int family) {
         ck_assert_int_eq(coap_client_req(&client, fd, (struct net_sockaddr *) &group, &req, NULL),
                          0);
 
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 30;
+        ck_assert(cond_wait_count(&rec.lock, &rec.cond, &rec.n_final, 1, 30));
         pthread_mutex_lock(&rec.lock);
-        while (!rec.done && pthread_cond_timedwait(&rec.cond, &rec.lock, &deadline) == 0)
-                ;
-        ck_assert(rec.done);
         ck_assert_int_eq(rec.final_code, 0);
         ck_assert_msg(rec.n_answers == 2, "%u answers; requests seen by A %u, B %u", rec.n_answers,
                       a.n_requests, b.n_requests);

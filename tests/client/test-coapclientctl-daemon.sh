@@ -10,37 +10,9 @@ LOG=$T/daemon.log
 BUS=(busctl --address="$COAPCLIENTD_BUS_ADDRESS")
 LC=(org.coapclientd.CoapClient1 /org/freedesktop/LogControl1 org.freedesktop.LogControl1)
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-n=0 failed=0
+# shellcheck source=tests/helpers/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../helpers/test-lib.sh"
 
-check() { # description expected-exit command...
-    local desc=$1 want=$2 rc
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc (exit $rc, expected $want)"
-        sed 's/^/# /' "$T/err"
-        failed=$((failed + 1))
-    fi
-}
-check_out() { # description expected-stdout
-    n=$((n + 1))
-    if [ "$(cat "$T/out")" = "$2" ]; then echo "ok $n - $1"; else
-        echo "not ok $n - $1: got '$(head -c 300 "$T/out")'"; failed=$((failed + 1)); fi
-}
-check_grep() { # description file pattern
-    n=$((n + 1))
-    if grep -qE -- "$3" "$2"; then echo "ok $n - $1"; else
-        echo "not ok $n - $1: $(head -c 400 "$2")"; failed=$((failed + 1)); fi
-}
-check_nogrep() { # description file pattern
-    n=$((n + 1))
-    if ! grep -qE -- "$3" "$2"; then echo "ok $n - $1"; else
-        echo "not ok $n - $1: $(grep -E -- "$3" "$2" | head -c 400)"; failed=$((failed + 1)); fi
-}
 
 # --- org.freedesktop.LogControl1 (systemctl service-log-level) ---
 check "LogLevel readable" 0 "${BUS[@]}" get-property "${LC[@]}" LogLevel
@@ -66,9 +38,8 @@ check "a LogTarget we lack is refused" 1 "${BUS[@]}" set-property "${LC[@]}" Log
 check "set LogTarget null" 0 "${BUS[@]}" set-property "${LC[@]}" LogTarget s null
 lines=$(wc -l <"$LOG")
 check "a request with LogTarget null" 0 "$CTL" get "$URI/time"
-n=$((n + 1))
-if [ "$(wc -l <"$LOG")" -eq "$lines" ]; then echo "ok $n - nothing logged"; else
-    echo "not ok $n - logged with LogTarget null"; failed=$((failed + 1)); fi
+if [ "$(wc -l <"$LOG")" -eq "$lines" ]; then ok "nothing logged"; else
+    not_ok "logged with LogTarget null"; fi
 check "set LogTarget console" 0 "${BUS[@]}" set-property "${LC[@]}" LogTarget s console
 check "an unprivileged caller cannot set LogLevel" 1 "${NOBODY[@]}" "${BUS[@]}" set-property \
     "${LC[@]}" LogLevel s err
@@ -80,7 +51,7 @@ check_out "LogLevel still debug" 's "debug"'
 # An observation keeps one caller with one client and one request in flight meanwhile.
 "$CTL" observe "$URI/time" >"$T/obs.out" 2>&1 &
 obs_pid=$!
-for _ in $(seq 1 200); do [ -s "$T/obs.out" ] && break; sleep 0.05; done
+wait_file "$T/obs.out"
 check "status as root" 0 "$CTL" status
 check_grep "status: version" "$T/out" "^ +Version: [0-9]"
 for key in LogLevel MaxCallers MaxCallersPerUser MaxChannelsPerUser MaxClientsPerUser \
@@ -114,10 +85,7 @@ mon_pid=$!
 "$CTL" monitor --json --count 2 >"$T/monj.out" 2>"$T/monj.err" &
 monj_pid=$!
 # Subscribed once status counts both.
-for _ in $(seq 1 200); do
-    "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
-    sleep 0.05
-done
+wait_for sh -c "'$CTL' status 2>/dev/null | grep -q '^ *Monitors: 2\$'"
 # Anyone on the bus may broadcast on the daemon's path: what does not come from the daemon that
 # answered Monitor() is not shown (nor counted).
 MGR=(/org/coapclientd/CoapClient1 org.coapclientd.CoapClient1.Manager)
@@ -129,9 +97,8 @@ check "a request while monitored" 0 "$CTL" get "$URI/time"
 check "a 4.04 while monitored" 6 "$CTL" get "$URI/nothing/here"
 wait "$mon_pid"
 rc=$?
-n=$((n + 1))
-if [ "$rc" -eq 0 ]; then echo "ok $n - monitor --count 2 ends"; else
-    echo "not ok $n - monitor exit $rc: $(cat "$T/mon.err")"; failed=$((failed + 1)); fi
+if [ "$rc" -eq 0 ]; then ok "monitor --count 2 ends"; else
+    not_ok "monitor exit $rc: $(cat "$T/mon.err")"; fi
 check_grep "monitor: the start" "$T/mon.out" \
     "^start +[0-9]+ +:1\.[0-9]+ pid [0-9]+ uid 0  GET coap://$COAP_PEER_HOST:$COAP_PEER_PORT/time$"
 check_grep "monitor: the end with result and duration" "$T/mon.out" \
@@ -160,18 +127,14 @@ check_grep "notice: a monitor" "$LOG" "monitors the requests"
 
 # --- A limit: a second daemon on a second bus that serves one client in all ---
 printf '[Limits]\nMaxClients=1\n' >"$T/one-client.conf"
-read -r BUS2 BUS2_PID < <(dbus-daemon --config-file="$TEST_BUS_CONF" --fork --print-address=1 \
-    --print-pid=1 | paste -sd' ')
-${COAPCLIENTD_WRAPPER:-} "$COAPCLIENTD_BIN" --bus-address="$BUS2" --config="$T/one-client.conf" \
-    >"$T/daemon2.log" 2>&1 &
-d2_pid=$!
-for _ in $(seq 1 400); do
-    busctl --address="$BUS2" status org.coapclientd.CoapClient1 >/dev/null 2>&1 && break
-    sleep 0.05
-done
+BUS2='' BUS2_PID='' d2_pid=''
+start_bus BUS2 BUS2_PID
+kill_on_exit "$BUS2_PID"
+start_daemon d2_pid "$BUS2" "$T/daemon2.log" --config="$T/one-client.conf"
+kill_on_exit "$d2_pid"
 COAPCLIENTD_BUS_ADDRESS=$BUS2 "$CTL" observe "$URI/time" >"$T/obs2.out" 2>&1 &
 obs2_pid=$!
-for _ in $(seq 1 200); do [ -s "$T/obs2.out" ] && break; sleep 0.05; done
+wait_file "$T/obs2.out"
 check "a limit of coapclientd exits 1" 1 env COAPCLIENTD_BUS_ADDRESS="$BUS2" "$CTL" get "$URI/time"
 check_grep "the limit is named" "$T/err" "Cannot make a client in coapclientd: No buffer space available"
 check_grep "its setting too" "$T/err" "MaxClients="
@@ -182,11 +145,8 @@ wait "$obs2_pid"
 kill -TERM "$d2_pid"
 wait "$d2_pid"
 rc=$?
-n=$((n + 1))
-if [ "$rc" -eq 0 ]; then echo "ok $n - second daemon exits 0"; else
-    echo "not ok $n - second daemon exit $rc"; sed 's/^/# /' "$T/daemon2.log" | tail -30
-    failed=$((failed + 1)); fi
+if [ "$rc" -eq 0 ]; then ok "second daemon exits 0"; else
+    not_ok "second daemon exit $rc"; sed 's/^/# /' "$T/daemon2.log" | tail -30; fi
 kill "$BUS2_PID"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_end

@@ -11,32 +11,10 @@ RPK_URI="coaps://127.0.0.1:$COAPS_RPK_PORT"
 PSK=(--psk-identity CoAP --psk-key secretPSK)
 P=$TLS_PKI_DIR
 T=$TEST_TMPDIR
-n=0 failed=0
+# shellcheck source=tests/helpers/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../helpers/test-lib.sh"
 
-check() { # description expected-exit command...
-    local desc=$1 want=$2 rc
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc (exit $rc, expected $want)"
-        sed 's/^/# /' "$T/err"
-        failed=$((failed + 1))
-    fi
-}
 
-check_grep() { # description file extended-regex
-    n=$((n + 1))
-    if grep -qE -- "$3" "$2"; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1: $(head -c 300 "$2")"
-        failed=$((failed + 1))
-    fi
-}
 
 TIME='^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}$'
 
@@ -53,10 +31,8 @@ check "1 MiB block-wise put over coaps" 0 "$CTL" put "$PSK_URI/example_data" "${
     -f "$T/big.in" -c octet
 check "1 MiB block-wise get over coaps" 0 "$CTL" get "$PSK_URI/example_data" "${PSK[@]}" \
     -o "$T/big.out"
-n=$((n + 1))
-if cmp -s "$T/big.in" "$T/big.out"; then echo "ok $n - 1 MiB body identical"; else
-    echo "not ok $n - 1 MiB body differs ($(stat -c %s "$T/big.out") bytes)"
-    failed=$((failed + 1))
+if cmp -s "$T/big.in" "$T/big.out"; then ok "1 MiB body identical"; else
+    not_ok "1 MiB body differs ($(stat -c %s "$T/big.out") bytes)"
 fi
 
 check "observe over coaps" 0 "$CTL" observe "$PSK_URI/time" "${PSK[@]}" --count 2
@@ -92,10 +68,7 @@ mon_pid=$!
 "$CTL" monitor --json --count 1 --timeout 60 >"$T/monj.out" 2>"$T/monj.err" &
 monj_pid=$!
 # Subscribed once status counts both.
-for _ in $(seq 1 200); do
-    "$CTL" status 2>/dev/null | grep -q '^ *Monitors: 2$' && break
-    sleep 0.05
-done
+wait_for sh -c "'$CTL' status 2>/dev/null | grep -q '^ *Monitors: 2\$'"
 check "wrong CA while monitored exits 5" 5 "$CTL" get "$X509_URI/time" --ca "$P/other-ca.pem" \
     --cert "$P/client.pem" --key "$P/client.key"
 wait "$mon_pid"
@@ -132,5 +105,4 @@ check "missing CA file exits 8" 8 "$CTL" get "$X509_URI/time" --ca "$T/nonexiste
 check "--help documents DTLS" 0 "$CTL" --help
 check_grep "help lists --psk-identity" "$T/out" "--psk-identity"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_end

@@ -6,83 +6,40 @@ set -u
 CTL=${COAPCLIENTCTL:?}
 URI="coap://$COAP_PEER_HOST:$COAP_PEER_PORT"
 T=$TEST_TMPDIR
-n=0 failed=0
-
-check() { # description expected-exit command...
-    local desc=$1 want=$2 rc
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc (exit $rc, expected $want)"
-        sed 's/^/# /' "$T/err"
-        failed=$((failed + 1))
-    fi
-}
-
-check_out() { # description expected-stdout
-    n=$((n + 1))
-    if [ "$(cat "$T/out")" = "$2" ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1: got '$(head -c 200 "$T/out")'"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=tests/helpers/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../helpers/test-lib.sh"
 
 check "get /time" 0 "$CTL" get "$URI/time"
-n=$((n + 1))
-if grep -qE '^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}$' "$T/out"; then
-    echo "ok $n - /time body"
-else
-    echo "not ok $n - /time body: $(cat "$T/out")"; failed=$((failed + 1))
-fi
+check_grep "/time body" "$T/out" '^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}$'
 
 check "put a text resource" 0 "$CTL" put "$URI/ctl-test" --payload "hello ctl" -c text
 check "get it back" 0 "$CTL" get "$URI/ctl-test"
 check_out "body of the put resource" "hello ctl"
 check "get --verbose shows the code" 0 "$CTL" -v get "$URI/ctl-test"
-n=$((n + 1))
-if grep -q '^2.05 Content$' "$T/err"; then
-    echo "ok $n - verbose code"
-else
-    echo "not ok $n - verbose output: $(cat "$T/err")"; failed=$((failed + 1))
-fi
+check_grep "verbose code" "$T/err" '^2\.05 Content$'
 check "non-confirmable get" 0 "$CTL" get --non "$URI/ctl-test"
 check_out "non-confirmable body" "hello ctl"
 check "query and separate response" 0 "$CTL" get "$URI/async?1"
 check_out "separate response body" "done"
 check "delete" 0 "$CTL" delete "$URI/ctl-test"
 check "4.04 exits 6" 6 "$CTL" get "$URI/nonexistent"
-n=$((n + 1))
-if grep -q '^4.04 Not Found$' "$T/err"; then echo "ok $n - 4.04 reported"; else
-    echo "not ok $n - 4.04 reported: $(cat "$T/err")"; failed=$((failed + 1)); fi
+check_grep "4.04 reported" "$T/err" '^4\.04 Not Found$'
 check_out "an error body stays off stdout" ""
 
 # Block-wise both ways, byte-exact, through files.
 head -c 200000 /dev/urandom >"$T/big.in"
 check "block-wise put from a file" 0 "$CTL" put "$URI/example_data" -f "$T/big.in" -c octet -b 512
 check "block-wise get to a file" 0 "$CTL" -v get "$URI/example_data" -o "$T/big.out"
-n=$((n + 1))
-if grep -q '^Content-Format: 42 (application/octet-stream)$' "$T/err"; then
-    echo "ok $n - verbose Content-Format"
-else
-    echo "not ok $n - verbose output: $(cat "$T/err")"; failed=$((failed + 1))
-fi
-n=$((n + 1))
-if cmp -s "$T/big.in" "$T/big.out"; then echo "ok $n - block-wise body identical"; else
-    echo "not ok $n - block-wise body differs"; failed=$((failed + 1)); fi
+check_grep "verbose Content-Format" "$T/err" '^Content-Format: 42 \(application/octet-stream\)$'
+if cmp -s "$T/big.in" "$T/big.out"; then ok "block-wise body identical"; else
+    not_ok "block-wise body differs"; fi
 check "payload from stdin" 0 sh -c "printf 'from stdin' | '$CTL' put '$URI/ctl-stdin' -f -"
 check "get the stdin resource" 0 "$CTL" get "$URI/ctl-stdin"
 check_out "stdin body" "from stdin"
 
 check "observe 3 notifications" 0 "$CTL" observe "$URI/time" --count 3
-n=$((n + 1))
-if [ "$(wc -l <"$T/out")" -eq 3 ]; then echo "ok $n - three lines"; else
-    echo "not ok $n - $(wc -l <"$T/out") lines"; failed=$((failed + 1)); fi
+if [ "$(wc -l <"$T/out")" -eq 3 ]; then ok "three lines"; else
+    not_ok "$(wc -l <"$T/out") lines"; fi
 check "observe ended by --timeout" 0 "$CTL" observe "$URI/time" --timeout 1.5
 
 check "host name and option" 0 "$CTL" get -4 "coap://localhost:$COAP_PEER_PORT/time" -O "17:#0"
@@ -94,20 +51,11 @@ check "dead port exits 5" 5 "$CTL" get "coap://127.0.0.1:9/time" --timeout 10
 # A peer that never answers.
 "${BAD_PEER:?}" silent --lifetime=60 >"$T/silent.port" &
 silent_pid=$!
-for _ in $(seq 1 200); do [ -s "$T/silent.port" ] && break; sleep 0.05; done
+kill_on_exit "$silent_pid"
+wait_file "$T/silent.port"
 check "no response exits 4" 4 "$CTL" get "coap://127.0.0.1:$(cat "$T/silent.port")/time" \
     --ack-timeout 100 --retransmit 1
 kill "$silent_pid"
-check_grep() { # description file pattern
-    n=$((n + 1))
-    if grep -q -- "$3" "$2"; then echo "ok $n - $1"; else
-        echo "not ok $n - $1: $(head -c 300 "$2")"; failed=$((failed + 1)); fi
-}
-check_nogrep() { # description file pattern
-    n=$((n + 1))
-    if ! grep -q -- "$3" "$2"; then echo "ok $n - $1"; else
-        echo "not ok $n - $1: $(head -c 300 "$2")"; failed=$((failed + 1)); fi
-}
 check_grep "no response is named" "$T/err" "timed out"
 check "our --timeout exits 4" 4 "$CTL" get "$URI/async?5" --timeout 0.2
 check "5.xx exits 7" 7 "$CTL" get "$URI/time" -O "39:coap"
@@ -118,8 +66,9 @@ check_grep "no bus: the daemon's errno and the library's reason" "$T/err" \
     "Connection refused"
 check_grep "no bus: the address is named" "$T/err" "unix:path=/nonexistent"
 # A bus without coapclientd: the library documents -ECONNREFUSED.
-read -r EMPTY_BUS EMPTY_BUS_PID < <(dbus-daemon --config-file="$TEST_BUS_CONF" --fork \
-    --print-address=1 --print-pid=1 | paste -sd' ')
+EMPTY_BUS='' EMPTY_BUS_PID=''
+start_bus EMPTY_BUS EMPTY_BUS_PID
+kill_on_exit "$EMPTY_BUS_PID"
 check "coapclientd not on the bus exits 3" 3 env COAPCLIENTD_BUS_ADDRESS="$EMPTY_BUS" \
     "$CTL" get "$URI/time"
 kill "$EMPTY_BUS_PID"
@@ -160,20 +109,18 @@ wait_sigblk "$pid"
 kill -INT "$pid"
 wait "$pid"
 rc=$?
-n=$((n + 1))
-if [ "$rc" -eq 130 ]; then echo "ok $n - SIGINT exits 130"; else
-    echo "not ok $n - SIGINT exit $rc"; failed=$((failed + 1)); fi
+if [ "$rc" -eq 130 ]; then ok "SIGINT exits 130"; else
+    not_ok "SIGINT exit $rc"; fi
 check_nogrep "SIGINT: no 'Operation canceled'" "$T/err" "canceled"
 # Ctrl-C ends an observation normally.
 "$CTL" observe "$URI/time" >"$T/out" 2>"$T/err" &
 pid=$!
-for _ in $(seq 1 200); do [ -s "$T/out" ] && break; sleep 0.05; done
+wait_file "$T/out"
 kill -INT "$pid"
 wait "$pid"
 rc=$?
-n=$((n + 1))
-if [ "$rc" -eq 0 ]; then echo "ok $n - SIGINT ends observe with 0"; else
-    echo "not ok $n - observe after SIGINT: exit $rc"; failed=$((failed + 1)); fi
+if [ "$rc" -eq 0 ]; then ok "SIGINT ends observe with 0"; else
+    not_ok "observe after SIGINT: exit $rc"; fi
 check_nogrep "observe SIGINT: no 'Operation canceled'" "$T/err" "canceled"
 check "observe ended by --timeout" 0 "$CTL" observe "$URI/time" --timeout 1.5
 check_nogrep "observe --timeout: no 'Operation canceled'" "$T/err" "canceled"
@@ -181,32 +128,23 @@ check_nogrep "observe --timeout: no 'Operation canceled'" "$T/err" "canceled"
 # --- -o FILE: only a 2.xx body, through a temporary file ---
 echo old >"$T/keep"
 check "4.04 with -o exits 6" 6 "$CTL" get "$URI/nonexistent" -o "$T/keep"
-n=$((n + 1))
-if [ "$(cat "$T/keep")" = old ]; then echo "ok $n - -o FILE untouched by a 4.04"; else
-    echo "not ok $n - -o FILE holds '$(cat "$T/keep")'"; failed=$((failed + 1)); fi
+if [ "$(cat "$T/keep")" = old ]; then ok "-o FILE untouched by a 4.04"; else
+    not_ok "-o FILE holds '$(cat "$T/keep")'"; fi
 check "4.04 with -o to a new file" 6 "$CTL" get "$URI/nonexistent" -o "$T/new"
-n=$((n + 1))
-if [ ! -e "$T/new" ]; then echo "ok $n - no file after a 4.04"; else
-    echo "not ok $n - a file after 4.04: '$(cat "$T/new")'"; failed=$((failed + 1)); fi
+if [ ! -e "$T/new" ]; then ok "no file after a 4.04"; else
+    not_ok "a file after 4.04: '$(cat "$T/new")'"; fi
 check "timeout with -o" 4 "$CTL" get "$URI/async?5" --timeout 0.2 -o "$T/keep"
 check_grep "-o FILE untouched by a timeout" "$T/keep" "^old$"
 ln -s keep "$T/link"
 check "2.05 through a symbolic link" 0 "$CTL" get "$URI/async?1" -o "$T/link"
-n=$((n + 1))
-if [ -L "$T/link" ] && [ "$(cat "$T/keep")" = "done" ]; then echo "ok $n - link kept, target written"
-else echo "not ok $n - link or target wrong"; failed=$((failed + 1)); fi
-n=$((n + 1))
-if [ -z "$(find "$T" -name '.coapclientctl.*')" ]; then echo "ok $n - no temporary files left"
-else echo "not ok $n - temporary files left"; failed=$((failed + 1)); fi
+if [ -L "$T/link" ] && [ "$(cat "$T/keep")" = "done" ]; then ok "link kept, target written"
+else not_ok "link or target wrong"; fi
+if [ -z "$(find "$T" -name '.coapclientctl.*')" ]; then ok "no temporary files left"
+else not_ok "temporary files left"; fi
 
 # --- What goes on the wire: a peer of our own that logs every PDU ---
-for _ in $(seq 1 50); do
-    VPORT=$(( (RANDOM % 15000) * 2 + 20000 ))
-    coap-server-gnutls -A 127.0.0.1 -p "$VPORT" -v 8 >"$T/wire.log" 2>&1 &
-    vpid=$!
-    sleep 0.1
-    kill -0 "$vpid" 2>/dev/null && break
-done
+VPORT='' vpid=''
+start_coap_peer udp VPORT vpid "$T/wire.log" -v 8 || { echo "Bail out! the logging peer did not start"; exit 1; }
 V="coap://127.0.0.1:$VPORT"
 check "Uri-Host for a host name" 0 "$CTL" get -4 "coap://localhost:$VPORT/time"
 check_grep "Uri-Host sent" "$T/wire.log" "c:GET .*\[ Uri-Host:localhost, Uri-Path:time \]"
@@ -247,7 +185,8 @@ check_grep "only discover asks a group" "$T/err" "Only discover can ask the grou
 # Two members of 239.255.0.1 on lo (ctl-mcast-peer prints the port once both have joined).
 "$MCAST_PEER" '</a>;rt=one' '</b>' >"$T/mcast-port" &
 mcast_pid=$!
-for _ in $(seq 100); do [ -s "$T/mcast-port" ] && break; sleep 0.1; done
+kill_on_exit "$mcast_pid"
+wait_file "$T/mcast-port"
 GROUP="coap://239.255.0.1:$(cat "$T/mcast-port")"
 check "discover to a group" 0 "$CTL" discover --interface lo -t 1 "$GROUP/"
 check_grep "the first member's address" "$T/out" '^127\.0\.0\.4:[0-9]*$'
@@ -256,9 +195,9 @@ check_grep "the second member's address" "$T/out" '^127\.0\.0\.5:[0-9]*$'
 check_grep "its links" "$T/out" '^/b$'
 check "discover --json to a group" 0 "$CTL" discover --json --interface lo -t 1 "$GROUP/"
 check_grep "--json: one object per member" "$T/out" \
-    '^{"source":"127.0.0.4:[0-9]*","links":\[{"href":"/a","attributes":{"rt":"one"}}\]}$'
+    '^\{"source":"127\.0\.0\.4:[0-9]*","links":\[\{"href":"/a","attributes":\{"rt":"one"\}\}\]\}$'
 check_grep "--json: the other member" "$T/out" \
-    '^{"source":"127.0.0.5:[0-9]*","links":\[{"href":"/b","attributes":{}}\]}$'
+    '^\{"source":"127\.0\.0\.5:[0-9]*","links":\[\{"href":"/b","attributes":\{\}\}\]\}$'
 kill "$mcast_pid"
 wait "$mcast_pid"
 check "discover to a group nobody answers exits 4" 4 "$CTL" discover --interface lo -t 0.3 "$GROUP/"
@@ -271,23 +210,18 @@ check_out "get --json output" '{"code":"2.05","status":"Content","payload":"done
 check "4.04 --json exits 6" 6 "$CTL" get --json "$URI/nonexistent"
 check_out "4.04 --json output" '{"code":"4.04","status":"Not Found","payload":"Not Found"}'
 check "binary body --json" 0 "$CTL" get --json "$URI/example_data"
-n=$((n + 1))
 if sed -n 's/.*"payload_base64":"\([^"]*\)".*/\1/p' "$T/out" | base64 -d | cmp -s - "$T/big.in"
-then echo "ok $n - binary body as base64, byte for byte"; else
-    echo "not ok $n - payload_base64 differs"; failed=$((failed + 1)); fi
+then ok "binary body as base64, byte for byte"; else
+    not_ok "payload_base64 differs"; fi
 check_grep "binary body --json: its options" "$T/out" '"content_format":42,"size2":200000,"etag":"[0-9a-f]*",'
 check "observe --json" 0 "$CTL" observe --json --count 2 "$URI/time"
-n=$((n + 1))
 if [ "$(grep -cE '^\{"code":"2\.05","status":"Content","observe":[0-9]+,"payload":"[^"]+"\}$' "$T/out")" -eq 2 ]
-then echo "ok $n - observe --json: one line per notification"; else
-    echo "not ok $n - observe --json: $(cat "$T/out")"; failed=$((failed + 1)); fi
+then ok "observe --json: one line per notification"; else
+    not_ok "observe --json: $(cat "$T/out")"; fi
 check "usage: --json with --output" 2 "$CTL" get --json -o "$T/x" "$URI/time"
 
 check "--help" 0 "$CTL" --help
-n=$((n + 1))
-if grep -q 'Exit status' "$T/out"; then echo "ok $n - help documents exit codes"; else
-    echo "not ok $n - help text"; failed=$((failed + 1)); fi
+check_grep "help documents exit codes" "$T/out" 'Exit status'
 check "--version" 0 "$CTL" --version
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_end

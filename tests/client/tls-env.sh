@@ -22,13 +22,8 @@ set -u
 : "${TEST_TMPDIR:?run inside tests/helpers/test-env.sh}"
 TLS_PKI_DIR=$TEST_TMPDIR/pki
 export TLS_PKI_DIR
-pids=()
-stop_peers() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-}
-trap stop_peers EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=tests/helpers/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../helpers/test-lib.sh"
 
 mkdir -p "$TLS_PKI_DIR"
 cd "$TLS_PKI_DIR" || exit 1
@@ -66,34 +61,12 @@ for f in ca.pem ca.der other-ca.pem server.pem client.pem rpk-server.pub rpk-cli
     [ -s "$f" ] || { echo "Bail out! certtool did not make $f"; exit 1; }
 done
 
-# Starts coap-server-gnutls with ARGS on a free even port; prints its DTLS port (+1).
-start_peer() {
-    local port pid
-    for _ in $(seq 1 50); do
-        port=$(((RANDOM % 6300) * 2 + 20000))
-        coap-server-gnutls -A 127.0.0.1 -p "$port" "$@" >"$TEST_TMPDIR/peer-$port.log" 2>&1 &
-        pid=$!
-        for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            if ss -Hlun "sport = :$((port + 1))" | grep -q .; then
-                pids+=("$pid")
-                echo "$((port + 1))"
-                return 0
-            fi
-            sleep 0.02
-        done
-        kill "$pid" 2>/dev/null
-    done
-    return 1
-}
-
-# Not in $(...): the pids must stay in this shell for the trap.
-start_peer -c server.pem -j server.key -C ca.pem >"$TEST_TMPDIR/port" ||
+start_coap_peer dtls port pid "$TEST_TMPDIR/peer-x509.log" -c server.pem -j server.key -C ca.pem ||
     { echo "Bail out! X.509 peer did not start"; exit 1; }
-COAPS_X509_PORT=$(cat "$TEST_TMPDIR/port")
-start_peer -M rpk-server.key >"$TEST_TMPDIR/port" ||
+COAPS_X509_PORT=$((port + 1))
+start_coap_peer dtls port pid "$TEST_TMPDIR/peer-rpk.log" -M rpk-server.key ||
     { echo "Bail out! RPK peer did not start"; exit 1; }
-COAPS_RPK_PORT=$(cat "$TEST_TMPDIR/port")
+COAPS_RPK_PORT=$((port + 1))
 export COAPS_X509_PORT COAPS_RPK_PORT
 
 cd - >/dev/null || exit 1

@@ -343,8 +343,8 @@ END_TEST
 
 /* Block1 */
 
-static FakeEnv *start_put(size_t len, uint8_t szx, uint64_t tag) {
-        FakeEnv *f = fake_env_new(0x200);
+/* A PUT of body[0, len) in blocks of szx. */
+static CoapRequestSpec upload_spec(size_t len, uint8_t szx) {
         CoapRequestSpec spec = fake_spec(1, "up");
 
         body_init();
@@ -353,10 +353,23 @@ static FakeEnv *start_put(size_t len, uint8_t szx, uint64_t tag) {
         spec.payload_len = len;
         spec.content_format = COAP_CONTENT_FORMAT_JSON;
         spec.block_szx = szx;
+        return spec;
+}
+
+/* Submits spec with the Request-Tag tag. */
+static FakeEnv *start_upload(const CoapRequestSpec *spec, uint64_t tag) {
+        FakeEnv *f = fake_env_new(0x200);
+
         fake_rng_push(f, 0xaaaa); /* token */
         fake_rng_push(f, tag);
-        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        ck_assert_int_eq(coap_engine_submit(f->engine, spec, f->now), 0);
         return f;
+}
+
+static FakeEnv *start_put(size_t len, uint8_t szx, uint64_t tag) {
+        CoapRequestSpec spec = upload_spec(len, szx);
+
+        return start_upload(&spec, tag);
 }
 
 /* Datagram i is block (num, more, szx) of the upload with tag, carrying body[offset, +len). */
@@ -508,21 +521,11 @@ END_TEST
 
 /* A streamed body: body[0, first) submitted, a window of window bytes. */
 static FakeEnv *start_stream(size_t first, size_t window, uint8_t szx, uint64_t tag) {
-        FakeEnv *f = fake_env_new(0x200);
-        CoapRequestSpec spec = fake_spec(1, "up");
+        CoapRequestSpec spec = upload_spec(first, szx);
 
-        body_init();
-        spec.method = COAP_CODE_PUT;
-        spec.payload = body;
-        spec.payload_len = first;
-        spec.content_format = COAP_CONTENT_FORMAT_JSON;
-        spec.block_szx = szx;
         spec.stream = true;
         spec.stream_window = window;
-        fake_rng_push(f, 0xaaaa); /* token */
-        fake_rng_push(f, tag);
-        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
-        return f;
+        return start_upload(&spec, tag);
 }
 
 START_TEST(test_block1_stream) {
@@ -627,12 +630,8 @@ END_TEST
 
 START_TEST(test_block1_stream_invalid_spec) {
         FakeEnv *f = fake_env_new(0x200);
-        CoapRequestSpec spec = fake_spec(1, "up");
+        CoapRequestSpec spec = upload_spec(0, 4);
 
-        body_init();
-        spec.method = COAP_CODE_PUT;
-        spec.payload = body;
-        spec.block_szx = 4;
         spec.stream = true;
         spec.stream_window = 1024;
         /* One block is not enough to know it is not the last. */
@@ -763,15 +762,11 @@ END_TEST
 /* With an upload, the early Block2 goes on the last Block1 request (RFC 7959 §3.3, figure 9). */
 START_TEST(test_block2_early_flag_upload) {
         FakeEnv *f = fake_env_new(0x200);
-        CoapRequestSpec spec = fake_spec(1, "up");
+        CoapRequestSpec spec = upload_spec(600, 4);
         CoapMsg m;
         CoapBlock b;
 
-        body_init();
         spec.method = COAP_CODE_POST;
-        spec.payload = body;
-        spec.payload_len = 600;
-        spec.block_szx = 4;
         spec.block2_early = true;
         ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
         fake_tx_last_msg(f, &m);

@@ -59,6 +59,45 @@ static void assert_last_tx_empty(const FakeEnv *f, CoapType type, uint16_t mid) 
         ck_assert_uint_eq(m.mid, mid);
 }
 
+/* The last datagram sent is the registration's request again (type, its token, a new MID, its
+ * Uri-Path and Uri-Query) with Observe = observe; it is returned in ret. */
+static void assert_registration_again(const FakeEnv *f, const CoapMsg *reg, CoapType type,
+                                      uint32_t observe, CoapMsg *ret) {
+        CoapOption o;
+        uint32_t v;
+
+        fake_tx_last_msg(f, ret);
+        ck_assert_uint_eq(ret->type, type);
+        ck_assert_uint_eq(ret->code, COAP_CODE_GET);
+        ck_assert(memcmp(ret->token, reg->token, 8) == 0);
+        ck_assert_uint_ne(ret->mid, reg->mid);
+        ck_assert_int_eq(coap_msg_get_uint_option(ret, COAP_OPTION_OBSERVE, &v), 0);
+        ck_assert_uint_eq(v, observe);
+        ck_assert(coap_msg_find_option(ret, COAP_OPTION_URI_PATH, &o));
+        ck_assert(coap_msg_find_option(ret, COAP_OPTION_URI_QUERY, &o));
+}
+
+/* At the next deadline, the last datagram is sent again byte for byte. */
+static void assert_retransmitted(FakeEnv *f) {
+        ck_assert_uint_lt(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        fake_advance_to(f, coap_engine_next_deadline(f->engine));
+        ck_assert_uint_eq(f->tx[f->n_tx - 1].len, f->tx[f->n_tx - 2].len);
+        ck_assert(memcmp(f->tx[f->n_tx - 1].buf, f->tx[f->n_tx - 2].buf, f->tx[f->n_tx - 1].len) ==
+                  0);
+}
+
+typedef int (*ObserveOp)(CoapEngine *e, uint64_t id, uint64_t now);
+
+/* op (deregister, reregister) of an unknown id, and of a request that is not an observation. */
+static void assert_refused_unless_observing(FakeEnv *f, ObserveOp op) {
+        CoapRequestSpec plain = fake_spec(2, "x");
+
+        ck_assert_int_eq(op(f->engine, 9, f->now), -ENOENT);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &plain, f->now), 0);
+        ck_assert_int_eq(op(f->engine, 2, f->now), -EINVAL);
+        ck_assert_int_eq(coap_engine_cancel(f->engine, 2, f->now), 0);
+}
+
 START_TEST(test_observe_notifications) {
         CoapMsg reg;
         FakeEnv *f = start_observe(true, 6, &reg);
@@ -232,33 +271,14 @@ END_TEST
 START_TEST(test_observe_deregister_con) {
         CoapMsg reg, m;
         FakeEnv *f = start_observe(true, 6, &reg);
-        CoapRequestSpec plain = fake_spec(2, "x");
-        CoapOption o;
-        uint32_t v;
 
-        ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 9, f->now), -ENOENT);
-        ck_assert_int_eq(coap_engine_submit(f->engine, &plain, f->now), 0);
-        ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 2, f->now), -EINVAL);
-        ck_assert_int_eq(coap_engine_cancel(f->engine, 2, f->now), 0);
-
+        assert_refused_unless_observing(f, coap_engine_deregister_observe);
         notify(f, &reg, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 1, "a");
         ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 1, f->now), 0);
-        fake_tx_last_msg(f, &m);
-        ck_assert_uint_eq(m.type, COAP_TYPE_CON);
-        ck_assert_uint_eq(m.code, COAP_CODE_GET);
-        ck_assert(memcmp(m.token, reg.token, 8) == 0);
-        ck_assert_uint_ne(m.mid, reg.mid);
-        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
-        ck_assert_uint_eq(v, COAP_OBSERVE_DEREGISTER);
-        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_PATH, &o));
-        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_QUERY, &o));
+        assert_registration_again(f, &reg, COAP_TYPE_CON, COAP_OBSERVE_DEREGISTER, &m);
         ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 1, f->now), -EINVAL);
         /* It is retransmitted like any CON. */
-        ck_assert_uint_lt(coap_engine_next_deadline(f->engine), UINT64_MAX);
-        fake_advance_to(f, coap_engine_next_deadline(f->engine));
-        ck_assert_uint_eq(f->tx[f->n_tx - 1].len, f->tx[f->n_tx - 2].len);
-        ck_assert(memcmp(f->tx[f->n_tx - 1].buf, f->tx[f->n_tx - 2].buf, f->tx[f->n_tx - 1].len) ==
-                  0);
+        assert_retransmitted(f);
         fake_reply(f, COAP_CODE_CONTENT, NULL, 0, "last", 4);
         ck_assert_uint_eq(f->n_events, 3);
         ck_assert_uint_eq(f->events[2].ev.id, 1);
@@ -272,18 +292,13 @@ END_TEST
 START_TEST(test_observe_deregister_non) {
         CoapMsg reg, m;
         FakeEnv *f = start_observe(false, 6, &reg);
-        uint32_t v;
 
         ck_assert_uint_eq(reg.type, COAP_TYPE_NON);
         notify(f, &reg, COAP_TYPE_NON, 0x800, COAP_CODE_CONTENT, 1, "a");
         assert_notification(f, 0, "a");
         ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
         ck_assert_int_eq(coap_engine_deregister_observe(f->engine, 1, f->now), 0);
-        fake_tx_last_msg(f, &m);
-        ck_assert_uint_eq(m.type, COAP_TYPE_NON);
-        ck_assert(memcmp(m.token, reg.token, 8) == 0);
-        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
-        ck_assert_uint_eq(v, COAP_OBSERVE_DEREGISTER);
+        assert_registration_again(f, &reg, COAP_TYPE_NON, COAP_OBSERVE_DEREGISTER, &m);
         ck_assert_uint_eq(f->n_events, 2);
         ck_assert_int_eq(f->events[1].ev.result, -ECANCELED);
         ck_assert(f->events[1].ev.final);
@@ -310,35 +325,18 @@ END_TEST
 START_TEST(test_observe_reregister_con) {
         CoapMsg reg, m;
         FakeEnv *f = start_observe(true, 6, &reg);
-        CoapRequestSpec plain = fake_spec(2, "x");
-        CoapOption o;
-        uint32_t v;
 
-        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 9, f->now), -ENOENT);
-        ck_assert_int_eq(coap_engine_submit(f->engine, &plain, f->now), 0);
-        ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 2, f->now), -EINVAL);
-        ck_assert_int_eq(coap_engine_cancel(f->engine, 2, f->now), 0);
+        assert_refused_unless_observing(f, coap_engine_reregister_observe);
         /* The registration waits for its answer. */
         ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), -EBUSY);
 
         notify(f, &reg, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 5, "a");
         assert_notification(f, 1, "a");
         ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
-        fake_tx_last_msg(f, &m);
-        ck_assert_uint_eq(m.type, COAP_TYPE_CON);
-        ck_assert_uint_eq(m.code, COAP_CODE_GET);
-        ck_assert(memcmp(m.token, reg.token, 8) == 0);
-        ck_assert_uint_ne(m.mid, reg.mid);
-        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
-        ck_assert_uint_eq(v, 0);
-        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_PATH, &o));
-        ck_assert(coap_msg_find_option(&m, COAP_OPTION_URI_QUERY, &o));
+        assert_registration_again(f, &reg, COAP_TYPE_CON, 0, &m);
         ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), -EBUSY);
         /* Retransmitted byte for byte until answered. */
-        fake_advance_to(f, coap_engine_next_deadline(f->engine));
-        ck_assert_uint_eq(f->tx[f->n_tx - 1].len, f->tx[f->n_tx - 2].len);
-        ck_assert(memcmp(f->tx[f->n_tx - 1].buf, f->tx[f->n_tx - 2].buf, f->tx[f->n_tx - 1].len) ==
-                  0);
+        assert_retransmitted(f);
         notify(f, &m, COAP_TYPE_ACK, 0, COAP_CODE_CONTENT, 6, "b");
         assert_notification(f, 2, "b");
         ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
@@ -360,15 +358,10 @@ END_TEST
 START_TEST(test_observe_reregister_non) {
         CoapMsg reg, m;
         FakeEnv *f = start_observe(false, 6, &reg);
-        uint32_t v;
 
         notify(f, &reg, COAP_TYPE_NON, 0x800, COAP_CODE_CONTENT, 1, "a");
         ck_assert_int_eq(coap_engine_reregister_observe(f->engine, 1, f->now), 0);
-        fake_tx_last_msg(f, &m);
-        ck_assert_uint_eq(m.type, COAP_TYPE_NON);
-        ck_assert(memcmp(m.token, reg.token, 8) == 0);
-        ck_assert_int_eq(coap_msg_get_uint_option(&m, COAP_OPTION_OBSERVE, &v), 0);
-        ck_assert_uint_eq(v, 0);
+        assert_registration_again(f, &reg, COAP_TYPE_NON, 0, &m);
         /* Nothing to time: the observation outlives any timeout. */
         ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
         notify(f, &reg, COAP_TYPE_NON, 0x801, COAP_CODE_CONTENT, 2, "b");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-helper.h"
 #include "internal/bus-api.h"
 #include "internal/macro.h"
+#include "net-helper.h"
 
 static const char *const users[HOSTILE_N_USERS] = {"coapt-a", "coapt-b", "coapt-c", "coapt-d",
                                                    "coapt-e"};
@@ -299,4 +302,33 @@ bool hostile_daemon_same(sd_bus *bus) {
                 return false;
         }
         return true;
+}
+
+int hostile_get(const char *name, sd_bus_error *error) {
+        _cleanup_(test_bus_freep) TestBus *b = NULL;
+        _cleanup_free_ char *client = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        TestRequest req = {.method = TEST_GET, .path = ""};
+        TestResponse resp = {};
+        uint64_t id;
+        int r;
+
+        r = test_bus_new(&b);
+        if (r < 0)
+                return r;
+        r = test_bus_create_client(b, name, &client, error);
+        if (r < 0)
+                return r;
+        fd = test_udp_socket(AF_INET, test_peer_host(), test_peer_port());
+        if (fd < 0)
+                return fd;
+        r = test_bus_request(b, client, fd, "", &req, &id, error);
+        if (r < 0)
+                return r;
+        r = test_bus_next_response(b, id, hostile_usec(10 * USEC_PER_SEC), &resp);
+        if (r < 0)
+                return r;
+        r = resp.result;
+        test_response_done(&resp);
+        return r;
 }

@@ -58,3 +58,6 @@ uint32_t hostile_await_manager_u32(sd_bus *bus, const char *property, uint32_t e
                                    uint64_t timeout_usec);
 /* Checks that the daemon of $COAPCLIENTD_PID still owns the bus name; a TAP diagnostic if not. */
 bool hostile_daemon_same(sd_bus *bus);
+/* A connection of its own with a client called name, and a GET of the peer's "/": its result
+ * code, or -errno with the bus error in error where the daemon refused. */
+int hostile_get(const char *name, sd_bus_error *error);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-helper.h"
 #include "check-main.h"
 #include "hostile-util.h"
 #include "internal/bus-api.h"
@@ -28,38 +27,12 @@ static bool named_refusal(const char *name) {
                strcmp(name, COAPCLIENTD_ERROR_LIMITS_EXCEEDED) == 0;
 }
 
-/* Root's own client and GET; the result code, or a negative errno. */
-static int root_get(char *error_name, size_t size) {
-        _cleanup_(test_bus_freep) TestBus *b = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *client = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        TestRequest req = {.method = TEST_GET, .path = ""};
-        TestResponse resp = {};
-        uint64_t id;
-        int r;
-
-        r = test_bus_new(&b);
-        if (r >= 0)
-                r = test_bus_create_client(b, "root", &client, &error);
-        fd = test_udp_socket(AF_INET, test_peer_host(), test_peer_port());
-        if (r >= 0 && fd >= 0)
-                r = test_bus_request(b, client, fd, "", &req, &id, &error);
-        if (r >= 0)
-                r = test_bus_next_response(b, id, hostile_usec(10 * USEC_PER_SEC), &resp);
-        snprintf(error_name, size, "%s", error.name ?: "");
-        if (r < 0)
-                return r;
-        r = resp.result;
-        test_response_done(&resp);
-        return r;
-}
-
 START_TEST(test_one_uid_takes_everything) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error root_error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int silent = -EBADF;
         HostileCaller hog = {}, other = {};
-        char line[1024], port_arg[16], root_error[256];
+        char line[1024], port_arg[16];
         unsigned callers, channels, clients, requests, unnamed = 0;
         uint64_t payload;
         uint16_t port;
@@ -104,8 +77,9 @@ START_TEST(test_one_uid_takes_everything) {
         ck_assert_int_eq(
                 hostile_expect(&other, "get ", line, sizeof(line), hostile_usec(30 * USEC_PER_SEC)),
                 0);
-        root_code = root_get(root_error, sizeof(root_error));
-        printf("# meanwhile %s: %s; root: %d %s\n", hostile_user(1), line, root_code, root_error);
+        root_code = hostile_get("root", &root_error);
+        printf("# meanwhile %s: %s; root: %d %s\n", hostile_user(1), line, root_code,
+               root_error.name ?: "");
         fflush(stdout);
 
         ck_assert_int_eq(hostile_stop(&other, hostile_usec(10 * USEC_PER_SEC)), 0);
