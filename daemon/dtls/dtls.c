@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct DtlsCredentials {
         unsigned n_ref;
         DtlsAuth auth;
         DtlsCredentialsFlags flags;
-        bool in_use; /* a session exists: the credentials are frozen */
+        bool in_use;                /* a session exists: the credentials are frozen */
+        gnutls_priority_t priority; /* priority_acquire()d */
         gnutls_psk_client_credentials_t psk;
         gnutls_certificate_credentials_t cert;
         char *server_name;        /* X.509: name to verify, NULL: chain only */
@@ -173,8 +175,53 @@ static int errno_from_alert(gnutls_alert_description_t a) {
 
 /* ---- Credentials ---------------------------------------------------------------------------- */
 
+/* One parsed priority per kind of authentication, shared by every credentials object of that
+ * kind and so by every session: a parse costs ~8 KB for as long as it is in use (a session's
+ * own gnutls_priority_set_direct() kept one per session) and the CPU of the parse. GnuTLS counts
+ * the sessions using it; the count here is the credentials objects'. The lock: credentials
+ * objects may live in different threads. */
+static const char *const priority_table[] = {
+        [DTLS_AUTH_PSK] = PRIORITY_PSK,
+        [DTLS_AUTH_X509] = PRIORITY_X509,
+        [DTLS_AUTH_RAWPK] = PRIORITY_RAWPK,
+};
+
+static struct {
+        gnutls_priority_t priority;
+        unsigned n_users;
+} priority_cache[ELEMENTSOF(priority_table)];
+static pthread_mutex_t priority_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int priority_acquire(DtlsAuth auth, gnutls_priority_t *ret) {
+        int r = 0;
+
+        pthread_mutex_lock(&priority_lock);
+        if (priority_cache[auth].n_users == 0)
+                r = gnutls_priority_init(&priority_cache[auth].priority, priority_table[auth],
+                                         NULL);
+        if (r >= 0) {
+                priority_cache[auth].n_users++;
+                *ret = priority_cache[auth].priority;
+        }
+        pthread_mutex_unlock(&priority_lock);
+        if (r < 0)
+                return errno_from_gnutls(r) == -ENOMEM ? -ENOMEM : -EINVAL;
+        return 0;
+}
+
+static void priority_release(DtlsAuth auth) {
+        pthread_mutex_lock(&priority_lock);
+        assert(priority_cache[auth].n_users > 0);
+        if (--priority_cache[auth].n_users == 0) {
+                gnutls_priority_deinit(priority_cache[auth].priority);
+                priority_cache[auth].priority = NULL;
+        }
+        pthread_mutex_unlock(&priority_lock);
+}
+
 static int credentials_alloc(DtlsAuth auth, DtlsCredentialsFlags flags, DtlsCredentials **ret) {
         DtlsCredentials *c;
+        int r;
 
         if (flags & ~DTLS_CREDENTIALS_INSECURE)
                 return -EINVAL;
@@ -184,6 +231,11 @@ static int credentials_alloc(DtlsAuth auth, DtlsCredentialsFlags flags, DtlsCred
         c->n_ref = 1;
         c->auth = auth;
         c->flags = flags;
+        r = priority_acquire(auth, &c->priority);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
         *ret = c;
         return 0;
 }
@@ -202,6 +254,7 @@ DtlsCredentials *dtls_credentials_unref(DtlsCredentials *c) {
         assert(c->n_ref > 0);
         if (--c->n_ref > 0)
                 return NULL;
+        priority_release(c->auth);
         /* GnuTLS wipes the PSK and private keys it holds when freeing them. */
         if (c->psk)
                 gnutls_psk_free_client_credentials(c->psk);
@@ -531,7 +584,6 @@ static bool is_ip_literal(const char *s) {
 static int dtls_session_setup(Dtls *d) {
         DtlsCredentials *c = d->creds;
         unsigned flags = GNUTLS_CLIENT | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK;
-        const char *prio;
         int r;
 
         if (c->auth == DTLS_AUTH_RAWPK)
@@ -551,11 +603,9 @@ static int dtls_session_setup(Dtls *d) {
 
         switch (c->auth) {
         case DTLS_AUTH_PSK:
-                prio = PRIORITY_PSK;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_PSK, c->psk);
                 break;
         case DTLS_AUTH_X509:
-                prio = PRIORITY_X509;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_CERTIFICATE, c->cert);
                 if (r >= 0 && c->server_name && !is_ip_literal(c->server_name))
                         r = gnutls_server_name_set(d->session, GNUTLS_NAME_DNS, c->server_name,
@@ -564,7 +614,6 @@ static int dtls_session_setup(Dtls *d) {
                         gnutls_session_set_verify_cert(d->session, c->server_name, 0);
                 break;
         case DTLS_AUTH_RAWPK:
-                prio = PRIORITY_RAWPK;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_CERTIFICATE, c->cert);
                 break;
         default:
@@ -572,7 +621,7 @@ static int dtls_session_setup(Dtls *d) {
                 return -EINVAL;
         }
         if (r >= 0)
-                r = gnutls_priority_set_direct(d->session, prio, NULL);
+                r = gnutls_priority_set(d->session, c->priority);
         /* Stale or foreign resumption data only costs a full handshake. */
         if (r >= 0 && d->resume.data)
                 (void) gnutls_session_set_data(d->session, d->resume.data, d->resume.size);
