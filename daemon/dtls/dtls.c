@@ -716,6 +716,7 @@ static void dtls_drain(Dtls *d) {
 }
 
 static void dtls_handshake(Dtls *d, uint64_t now) {
+        gnutls_datum_t data = {};
         int r;
 
         do
@@ -745,9 +746,13 @@ static void dtls_handshake(Dtls *d, uint64_t now) {
 
         d->handshake_deadline = USEC_INFINITY;
         d->retransmit_deadline = USEC_INFINITY;
-        /* Keep what the next handshake needs to be abbreviated; without it, it is a full one. */
+        /* Keep what the next handshake needs to be abbreviated; without it, it is a full one.
+         * A copy: GnuTLS hands over its growing buffer, ~2 KB for a few hundred bytes. */
         datum_wipe(&d->resume);
-        (void) gnutls_session_get_data2(d->session, &d->resume);
+        if (gnutls_session_get_data2(d->session, &data) >= 0) {
+                (void) datum_copy(&d->resume, data.data, data.size);
+                datum_wipe(&data);
+        }
         dtls_set_state(d, DTLS_STATE_ESTABLISHED, 0);
         /* The server's last flight may share a datagram with its first records. */
         dtls_drain(d);
