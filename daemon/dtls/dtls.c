@@ -666,8 +666,9 @@ static void dtls_set_reason(Dtls *d, int gnutls_error) {
 static void dtls_fail(Dtls *d, int error) {
         /* Sessions that ended in a fatal error must not be resumed (RFC 5246 §7.2.2). */
         datum_wipe(&d->resume);
-        d->handshake_deadline = USEC_INFINITY;
-        d->retransmit_deadline = USEC_INFINITY;
+        /* Nothing of it serves again (the reason is ours), and a failed handshake would keep
+         * ~24 KB of GnuTLS state for as long as its socket and client live. */
+        dtls_session_reset(d);
         dtls_set_state(d, DTLS_STATE_FAILED, error);
 }
 

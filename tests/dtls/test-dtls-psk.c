@@ -105,6 +105,11 @@ START_TEST(test_psk_unknown_identity) {
         ck_assert_int_eq(harness_last_error(&h), -EACCES);
         ck_assert_int_eq(dtls_get_error(h.client), -EACCES);
         ck_assert_int_eq(dtls_send(h.client, (const uint8_t *) "x", 1), -ENOTCONN);
+        ck_assert_ptr_nonnull(dtls_get_error_reason(h.client));
+        /* The failure dropped the GnuTLS session; the next handshake makes a new one. */
+        harness_server_start(&h);
+        ck_assert_int_eq(harness_handshake(&h), DTLS_STATE_FAILED);
+        ck_assert_int_eq(dtls_get_error(h.client), -EACCES);
         harness_done(&h);
 }
 END_TEST
