@@ -57,7 +57,7 @@ struct Dtls {
         gnutls_session_t session;
         DtlsState state;
         int error;
-        char reason[256]; /* GnuTLS' words for the last failure, "" when none */
+        char *reason; /* GnuTLS' words for the last failure, NULL when none */
 
         unsigned mtu;
         unsigned retransmit_ms;
@@ -543,6 +543,7 @@ Dtls *dtls_free(Dtls *d) {
         dtls_session_reset(d);
         datum_wipe(&d->resume);
         dtls_credentials_unref(d->creds);
+        free(d->reason);
         free(d);
         return NULL;
 }
@@ -636,31 +637,31 @@ static int dtls_session_setup(Dtls *d) {
  * or the error's text; for dtls_get_error_reason(). */
 static void dtls_set_reason(Dtls *d, int gnutls_error) {
         gnutls_datum_t out = {};
+        char buf[256];
         unsigned status;
 
+        status = gnutls_session_get_verify_cert_status(d->session);
         if (gnutls_error == GNUTLS_E_FATAL_ALERT_RECEIVED) {
                 const char *alert = gnutls_alert_get_name(gnutls_alert_get(d->session));
 
-                snprintf(d->reason, sizeof(d->reason), "the peer sent the alert '%s'",
-                         alert ?: "unknown");
-                return;
-        }
-        status = gnutls_session_get_verify_cert_status(d->session);
-        if ((gnutls_error == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
-             gnutls_error == GNUTLS_E_CERTIFICATE_ERROR) &&
-            status != 0 && status != UINT_MAX &&
-            gnutls_certificate_verification_status_print(
-                    status, gnutls_certificate_type_get(d->session), &out, 0) >= 0) {
+                snprintf(buf, sizeof(buf), "the peer sent the alert '%s'", alert ?: "unknown");
+        } else if ((gnutls_error == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
+                    gnutls_error == GNUTLS_E_CERTIFICATE_ERROR) &&
+                   status != 0 && status != UINT_MAX &&
+                   gnutls_certificate_verification_status_print(
+                           status, gnutls_certificate_type_get(d->session), &out, 0) >= 0) {
                 size_t n;
 
-                snprintf(d->reason, sizeof(d->reason), "%s", (const char *) out.data);
+                snprintf(buf, sizeof(buf), "%s", (const char *) out.data);
                 gnutls_free(out.data);
-                n = strlen(d->reason);
-                while (n > 0 && d->reason[n - 1] == ' ')
-                        d->reason[--n] = '\0';
-                return;
-        }
-        snprintf(d->reason, sizeof(d->reason), "%s", gnutls_strerror(gnutls_error));
+                n = strlen(buf);
+                while (n > 0 && buf[n - 1] == ' ')
+                        buf[--n] = '\0';
+        } else
+                snprintf(buf, sizeof(buf), "%s", gnutls_strerror(gnutls_error));
+        /* Kept by failed sessions only, not 256 bytes in each; out of memory, there is none. */
+        free(d->reason);
+        d->reason = buf[0] ? strdup(buf) : NULL;
 }
 
 static void dtls_fail(Dtls *d, int error) {
@@ -771,7 +772,8 @@ int dtls_start(Dtls *d, uint64_t now) {
         if (r < 0)
                 return r;
         d->push_error = 0;
-        d->reason[0] = '\0';
+        free(d->reason);
+        d->reason = NULL;
         d->handshake_deadline = now + (uint64_t) d->total_ms * USEC_PER_MSEC;
         dtls_set_state(d, DTLS_STATE_HANDSHAKING, 0);
         if (d->state == DTLS_STATE_HANDSHAKING)
@@ -877,7 +879,7 @@ int dtls_get_error(Dtls *d) {
 }
 
 const char *dtls_get_error_reason(Dtls *d) {
-        return d && d->reason[0] ? d->reason : NULL;
+        return d ? d->reason : NULL;
 }
 
 bool dtls_is_resumed(Dtls *d) {
