@@ -21,9 +21,10 @@
  *                            (by Observe value) against those the peer sent, out-of-order
  *                            ones, daemon CPU (those SECS s and half a second) and RSS
  *   dtls -c N -P PROCS       N DTLS (PSK) sessions from PROCS callers, one per context and socket,
- *                            each held by a request of PATH (e.g. async?60) beside a GET of /small
- *                            that says the session is up: handshakes/s, daemon RSS per session
- *                            (its socket, GnuTLS session and the held request), daemon CPU
+ *                            each held by an observation of PATH (a resource that does not
+ *                            change, e.g. small) beside a GET of /small that says the session is
+ *                            up: handshakes/s, daemon RSS per session (its socket, GnuTLS session
+ *                            and the held observation), daemon CPU
  *                            per handshake (and its GET); at most
  *                            HANDSHAKE_WINDOW handshakes under way at once
  *
@@ -683,8 +684,8 @@ static void on_session_up(int16_t code, size_t offset, const uint8_t *payload, s
                 atomic_fetch_add(&counters->registered, 1);
 }
 
-/* The request that holds a DTLS session (its socket lives while a request uses it): answered
- * long after the run. */
+/* The observation that holds a DTLS session for the run: a request waiting for a separate
+ * response would not (the daemon gives up on one after 6 s and resets the session). */
 static void on_hold(int16_t code, size_t offset, const uint8_t *payload, size_t len,
                     bool last_block, void *user_data) {
         (void) code, (void) offset, (void) payload, (void) len, (void) last_block, (void) user_data;
@@ -700,8 +701,8 @@ static int setup_psk(void) {
                                                       strlen(key));
 }
 
-/* Starts the exchanges of one context: an observation, or (dtls) a request that holds the
- * session and a GET of /small whose answer says the session is up. */
+/* Starts the exchanges of one context: an observation, (dtls) beside a GET of /small whose
+ * answer says the session is up. */
 static int start_exchanges(const Options *o, struct coap_client *c, int fd, Observation *ob,
                            ObserveCounters *counters) {
         static const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
@@ -721,8 +722,8 @@ static int start_exchanges(const Options *o, struct coap_client *c, int fd, Obse
         while (sem_wait(&shared->handshakes) < 0)
                 if (errno != EINTR)
                         return -errno;
-        req = make_request(COAP_METHOD_GET, o->path, NULL);
         req.cb = on_hold;
+        req.user_data = NULL;
         r = coap_client_req(c, fd, NULL, &req, NULL);
         if (r < 0)
                 return r;

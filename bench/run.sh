@@ -32,8 +32,8 @@
 #            the daemon's CPU until it has freed the callers once they exited, and its RSS 3 s
 #            after that (their sockets collected, the memory given back)
 #   dtls     BENCH_DTLS_SESSIONS (10,000; 0: none) DTLS PSK sessions against coap-server-gnutls,
-#            100 callers, each session held by a request of async?120: handshakes/s, RSS per
-#            session
+#            100 callers, each session held by an observation of /small (it does not change):
+#            handshakes/s, RSS per session
 #   idle     a fresh daemon's context switches over 10 s (/proc/PID/status): its wake-ups
 #
 # Environment: REPS (5; 1 with BENCH_QUICK=1), BENCH_QUICK=1 (smoke run: fewer requests, no
@@ -454,7 +454,7 @@ if [ "$HAVE_CLIENT" = 1 ] && [ "$DTLS_SESSIONS" != 0 ]; then
     [ -n "$PEER_PID" ] || { echo "the DTLS peer did not start" >&2; exit 1; }
     start_daemon 1
     line=$(taskset -c "$CLIENT_CPU" "$CB" --daemon-pid "$DAEMON_PID" dtls -c "$DTLS_SESSIONS" \
-        -P $((DTLS_SESSIONS < 100 ? DTLS_SESSIONS : 100)) -p 'async?120' 127.0.0.1 $((PORT + 1)) 2>>"$WORK/client.log") || true
+        -P $((DTLS_SESSIONS < 100 ? DTLS_SESSIONS : 100)) -p small 127.0.0.1 $((PORT + 1)) 2>>"$WORK/client.log") || true
     log "$line"
     record split dtls_up coapclientd "$(field up <<<"$line")"
     record split dtls_hs_per_s coapclientd "$(field handshakes_per_s <<<"$line")"

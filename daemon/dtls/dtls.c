@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct DtlsCredentials {
         unsigned n_ref;
         DtlsAuth auth;
         DtlsCredentialsFlags flags;
-        bool in_use; /* a session exists: the credentials are frozen */
+        bool in_use;                /* a session exists: the credentials are frozen */
+        gnutls_priority_t priority; /* priority_acquire()d */
         gnutls_psk_client_credentials_t psk;
         gnutls_certificate_credentials_t cert;
         char *server_name;        /* X.509: name to verify, NULL: chain only */
@@ -55,7 +57,7 @@ struct Dtls {
         gnutls_session_t session;
         DtlsState state;
         int error;
-        char reason[256]; /* GnuTLS' words for the last failure, "" when none */
+        char *reason; /* GnuTLS' words for the last failure, NULL when none */
 
         unsigned mtu;
         unsigned retransmit_ms;
@@ -173,8 +175,53 @@ static int errno_from_alert(gnutls_alert_description_t a) {
 
 /* ---- Credentials ---------------------------------------------------------------------------- */
 
+/* One parsed priority per kind of authentication, shared by every credentials object of that
+ * kind and so by every session: a parse costs ~8 KB for as long as it is in use (a session's
+ * own gnutls_priority_set_direct() kept one per session) and the CPU of the parse. GnuTLS counts
+ * the sessions using it; the count here is the credentials objects'. The lock: credentials
+ * objects may live in different threads. */
+static const char *const priority_table[] = {
+        [DTLS_AUTH_PSK] = PRIORITY_PSK,
+        [DTLS_AUTH_X509] = PRIORITY_X509,
+        [DTLS_AUTH_RAWPK] = PRIORITY_RAWPK,
+};
+
+static struct {
+        gnutls_priority_t priority;
+        unsigned n_users;
+} priority_cache[ELEMENTSOF(priority_table)];
+static pthread_mutex_t priority_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int priority_acquire(DtlsAuth auth, gnutls_priority_t *ret) {
+        int r = 0;
+
+        pthread_mutex_lock(&priority_lock);
+        if (priority_cache[auth].n_users == 0)
+                r = gnutls_priority_init(&priority_cache[auth].priority, priority_table[auth],
+                                         NULL);
+        if (r >= 0) {
+                priority_cache[auth].n_users++;
+                *ret = priority_cache[auth].priority;
+        }
+        pthread_mutex_unlock(&priority_lock);
+        if (r < 0)
+                return errno_from_gnutls(r) == -ENOMEM ? -ENOMEM : -EINVAL;
+        return 0;
+}
+
+static void priority_release(DtlsAuth auth) {
+        pthread_mutex_lock(&priority_lock);
+        assert(priority_cache[auth].n_users > 0);
+        if (--priority_cache[auth].n_users == 0) {
+                gnutls_priority_deinit(priority_cache[auth].priority);
+                priority_cache[auth].priority = NULL;
+        }
+        pthread_mutex_unlock(&priority_lock);
+}
+
 static int credentials_alloc(DtlsAuth auth, DtlsCredentialsFlags flags, DtlsCredentials **ret) {
         DtlsCredentials *c;
+        int r;
 
         if (flags & ~DTLS_CREDENTIALS_INSECURE)
                 return -EINVAL;
@@ -184,6 +231,11 @@ static int credentials_alloc(DtlsAuth auth, DtlsCredentialsFlags flags, DtlsCred
         c->n_ref = 1;
         c->auth = auth;
         c->flags = flags;
+        r = priority_acquire(auth, &c->priority);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
         *ret = c;
         return 0;
 }
@@ -202,6 +254,7 @@ DtlsCredentials *dtls_credentials_unref(DtlsCredentials *c) {
         assert(c->n_ref > 0);
         if (--c->n_ref > 0)
                 return NULL;
+        priority_release(c->auth);
         /* GnuTLS wipes the PSK and private keys it holds when freeing them. */
         if (c->psk)
                 gnutls_psk_free_client_credentials(c->psk);
@@ -490,6 +543,7 @@ Dtls *dtls_free(Dtls *d) {
         dtls_session_reset(d);
         datum_wipe(&d->resume);
         dtls_credentials_unref(d->creds);
+        free(d->reason);
         free(d);
         return NULL;
 }
@@ -531,7 +585,6 @@ static bool is_ip_literal(const char *s) {
 static int dtls_session_setup(Dtls *d) {
         DtlsCredentials *c = d->creds;
         unsigned flags = GNUTLS_CLIENT | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK;
-        const char *prio;
         int r;
 
         if (c->auth == DTLS_AUTH_RAWPK)
@@ -551,11 +604,9 @@ static int dtls_session_setup(Dtls *d) {
 
         switch (c->auth) {
         case DTLS_AUTH_PSK:
-                prio = PRIORITY_PSK;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_PSK, c->psk);
                 break;
         case DTLS_AUTH_X509:
-                prio = PRIORITY_X509;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_CERTIFICATE, c->cert);
                 if (r >= 0 && c->server_name && !is_ip_literal(c->server_name))
                         r = gnutls_server_name_set(d->session, GNUTLS_NAME_DNS, c->server_name,
@@ -564,7 +615,6 @@ static int dtls_session_setup(Dtls *d) {
                         gnutls_session_set_verify_cert(d->session, c->server_name, 0);
                 break;
         case DTLS_AUTH_RAWPK:
-                prio = PRIORITY_RAWPK;
                 r = gnutls_credentials_set(d->session, GNUTLS_CRD_CERTIFICATE, c->cert);
                 break;
         default:
@@ -572,7 +622,7 @@ static int dtls_session_setup(Dtls *d) {
                 return -EINVAL;
         }
         if (r >= 0)
-                r = gnutls_priority_set_direct(d->session, prio, NULL);
+                r = gnutls_priority_set(d->session, c->priority);
         /* Stale or foreign resumption data only costs a full handshake. */
         if (r >= 0 && d->resume.data)
                 (void) gnutls_session_set_data(d->session, d->resume.data, d->resume.size);
@@ -587,38 +637,39 @@ static int dtls_session_setup(Dtls *d) {
  * or the error's text; for dtls_get_error_reason(). */
 static void dtls_set_reason(Dtls *d, int gnutls_error) {
         gnutls_datum_t out = {};
+        char buf[256];
         unsigned status;
 
+        status = gnutls_session_get_verify_cert_status(d->session);
         if (gnutls_error == GNUTLS_E_FATAL_ALERT_RECEIVED) {
                 const char *alert = gnutls_alert_get_name(gnutls_alert_get(d->session));
 
-                snprintf(d->reason, sizeof(d->reason), "the peer sent the alert '%s'",
-                         alert ?: "unknown");
-                return;
-        }
-        status = gnutls_session_get_verify_cert_status(d->session);
-        if ((gnutls_error == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
-             gnutls_error == GNUTLS_E_CERTIFICATE_ERROR) &&
-            status != 0 && status != UINT_MAX &&
-            gnutls_certificate_verification_status_print(
-                    status, gnutls_certificate_type_get(d->session), &out, 0) >= 0) {
+                snprintf(buf, sizeof(buf), "the peer sent the alert '%s'", alert ?: "unknown");
+        } else if ((gnutls_error == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
+                    gnutls_error == GNUTLS_E_CERTIFICATE_ERROR) &&
+                   status != 0 && status != UINT_MAX &&
+                   gnutls_certificate_verification_status_print(
+                           status, gnutls_certificate_type_get(d->session), &out, 0) >= 0) {
                 size_t n;
 
-                snprintf(d->reason, sizeof(d->reason), "%s", (const char *) out.data);
+                snprintf(buf, sizeof(buf), "%s", (const char *) out.data);
                 gnutls_free(out.data);
-                n = strlen(d->reason);
-                while (n > 0 && d->reason[n - 1] == ' ')
-                        d->reason[--n] = '\0';
-                return;
-        }
-        snprintf(d->reason, sizeof(d->reason), "%s", gnutls_strerror(gnutls_error));
+                n = strlen(buf);
+                while (n > 0 && buf[n - 1] == ' ')
+                        buf[--n] = '\0';
+        } else
+                snprintf(buf, sizeof(buf), "%s", gnutls_strerror(gnutls_error));
+        /* Kept by failed sessions only, not 256 bytes in each; out of memory, there is none. */
+        free(d->reason);
+        d->reason = buf[0] ? strdup(buf) : NULL;
 }
 
 static void dtls_fail(Dtls *d, int error) {
         /* Sessions that ended in a fatal error must not be resumed (RFC 5246 §7.2.2). */
         datum_wipe(&d->resume);
-        d->handshake_deadline = USEC_INFINITY;
-        d->retransmit_deadline = USEC_INFINITY;
+        /* Nothing of it serves again (the reason is ours), and a failed handshake would keep
+         * ~24 KB of GnuTLS state for as long as its socket and client live. */
+        dtls_session_reset(d);
         dtls_set_state(d, DTLS_STATE_FAILED, error);
 }
 
@@ -667,6 +718,7 @@ static void dtls_drain(Dtls *d) {
 }
 
 static void dtls_handshake(Dtls *d, uint64_t now) {
+        gnutls_datum_t data = {};
         int r;
 
         do
@@ -696,9 +748,13 @@ static void dtls_handshake(Dtls *d, uint64_t now) {
 
         d->handshake_deadline = USEC_INFINITY;
         d->retransmit_deadline = USEC_INFINITY;
-        /* Keep what the next handshake needs to be abbreviated; without it, it is a full one. */
+        /* Keep what the next handshake needs to be abbreviated; without it, it is a full one.
+         * A copy: GnuTLS hands over its growing buffer, ~2 KB for a few hundred bytes. */
         datum_wipe(&d->resume);
-        (void) gnutls_session_get_data2(d->session, &d->resume);
+        if (gnutls_session_get_data2(d->session, &data) >= 0) {
+                (void) datum_copy(&d->resume, data.data, data.size);
+                datum_wipe(&data);
+        }
         dtls_set_state(d, DTLS_STATE_ESTABLISHED, 0);
         /* The server's last flight may share a datagram with its first records. */
         dtls_drain(d);
@@ -716,7 +772,8 @@ int dtls_start(Dtls *d, uint64_t now) {
         if (r < 0)
                 return r;
         d->push_error = 0;
-        d->reason[0] = '\0';
+        free(d->reason);
+        d->reason = NULL;
         d->handshake_deadline = now + (uint64_t) d->total_ms * USEC_PER_MSEC;
         dtls_set_state(d, DTLS_STATE_HANDSHAKING, 0);
         if (d->state == DTLS_STATE_HANDSHAKING)
@@ -822,7 +879,7 @@ int dtls_get_error(Dtls *d) {
 }
 
 const char *dtls_get_error_reason(Dtls *d) {
-        return d && d->reason[0] ? d->reason : NULL;
+        return d ? d->reason : NULL;
 }
 
 bool dtls_is_resumed(Dtls *d) {

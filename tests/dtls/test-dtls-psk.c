@@ -105,6 +105,30 @@ START_TEST(test_psk_unknown_identity) {
         ck_assert_int_eq(harness_last_error(&h), -EACCES);
         ck_assert_int_eq(dtls_get_error(h.client), -EACCES);
         ck_assert_int_eq(dtls_send(h.client, (const uint8_t *) "x", 1), -ENOTCONN);
+        ck_assert_ptr_nonnull(dtls_get_error_reason(h.client));
+        /* The failure dropped the GnuTLS session; the next handshake makes a new one. */
+        harness_server_start(&h);
+        ck_assert_int_eq(harness_handshake(&h), DTLS_STATE_FAILED);
+        ck_assert_int_eq(dtls_get_error(h.client), -EACCES);
+        harness_done(&h);
+}
+END_TEST
+
+/* Credentials of one kind share one parsed priority: freeing some, even all, takes it from no
+ * session of others, and the next credentials parse it again. */
+START_TEST(test_credentials_share_priority) {
+        DtlsCredentials *other = psk_creds(IDENTITY, KEY);
+        Harness h;
+
+        setup_psk(&h, IDENTITY, KEY);
+        other = dtls_credentials_unref(other);
+        ck_assert_int_eq(harness_handshake(&h), DTLS_STATE_ESTABLISHED);
+        h.client = dtls_free(h.client); /* the last credentials: their priority goes */
+        other = psk_creds(IDENTITY, KEY);
+        harness_client(&h, other);
+        other = dtls_credentials_unref(other);
+        harness_server_start(&h);
+        ck_assert_int_eq(harness_handshake(&h), DTLS_STATE_ESTABLISHED);
         harness_done(&h);
 }
 END_TEST
@@ -510,6 +534,7 @@ static Suite *dtls_psk_suite(void) {
         tcase_add_test(tc, test_psk_handshake_and_data);
         tcase_add_test(tc, test_psk_ccm8);
         tcase_add_test(tc, test_psk_unknown_identity);
+        tcase_add_test(tc, test_credentials_share_priority);
         tcase_add_test(tc, test_psk_wrong_key);
         tcase_add_test(tc, test_no_shared_cipher);
         tcase_add_loop_test(tc, test_loss_recovers, 0, (int) ELEMENTSOF(loss_patterns));
