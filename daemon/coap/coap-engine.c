@@ -751,6 +751,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
         ev = exchange_event(x, -ETIMEDOUT);
         /* Zephyr forgets a NON request silently when its first timeout expires. */
         ev.silent = x->wait == WAIT_RESPONSE;
+        ev.acked = x->wait == WAIT_SEPARATE;
         exchange_final(e, x, &ev, false, now);
 }
 

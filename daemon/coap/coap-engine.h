@@ -97,6 +97,8 @@ typedef struct CoapEvent {
         bool silent;        /* final only: Zephyr makes no callback here (a NON request that got no
                              * response by its first timeout, result -ETIMEDOUT): forget the request,
                              * tell the application nothing */
+        bool acked; /* final -ETIMEDOUT only: the peer acknowledged the request (an empty ACK),
+                     * its separate response never came: the peer is there */
         const CoapAddr *source; /* a multicast request's responder; NULL otherwise */
 } CoapEvent;
 

@@ -476,11 +476,12 @@ static void socket_event(void *userdata, const CoapEvent *ev) {
                 return;
         }
         p = r->peer;
-        if (ev->final && ev->result == -ETIMEDOUT && !ev->silent && p->dtls &&
+        if (ev->final && ev->result == -ETIMEDOUT && !ev->silent && !ev->acked && p->dtls &&
             dtls_get_state(p->dtls) == DTLS_STATE_ESTABLISHED) {
                 /* Not even an ACK after every retransmission: the peer may have lost the session
                  * (a restart) and drops records it cannot decrypt silently. The next datagram to
-                 * it starts a new handshake. */
+                 * it starts a new handshake. A separate response that never came after an ACK
+                 * says nothing against the session. */
                 log_debug("Socket fd %d: request %" PRIu64 " timed out, resetting its DTLS session",
                           s->fd, ev->id);
                 (void) dtls_close(p->dtls);

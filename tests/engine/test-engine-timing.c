@@ -30,6 +30,7 @@ static void expect_schedule(FakeEnv *f, const uint64_t *deadlines, size_t n, uin
         ck_assert(f->events[0].ev.final);
         ck_assert(f->events[0].ev.last_block);
         ck_assert(!f->events[0].ev.silent);
+        ck_assert(!f->events[0].ev.acked);
         ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
         ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
 }
