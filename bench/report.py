@@ -196,8 +196,8 @@ up = scale_value("dtls_up")
 if up is not None:
     print(f"DTLS (PSK, coap-server-gnutls, at most 64 handshakes under way): {up:,.0f} sessions "
           f"held, {scale_value('dtls_hs_per_s') or 0:,.0f} handshakes/s, "
-          f"{scale_value('dtls_rss_b') or 0:,.0f} B daemon RSS per session (socket, session, one "
-          f"request),\n  daemon CPU {scale_value('dtls_cpu_us') or 0:,.0f} us per handshake "
+          f"{scale_value('dtls_rss_b') or 0:,.0f} B daemon RSS per session (socket, session, an "
+          f"observation),\n  daemon CPU {scale_value('dtls_cpu_us') or 0:,.0f} us per handshake "
           f"(and its GET); the peer's CPU {scale_value('dtls_peer_cpu_s') or 0:.1f} s")
 idle = scale_value("idle_wakeups")
 if idle is not None:
