@@ -302,6 +302,40 @@ START_TEST(test_psk_server_restart) {
 }
 END_TEST
 
+/* A request the server acknowledged but never answered (RFC 7252 §5.2.2) times out after the
+ * separate-response wait; the server is there, so its session stays. Shown with a server that
+ * then loses the session: the next request's records go to it on the old session and time out,
+ * where a reset session would have made a new handshake and succeeded. */
+START_TEST(test_psk_separate_timeout_keeps_session) {
+        static const char *const args[] = {"-k", TEST_PSK_KEY, "-h", TEST_PSK_IDENTITY, NULL};
+        uint16_t port;
+        int32_t result = 0;
+        pid_t pid;
+        Ctx c = {};
+
+        ck_assert_int_eq(test_dtls_server_spawn(args, 0, &port, &pid), 0);
+        ctx_open(&c, (uint16_t) (port + 1));
+        set_psk(&c, TEST_PSK_KEY, 3000);
+        ck_assert_int_eq(get(&c, "time", NULL), 0x45);
+        /* The server ACKs at once and would answer after 10 s; the daemon waits 6. */
+        ck_assert_int_eq(get(&c, "async?10", NULL), -ETIMEDOUT);
+
+        test_child_stop(pid);
+        ck_assert_int_eq(test_dtls_server_spawn(args, port, &port, &pid), 0);
+        ck_assert_int_eq(test_request_result(c.bus, c.client, c.fd,
+                                             &(TestRequest){.method = TEST_GET,
+                                                            .path = "time",
+                                                            .ack_timeout = 200,
+                                                            .ack_random_percent = 100,
+                                                            .max_retransmission = 1},
+                                             5 * USEC_PER_SEC, &result, NULL),
+                         0);
+        ck_assert_int_eq(result, -ETIMEDOUT);
+        ctx_close(&c);
+        test_child_stop(pid);
+}
+END_TEST
+
 START_TEST(test_psk_sharing) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         TestBus *other_bus = NULL;
@@ -533,6 +567,7 @@ static Suite *dtls_psk_suite(void) {
         tcase_add_test(tc, test_psk_observe);
         tcase_add_test(tc, test_psk_wrong_key);
         tcase_add_test(tc, test_psk_server_restart);
+        tcase_add_test(tc, test_psk_separate_timeout_keeps_session);
         tcase_add_test(tc, test_psk_sharing);
         tcase_add_test(tc, test_bad_credentials);
         tcase_add_test(tc, test_key_not_on_the_bus);
