@@ -490,6 +490,24 @@ static void socket_event(void *userdata, const CoapEvent *ev) {
                               ev->final && ev->result < 0 ? s->failing_reason : NULL);
 }
 
+/* An ICMP error on a connected socket: its peer did not take the datagram. A handshake with it
+ * would retransmit until its timeout for nothing (its requests have failed already); a session
+ * with a port nothing listens on (ECONNREFUSED) is one a restarted server will not know. The
+ * next request starts a new handshake. */
+static void socket_peer_down(Socket *s, int error) {
+        SocketPeer *p = s->peer;
+        DtlsState state;
+
+        if (!p || !p->dtls)
+                return;
+        state = dtls_get_state(p->dtls);
+        if (state == DTLS_STATE_HANDSHAKING ||
+            (state == DTLS_STATE_ESTABLISHED && error == -ECONNREFUSED)) {
+                log_debug_errno(error, "Socket fd %d: closing its DTLS session: %m", s->fd);
+                (void) dtls_close(p->dtls);
+        }
+}
+
 static uint64_t socket_random(void *userdata) {
         (void) userdata;
         return random_u64();
@@ -590,6 +608,7 @@ static void socket_read(Socket *s, uint32_t revents) {
 
                                 log_debug_errno(error, "Socket fd %d failed: %m", s->fd);
                                 coap_engine_fail_all(s->engine, error, now);
+                                socket_peer_down(s, error);
                                 total++;
                                 continue;
                         }

@@ -6,6 +6,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -336,6 +338,31 @@ START_TEST(test_psk_separate_timeout_keeps_session) {
 }
 END_TEST
 
+/* An ICMP port unreachable for the handshake's first flight fails the request, and the
+ * handshake stops with it: a socket bound to that port afterwards hears no retransmitted
+ * ClientHello (GnuTLS would send one within a second or two, for 30 s). */
+START_TEST(test_psk_port_unreachable_stops_handshake) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        _cleanup_close_ int sink = -EBADF;
+        struct pollfd pfd;
+        uint16_t port;
+        Ctx c = {};
+
+        ck_assert_int_eq(test_udp_closed_port(&port), 0);
+        ctx_open(&c, port);
+        set_psk(&c, TEST_PSK_KEY, 0);
+        ck_assert_int_eq(get(&c, "time", NULL), -ECONNREFUSED);
+
+        sink = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(sink, 0);
+        sa.sin_port = htons(port);
+        ck_assert_int_eq(bind(sink, (struct sockaddr *) &sa, sizeof sa), 0);
+        pfd = (struct pollfd){.fd = sink, .events = POLLIN};
+        ck_assert_int_eq(poll(&pfd, 1, 3000), 0);
+        ctx_close(&c);
+}
+END_TEST
+
 START_TEST(test_psk_sharing) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         TestBus *other_bus = NULL;
@@ -568,6 +595,7 @@ static Suite *dtls_psk_suite(void) {
         tcase_add_test(tc, test_psk_wrong_key);
         tcase_add_test(tc, test_psk_server_restart);
         tcase_add_test(tc, test_psk_separate_timeout_keeps_session);
+        tcase_add_test(tc, test_psk_port_unreachable_stops_handshake);
         tcase_add_test(tc, test_psk_sharing);
         tcase_add_test(tc, test_bad_credentials);
         tcase_add_test(tc, test_key_not_on_the_bus);
