@@ -22,6 +22,15 @@ int manager_arm_timer(sd_event_source *timer, uint64_t usec) {
         return r < 0 ? r : sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
 }
 
+/* Armed already: for an earlier time, from which its handler arms it again if need be. */
+static int manager_arm_timer_if_off(sd_event_source *timer, uint64_t usec) {
+        int enabled = SD_EVENT_OFF;
+
+        if (sd_event_source_get_enabled(timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return 0;
+        return manager_arm_timer(timer, usec);
+}
+
 static int manager_on_trim(sd_event_source *source, uint64_t usec, void *userdata) {
         (void) source;
         (void) usec;
@@ -35,11 +44,8 @@ static int manager_on_trim(sd_event_source *source, uint64_t usec, void *userdat
  * behind, so a while after sockets were freed the free pages go back to the system; at most once
  * per MANAGER_TRIM_DELAY_USEC while sockets keep going. */
 static void manager_schedule_trim(Manager *m, uint64_t now) {
-        int enabled = SD_EVENT_OFF, r;
+        int r = manager_arm_timer_if_off(m->trim_source, now + MANAGER_TRIM_DELAY_USEC);
 
-        if (sd_event_source_get_enabled(m->trim_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
-                return;
-        r = manager_arm_timer(m->trim_source, now + MANAGER_TRIM_DELAY_USEC);
         if (r < 0)
                 log_debug_errno(r, "Failed to schedule returning freed memory, ignoring: %m");
 }
@@ -72,7 +78,7 @@ static int manager_on_gc(sd_event_source *source, uint64_t usec, void *userdata)
 }
 
 void manager_queue_socket_gc(Manager *m, Socket *s) {
-        int enabled = SD_EVENT_OFF, r;
+        int r;
 
         s->idle_since = manager_now(m);
         if (s->in_gc_queue)
@@ -81,10 +87,8 @@ void manager_queue_socket_gc(Manager *m, Socket *s) {
         s->in_gc_queue = true;
         if (!m->gc_source) /* shutting down: manager_free() frees every socket */
                 return;
-        /* Armed already: for an earlier socket, which rearms it for the later ones. */
-        if (sd_event_source_get_enabled(m->gc_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
-                return;
-        r = manager_arm_timer(m->gc_source, s->idle_since + SOCKET_LINGER_USEC);
+        /* An earlier socket's collection rearms it for the later ones. */
+        r = manager_arm_timer_if_off(m->gc_source, s->idle_since + SOCKET_LINGER_USEC);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule socket collection, ignoring: %m");
 }

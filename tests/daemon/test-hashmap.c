@@ -197,12 +197,8 @@ static uint64_t constant_hash(const void *key) {
         return 7;
 }
 
-static bool item_id_equal(const void *a, const void *b) {
-        return *(const uint64_t *) a == *(const uint64_t *) b;
-}
-
 static const HashOps colliding_ops = {
-        .key = item_key, .hash = constant_hash, .equal = item_id_equal};
+        .key = item_key, .hash = constant_hash, .equal = uint64_equal};
 
 START_TEST(test_collisions) {
         static const size_t order[] = {0, 99, 50, 1, 98, 51, 49};
