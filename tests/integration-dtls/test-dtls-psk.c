@@ -261,23 +261,26 @@ START_TEST(test_psk_wrong_key) {
 }
 END_TEST
 
-START_TEST(test_psk_server_restart) {
-        static const char *const args[] = {"-k", TEST_PSK_KEY, "-h", TEST_PSK_IDENTITY, NULL};
-        uint16_t port;
+static const char *const restart_server_args[] = {"-k", TEST_PSK_KEY, "-h", TEST_PSK_IDENTITY,
+                                                  NULL};
+
+/* A PSK server of the test's own (it restarts it), and a session with it. A short handshake
+ * timeout: a handshake the restarted server ignores fails soon. */
+static void restart_server_start(Ctx *c, uint16_t *ret_port, pid_t *ret_pid) {
+        ck_assert_int_eq(test_dtls_server_spawn(restart_server_args, 0, ret_port, ret_pid), 0);
+        ctx_open(c, (uint16_t) (*ret_port + 1));
+        set_psk(c, TEST_PSK_KEY, 3000);
+        ck_assert_int_eq(get(c, "time", NULL), 0x45);
+}
+
+/* Restarts the server on its port; it knows nothing of our session and drops its records
+ * silently, so a quick request on the session we still have times out. */
+static void restart_server_drops_session(Ctx *c, uint16_t port, pid_t *pid) {
         int32_t result = 0;
-        pid_t pid;
-        Ctx c = {};
 
-        ck_assert_int_eq(test_dtls_server_spawn(args, 0, &port, &pid), 0);
-        ctx_open(&c, (uint16_t) (port + 1));
-        /* A short handshake timeout: a handshake the new server ignores fails soon (below). */
-        set_psk(&c, TEST_PSK_KEY, 3000);
-        ck_assert_int_eq(get(&c, "time", NULL), 0x45);
-
-        /* The new server knows nothing of our session and drops its records silently. */
-        test_child_stop(pid);
-        ck_assert_int_eq(test_dtls_server_spawn(args, port, &port, &pid), 0);
-        ck_assert_int_eq(test_request_result(c.bus, c.client, c.fd,
+        test_child_stop(*pid);
+        ck_assert_int_eq(test_dtls_server_spawn(restart_server_args, port, &port, pid), 0);
+        ck_assert_int_eq(test_request_result(c->bus, c->client, c->fd,
                                              &(TestRequest){.method = TEST_GET,
                                                             .path = "time",
                                                             .ack_timeout = 200,
@@ -286,6 +289,16 @@ START_TEST(test_psk_server_restart) {
                                              5 * USEC_PER_SEC, &result, NULL),
                          0);
         ck_assert_int_eq(result, -ETIMEDOUT);
+}
+
+START_TEST(test_psk_server_restart) {
+        uint16_t port;
+        int32_t result;
+        pid_t pid;
+        Ctx c = {};
+
+        restart_server_start(&c, &port, &pid);
+        restart_server_drops_session(&c, port, &pid);
         /* That timeout reset the session: the next request handshakes again. libcoap's server
          * may still hold half a session for our address, built from our stale records, and then
          * ignore one new handshake from it; that one fails after the handshake timeout, and the
@@ -309,30 +322,14 @@ END_TEST
  * then loses the session: the next request's records go to it on the old session and time out,
  * where a reset session would have made a new handshake and succeeded. */
 START_TEST(test_psk_separate_timeout_keeps_session) {
-        static const char *const args[] = {"-k", TEST_PSK_KEY, "-h", TEST_PSK_IDENTITY, NULL};
         uint16_t port;
-        int32_t result = 0;
         pid_t pid;
         Ctx c = {};
 
-        ck_assert_int_eq(test_dtls_server_spawn(args, 0, &port, &pid), 0);
-        ctx_open(&c, (uint16_t) (port + 1));
-        set_psk(&c, TEST_PSK_KEY, 3000);
-        ck_assert_int_eq(get(&c, "time", NULL), 0x45);
+        restart_server_start(&c, &port, &pid);
         /* The server ACKs at once and would answer after 10 s; the daemon waits 6. */
         ck_assert_int_eq(get(&c, "async?10", NULL), -ETIMEDOUT);
-
-        test_child_stop(pid);
-        ck_assert_int_eq(test_dtls_server_spawn(args, port, &port, &pid), 0);
-        ck_assert_int_eq(test_request_result(c.bus, c.client, c.fd,
-                                             &(TestRequest){.method = TEST_GET,
-                                                            .path = "time",
-                                                            .ack_timeout = 200,
-                                                            .ack_random_percent = 100,
-                                                            .max_retransmission = 1},
-                                             5 * USEC_PER_SEC, &result, NULL),
-                         0);
-        ck_assert_int_eq(result, -ETIMEDOUT);
+        restart_server_drops_session(&c, port, &pid);
         ctx_close(&c);
         test_child_stop(pid);
 }
