@@ -81,3 +81,12 @@ int stop_daemon(pid_t pid, int sig) {
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         return status;
 }
+
+void observe_time(struct coap_client *client, int sock, Recorder *rec) {
+        static const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
+        struct coap_client_request req = make_request(COAP_METHOD_GET, "time", rec);
+
+        req.options = &observe;
+        req.num_options = 1;
+        ck_assert_int_eq(coap_client_req(client, sock, NULL, &req, NULL), 0);
+}

@@ -6,7 +6,12 @@
 
 #include <sys/types.h>
 
+#include "client-test-util.h"
+
 /* Starts COAPCLIENTD_BIN and waits until it owns the bus name; returns its pid. */
 pid_t start_daemon(void);
 /* Sends sig to the daemon and reaps it; returns its wait status. */
 int stop_daemon(pid_t pid, int sig);
+/* Observes /time of the peer on sock with client, its notifications recorded in rec: the
+ * observation the restart tests watch going on across daemons. */
+void observe_time(struct coap_client *client, int sock, Recorder *rec);

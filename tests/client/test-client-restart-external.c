@@ -20,7 +20,6 @@
 #include "daemon-test-util.h"
 
 START_TEST(test_external_restart) {
-        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
         struct coap_client client = {};
         struct coap_client_request req;
         Recorder rec_a, rec_obs, rec_b;
@@ -40,10 +39,7 @@ START_TEST(test_external_restart) {
         /* A separate response 10 s away, and an observation: both pending. */
         req = make_request(COAP_METHOD_GET, "async?10", &rec_a);
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
-        req = make_request(COAP_METHOD_GET, "time", &rec_obs);
-        req.options = &observe;
-        req.num_options = 1;
-        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        observe_time(&client, sock, &rec_obs);
         ck_assert(recorder_pump_last(&rec_obs, 1, 10));
         ck_assert_uint_eq(rec_a.n_calls, 0);
 

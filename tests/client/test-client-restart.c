@@ -28,7 +28,6 @@ START_TEST(test_no_daemon) {
 END_TEST
 
 START_TEST(test_daemon_restart) {
-        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
         struct coap_client a = {}, b = {};
         struct coap_client_request req;
         Recorder rec_a, rec_obs, rec_b;
@@ -49,10 +48,7 @@ START_TEST(test_daemon_restart) {
         /* A separate response 10 s away, and an observation: both pending. */
         req = make_request(COAP_METHOD_GET, "async?10", &rec_a);
         ck_assert_int_eq(coap_client_req(&a, sock, NULL, &req, NULL), 0);
-        req = make_request(COAP_METHOD_GET, "time", &rec_obs);
-        req.options = &observe;
-        req.num_options = 1;
-        ck_assert_int_eq(coap_client_req(&a, sock, NULL, &req, NULL), 0);
+        observe_time(&a, sock, &rec_obs);
         ck_assert(recorder_wait_last(&rec_obs, 1, 10));
 
         /* A crash: the one-shot request ends, the observation waits. */
@@ -109,9 +105,7 @@ END_TEST
 
 /* No coapclientd comes back: after its wait (15 s) the observation ends with one -ECONNABORTED. */
 START_TEST(test_observation_daemon_gone) {
-        const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
         struct coap_client client = {};
-        struct coap_client_request req;
         Recorder rec;
         pid_t pid;
         int sock, status;
@@ -121,10 +115,7 @@ START_TEST(test_observation_daemon_gone) {
         ck_assert_int_ge(sock, 0);
         pid = start_daemon();
         ck_assert_int_eq(coap_client_init(&client, "gone"), 0);
-        req = make_request(COAP_METHOD_GET, "time", &rec);
-        req.options = &observe;
-        req.num_options = 1;
-        ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), 0);
+        observe_time(&client, sock, &rec);
         ck_assert(recorder_wait_last(&rec, 1, 10));
         status = stop_daemon(pid, SIGKILL);
         ck_assert(WIFSIGNALED(status));
