@@ -17,6 +17,7 @@
 #include "coap-msg.h"
 #include "core/client.h"
 #include "core/request.h"
+#include "core/socket-tx.h"
 #include "internal/error-names.h"
 #include "util/log.h"
 
@@ -799,8 +800,11 @@ static int channel_on_io(sd_event_source *source, int fd, uint32_t revents, void
                 channel_send_backlog(ch);
                 channel_update_events(ch);
         }
+        /* The requests of the frames read go out together, before their events. */
+        socket_tx_begin(h->manager->socket_tx);
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 r = channel_read(ch);
+        socket_tx_end(h->manager->socket_tx);
         if (r >= 0 && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
                 r = -ECONNRESET;
         if (r < 0) {

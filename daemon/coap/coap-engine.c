@@ -1214,6 +1214,29 @@ void coap_engine_fail_all(CoapEngine *e, int error, uint64_t now) {
         }
 }
 
+void coap_engine_send_failed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapAddr *dest,
+                             int error, uint64_t now) {
+        size_t pos = 0;
+        Exchange *x;
+
+        e->env->stats->messages_sent--; /* counted when it was taken */
+        if (len < COAP_HEADER_SIZE)
+                return;
+        while ((x = coap_map_next(&e->by_mid, (uint16_t) (buf[2] << 8 | buf[3]), &pos)))
+                if (x->live && !x->dead && x->msg_len == len && memcmp(x->msg, buf, len) == 0 &&
+                    x->dest.len == dest->len && (dest->len == 0 || addr_equal(&x->dest, dest)))
+                        break;
+        if (!x || (x->wait != WAIT_ACK && x->wait != WAIT_RESPONSE && x->wait != WAIT_MCAST))
+                return;
+        if (error == -EAGAIN) {
+                /* Its transmission was counted when it was taken: the next one is not again. */
+                x->resend = RESEND_FIRST;
+                exchange_timer_eagain(e, x, now);
+                return;
+        }
+        exchange_fail(e, x, error < 0 ? error : -EIO, now);
+}
+
 void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint64_t now) {
         uint64_t start = e->next_seq;
 

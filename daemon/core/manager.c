@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/caller.h"
 #include "core/client.h"
+#include "core/socket-tx.h"
 #include "core/socket.h"
 #include "core/user.h"
 #include "util/log.h"
@@ -235,6 +236,7 @@ Manager *manager_free(Manager *m) {
         /* It owns socket_epoll_fd. */
         sd_event_source_disable_unref(m->socket_epoll_source);
         free(m->socket_rx);
+        socket_tx_free(m->socket_tx);
 
         sd_event_unref(m->event);
 

@@ -24,6 +24,7 @@ typedef struct Request Request;
 typedef struct Socket Socket;
 typedef struct SocketPeer SocketPeer;
 typedef struct SocketRx SocketRx;
+typedef struct SocketTx SocketTx;
 typedef struct PeerCredentials PeerCredentials;
 typedef struct CallerSink CallerSink;
 
@@ -149,6 +150,8 @@ struct Manager {
         int socket_epoll_fd;
         sd_event_source *socket_epoll_source;
         SocketRx *socket_rx;
+        /* Plain datagrams sent by a batch of input, sent when it is handled (socket-tx.h). */
+        SocketTx *socket_tx;
         /* Every socket's timer, by deadline and by the time it must have run by, behind one timer
          * source armed for the earliest (socket.c). */
         CoapHeap socket_timers, socket_latest;

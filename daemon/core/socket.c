@@ -17,6 +17,7 @@
 
 #include "core/caller.h"
 #include "core/client.h"
+#include "core/socket-tx.h"
 #include "internal/request-rules.h"
 #include "util/log.h"
 #include "util/random-util.h"
@@ -458,12 +459,30 @@ static int socket_send(void *userdata, const CoapAddr *dest, const uint8_t *buf,
 
         if (p && p->dtls)
                 return peer_send(p, buf, len);
+        if (socket_tx_add(s->manager->socket_tx, s->fd, s, dest, buf, len) >= 0)
+                return 0;
         if (socket_raw_send(s, dest, buf, len) < 0) {
                 r = -errno; /* EWOULDBLOCK is EAGAIN on Linux */
                 return log_debug_errno(r, "Failed to send %zu byte datagram on fd %d: %m", len,
                                        s->fd);
         }
         return 0;
+}
+
+/* A datagram socket_send() handed to the batch did not leave: its request learns it now. */
+static void socket_tx_failed(void *owner, const uint8_t *buf, size_t len, const CoapAddr *dest,
+                             int error) {
+        Socket *s = owner;
+        char reason[128];
+
+        log_debug_errno(error, "Failed to send %zu byte datagram on fd %d: %m", len, s->fd);
+        /* What a refusal of the request would have said, had its first send failed at once. */
+        errno = -error;
+        (void) snprintf(reason, sizeof reason, "Failed to send the request: %m");
+        s->failing_reason = reason;
+        coap_engine_send_failed(s->engine, buf, len, dest, error, manager_now(s->manager));
+        s->failing_reason = NULL;
+        socket_engine_changed(s);
 }
 
 static void socket_event(void *userdata, const CoapEvent *ev) {
@@ -649,9 +668,12 @@ static int socket_reader_on_io(sd_event_source *source, int fd, uint32_t revents
                         log_warning_errno(errno, "Failed to wait for sockets, ignoring: %m");
                 return 0;
         }
-        /* No socket is freed while the loop dispatches this source: each pointer stays valid. */
+        /* No socket is freed while the loop dispatches this source: each pointer stays valid. What
+         * the engines send (the next blocks) goes out before the events (manager_flush()). */
+        socket_tx_begin(m->socket_tx);
         for (int i = 0; i < n; i++)
                 socket_read(events[i].data.ptr, events[i].events);
+        socket_tx_end(m->socket_tx);
         manager_flush(m);
         return 0;
 }
@@ -670,7 +692,7 @@ int socket_reader_new(Manager *m) {
         if (r < 0)
                 return r;
         m->socket_epoll_fd = TAKE_FD(fd);
-        return 0;
+        return socket_tx_new(socket_tx_failed, &m->socket_tx);
 }
 
 static void socket_on_timer(Socket *s, uint64_t now) {
@@ -823,6 +845,7 @@ Socket *socket_free(Socket *s) {
         while ((p = s->peer ?: hashmap_first(s->peers)))
                 peer_free(p);
         hashmap_free(s->peers);
+        socket_tx_forget(m->socket_tx, s);
         /* The caller's copy keeps the file, and with it the epoll item, alive after our close. */
         if (s->fd >= 0)
                 (void) socket_set_reading(s, false);

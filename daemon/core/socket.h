@@ -103,10 +103,11 @@ struct Socket {
         SocketPeer peer0;
         Hashmap *peers;             /* the others, PeerKey -> SocketPeer; NULL until the first */
         SocketPeer *secure;         /* LIST of the peers with DTLS */
-        const char *failing_reason; /* the pending_reason of the peer socket_settle() reports */
+        const char *failing_reason; /* while failing requests: what went wrong, for their events */
 };
 
-/* The epoll set every socket is read through, and its io source (from manager_new()). */
+/* The epoll set every socket is read through, its io source, and the batch plain datagrams are
+ * sent through (from manager_new()). */
 int socket_reader_new(Manager *m);
 /* The one timer source of all sockets (from manager_new()). */
 int socket_timers_new(Manager *m);

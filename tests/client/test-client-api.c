@@ -148,7 +148,8 @@ START_TEST(test_refused_in_callback) {
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -EINVAL);
         ck_assert_uint_eq(rec.n_calls, 0);
 
-        /* An IPv4 destination on an IPv6-only socket: the first send fails in coapclientd. */
+        /* An IPv4 destination on an IPv6-only socket: the first send fails in coapclientd, which
+         * finds out when it sends the turn's datagrams (a data channel's batch). */
         req.num_options = 0;
         v6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         ck_assert_int_ge(v6, 0);
@@ -157,9 +158,10 @@ START_TEST(test_refused_in_callback) {
         ck_assert_int_eq(coap_client_req(&client, v6, (struct sockaddr *) &peer, &req, NULL), 0);
         ck_assert_int_eq(wait_code(0), -ENETUNREACH);
         ck_assert_uint_eq(rec.n_calls, 1);
-        /* The callback can tell what coapclientd said: the refusal's D-Bus error. */
-        ck_assert_msg(strncmp(rec.error_message, "System.Error.ENETUNREACH", 24) == 0,
-                      "last error '%s'", rec.error_message);
+        /* The callback can tell what coapclientd said. */
+        ck_assert_msg(
+                strstr(rec.error_message, "Failed to send the request: Network is unreachable"),
+                "last error '%s'", rec.error_message);
         ck_assert(!rec.error_not_last);
         ck_assert(!coap_client_has_ongoing_exchange(&client));
         close(v6);

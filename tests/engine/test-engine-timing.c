@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Retransmission, backoff and timeouts on the fake clock, to the microsecond. */
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <string.h>
@@ -168,6 +169,70 @@ START_TEST(test_eagain_retransmission) {
 }
 END_TEST
 
+/* A batching socket reports a failed send later: EAGAIN sends the same message again in 10 ms,
+ * counted as the transmission it already was; the timeouts then run from that send. */
+START_TEST(test_send_failed_eagain) {
+        FakeEnv *f = fake_env_new(1);
+        CoapRequestSpec spec = fake_spec(1, "a");
+        uint64_t t = f->now;
+        const CoapEngineStats *st = coap_engine_get_stats(f->engine);
+        FakeTx sent;
+
+        spec.params = fake_params(1000, 2);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        ck_assert_uint_eq(st->messages_sent, 1);
+        sent = f->tx[0];
+        coap_engine_send_failed(f->engine, sent.buf, sent.len, &sent.dest, -EAGAIN, f->now);
+        ck_assert_uint_eq(st->messages_sent, 0);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), t + MS(10));
+        fake_advance_to(f, t + MS(10));
+        ck_assert_uint_eq(f->n_tx, 2);
+        ck_assert_mem_eq(f->tx[1].buf, sent.buf, sent.len);
+        ck_assert_uint_eq(st->retransmissions, 0);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), t + MS(10) + MS(1000));
+        fake_advance_to(f, t + MS(1010));
+        ck_assert_uint_eq(f->n_tx, 3);
+        ck_assert_uint_eq(st->retransmissions, 1);
+        ck_assert_uint_eq(f->n_events, 0);
+        fake_env_free(f);
+}
+END_TEST
+
+/* Another error ends the request with it; an ACK, an older message or another destination's
+ * datagram that fails is none of a request's business. */
+START_TEST(test_send_failed_error) {
+        FakeEnv *f = fake_env_new(1);
+        CoapRequestSpec spec = fake_spec(1, "a");
+        CoapAddr other = {.len = sizeof(struct sockaddr_in)};
+        uint8_t ack[4] = {0x60, 0x00, 0x00, 0x00};
+        FakeTx sent;
+
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        sent = f->tx[0];
+        memcpy(ack + 2, sent.buf + 2, 2); /* an empty ACK with the request's MID */
+        coap_engine_send_failed(f->engine, ack, sizeof ack, &sent.dest, -ENETUNREACH, f->now);
+        other.ss.in.sin_family = AF_INET;
+        other.ss.in.sin_port = htons(9);
+        coap_engine_send_failed(f->engine, sent.buf, sent.len, &other, -ENETUNREACH, f->now);
+        sent.buf[sent.len - 1] ^= 1; /* not the message any more */
+        coap_engine_send_failed(f->engine, sent.buf, sent.len, &sent.dest, -ENETUNREACH, f->now);
+        sent.buf[sent.len - 1] ^= 1;
+        ck_assert_uint_eq(f->n_events, 0);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 1);
+
+        coap_engine_send_failed(f->engine, sent.buf, sent.len, &sent.dest, -ENETUNREACH, f->now);
+        ck_assert_uint_eq(f->n_events, 1);
+        ck_assert(f->events[0].ev.final);
+        ck_assert_int_eq(f->events[0].ev.result, -ENETUNREACH);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        ck_assert_uint_eq(coap_engine_next_deadline(f->engine), UINT64_MAX);
+        /* Reported twice (it cannot be, but): the request is gone. */
+        coap_engine_send_failed(f->engine, sent.buf, sent.len, &sent.dest, -ENETUNREACH, f->now);
+        ck_assert_uint_eq(f->n_events, 1);
+        fake_env_free(f);
+}
+END_TEST
+
 START_TEST(test_send_error_retransmission) {
         FakeEnv *f = fake_env_new(1);
         CoapRequestSpec spec = fake_spec(1, "a");
@@ -306,6 +371,8 @@ static Suite *engine_timing_suite(void) {
         tcase_add_test(tc, test_non_silent_timeout);
         tcase_add_test(tc, test_eagain_retransmission);
         tcase_add_test(tc, test_send_error_retransmission);
+        tcase_add_test(tc, test_send_failed_eagain);
+        tcase_add_test(tc, test_send_failed_error);
         tcase_add_test(tc, test_many_timeouts);
         tcase_add_test(tc, test_retransmission_window);
         tcase_add_test(tc, test_latest_unbounded_waits);

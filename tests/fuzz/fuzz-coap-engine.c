@@ -343,6 +343,23 @@ static void op_advance(Fuzz *f) {
         coap_engine_tick(f->engine, f->now);
 }
 
+/* A batching socket reports a datagram of the ring, or a corrupted copy of one, as failed. */
+static void op_send_failed(Fuzz *f) {
+        uint8_t b = next(f), copy[64];
+        size_t slot = next(f) % N_RING, len = f->ring_len[slot];
+        const CoapAddr dest = (b & 1) ? group_addr() : server_addr();
+
+        if (!f->ring[slot])
+                return;
+        if (b & 2) {
+                len = len < sizeof copy ? len : sizeof copy;
+                memcpy(copy, f->ring[slot], len);
+                copy[next(f) % len] ^= next(f);
+        }
+        coap_engine_send_failed(f->engine, (b & 2) ? copy : f->ring[slot], len, &dest,
+                                (b & 4) ? -EAGAIN : -ENETUNREACH, f->now);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Fuzz f = {.data = data, .size = size, .now = 1000000, .rng = size};
         CoapEngineStats stats = {};
@@ -360,7 +377,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 bool was_live;
                 int r;
 
-                switch (next(&f) % 11) {
+                switch (next(&f) % 12) {
                 case 0:
                         op_submit(&f);
                         break;
@@ -410,6 +427,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         r = next(&f);
                         f.send_error = (r & 1) ? -EAGAIN : -ENETDOWN;
                         f.n_send_errors = (unsigned) (r >> 1) % 3 + 1;
+                        break;
+                case 10:
+                        op_send_failed(&f);
                         break;
                 default:
                         f.reentry = next(&f) % 4;
