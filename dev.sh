@@ -119,7 +119,7 @@ cmd_test() {
 
     log "build: gcc"
     if setup build -Dwerror=true && ninja -C build >/dev/null; then
-        SETUP_SUFFIX= run_suite gcc build
+        SETUP_SUFFIX='' run_suite gcc build
         check_step "unit: systemd-analyze verify + security <= 1.5" tools/check-unit.sh build
         check_step "debian packages: build, lintian, install smoke" \
             bash -c 'rm -rf build-deb && tools/build-deb.sh build-deb && tools/package-smoke.sh build-deb'
@@ -133,7 +133,7 @@ cmd_test() {
     if CC=clang setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
             -Dc_args=-fno-sanitize-recover=all && ninja -C build-asan >/dev/null; then
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-            SETUP_SUFFIX= run_suite asan build-asan
+            SETUP_SUFFIX='' run_suite asan build-asan
     else
         FAILED=$((FAILED + 1)); echo "FAILED [build] asan" >&2
     fi
@@ -142,7 +142,7 @@ cmd_test() {
         # The real daemon under valgrind behind the bus suites: any error or leak fails the test.
         COAPCLIENTD_WRAPPER="valgrind --error-exitcode=99 --leak-check=full -q
             --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
-            SETUP_SUFFIX= run_suite "daemon under valgrind" build --suite integration \
+            SETUP_SUFFIX='' run_suite "daemon under valgrind" build --suite integration \
             --suite client --suite faults --suite hostile
         SETUP_SUFFIX=-valgrind run_suite valgrind build --setup valgrind --suite coap \
             --suite engine --suite fuzz --suite dtls --suite config --suite daemon --suite wire

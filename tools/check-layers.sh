@@ -9,7 +9,7 @@
 # No include cycles among the daemon's files; the client library and the CLI know nothing of the
 # daemon.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 bad=0
 fail() { echo "check-layers: $*" >&2; bad=1; }
 

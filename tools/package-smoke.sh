@@ -32,7 +32,7 @@ check() { # description command...
 
 tmp=$(mktemp -d /tmp/package-smoke.XXXXXX)
 chmod 0755 "$tmp"
-bus_pid= daemon_pid= peer_pid= installed=()
+bus_pid='' daemon_pid='' peer_pid='' installed=()
 cleanup() {
     [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null

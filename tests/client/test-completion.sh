@@ -25,6 +25,7 @@ for w in $verbs $options; do
 done
 
 # bash-completion's helpers, reduced to what the function uses.
+# shellcheck disable=SC2034 # words, cword, cur and prev are the completion function's
 _init_completion() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
     cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}

@@ -63,6 +63,7 @@ done
 
 start_coap_peer dtls port pid "$TEST_TMPDIR/peer-x509.log" -c server.pem -j server.key -C ca.pem ||
     { echo "Bail out! X.509 peer did not start"; exit 1; }
+# shellcheck disable=SC2154 # port is set by start_coap_peer (a nameref)
 COAPS_X509_PORT=$((port + 1))
 start_coap_peer dtls port pid "$TEST_TMPDIR/peer-rpk.log" -M rpk-server.key ||
     { echo "Bail out! RPK peer did not start"; exit 1; }

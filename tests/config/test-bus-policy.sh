@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null; then
 fi
 
 tmp=$(mktemp -d /tmp/test-bus-policy.XXXXXX)
-bus_pid= owner_pids=()
+bus_pid='' owner_pids=()
 cleanup() {
     [ "${#owner_pids[@]}" -gt 0 ] && kill "${owner_pids[@]}" 2>/dev/null
     [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null

@@ -45,7 +45,7 @@ wait_for() { # seconds command...
 }
 
 work=$(mktemp -d /var/tmp/coapclientd-systemd.XXXXXX)
-nspawn_pid= peer_pid= P1=
+nspawn_pid='' peer_pid='' P1=''
 cleanup() {
     [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
     if [ -n "$nspawn_pid" ]; then
