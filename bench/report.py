@@ -2,7 +2,7 @@
 """Turns bench/run.sh's raw readings (PLACEMENT FIGURE IMPL VALUE per line) into the printed
 table (medians, [min..max], ratios to libcoap and to raw UDP, targets) and the JSON file.
 
-usage: report.py RAW.tsv OUT.json "PLACEMENTS" REPS HAVE_SHARED HAVE_CLIENT
+usage: report.py RAW.tsv OUT.json "PLACEMENTS" REPS HAVE_SHARED HAVE_CLIENT DAEMON_SCHED
 """
 import json
 import os
@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 
-raw_path, out_path, placements, reps, have_shared, have_client = sys.argv[1:7]
+raw_path, out_path, placements, reps, have_shared, have_client, daemon_sched = sys.argv[1:8]
 placements = placements.split()
 IMPLS = ("udp", "libcoap", "coapclientd")
 
@@ -126,6 +126,8 @@ print(f"coapclientd benchmark: medians of {reps} runs [min..max]; host {platform
 print("split = peer CPU 0, client side (bench program, dbus-daemon, coapclientd) CPU 1; "
       "same = all on CPU 0;\nfree = peer CPU 0, bench program CPU 1, dbus-daemon and coapclientd "
       "unpinned (the baselines as split)")
+print(f"coapclientd's scheduling policy: {daemon_sched}"
+      + (" (as units/coapclientd.service runs it)" if daemon_sched == "batch" else ""))
 if have_shared != "1":
     print("../shared/bench is absent: no udp (1) and libcoap (2) columns")
 if have_client != "1":
@@ -277,6 +279,7 @@ with open(out_path, "w") as f:
                "placement_note": "split: peer CPU 0, client side CPU 1; same: all on CPU 0; "
                                  "free: peer CPU 0, app CPU 1, dbus-daemon and coapclientd "
                                  "unpinned",
-               "figures": figures, "targets": targets}, f, indent=1, sort_keys=True)
+               "daemon_sched": daemon_sched, "figures": figures, "targets": targets}, f,
+              indent=1, sort_keys=True)
     f.write("\n")
 print(f"\nwritten: {out_path}")

@@ -38,7 +38,8 @@
 #
 # Environment: REPS (5; 1 with BENCH_QUICK=1), BENCH_QUICK=1 (smoke run: fewer requests, no
 # 10,000-context figure, observe 100 and 1,000, 1,000 DTLS sessions), BENCH_PLACEMENTS ("split
-# same free"), BENCH_SHARED (../shared/bench).
+# same free"), BENCH_SHARED (../shared/bench), BENCH_DAEMON_SCHED (batch: coapclientd runs as
+# units/coapclientd.service runs it, CPUSchedulingPolicy=batch; other: the default policy).
 # Placements: "split" = peer on CPU 0, everything on the client side (bench program, dbus-daemon,
 # coapclientd) on CPU 1; "same" = everything on CPU 0; "free" = peer CPU 0, bench program CPU 1,
 # dbus-daemon and coapclientd unpinned. Memory figures use "split".
@@ -75,6 +76,11 @@ else
     DTLS_SESSIONS=${BENCH_DTLS_SESSIONS:-10000}
 fi
 PLACEMENTS=${BENCH_PLACEMENTS:-split same free}
+case ${BENCH_DAEMON_SCHED:-batch} in
+    batch) DAEMON_SCHED="chrt --batch 0" ;;
+    other) DAEMON_SCHED="" ;;
+    *) echo "BENCH_DAEMON_SCHED: batch or other" >&2; exit 2 ;;
+esac
 SHARED=${BENCH_SHARED:-$TOP/../shared/bench}
 BODY=1048576
 DAEMON=$BUILD/daemon/coapclientd
@@ -201,7 +207,8 @@ start_bus() {
 start_daemon() { # CPU
     stop_daemon
     # shellcheck disable=SC2086
-    taskset -c "$1" ${DAEMON_WRAPPER:-} "$DAEMON" --bus-address="$BUS_ADDR" --config="$CONF" \
+    taskset -c "$1" $DAEMON_SCHED ${DAEMON_WRAPPER:-} "$DAEMON" --bus-address="$BUS_ADDR" \
+        --config="$CONF" \
         >>"$WORK/daemon.log" 2>&1 &
     DAEMON_PID=$!
     for _ in $(seq 1 400); do
@@ -473,7 +480,8 @@ if [ "$HAVE_CLIENT" = 1 ]; then
 fi
 
 mkdir -p "$(dirname "$OUT")"
-python3 "$TOP/bench/report.py" "$RAW" "$OUT" "$PLACEMENTS" "$REPS" "$HAVE_SHARED" "$HAVE_CLIENT"
+python3 "$TOP/bench/report.py" "$RAW" "$OUT" "$PLACEMENTS" "$REPS" "$HAVE_SHARED" "$HAVE_CLIENT" \
+    "${BENCH_DAEMON_SCHED:-batch}"
 if [ -s "$WORK/client.log" ]; then
     log "coapclient_bench reported (last lines):"
     tail -n 5 "$WORK/client.log" >&2

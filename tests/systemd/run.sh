@@ -173,6 +173,13 @@ check "daemon has no permitted capabilities" status_is CapPrm 0000000000000000
 check "daemon has an empty bounding set" status_is CapBnd 0000000000000000
 check "daemon runs with NoNewPrivs" status_is NoNewPrivs 1
 check "daemon runs under a seccomp filter" status_is Seccomp 2
+batch_policy() { # SCHED_BATCH is 3
+    local policy
+    policy=$(c cat "/proc/$pid/sched" | awk '$1 == "policy" { print $3 }')
+    echo "policy: $policy (want 3, SCHED_BATCH)"
+    [ "$policy" = 3 ]
+}
+check "daemon runs with CPUSchedulingPolicy=batch" batch_policy
 only_lo() {
     local links
     links=$(c cat "/proc/$pid/net/dev" | awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }')
