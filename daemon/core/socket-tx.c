@@ -60,8 +60,10 @@ static void socket_tx_send_run(SocketTx *tx, unsigned i, unsigned end) {
 
                 if (k > 0)
                         i += (unsigned) k;
-                else if (errno != EINTR)
-                        tx->entries[i++].error = -errno; /* the first of the rest failed */
+                else if (k < 0 && errno == EINTR)
+                        continue;
+                else /* the first of the rest failed */
+                        tx->entries[i++].error = k < 0 ? -errno : -EIO;
         }
 }
 
