@@ -13,8 +13,12 @@
 
 #define USEC_PER_MSEC       UINT64_C(1000)
 #define EAGAIN_RETRY_USEC   (10 * USEC_PER_MSEC) /* a send that hit a full socket buffer */
-#define ECHO_RETRIES_MAX    4u                   /* 4.01+Echo resends per request */
-#define ECHO_LEN_MAX        40                   /* RFC 9175 §2.2.1 */
+/* Tries of one message that all hit a full socket buffer (2 s) before its request ends with
+ * -EAGAIN: a path that never drains (a queue its caller plugged) would otherwise cost a send
+ * every 10 ms for ever. */
+#define EAGAIN_RETRY_MAX    200
+#define ECHO_RETRIES_MAX    4u /* 4.01+Echo resends per request */
+#define ECHO_LEN_MAX        40 /* RFC 9175 §2.2.1 */
 #define ETAG_LEN_MAX        8
 #define OPTION_LEN_MAX      1034
 #define TOKEN_TRIES         16
@@ -146,7 +150,8 @@ typedef struct Exchange {
         Wait wait;
         Resend resend;
         uint8_t echo_retries;
-        uint16_t busy; /* events being emitted for it */
+        uint8_t eagain_retries; /* tries of the current message that hit -EAGAIN in a row */
+        uint16_t busy;          /* events being emitted for it */
 
         /* The flags, one bit each. */
         bool confirmable : 1;
@@ -679,6 +684,7 @@ static void exchange_arm(CoapEngine *e, Exchange *x) {
         x->retries = x->confirmable ? x->params.max_retransmission : 0;
         x->wait = x->confirmable ? WAIT_ACK : WAIT_RESPONSE;
         x->resend = RESEND_NONE;
+        x->eagain_retries = 0;
 }
 
 /* Sends a freshly built follow-up message. A full socket buffer is retried soon. */
@@ -727,7 +733,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
         }
         if (x->resend != RESEND_NONE || (x->wait == WAIT_ACK && x->retries > 0)) {
                 r = engine_send(e, &x->dest, x->msg, x->msg_len);
-                if (r == -EAGAIN) {
+                if (r == -EAGAIN && ++x->eagain_retries < EAGAIN_RETRY_MAX) {
                         if (x->resend == RESEND_NONE)
                                 x->resend = RESEND_RETRANSMIT;
                         exchange_timer_eagain(e, x, now);
@@ -737,6 +743,7 @@ static void exchange_expire(CoapEngine *e, Exchange *x, uint64_t now) {
                         exchange_fail(e, x, r, now);
                         return;
                 }
+                x->eagain_retries = 0;
                 if (x->resend != RESEND_FIRST) {
                         e->env->stats->retransmissions++;
                         x->retries--;

@@ -189,9 +189,10 @@ void coap_engine_fail_dest(CoapEngine *e, const CoapAddr *dest, int error, uint6
 /* A datagram env->send() took (returned 0) for later failed to leave with error: a socket that
  * batches its sends learns it only when it sends the batch. If the datagram is still the current
  * message of a request sent to dest, the request goes on as if the send had failed then: -EAGAIN
- * (a full socket buffer) sends it again soon without counting a retransmission, another error
- * ends it with a final event carrying the error (where a first send's error would have refused
- * it). Anything else (an ACK, an RST, an older message) is forgotten: UDP loses datagrams. */
+ * (a full socket buffer) sends it again in 10 ms without counting a retransmission (200 tries in
+ * a row that all meet a full buffer end the request with -EAGAIN), another error ends it with a
+ * final event carrying the error (where a first send's error would have refused it). Anything
+ * else (an ACK, an RST, an older message) is forgotten: UDP loses datagrams. */
 void coap_engine_send_failed(CoapEngine *e, const uint8_t *buf, size_t len, const CoapAddr *dest,
                              int error, uint64_t now);
 

@@ -233,6 +233,39 @@ START_TEST(test_send_failed_error) {
 }
 END_TEST
 
+/* A socket buffer that stays full: the message is tried every 10 ms, 200 times in a row at most
+ * (2 s), then the request ends with -EAGAIN; a send that goes through starts the count again. */
+START_TEST(test_eagain_gives_up) {
+        FakeEnv *f = fake_env_new(1);
+        CoapRequestSpec spec = fake_spec(1, "a");
+        uint64_t t = f->now;
+        unsigned tries = 0;
+
+        spec.params = fake_params(1000, 4);
+        ck_assert_int_eq(coap_engine_submit(f->engine, &spec, f->now), 0);
+        for (unsigned i = 0; i < 150; i++) {
+                fake_send_fail(f, -EAGAIN);
+                fake_advance_to(f, coap_engine_next_deadline(f->engine));
+        }
+        fake_advance_to(f, coap_engine_next_deadline(f->engine)); /* goes through */
+        ck_assert_uint_eq(f->n_tx, 2);
+        ck_assert_uint_eq(f->now, t + MS(1000) + 150 * MS(10));
+        t = f->now;
+        while (f->n_events == 0 && tries < 1000) {
+                fake_send_fail(f, -EAGAIN);
+                fake_advance_to(f, coap_engine_next_deadline(f->engine));
+                tries++;
+        }
+        ck_assert_uint_eq(tries, 200);
+        ck_assert_uint_eq(f->now, t + MS(2000) + 199 * MS(10));
+        ck_assert_int_eq(f->events[0].ev.result, -EAGAIN);
+        ck_assert(f->events[0].ev.final);
+        ck_assert_uint_eq(f->n_tx, 2);
+        ck_assert_uint_eq(coap_engine_n_requests(f->engine), 0);
+        fake_env_free(f);
+}
+END_TEST
+
 START_TEST(test_send_error_retransmission) {
         FakeEnv *f = fake_env_new(1);
         CoapRequestSpec spec = fake_spec(1, "a");
@@ -372,6 +405,7 @@ static Suite *engine_timing_suite(void) {
         tcase_add_test(tc, test_eagain_retransmission);
         tcase_add_test(tc, test_send_error_retransmission);
         tcase_add_test(tc, test_send_failed_eagain);
+        tcase_add_test(tc, test_eagain_gives_up);
         tcase_add_test(tc, test_send_failed_error);
         tcase_add_test(tc, test_many_timeouts);
         tcase_add_test(tc, test_retransmission_window);
