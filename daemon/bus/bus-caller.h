@@ -63,9 +63,9 @@ struct BusCaller {
         bool cut_off;   /* ignored until it leaves */
 };
 
-/* The peer for a unique name, made if needed. */
 extern const HashOps bus_caller_hash_ops; /* BusService.callers, key: the unique name */
 
+/* The peer for a unique name, made if needed. */
 int bus_caller_get_peer(BusService *b, const char *name, BusCaller **ret);
 /* The core caller for msg's sender, made if needed: 1 and *ret; 0 when msg must wait until the
  * bus has said who the sender is (its uid decides the quotas): handler(msg, b, ...) runs again

@@ -112,11 +112,11 @@ int socket_reader_new(Manager *m);
 /* The one timer source of all sockets (from manager_new()). */
 int socket_timers_new(Manager *m);
 
+extern const HashOps socket_hash_ops; /* Manager.sockets, key: the SocketKey */
+
 /* Finds the Socket for fd or makes one from a duplicate of it; fd itself is left alone.
  * -ENOTSOCK: not a socket; -ESOCKTNOSUPPORT: not an AF_INET/AF_INET6 datagram socket. The
  * socket has no reference yet: take one or let it be collected. */
-extern const HashOps socket_hash_ops; /* Manager.sockets, key: the SocketKey */
-
 int socket_acquire(Manager *m, int fd, Socket **ret);
 Socket *socket_free(Socket *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Socket *, socket_free);
