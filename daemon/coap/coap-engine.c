@@ -249,6 +249,13 @@ static void exchange_timer_eagain(CoapEngine *e, Exchange *x, uint64_t now) {
         exchange_timer_set(e, x, now + EAGAIN_RETRY_USEC, now + EAGAIN_RETRY_USEC);
 }
 
+/* The first send of x's current message met a full socket buffer: it goes in 10 ms, not counted
+ * as a retransmission, and until then nothing can answer it. */
+static void exchange_first_send_eagain(CoapEngine *e, Exchange *x, uint64_t now) {
+        x->resend = RESEND_FIRST;
+        exchange_timer_eagain(e, x, now);
+}
+
 static uint64_t engine_random(CoapEngine *e) {
         return e->env->random_u64(e->userdata);
 }
@@ -694,8 +701,7 @@ static int exchange_transmit(CoapEngine *e, Exchange *x, uint64_t now) {
         exchange_arm(e, x);
         r = engine_send(e, &x->dest, x->msg, x->msg_len);
         if (r == -EAGAIN) {
-                x->resend = RESEND_FIRST;
-                exchange_timer_eagain(e, x, now);
+                exchange_first_send_eagain(e, x, now);
                 return 0;
         }
         if (r < 0)
@@ -1236,9 +1242,8 @@ void coap_engine_send_failed(CoapEngine *e, const uint8_t *buf, size_t len, cons
         if (!x || (x->wait != WAIT_ACK && x->wait != WAIT_RESPONSE && x->wait != WAIT_MCAST))
                 return;
         if (error == -EAGAIN) {
-                /* Its transmission was counted when it was taken: the next one is not again. */
-                x->resend = RESEND_FIRST;
-                exchange_timer_eagain(e, x, now);
+                /* Batched datagrams are a message's first send. */
+                exchange_first_send_eagain(e, x, now);
                 return;
         }
         exchange_fail(e, x, error < 0 ? error : -EIO, now);
