@@ -82,6 +82,13 @@ int stop_daemon(pid_t pid, int sig) {
         return status;
 }
 
+void stop_daemon_cleanly(pid_t pid) {
+        int status = stop_daemon(pid, SIGTERM);
+
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
 void observe_time(struct coap_client *client, int sock, Recorder *rec) {
         static const struct coap_client_option observe = {.code = COAP_OPTION_OBSERVE};
         struct coap_client_request req = make_request(COAP_METHOD_GET, "time", rec);

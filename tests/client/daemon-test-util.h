@@ -12,6 +12,8 @@
 pid_t start_daemon(void);
 /* Sends sig to the daemon and reaps it; returns its wait status. */
 int stop_daemon(pid_t pid, int sig);
+/* Stops the daemon with SIGTERM; it must exit with status 0. */
+void stop_daemon_cleanly(pid_t pid);
 /* Observes /time of the peer on sock with client, its notifications recorded in rec: the
  * observation the restart tests watch going on across daemons. */
 void observe_time(struct coap_client *client, int sock, Recorder *rec);

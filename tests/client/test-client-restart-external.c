@@ -93,9 +93,7 @@ START_TEST(test_external_restart) {
         ck_assert(!coap_client_has_ongoing_exchange(&client));
 
         coap_client_deinit(&client);
-        status = stop_daemon(pid, SIGTERM);
-        ck_assert(WIFEXITED(status));
-        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        stop_daemon_cleanly(pid);
         recorder_done(&rec_a);
         recorder_done(&rec_obs);
         recorder_done(&rec_b);

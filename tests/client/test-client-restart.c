@@ -93,9 +93,7 @@ START_TEST(test_daemon_restart) {
 
         coap_client_deinit(&a);
         coap_client_deinit(&b);
-        status = stop_daemon(pid, SIGTERM);
-        ck_assert(WIFEXITED(status));
-        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        stop_daemon_cleanly(pid);
         recorder_done(&rec_a);
         recorder_done(&rec_obs);
         recorder_done(&rec_b);
@@ -182,9 +180,7 @@ START_TEST(test_tls_restart) {
         ck_assert_int_eq(coap_client_req(&client, sock, NULL, &req, NULL), -ENOENT);
 
         coap_client_deinit(&client);
-        status = stop_daemon(pid, SIGTERM);
-        ck_assert(WIFEXITED(status));
-        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        stop_daemon_cleanly(pid);
         recorder_done(&rec);
         close(sock);
 }
