@@ -151,7 +151,7 @@ START_TEST(test_slow_caller) {
         /* The daemon frees an idle socket one loop step after its last request: wait for it. */
         ck_assert_uint_eq(test_bus_await_manager_u32(b, "Sockets", 0, 5 * USEC_PER_SEC), 0);
         rss0 = fault_rss_kib(test_daemon_pid());
-        fds0 = test_daemon_fd_count();
+        fds0 = test_daemon_fd_count_settled();
 
         slow = slow_caller_start();
         /* Let the slow caller's queues fill up; we keep reading our own connection. */

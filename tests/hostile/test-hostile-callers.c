@@ -69,7 +69,7 @@ static void run_callers(const char *mode) {
         ck_assert(hostile_daemon_same(bus));
         ck_assert_int_ge(hostile_manager_u32(bus, "Callers", &callers0), 0);
         ck_assert_int_ge(hostile_manager_u32(bus, "Clients", &clients0), 0);
-        fds0 = test_daemon_fd_count();
+        fds0 = test_daemon_fd_count_settled();
         rss0 = daemon_rss_kib();
         ck_assert_int_gt(fds0, 0);
 

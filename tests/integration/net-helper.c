@@ -413,6 +413,22 @@ int test_daemon_fd_count(void) {
         return n;
 }
 
+int test_daemon_fd_count_settled(void) {
+        uint64_t deadline = now_usec() + 3 * USEC_PER_SEC;
+        int n = test_daemon_fd_count(), same = 0;
+
+        /* Equal for 100 ms on end. */
+        while (n >= 0 && same < 4 && now_usec() < deadline) {
+                int m;
+
+                usleep(25 * 1000);
+                m = test_daemon_fd_count();
+                same = m == n ? same + 1 : 0;
+                n = m;
+        }
+        return n;
+}
+
 void test_fill_random(uint8_t *buf, size_t len, uint32_t seed) {
         uint32_t x = seed ?: 1;
 

@@ -489,7 +489,7 @@ static int settled_fds(TestBus *b, uint32_t callers) {
         ck_assert_uint_eq(test_bus_await_manager_u32(b, "Callers", callers, AWAIT_USEC), callers);
         ck_assert_uint_eq(test_bus_await_manager_u32(b, "Sockets", 0, AWAIT_USEC), 0);
         assert_inflight(b, 0);
-        fds = test_daemon_fd_count();
+        fds = test_daemon_fd_count_settled();
         ck_assert_int_gt(fds, 0);
         return fds;
 }

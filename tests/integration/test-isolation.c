@@ -209,6 +209,7 @@ START_TEST(test_caller_vanishes) {
                         break;
                 (void) test_bus_run(b, 20 * USEC_PER_MSEC);
         }
+        base.fds = test_daemon_fd_count_settled();
 
         ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);

@@ -26,7 +26,7 @@ static void run_multiplexed(int fd, const char *dest) {
         ck_assert_int_eq(test_bus_new(&b), 0);
         for (size_t c = 0; c < 2; c++)
                 ck_assert_int_eq(test_bus_create_client(b, "mux", &clients[c], NULL), 0);
-        fds_before = test_daemon_fd_count();
+        fds_before = test_daemon_fd_count_settled();
 
         /* Interleave the clients; /async?2 keeps every request in flight for 2 s. Its separate
          * responses are held for 3 x ACK_TIMEOUT after they arrive, to ACK their retransmissions
