@@ -11,7 +11,10 @@
 # signal through the same dbus-daemon, the ceiling of any design that routes every request
 # through dbus-daemon), and what the machine charges for a system call and for a round trip
 # between two threads (bench/machine-floor.c: a request through coapclientd makes more of both
-# than an in-process client). Prints a table of medians over REPS runs with the ratios to (2) and (1)
+# than an in-process client), and the design floor (bench/design-floor.c: coapclientd's path, app
+# -> data channel -> a relay process -> the peer and back, with no work done on it: its ratios
+# are the ceiling of coapclientd's, printed beside each target; the relay runs under the daemon's
+# scheduling policy). Prints a table of medians over REPS runs with the ratios to (2) and (1)
 # and the targets met / not met, and writes the figures as JSON (bench/report.py).
 #
 #   bench/run.sh BUILDDIR [-o OUT.json]
@@ -162,6 +165,8 @@ fi
 cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$WORK/obs-peer" "$TOP/bench/obs-peer.c"
 cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$WORK/machine-floor" \
     "$TOP/bench/machine-floor.c"
+cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$WORK/design-floor" \
+    "$TOP/bench/design-floor.c"
 
 log "build: coapclient_bench against $BUILD/client-lib"
 HAVE_CLIENT=0
@@ -316,6 +321,20 @@ for P in $RATE_PLACEMENTS; do
             record "$P" put_mbps libcoap "$(python3 -c \
                 "print(round($BODY / (($t2 - $t1) - ($t1 - $t0)) / 1e6, 2))")"
         fi
+        # coapclientd's path with nothing done on it: the ceiling of its ratios
+        for x in "" _x; do
+            flag=()
+            [ -n "$x" ] && flag+=(-x)
+            [ "$P" = free ] && flag+=(-f)
+            [ -n "$DAEMON_SCHED" ] && flag+=(-b)
+            for w in 1 32; do
+                line=$(taskset -c "$CLIENT_CPU" "$WORK/design-floor" "${flag[@]}" -n "$N_SEQ" \
+                    -w "$w" 127.0.0.1 "$PORT") || true
+                record "$P" "rps_w$w$x" floor "$(field rate <<<"$line")"
+                record "$P" "app_us_w$w$x" floor "$(field app_cpu_us <<<"$line")"
+                record "$P" "cpu_us_w$w$x" floor "$(field relay_cpu_us <<<"$line")"
+            done
+        done
         if [ -n "$FLOOR_PID" ]; then
             for w in 1 32; do
                 r=$(taskset -c "$CLIENT_CPU" "$WORK/floor_cli" "$BUS_ADDR" "$N_SEQ" "$w" 0 |
