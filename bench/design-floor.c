@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* design-floor: the fastest any implementation of coapclientd's design could be on this machine.
- * A request takes coapclientd's path with nothing done on the way: an app process sends a ready
- * CoAP CON GET of /small to a relay process over a SOCK_SEQPACKET pair (the data channel), the
- * relay sends it to the peer from its UDP socket and the response back over the pair, and the
- * app's reader thread hands it to the main thread that waits (the library's thread, as Zephyr's
- * client calls back), or the main thread reads it itself (-x: the library in the app's loop).
- * No D-Bus, no sd-event, no CoAP parsing, no token matching, no copying into frames; the relay
- * batches as coapclientd does (recvmmsg() and sendmmsg(), the responses of a turn in one message
- * to the app). Its ratio to libcoap in the same run is a ceiling for coapclientd's.
+/* design-floor: the fastest any implementation of coapclientd's design as built (three processes,
+ * a socket for the data channel) could be on this machine. A request takes coapclientd's path with
+ * nothing done on the way: an app process sends a ready CoAP CON GET of /small to a relay process
+ * over a SOCK_SEQPACKET pair (the data channel), the relay sends it to the peer from its UDP socket
+ * and the response back over the pair, and the app's reader thread hands it to the main thread that
+ * waits (the library's thread, as Zephyr's client calls back), or the main thread reads it itself
+ * (-x: the library in the app's loop). No D-Bus, no sd-event, no CoAP parsing, no token matching,
+ * no copying into frames; the relay batches as coapclientd does (recvmmsg() and sendmmsg(), the
+ * responses of a turn in one message to the app). Its ratio to libcoap in the same run is a ceiling
+ * for coapclientd's.
  *
  * usage: design-floor [-x] [-f] [-b] [-n N] [-w W] HOST PORT
  *   -x  the main thread reads the responses (no reader thread)
