@@ -41,6 +41,8 @@
 #define REQ_LEN   14
 
 static unsigned completed, bad;
+/* The app's receive buffer: its reader thread uses it, or with -x its main thread, never both. */
+static uint8_t app_buf[BATCH * (DGRAM_MAX + 2)];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
@@ -145,12 +147,11 @@ static unsigned take_responses(const uint8_t *buf, size_t len, unsigned *n_bad) 
 }
 
 static void *reader(void *arg) {
-        static uint8_t buf[BATCH * (DGRAM_MAX + 2)];
         int chan = *(int *) arg;
         ssize_t len;
 
-        while ((len = recv(chan, buf, sizeof(buf), 0)) > 0) {
-                unsigned b = 0, n = take_responses(buf, (size_t) len, &b);
+        while ((len = recv(chan, app_buf, sizeof(app_buf), 0)) > 0) {
+                unsigned b = 0, n = take_responses(app_buf, (size_t) len, &b);
 
                 pthread_mutex_lock(&lock);
                 completed += n;
@@ -163,36 +164,25 @@ static void *reader(void *arg) {
 }
 
 static int send_request(int chan, uint16_t mid) {
-        uint8_t req[REQ_LEN] = {0x44,
-                                0x01,
-                                (uint8_t) (mid >> 8),
-                                (uint8_t) mid,
-                                't',
-                                'k',
-                                (uint8_t) (mid >> 8),
-                                (uint8_t) mid,
-                                0xb5,
-                                's',
-                                'm',
-                                'a',
-                                'l',
-                                'l'};
+        /* CON GET, token length 4; MID and the token's last two bytes filled in below. */
+        uint8_t req[REQ_LEN] = {0x44, 0x01, 0, 0, 't', 'k', 0, 0, 0xb5, 's', 'm', 'a', 'l', 'l'};
 
+        req[2] = req[6] = (uint8_t) (mid >> 8);
+        req[3] = req[7] = (uint8_t) mid;
         return send(chan, req, sizeof(req), MSG_NOSIGNAL) == (ssize_t) sizeof(req) ? 0 : -errno;
 }
 
 /* Waits until more than have responses are in; false after STALL_SEC without one. */
 static bool wait_more(int chan, bool external, unsigned have) {
-        static uint8_t buf[BATCH * (DGRAM_MAX + 2)];
         struct timespec ts;
         bool ok = true;
 
         if (external) {
-                ssize_t len = recv(chan, buf, sizeof(buf), 0);
+                ssize_t len = recv(chan, app_buf, sizeof(app_buf), 0);
 
                 if (len <= 0)
                         return false;
-                completed += take_responses(buf, (size_t) len, &bad);
+                completed += take_responses(app_buf, (size_t) len, &bad);
                 return true;
         }
         clock_gettime(CLOCK_REALTIME, &ts);
